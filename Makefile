@@ -1,0 +1,62 @@
+# Tsunagu: `make run` serves the app with worker and scheduler; `make test` runs the whole suite.
+# Both start an embedded PostgreSQL and Redis under .data/ unless DATABASE_URL / REDIS_URL are set.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+VENDOR := static/vendor/htmx.min.js static/vendor/swagger-ui/swagger-ui-bundle.js
+
+.PHONY: run test bench stop lint format messages deps clean-data
+
+run: deps
+	$(PY) -m config.devserver
+
+test: deps
+	$(PY) -m config.embedded run -- $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: deps
+	$(PY) -m config.embedded run -- $(PY) -m bench $(if $(ONLY),--only $(ONLY),)
+
+stop:
+	$(PY) -m config.embedded down
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: deps
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Extract translatable strings into the .po files (then translate, and `make` compiles them).
+messages: deps
+	$(PY) manage.py makemessages -l ja -l en --ignore=.venv --ignore=node_modules --ignore=.data
+	$(PY) manage.py makemessages -d djangojs -l ja -l en --ignore=.venv --ignore=node_modules --ignore=.data --ignore=static/vendor
+
+deps: $(VENV)/.installed node_modules/.installed $(VENDOR) $(MO_FILES)
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,embedded]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+static/vendor/htmx.min.js: node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+static/vendor/swagger-ui/swagger-ui-bundle.js: node_modules/.installed
+	mkdir -p static/vendor/swagger-ui
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css static/vendor/swagger-ui/
+
+%.mo: %.po
+	msgfmt --check-format -o $@ $<
+
+clean-data: stop
+	rm -rf .data

@@ -1,0 +1,115 @@
+from django import forms
+from django.contrib.auth import password_validation
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import AuditAction, Organization, Role, Team, User
+
+
+class LoginForm(forms.Form):
+    email = forms.EmailField(label=_("Email address"), widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}))
+    password = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code"), max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+    )
+
+
+class PasswordConfirmForm(forms.Form):
+    password = forms.CharField(label=_("Current password"), strip=False, widget=forms.PasswordInput)
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["name", "language", "timezone"]
+
+
+class SignupForm(forms.Form):
+    """Create an account from an invitation (the email address is the invitation's)."""
+
+    name = forms.CharField(label=_("Your name"), max_length=150)
+    password1 = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label=_("Password (again)"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password1") and cleaned.get("password1") != cleaned.get("password2"):
+            self.add_error("password2", _("The two passwords do not match."))
+        elif cleaned.get("password1"):
+            try:
+                password_validation.validate_password(cleaned["password1"], User(email=self.email, name=cleaned.get("name", "")))
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned
+
+
+class OrganizationCreateForm(forms.ModelForm):
+    class Meta:
+        model = Organization
+        fields = ["name", "slug", "timezone", "default_language"]
+
+
+class OrganizationSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Organization
+        fields = ["name", "timezone", "default_language", "require_two_factor"]
+
+
+class RoleChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, role):
+        return role.label
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("Email address"))
+    role = RoleChoiceField(label=_("Role"), queryset=Role.objects.none(), empty_label=None)
+    teams = forms.ModelMultipleChoiceField(label=_("Teams"), queryset=Team.objects.none(), required=False,
+                                           widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].queryset = Role.objects.filter(organization=organization)
+        self.fields["teams"].queryset = Team.objects.filter(organization=organization)
+        self.fields["role"].initial = Role.objects.filter(organization=organization, key="agent").first()
+
+
+class MemberRoleForm(forms.Form):
+    role = RoleChoiceField(label=_("Role"), queryset=Role.objects.none(), empty_label=None)
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].queryset = Role.objects.filter(organization=organization)
+
+
+class MemberChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, user):
+        return f"{user.name} <{user.email}>" if user.name else user.email
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=80)
+    description = forms.CharField(label=_("Description"), max_length=255, required=False)
+    members = MemberChoiceField(label=_("Members"), queryset=User.objects.none(), required=False,
+                                widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["members"].queryset = User.objects.filter(memberships__organization=organization).order_by("name", "email")
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(label=_("Token name"), max_length=80, help_text=_("For example: \"CRM sync\"."))
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(label=_("Action"), choices=[("", _("All actions"))] + list(AuditAction.choices), required=False)
+    actor = forms.CharField(label=_("Actor email"), required=False)
+    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

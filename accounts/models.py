@@ -1,0 +1,316 @@
+"""Users, organizations (the tenants), roles, memberships, teams, invitations, API tokens and the audit log."""
+
+import zoneinfo
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import Group, PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext_lazy as _
+from django_scopes import ScopedManager
+
+from accounts.roles import ROLE_DESCRIPTIONS, RoleKey
+
+TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
+
+# First path segments the application itself uses; an organization may not take them as its slug.
+RESERVED_SLUGS = frozenset(
+    {"accounts", "admin", "api", "static", "media", "healthz", "readyz", "webhooks", "ws", "simulator", "orgs",
+     "login", "logout", "settings", "help", "www", "app", "i18n", "jsi18n"}
+)
+
+
+def validate_slug_not_reserved(value: str) -> None:
+    if value in RESERVED_SLUGS:
+        raise ValidationError(_("This address is reserved. Choose another."), code="reserved")
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        if not email:
+            raise ValueError("email is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in with an email address. Belongs to organizations through memberships."""
+
+    email = models.EmailField(_("email address"), max_length=254, unique=True)
+    name = models.CharField(_("name"), max_length=150, blank=True)
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, blank=True,
+        help_text=_("Leave empty to use the organization's default language."),
+    )
+    timezone = models.CharField(
+        _("time zone"), max_length=64, choices=TIMEZONE_CHOICES, blank=True,
+        help_text=_("Leave empty to use the organization's time zone."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    is_staff = models.BooleanField(_("staff"), default=False)
+    date_joined = models.DateTimeField(_("date joined"), default=dj_timezone.now)
+    # The organization the user last worked in: where "/" takes them after sign-in.
+    last_organization = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.name or self.email
+
+    def get_full_name(self) -> str:
+        return self.name or self.email
+
+    def get_short_name(self) -> str:
+        return self.name or self.email
+
+
+class Organization(models.Model):
+    """A tenant: one company. Every tenant-owned row points here."""
+
+    name = models.CharField(_("name"), max_length=120)
+    slug = models.SlugField(
+        _("address"), max_length=50, unique=True,
+        validators=[validate_slug_not_reserved, RegexValidator(r"^[a-z0-9][a-z0-9-]*$", _("Use lowercase letters, digits and hyphens."))],
+    )
+    timezone = models.CharField(_("time zone"), max_length=64, choices=TIMEZONE_CHOICES, default="Asia/Tokyo")
+    default_language = models.CharField(_("default language"), max_length=8, choices=settings.LANGUAGES, default="ja")
+    require_two_factor = models.BooleanField(
+        _("require two-factor authentication"), default=False,
+        help_text=_("Members must set up an authenticator app before they can work in this organization."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("organization")
+        verbose_name_plural = _("organizations")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.Model):
+    """A role in one organization with its capabilities (seeded from accounts.roles.DEFAULT_MATRIX)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="roles")
+    key = models.CharField(max_length=32, choices=RoleKey.choices)
+    capabilities = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "key"], name="accounts_role_org_key_unique")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return str(self.label)
+
+    @property
+    def label(self):
+        return RoleKey(self.key).label
+
+    @property
+    def description(self):
+        return ROLE_DESCRIPTIONS[RoleKey(self.key)]
+
+
+class Membership(models.Model):
+    """A user's place in an organization, with one role."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "user"], name="accounts_membership_org_user_unique")
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organization_id} ({self.role.key})"
+
+    def has(self, capability: str) -> bool:
+        return capability in self.role.capabilities
+
+
+class Team(models.Model):
+    """A group of members (e.g. "Support", "Social"). Channel access can be granted to a whole team.
+
+    Membership is stored in a dedicated auth Group so django-guardian's group object permissions apply.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(_("name"), max_length=80)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="team", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="accounts_team_org_name_unique")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def members(self):
+        return self.group.user_set
+
+
+class Invitation(models.Model):
+    """An emailed, single-use link that makes its recipient a member with the given role and teams."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email address"))
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="+", verbose_name=_("role"))
+    teams = models.ManyToManyField(Team, blank=True, related_name="+", verbose_name=_("teams"))
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one open invitation per address and organization.
+            models.UniqueConstraint(
+                Lower("email"), "organization",
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="accounts_invitation_open_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > dj_timezone.now()
+
+
+class ApiToken(models.Model):
+    """A personal REST API key, valid for one organization only. Only its SHA-256 is stored."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=80)
+    prefix = models.CharField(max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class AuditAction(models.TextChoices):
+    LOGIN = "auth.login", _("Signed in")
+    LOGIN_FAILED = "auth.login_failed", _("Failed sign-in")
+    LOGIN_LOCKED = "auth.login_locked", _("Sign-in locked after repeated failures")
+    LOGOUT = "auth.logout", _("Signed out")
+    PASSWORD_RESET = "auth.password_reset", _("Password reset")
+    PASSWORD_CHANGED = "auth.password_changed", _("Password changed")
+    TWO_FACTOR_ENABLED = "auth.2fa_enabled", _("Two-factor authentication enabled")
+    TWO_FACTOR_DISABLED = "auth.2fa_disabled", _("Two-factor authentication disabled")
+    TWO_FACTOR_FAILED = "auth.2fa_failed", _("Wrong two-factor code")
+    ORG_UPDATED = "org.updated", _("Organization settings changed")
+    MEMBER_INVITED = "member.invited", _("Member invited")
+    INVITATION_REVOKED = "member.invitation_revoked", _("Invitation revoked")
+    MEMBER_JOINED = "member.joined", _("Member joined")
+    MEMBER_ROLE_CHANGED = "member.role_changed", _("Member role changed")
+    MEMBER_REMOVED = "member.removed", _("Member removed")
+    TEAM_CREATED = "team.created", _("Team created")
+    TEAM_UPDATED = "team.updated", _("Team changed")
+    TEAM_DELETED = "team.deleted", _("Team deleted")
+    TOKEN_CREATED = "token.created", _("API token created")
+    TOKEN_REVOKED = "token.revoked", _("API token revoked")
+    CHANNEL_ACCESS_CHANGED = "channel.access_changed", _("Channel access changed")
+
+
+class AuditEntry(models.Model):
+    """Append-only record of a sensitive action. A database trigger rejects UPDATE and DELETE.
+
+    `organization` is empty only for events that belong to no organization (a failed sign-in for an unknown
+    address); those are visible to operators in the Django admin, never to an organization.
+    """
+
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_email = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=64, choices=AuditAction.choices)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=255, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now, db_index=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="accounts_audit_org_time"),
+            models.Index(fields=["organization", "action", "-created_at"], name="accounts_audit_org_action"),
+        ]
+        verbose_name_plural = _("audit entries")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        # Guard in Python too, so the mistake surfaces before the trigger does.
+        if self.pk is not None:
+            raise ValueError("audit entries are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("audit entries are append-only")

@@ -1,0 +1,21 @@
+"""Pages under /<org-slug>/ provided by the accounts app (included by config.urls in the `org` namespace)."""
+
+from django.urls import path
+
+from accounts.views import org
+
+urlpatterns = [
+    path("", org.org_home, name="home"),
+    path("settings/", org.org_settings, name="settings"),
+    path("settings/members/", org.members, name="members"),
+    path("settings/members/<int:membership_id>/role/", org.member_update, name="member_update"),
+    path("settings/members/<int:membership_id>/remove/", org.member_remove, name="member_remove"),
+    path("settings/invitations/<int:invitation_id>/revoke/", org.invitation_revoke, name="invitation_revoke"),
+    path("settings/teams/", org.teams, name="teams"),
+    path("settings/teams/<int:team_id>/", org.team_detail, name="team_detail"),
+    path("settings/teams/<int:team_id>/delete/", org.team_delete, name="team_delete"),
+    path("settings/roles/", org.roles, name="roles"),
+    path("settings/audit/", org.audit_log, name="audit"),
+    path("settings/tokens/", org.tokens, name="tokens"),
+    path("settings/tokens/<int:token_id>/revoke/", org.token_revoke, name="token_revoke"),
+]

@@ -1,0 +1,235 @@
+"""Organization pages under /<org-slug>/: overview, settings, members, invitations, teams, roles, audit log,
+API tokens. TenantMiddleware has already checked membership and activated the scope."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import InvalidPage, Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.errors import DomainError
+from accounts.forms import ApiTokenForm, AuditFilterForm, InviteForm, MemberRoleForm, OrganizationSettingsForm, TeamForm
+from accounts.models import ApiToken, Role
+from accounts.permissions import require_capability
+from accounts.roles import DEFAULT_MATRIX, Capability, RoleKey
+
+
+def _actor(request) -> dict:
+    return {"organization": request.organization, "actor": request.user, "request": request}
+
+
+def _form_error(form, exc: DomainError) -> None:
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+@require_GET
+def org_home(request, org_slug):
+    membership = request.membership
+    context = {
+        "member_count": selectors.membership_list().count(),
+        "team_count": selectors.team_list().count(),
+        "my_teams": [team for team in selectors.team_list() if any(u.pk == request.user.pk for u in team.group.user_set.all())],
+        "capabilities": [c for c in Capability if membership.has(c)],
+    }
+    return render(request, "accounts/org_home.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.ORG_MANAGE)
+def org_settings(request, org_slug):
+    organization = request.organization
+    form = OrganizationSettingsForm(request.POST or None, instance=organization)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            organization.refresh_from_db()  # the form mutated the instance; the service computes the diff
+            services.organization_update(**_actor(request), **form.cleaned_data)
+            messages.success(request, _("Settings saved."))
+            return redirect("org:settings", org_slug=org_slug)
+        status = 400
+    return render(request, "accounts/org_settings.html", {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def members(request, org_slug):
+    membership = request.membership
+    can_manage = membership.has(Capability.MEMBERS_MANAGE)
+    invite_form = InviteForm(request.POST or None, organization=request.organization) if can_manage else None
+    status = 200
+    if request.method == "POST":
+        if not can_manage:
+            raise PermissionDenied
+        if invite_form.is_valid():
+            try:
+                invitation, _token = services.invitation_create(
+                    actor_membership=membership, email=invite_form.cleaned_data["email"],
+                    role=invite_form.cleaned_data["role"], teams=invite_form.cleaned_data["teams"], **_actor(request),
+                )
+            except DomainError as exc:
+                _form_error(invite_form, exc)
+                status = 400
+            else:
+                messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
+                return redirect("org:members", org_slug=org_slug)
+        else:
+            status = 400
+    context = {
+        "memberships": selectors.membership_list(),
+        "invitations": selectors.open_invitation_list() if can_manage else [],
+        "invite_form": invite_form,
+        "roles": Role.objects.all(),
+        "can_manage": can_manage,
+    }
+    return render(request, "accounts/members.html", context, status=status)
+
+
+@require_POST
+@require_capability(Capability.MEMBERS_MANAGE)
+def member_update(request, org_slug, membership_id):
+    target = get_object_or_404(selectors.membership_list(), pk=membership_id)
+    form = MemberRoleForm(request.POST, organization=request.organization)
+    if not form.is_valid():
+        messages.error(request, _("Choose a valid role."))
+    else:
+        try:
+            services.member_change_role(actor_membership=request.membership, membership=target,
+                                        role=form.cleaned_data["role"], **_actor(request))
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Role changed for %(user)s.") % {"user": target.user})
+    return redirect("org:members", org_slug=org_slug)
+
+
+@require_POST
+@require_capability(Capability.MEMBERS_MANAGE)
+def member_remove(request, org_slug, membership_id):
+    target = get_object_or_404(selectors.membership_list(), pk=membership_id)
+    try:
+        services.member_remove(actor_membership=request.membership, membership=target, **_actor(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("%(user)s was removed.") % {"user": target.user})
+    return redirect("org:members", org_slug=org_slug)
+
+
+@require_POST
+@require_capability(Capability.MEMBERS_MANAGE)
+def invitation_revoke(request, org_slug, invitation_id):
+    invitation = get_object_or_404(selectors.invitation_list(), pk=invitation_id)
+    try:
+        services.invitation_revoke(invitation=invitation, **_actor(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Invitation revoked."))
+    return redirect("org:members", org_slug=org_slug)
+
+
+@require_http_methods(["GET", "POST"])
+def teams(request, org_slug):
+    can_manage = request.membership.has(Capability.MEMBERS_MANAGE)
+    form = TeamForm(request.POST or None, organization=request.organization) if can_manage else None
+    status = 200
+    if request.method == "POST":
+        if not can_manage:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                team = services.team_create(name=form.cleaned_data["name"], description=form.cleaned_data["description"],
+                                            members=form.cleaned_data["members"], **_actor(request))
+            except DomainError as exc:
+                _form_error(form, exc)
+                status = 400
+            else:
+                messages.success(request, _("Team \u201c%(name)s\u201d created.") % {"name": team.name})
+                return redirect("org:teams", org_slug=org_slug)
+        else:
+            status = 400
+    return render(request, "accounts/teams.html", {"teams": selectors.team_list(), "form": form, "can_manage": can_manage}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def team_detail(request, org_slug, team_id):
+    team = get_object_or_404(selectors.team_list(), pk=team_id)
+    can_manage = request.membership.has(Capability.MEMBERS_MANAGE)
+    initial = {"name": team.name, "description": team.description, "members": list(team.group.user_set.all())}
+    form = TeamForm(request.POST or None, organization=request.organization, initial=initial) if can_manage else None
+    status = 200
+    if request.method == "POST":
+        if not can_manage:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                services.team_update(team=team, name=form.cleaned_data["name"], description=form.cleaned_data["description"],
+                                     members=form.cleaned_data["members"], **_actor(request))
+            except DomainError as exc:
+                _form_error(form, exc)
+                status = 400
+            else:
+                messages.success(request, _("Team saved."))
+                return redirect("org:team_detail", org_slug=org_slug, team_id=team.pk)
+        else:
+            status = 400
+    return render(request, "accounts/team_detail.html", {"team": team, "form": form, "can_manage": can_manage}, status=status)
+
+
+@require_POST
+@require_capability(Capability.MEMBERS_MANAGE)
+def team_delete(request, org_slug, team_id):
+    team = get_object_or_404(selectors.team_list(), pk=team_id)
+    services.team_delete(team=team, **_actor(request))
+    messages.success(request, _("Team \u201c%(name)s\u201d deleted.") % {"name": team.name})
+    return redirect("org:teams", org_slug=org_slug)
+
+
+@require_GET
+def roles(request, org_slug):
+    """The permission matrix, as this organization's roles define it."""
+    role_list = list(Role.objects.all())
+    order = list(RoleKey)
+    role_list.sort(key=lambda r: order.index(RoleKey(r.key)))
+    matrix = [(capability, [capability.value in role.capabilities for role in role_list]) for capability in Capability]
+    return render(request, "accounts/roles.html", {"roles": role_list, "matrix": matrix, "defaults": DEFAULT_MATRIX})
+
+
+@require_GET
+@require_capability(Capability.AUDIT_VIEW)
+def audit_log(request, org_slug):
+    form = AuditFilterForm(request.GET or None)
+    filters = selectors.AuditFilter.from_query(request.GET)
+    paginator = Paginator(selectors.audit_list(filters=filters), 50)
+    try:
+        page = paginator.page(request.GET.get("page") or 1)
+    except InvalidPage as exc:
+        raise Http404 from exc
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "accounts/audit_log.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+@require_http_methods(["GET", "POST"])
+def tokens(request, org_slug):
+    form = ApiTokenForm(request.POST or None)
+    new_key = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            _token, new_key = services.api_token_create(name=form.cleaned_data["name"], **_actor(request))
+            form = ApiTokenForm()
+        else:
+            status = 400
+    token_list = ApiToken.objects.filter(user=request.user)
+    return render(request, "accounts/tokens.html", {"form": form, "tokens": token_list, "new_key": new_key}, status=status)
+
+
+@require_POST
+def token_revoke(request, org_slug, token_id):
+    token = get_object_or_404(ApiToken.objects.filter(user=request.user), pk=token_id)
+    services.api_token_revoke(token=token, **_actor(request))
+    messages.success(request, _("Token revoked."))
+    return redirect("org:tokens", org_slug=org_slug)

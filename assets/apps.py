@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AssetsConfig(AppConfig):
+    name = "assets"
+    verbose_name = _("Asset library")

@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+from drf_spectacular.views import SpectacularAPIView
+
+from accounts.api import urls as accounts_api
+from accounts.api.views import MeView
+from accounts.views.auth import home
+from config import health
+
+# Everything an organization owns lives under one of these two prefixes; TenantMiddleware scopes both.
+org_patterns = [
+    path("", include("accounts.org_urls")),
+]
+org_api_patterns = [
+    path("", include(accounts_api.org_urlpatterns)),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", TemplateView.as_view(template_name="api_docs.html"), name="api-docs"),
+    path("api/v1/me/", MeView.as_view(), name="api-me"),
+    path("api/v1/orgs/<slug:org_slug>/", include((org_api_patterns, "api"), namespace="api")),
+    path("", home, name="home"),
+    path("<slug:org_slug>/", include((org_patterns, "org"), namespace="org")),
+]

@@ -1,0 +1,3 @@
+"""WebSocket routes (served by config.asgi)."""
+
+websocket_urlpatterns: list = []
