@@ -1,0 +1,76 @@
+"""Bad input gets a clear 4xx (field errors, JSON error body), never a 500, and changes nothing."""
+
+import json
+
+import pytest
+
+from accounts.models import Team
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "teams/", "{not json"),
+        ("POST", "teams/", json.dumps([1, 2])),
+        ("POST", "teams/", json.dumps({"name": ""})),
+        ("POST", "teams/", json.dumps({"name": "X", "members": ["a"]})),
+        ("POST", "teams/", json.dumps({"name": "X", "members": [999999]})),
+        ("POST", "invitations/", json.dumps({"email": "nope", "role": "agent"})),
+        ("POST", "invitations/", json.dumps({"email": "a@b.test", "role": "emperor"})),
+        ("PATCH", "members/{agent}/", json.dumps({"role": None})),
+        ("POST", "tokens/", json.dumps({"name": "x" * 500})),
+    ],
+)
+def test_malformed_api_bodies_are_400_json(method, path, body, tenant_a, api_client_for):
+    api = api_client_for(tenant_a, "owner")
+    url = f"/api/v1/orgs/{tenant_a.slug}/" + path.format(agent=tenant_a.memberships["agent"].pk)
+    with tenant_a.scope():
+        teams_before = Team.objects.count()
+    response = api.generic(method, url, body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] and error["message"] and isinstance(error["fields"], dict)
+    with tenant_a.scope():
+        assert Team.objects.count() == teams_before
+
+
+def test_business_rule_violations_are_json_conflicts(tenant_a, api_client_for):
+    api = api_client_for(tenant_a, "owner")
+    owner = tenant_a.memberships["owner"]
+    response = api.patch(f"/api/v1/orgs/{tenant_a.slug}/members/{owner.pk}/", {"role": "agent"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"
+    admin_api = api_client_for(tenant_a, "admin")
+    response = admin_api.patch(f"/api/v1/orgs/{tenant_a.slug}/members/{owner.pk}/", {"role": "agent"}, format="json")
+    assert response.status_code == 403
+
+
+def test_unknown_slug_and_unknown_object_are_404(tenant_a, login):
+    client = login(tenant_a.users["owner"])
+    assert client.get("/no-such-org/settings/members/").status_code == 404
+    assert client.get(f"/{tenant_a.slug}/settings/teams/999999/").status_code == 404
+    assert client.get(f"/{tenant_a.slug}/settings/audit/?page=999").status_code == 404
+    assert client.get(f"/{tenant_a.slug}/settings/audit/?since=garbage").status_code == 200
+
+
+def test_invalid_forms_show_field_errors(tenant_a, login):
+    client = login(tenant_a.users["owner"])
+    response = client.post(f"/{tenant_a.slug}/settings/teams/", {"name": ""})
+    assert response.status_code == 400 and 'class="field-error"' in response.content.decode()
+    response = client.post(f"/{tenant_a.slug}/settings/members/", {"email": "owner@org-a.test", "role": "x"})
+    assert response.status_code == 400 and 'class="field-error"' in response.content.decode()
+    response = client.post("/accounts/organizations/new/", {"name": "X", "slug": "api", "timezone": "Asia/Tokyo", "default_language": "ja"})
+    assert response.status_code == 400 and 'class="field-error"' in response.content.decode()
+
+
+def test_inviting_an_existing_member_is_a_field_error(tenant_a, login):
+    client = login(tenant_a.users["owner"])
+    with tenant_a.scope():
+        from accounts.models import Role
+
+        role = Role.objects.get(key="agent")
+    response = client.post(f"/{tenant_a.slug}/settings/members/", {"email": "agent@org-a.test", "role": role.pk})
+    assert response.status_code == 400
+    assert "already a member" in response.content.decode() or "すでにメンバー" in response.content.decode()

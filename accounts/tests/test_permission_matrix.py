@@ -1,0 +1,117 @@
+"""The permission matrix, role by role: every organization route and method, with the capability it needs."""
+
+import json
+
+import pytest
+from django_scopes import scope
+
+from accounts.roles import DEFAULT_MATRIX, Capability, RoleKey
+from tests.tenant_objects import OBJECT_MAKERS
+from tests.urlwalk import org_routes
+
+C = Capability
+ANY = None  # any member
+
+# (route name, method) -> capability required. Every organization route must be listed.
+REQUIRED = {
+    ("org:home", "GET"): ANY,
+    ("org:settings", "GET"): C.ORG_MANAGE,
+    ("org:settings", "POST"): C.ORG_MANAGE,
+    ("org:members", "GET"): ANY,
+    ("org:members", "POST"): C.MEMBERS_MANAGE,
+    ("org:member_update", "POST"): C.MEMBERS_MANAGE,
+    ("org:member_remove", "POST"): C.MEMBERS_MANAGE,
+    ("org:invitation_revoke", "POST"): C.MEMBERS_MANAGE,
+    ("org:teams", "GET"): ANY,
+    ("org:teams", "POST"): C.MEMBERS_MANAGE,
+    ("org:team_detail", "GET"): ANY,
+    ("org:team_detail", "POST"): C.MEMBERS_MANAGE,
+    ("org:team_delete", "POST"): C.MEMBERS_MANAGE,
+    ("org:roles", "GET"): ANY,
+    ("org:audit", "GET"): C.AUDIT_VIEW,
+    ("org:tokens", "GET"): ANY,
+    ("org:tokens", "POST"): ANY,
+    ("org:token_revoke", "POST"): ANY,
+    ("api:role-list", "GET"): ANY,
+    ("api:member-list", "GET"): ANY,
+    ("api:member-detail", "GET"): ANY,
+    ("api:member-detail", "PATCH"): C.MEMBERS_MANAGE,
+    ("api:member-detail", "DELETE"): C.MEMBERS_MANAGE,
+    ("api:team-list", "GET"): ANY,
+    ("api:team-list", "POST"): C.MEMBERS_MANAGE,
+    ("api:team-detail", "GET"): ANY,
+    ("api:team-detail", "PATCH"): C.MEMBERS_MANAGE,
+    ("api:team-detail", "DELETE"): C.MEMBERS_MANAGE,
+    ("api:invitation-list", "GET"): C.MEMBERS_MANAGE,
+    ("api:invitation-list", "POST"): C.MEMBERS_MANAGE,
+    ("api:invitation-detail", "GET"): C.MEMBERS_MANAGE,
+    ("api:invitation-detail", "DELETE"): C.MEMBERS_MANAGE,
+    ("api:audit-list", "GET"): C.AUDIT_VIEW,
+    ("api:token-list", "GET"): ANY,
+    ("api:token-list", "POST"): ANY,
+    ("api:token-detail", "GET"): ANY,
+    ("api:token-detail", "DELETE"): ANY,
+}
+ROUTES = {r.name: r for r in org_routes()}
+CASES = [(role.value, name, method) for (name, method) in REQUIRED for role in RoleKey]
+
+
+def test_every_organization_route_is_in_the_matrix():
+    listed = {name for name, _method in REQUIRED}
+    assert listed == set(ROUTES), set(ROUTES) ^ listed
+
+
+def test_matrix_shape():
+    # Owners can do everything; only owners manage owners; agents work tickets but manage nothing.
+    assert DEFAULT_MATRIX[RoleKey.OWNER] == frozenset(Capability)
+    assert C.OWNERS_MANAGE not in DEFAULT_MATRIX[RoleKey.ADMIN]
+    assert DEFAULT_MATRIX[RoleKey.AGENT] == {C.TICKETS_WORK}
+    assert C.POSTS_APPROVE in DEFAULT_MATRIX[RoleKey.APPROVER] and C.POSTS_APPROVE not in DEFAULT_MATRIX[RoleKey.EDITOR]
+    assert C.ANALYTICS_VIEW in DEFAULT_MATRIX[RoleKey.ANALYST] and C.TICKETS_WORK not in DEFAULT_MATRIX[RoleKey.ANALYST]
+
+
+def _body(name: str, tenant) -> dict:
+    if name in {"org:members", "api:invitation-list"}:
+        return {"email": "new.person@example.com", "role": "agent"}
+    if name in {"org:member_update", "api:member-detail"}:
+        with scope(organization=tenant.organization):
+            from accounts.models import Role
+
+            return {"role": Role.objects.get(key="editor").pk if name.startswith("org:") else "editor"}
+    if name in {"org:teams", "org:team_detail", "api:team-list", "api:team-detail"}:
+        return {"name": "Night shift", "description": "", "members": []}
+    if name == "org:settings":
+        return {"name": "Renamed", "timezone": "Asia/Tokyo", "default_language": "ja"}
+    return {"name": "token"}
+
+
+@pytest.mark.parametrize(("role", "name", "method"), CASES, ids=[f"{r}-{n}-{m}" for r, n, m in CASES])
+def test_role_can_or_cannot(role, name, method, tenant_a, login, api_client_for):
+    route = ROUTES[name]
+    values = {"org_slug": tenant_a.slug}
+    for kwarg in route.kwargs[1:]:
+        # Tokens are personal: a member addresses their own.
+        if kwarg == "token_id":
+            with tenant_a.scope():
+                from accounts import services
+
+                values[kwarg] = services.api_token_create(organization=tenant_a.organization, actor=tenant_a.users[role], name="t")[0].pk
+        else:
+            values[kwarg] = OBJECT_MAKERS[kwarg](tenant_a)
+    url = route.url(**values)
+    body = _body(name, tenant_a)
+    if route.is_api:
+        client = api_client_for(tenant_a, role)
+        response = client.generic(method, url, json.dumps(body), content_type="application/json")
+    else:
+        client = login(tenant_a.users[role])
+        response = client.get(url) if method == "GET" else client.post(url, body)
+
+    required = REQUIRED[(name, method)]
+    allowed = required is None or required in DEFAULT_MATRIX[RoleKey(role)]
+    if allowed:
+        # A permitted request may still fail a business rule (409, 400) but is never refused as forbidden.
+        assert response.status_code not in {403, 404, 405} and response.status_code < 500, (
+            role, name, method, response.status_code, response.content[:300])
+    else:
+        assert response.status_code == 403, (role, name, method, response.status_code)

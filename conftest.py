@@ -1,0 +1,90 @@
+"""Shared fixtures: two organizations (A and B) with one member per role each, clients and API tokens."""
+
+import pytest
+from django.core.cache import cache
+from django_scopes import scope, scopes_disabled
+from rest_framework.test import APIClient
+
+from accounts import services
+from accounts.models import Membership, Role, User
+from accounts.roles import RoleKey
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Each test starts with an empty test Redis database (login throttles, presence, caches)."""
+    cache.clear()
+    yield
+
+
+def make_user(email: str, name: str = "") -> User:
+    return User.objects.create_user(email, PASSWORD, name=name or email.split("@")[0])
+
+
+def make_org(slug: str, owner: User | None = None):
+    owner = owner or make_user(f"owner@{slug}.test", f"Owner {slug}")
+    return services.organization_create(name=f"Org {slug.upper()}", slug=slug, owner=owner)
+
+
+def add_member(organization, user: User, role_key: str) -> Membership:
+    with scope(organization=organization):
+        role = Role.objects.get(key=role_key)
+        return Membership.objects.create(organization=organization, user=user, role=role)
+
+
+class Tenant:
+    """One organization with one member per role: `tenant.users["agent"]`, `tenant.memberships["agent"]`."""
+
+    def __init__(self, slug: str):
+        self.organization = make_org(slug)
+        self.slug = slug
+        with scopes_disabled():
+            owner_membership = Membership.objects.get(organization=self.organization)
+        self.users = {RoleKey.OWNER.value: owner_membership.user}
+        self.memberships = {RoleKey.OWNER.value: owner_membership}
+        for key in RoleKey:
+            if key == RoleKey.OWNER:
+                continue
+            user = make_user(f"{key.value}@{slug}.test", f"{key.label} {slug}")
+            self.users[key.value] = user
+            self.memberships[key.value] = add_member(self.organization, user, key.value)
+
+    def scope(self):
+        return scope(organization=self.organization)
+
+
+@pytest.fixture
+def tenant_a(db):
+    return Tenant("org-a")
+
+
+@pytest.fixture
+def tenant_b(db):
+    return Tenant("org-b")
+
+
+@pytest.fixture
+def login(client):
+    """login(user) -> the Django test client signed in as that user."""
+
+    def _login(user):
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        return client
+
+    return _login
+
+
+@pytest.fixture
+def api_client_for():
+    """api_client_for(tenant, role) -> an APIClient authenticated with that member's API token."""
+
+    def _make(tenant: Tenant, role: str = "owner"):
+        with tenant.scope():
+            _token, key = services.api_token_create(organization=tenant.organization, actor=tenant.users[role], name="test")
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        return api
+
+    return _make

@@ -1,0 +1,34 @@
+import pytest
+
+
+def test_healthz_answers_without_touching_services(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_checks_database_redis_and_broker(client):
+    body = client.get("/readyz").json()
+    assert body == {"status": "ok", "checks": {"database": "ok", "redis": "ok", "broker": "ok"}}
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_redis_is_unreachable(client, settings):
+    from socket import socket
+
+    from config.celery import app
+
+    with socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": dead}}
+    original = app.conf.broker_url
+    app.conf.broker_url = dead
+    try:
+        response = client.get("/readyz")
+    finally:
+        app.conf.broker_url = original
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"].startswith("error") and body["checks"]["broker"].startswith("error")
