@@ -32,3 +32,22 @@ def test_readyz_is_503_when_redis_is_unreachable(client, settings):
     body = response.json()
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"].startswith("error") and body["checks"]["broker"].startswith("error")
+
+
+def test_openapi_schema_and_docs_page(client):
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    text = schema.content.decode()
+    assert "/api/v1/orgs/{org_slug}/members/" in text and "ApiToken" in text
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.content.decode()
+
+
+@pytest.mark.django_db
+def test_pages_carry_a_strict_content_security_policy(client):
+    response = client.get("/accounts/login/")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.cookies["csrftoken"]["samesite"] == "Lax"

@@ -36,9 +36,10 @@ class MembershipSerializer(serializers.ModelSerializer):
 class MembershipUpdateSerializer(serializers.Serializer):
     role = serializers.SlugRelatedField(slug_field="key", queryset=Role.objects.none())
 
-    def __init__(self, *args, organization, **kwargs):
+    def __init__(self, *args, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].queryset = Role.objects.filter(organization=organization)
+        if organization is not None:  # None only while the OpenAPI schema is generated
+            self.fields["role"].queryset = Role.objects.filter(organization=organization)
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -92,10 +93,11 @@ class InvitationCreateSerializer(serializers.Serializer):
     role = serializers.SlugRelatedField(slug_field="key", queryset=Role.objects.none())
     teams = serializers.PrimaryKeyRelatedField(many=True, queryset=Team.objects.none(), required=False)
 
-    def __init__(self, *args, organization, **kwargs):
+    def __init__(self, *args, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].queryset = Role.objects.filter(organization=organization)
-        self.fields["teams"].child_relation.queryset = Team.objects.filter(organization=organization)
+        if organization is not None:  # None only while the OpenAPI schema is generated
+            self.fields["role"].queryset = Role.objects.filter(organization=organization)
+            self.fields["teams"].child_relation.queryset = Team.objects.filter(organization=organization)
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):

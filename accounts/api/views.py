@@ -4,7 +4,7 @@ TenantMiddleware, so every query here is already limited to the URL's organizati
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, mixins, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,6 +35,13 @@ class OrgAPIView(generics.GenericAPIView):
         return {"organization": self.organization, "actor": self.request.user, "request": self.request._request}
 
 
+class OrgListAPIView(mixins.ListModelMixin, OrgAPIView):
+    """A paginated list (GET) of `get_queryset()`."""
+
+    def get(self, request, org_slug):
+        return self.list(request)
+
+
 class MeView(APIView):
     """The signed-in user and the organizations they belong to."""
 
@@ -43,26 +50,21 @@ class MeView(APIView):
         return Response(s.MeSerializer(request.user, context={"organizations": organizations_for_user(request.user)}).data)
 
 
-class RoleListView(OrgAPIView):
+class RoleListView(OrgListAPIView):
     serializer_class = s.RoleSerializer
     pagination_class = None
 
     def get_queryset(self):
         return Role.objects.all()
 
-    def get(self, request, org_slug):
-        return Response(self.get_serializer(self.get_queryset(), many=True).data)
 
 
-class MemberListView(OrgAPIView):
+class MemberListView(OrgListAPIView):
     serializer_class = s.MembershipSerializer
 
     def get_queryset(self):
         return selectors.membership_list()
 
-    def get(self, request, org_slug):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class MemberDetailView(OrgAPIView):
@@ -91,16 +93,13 @@ class MemberDetailView(OrgAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TeamListView(OrgAPIView):
+class TeamListView(OrgListAPIView):
     serializer_class = s.TeamSerializer
     required_capabilities = {"POST": Capability.MEMBERS_MANAGE}
 
     def get_queryset(self):
         return selectors.team_list()
 
-    def get(self, request, org_slug):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=s.TeamWriteSerializer, responses={201: s.TeamSerializer})
     def post(self, request, org_slug):
@@ -150,16 +149,13 @@ def _members_by_id(ids: list[int]) -> list[User]:
     return users
 
 
-class InvitationListView(OrgAPIView):
+class InvitationListView(OrgListAPIView):
     serializer_class = s.InvitationSerializer
     required_capabilities = {"GET": Capability.MEMBERS_MANAGE, "POST": Capability.MEMBERS_MANAGE}
 
     def get_queryset(self):
         return selectors.invitation_list()
 
-    def get(self, request, org_slug):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=s.InvitationCreateSerializer, responses={201: s.InvitationSerializer})
     def post(self, request, org_slug):
@@ -188,7 +184,7 @@ class InvitationDetailView(OrgAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AuditLogView(OrgAPIView):
+class AuditLogView(OrgListAPIView):
     """Read-only: there is no endpoint that changes or deletes an audit entry."""
 
     serializer_class = s.AuditEntrySerializer
@@ -202,12 +198,13 @@ class AuditLogView(OrgAPIView):
         ]
     )
     def get(self, request, org_slug):
-        filters = selectors.AuditFilter.from_query(request.query_params)
-        page = self.paginate_queryset(selectors.audit_list(filters=filters))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.list(request)
+
+    def get_queryset(self):
+        return selectors.audit_list(filters=selectors.AuditFilter.from_query(self.request.query_params))
 
 
-class TokenListView(OrgAPIView):
+class TokenListView(OrgListAPIView):
     """The caller's own API tokens for this organization."""
 
     serializer_class = s.ApiTokenSerializer
@@ -215,9 +212,6 @@ class TokenListView(OrgAPIView):
     def get_queryset(self):
         return ApiToken.objects.filter(user=self.request.user)
 
-    def get(self, request, org_slug):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=s.ApiTokenCreateSerializer, responses={201: s.ApiTokenSerializer})
     def post(self, request, org_slug):

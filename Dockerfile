@@ -1,0 +1,24 @@
+# Production image: the app without the embedded database/Redis extra. Static files are collected at build time.
+FROM node:20-bookworm-slim AS assets
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=config.settings
+RUN apt-get update && apt-get install -y --no-install-recommends gettext && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 1000 tsunagu
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY . .
+COPY --from=assets /src/node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+COPY --from=assets /src/node_modules/swagger-ui-dist/swagger-ui-bundle.js /src/node_modules/swagger-ui-dist/swagger-ui.css static/vendor/swagger-ui/
+RUN pip install --no-cache-dir . \
+    && for po in locale/*/LC_MESSAGES/*.po; do msgfmt -o "${po%.po}.mo" "$po"; done \
+    && DEBUG=0 SECRET_KEY=build-only DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
+       STATIC_ROOT=/app/staticfiles python manage.py collectstatic --noinput \
+    && mkdir -p /app/media && chown tsunagu /app/media
+ENV STATIC_ROOT=/app/staticfiles MEDIA_ROOT=/app/media
+USER tsunagu
+EXPOSE 8000
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", "--proxy-headers"]
