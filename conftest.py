@@ -82,7 +82,9 @@ def api_client_for():
 
     def _make(tenant: Tenant, role: str = "owner"):
         with tenant.scope():
-            _token, key = services.api_token_create(organization=tenant.organization, actor=tenant.users[role], name="test")
+            _token, key = services.api_token_create(
+                organization=tenant.organization, actor=tenant.users[role], name="test"
+            )
         api = APIClient()
         api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return api

@@ -52,7 +52,11 @@ def audit_record(
     entry.save()
     logger.info(
         "audit org=%s actor=%s action=%s object=%s:%s ip=%s",
-        getattr(organization, "slug", "-"), entry.actor_email or "-", action, entry.object_type, entry.object_id,
+        getattr(organization, "slug", "-"),
+        entry.actor_email or "-",
+        action,
+        entry.object_type,
+        entry.object_id,
         entry.ip_address,
     )
     return entry

@@ -46,8 +46,9 @@ def _audit_for_user(user: User, action: str, request, changes=None) -> None:
     """Account events belong to every organization the user is a member of (each admin sees their members)."""
     for organization in _organizations_of(user):
         with scope(organization=organization):
-            audit_record(organization=organization, actor=user, action=action, obj=user, changes=changes,
-                         request=request)
+            audit_record(
+                organization=organization, actor=user, action=action, obj=user, changes=changes, request=request
+            )
 
 
 # --- throttling -------------------------------------------------------------------------------------------------
@@ -108,8 +109,13 @@ def login_attempt(*, request, email: str, password: str) -> LoginResult:
             if known is not None:
                 _audit_for_user(known, AuditAction.LOGIN_FAILED, request)
             else:
-                audit_record(organization=None, actor=None, actor_email=email[:254], action=AuditAction.LOGIN_FAILED,
-                             request=request)
+                audit_record(
+                    organization=None,
+                    actor=None,
+                    actor_email=email[:254],
+                    action=AuditAction.LOGIN_FAILED,
+                    request=request,
+                )
             remaining = login_lock_remaining(email=email, ip=ip)
             if remaining and known is not None:
                 _audit_for_user(known, AuditAction.LOGIN_LOCKED, request)

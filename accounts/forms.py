@@ -6,13 +6,18 @@ from accounts.models import AuditAction, Organization, Role, Team, User
 
 
 class LoginForm(forms.Form):
-    email = forms.EmailField(label=_("Email address"), widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}))
-    password = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    email = forms.EmailField(
+        label=_("Email address"), widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+    )
+    password = forms.CharField(
+        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
 
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label=_("Code"), max_length=16,
+        label=_("Code"),
+        max_length=16,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
     )
 
@@ -31,8 +36,12 @@ class SignupForm(forms.Form):
     """Create an account from an invitation (the email address is the invitation's)."""
 
     name = forms.CharField(label=_("Your name"), max_length=150)
-    password1 = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    password2 = forms.CharField(label=_("Password (again)"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password1 = forms.CharField(
+        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password2 = forms.CharField(
+        label=_("Password (again)"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
 
     def __init__(self, *args, email: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -44,7 +53,9 @@ class SignupForm(forms.Form):
             self.add_error("password2", _("The two passwords do not match."))
         elif cleaned.get("password1"):
             try:
-                password_validation.validate_password(cleaned["password1"], User(email=self.email, name=cleaned.get("name", "")))
+                password_validation.validate_password(
+                    cleaned["password1"], User(email=self.email, name=cleaned.get("name", ""))
+                )
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return cleaned
@@ -70,8 +81,9 @@ class RoleChoiceField(forms.ModelChoiceField):
 class InviteForm(forms.Form):
     email = forms.EmailField(label=_("Email address"))
     role = RoleChoiceField(label=_("Role"), queryset=Role.objects.none(), empty_label=None)
-    teams = forms.ModelMultipleChoiceField(label=_("Teams"), queryset=Team.objects.none(), required=False,
-                                           widget=forms.CheckboxSelectMultiple)
+    teams = forms.ModelMultipleChoiceField(
+        label=_("Teams"), queryset=Team.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
 
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
@@ -96,20 +108,25 @@ class MemberChoiceField(forms.ModelMultipleChoiceField):
 class TeamForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=80)
     description = forms.CharField(label=_("Description"), max_length=255, required=False)
-    members = MemberChoiceField(label=_("Members"), queryset=User.objects.none(), required=False,
-                                widget=forms.CheckboxSelectMultiple)
+    members = MemberChoiceField(
+        label=_("Members"), queryset=User.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
 
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["members"].queryset = User.objects.filter(memberships__organization=organization).order_by("name", "email")
+        self.fields["members"].queryset = User.objects.filter(memberships__organization=organization).order_by(
+            "name", "email"
+        )
 
 
 class ApiTokenForm(forms.Form):
-    name = forms.CharField(label=_("Token name"), max_length=80, help_text=_("For example: \"CRM sync\"."))
+    name = forms.CharField(label=_("Token name"), max_length=80, help_text=_('For example: "CRM sync".'))
 
 
 class AuditFilterForm(forms.Form):
-    action = forms.ChoiceField(label=_("Action"), choices=[("", _("All actions"))] + list(AuditAction.choices), required=False)
+    action = forms.ChoiceField(
+        label=_("Action"), choices=[("", _("All actions"))] + list(AuditAction.choices), required=False
+    )
     actor = forms.CharField(label=_("Actor email"), required=False)
     since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

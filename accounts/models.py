@@ -20,8 +20,27 @@ TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones
 
 # First path segments the application itself uses; an organization may not take them as its slug.
 RESERVED_SLUGS = frozenset(
-    {"accounts", "admin", "api", "static", "media", "healthz", "readyz", "webhooks", "ws", "simulator", "orgs",
-     "login", "logout", "settings", "help", "www", "app", "i18n", "jsi18n"}
+    {
+        "accounts",
+        "admin",
+        "api",
+        "static",
+        "media",
+        "healthz",
+        "readyz",
+        "webhooks",
+        "ws",
+        "simulator",
+        "orgs",
+        "login",
+        "logout",
+        "settings",
+        "help",
+        "www",
+        "app",
+        "i18n",
+        "jsi18n",
+    }
 )
 
 
@@ -53,11 +72,17 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(_("email address"), max_length=254, unique=True)
     name = models.CharField(_("name"), max_length=150, blank=True)
     language = models.CharField(
-        _("language"), max_length=8, choices=settings.LANGUAGES, blank=True,
+        _("language"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
         help_text=_("Leave empty to use the organization's default language."),
     )
     timezone = models.CharField(
-        _("time zone"), max_length=64, choices=TIMEZONE_CHOICES, blank=True,
+        _("time zone"),
+        max_length=64,
+        choices=TIMEZONE_CHOICES,
+        blank=True,
         help_text=_("Leave empty to use the organization's time zone."),
     )
     is_active = models.BooleanField(_("active"), default=True)
@@ -94,13 +119,19 @@ class Organization(models.Model):
 
     name = models.CharField(_("name"), max_length=120)
     slug = models.SlugField(
-        _("address"), max_length=50, unique=True,
-        validators=[validate_slug_not_reserved, RegexValidator(r"^[a-z0-9][a-z0-9-]*$", _("Use lowercase letters, digits and hyphens."))],
+        _("address"),
+        max_length=50,
+        unique=True,
+        validators=[
+            validate_slug_not_reserved,
+            RegexValidator(r"^[a-z0-9][a-z0-9-]*$", _("Use lowercase letters, digits and hyphens.")),
+        ],
     )
     timezone = models.CharField(_("time zone"), max_length=64, choices=TIMEZONE_CHOICES, default="Asia/Tokyo")
     default_language = models.CharField(_("default language"), max_length=8, choices=settings.LANGUAGES, default="ja")
     require_two_factor = models.BooleanField(
-        _("require two-factor authentication"), default=False,
+        _("require two-factor authentication"),
+        default=False,
         help_text=_("Members must set up an authenticator app before they can work in this organization."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -211,7 +242,8 @@ class Invitation(models.Model):
         constraints = [
             # At most one open invitation per address and organization.
             models.UniqueConstraint(
-                Lower("email"), "organization",
+                Lower("email"),
+                "organization",
                 condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
                 name="accounts_invitation_open_unique",
             )

@@ -1,7 +1,5 @@
 """Writes for organizations, members, invitations, teams and API tokens. Every service audits what it does."""
 
-
-
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
@@ -50,6 +48,13 @@ def organization_update(*, organization: Organization, actor: User, request=None
     allowed = {"name", "timezone", "default_language", "require_two_factor"}
     if set(fields) - allowed:
         raise DomainError(_("Unknown setting."))
+    if fields.get("require_two_factor") and not organization.require_two_factor:
+        from accounts.auth import user_has_two_factor
+
+        if not user_has_two_factor(actor):
+            raise DomainError(
+                _("Set up two-factor authentication for yourself before requiring it."), field="require_two_factor"
+            )
     changes = {}
     for field, value in fields.items():
         old = getattr(organization, field)
@@ -59,8 +64,14 @@ def organization_update(*, organization: Organization, actor: User, request=None
     if changes:
         organization.full_clean()
         organization.save(update_fields=list(changes))
-        audit_record(organization=organization, actor=actor, action=AuditAction.ORG_UPDATED, obj=organization,
-                     changes=changes, request=request)
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action=AuditAction.ORG_UPDATED,
+            obj=organization,
+            changes=changes,
+            request=request,
+        )
     return organization
 
 
@@ -82,7 +93,12 @@ def _check_owner_rules(*, actor_membership: Membership, target: Membership, new_
 
 @transaction.atomic
 def member_change_role(
-    *, organization: Organization, actor: User, actor_membership: Membership, membership: Membership, role: Role,
+    *,
+    organization: Organization,
+    actor: User,
+    actor_membership: Membership,
+    membership: Membership,
+    role: Role,
     request=None,
 ) -> Membership:
     if role.organization_id != organization.pk or membership.organization_id != organization.pk:
@@ -94,8 +110,14 @@ def member_change_role(
     old = membership.role.key
     membership.role = role
     membership.save(update_fields=["role"])
-    audit_record(organization=organization, actor=actor, action=AuditAction.MEMBER_ROLE_CHANGED, obj=membership.user,
-                 changes={"role": [old, role.key]}, request=request)
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action=AuditAction.MEMBER_ROLE_CHANGED,
+        obj=membership.user,
+        changes={"role": [old, role.key]},
+        request=request,
+    )
     return membership
 
 
@@ -113,16 +135,26 @@ def member_remove(
         team.group.user_set.remove(user)
     from channels_integrations.models import ChannelConnection
 
-    connection_ids = [str(pk) for pk in ChannelConnection.objects.filter(organization=organization).values_list("pk", flat=True)]
+    connection_ids = [
+        str(pk) for pk in ChannelConnection.objects.filter(organization=organization).values_list("pk", flat=True)
+    ]
     UserObjectPermission.objects.filter(
         user=user, content_type__app_label="channels_integrations", object_pk__in=connection_ids
     ).delete()
-    ApiToken.objects.filter(organization=organization, user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    ApiToken.objects.filter(organization=organization, user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
     membership.delete()
     if user.last_organization_id == organization.pk:
         User.objects.filter(pk=user.pk).update(last_organization=None)
-    audit_record(organization=organization, actor=actor, action=AuditAction.MEMBER_REMOVED, obj=user,
-                 changes={"role": membership.role.key}, request=request)
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action=AuditAction.MEMBER_REMOVED,
+        obj=user,
+        changes={"role": membership.role.key},
+        request=request,
+    )
 
 
 # --- invitations ------------------------------------------------------------------------------------------------
@@ -130,8 +162,14 @@ def member_remove(
 
 @transaction.atomic
 def invitation_create(
-    *, organization: Organization, actor: User, actor_membership: Membership, email: str, role: Role,
-    teams=(), request=None,
+    *,
+    organization: Organization,
+    actor: User,
+    actor_membership: Membership,
+    email: str,
+    role: Role,
+    teams=(),
+    request=None,
 ) -> tuple[Invitation, str]:
     """Create an invitation and email its link after commit. Returns the invitation and the raw token."""
     email = User.objects.normalize_email(email).lower()
@@ -143,7 +181,11 @@ def invitation_create(
         raise Conflict(_("This person is already a member."), field="email")
     token, token_hash = new_invitation_token()
     invitation = Invitation(
-        organization=organization, email=email, role=role, token_hash=token_hash, invited_by=actor,
+        organization=organization,
+        email=email,
+        role=role,
+        token_hash=token_hash,
+        invited_by=actor,
         expires_at=timezone.now() + settings.INVITATION_MAX_AGE,
     )
     try:
@@ -153,8 +195,14 @@ def invitation_create(
         raise Conflict(_("An invitation to this address is already open."), field="email") from exc
     team_list = [team for team in teams if team.organization_id == organization.pk]
     invitation.teams.set(team_list)
-    audit_record(organization=organization, actor=actor, action=AuditAction.MEMBER_INVITED, obj=invitation,
-                 changes={"email": email, "role": role.key, "teams": [t.name for t in team_list]}, request=request)
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action=AuditAction.MEMBER_INVITED,
+        obj=invitation,
+        changes={"email": email, "role": role.key, "teams": [t.name for t in team_list]},
+        request=request,
+    )
     from accounts.tasks import send_invitation_email
 
     transaction.on_commit(
@@ -169,8 +217,9 @@ def invitation_revoke(*, organization: Organization, actor: User, invitation: In
         raise Conflict(_("This invitation is no longer open."))
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
-    audit_record(organization=organization, actor=actor, action=AuditAction.INVITATION_REVOKED, obj=invitation,
-                 request=request)
+    audit_record(
+        organization=organization, actor=actor, action=AuditAction.INVITATION_REVOKED, obj=invitation, request=request
+    )
 
 
 def invitation_by_token(token: str) -> Invitation | None:
@@ -179,9 +228,7 @@ def invitation_by_token(token: str) -> Invitation | None:
     from django_scopes import scopes_disabled
 
     with scopes_disabled():
-        invitation = (
-            Invitation.objects.select_related("organization", "role").filter(token_hash=digest(token)).first()
-        )
+        invitation = Invitation.objects.select_related("organization", "role").filter(token_hash=digest(token)).first()
     if invitation is None or not invitation.is_open:
         return None
     return invitation
@@ -205,8 +252,14 @@ def invitation_accept(*, invitation: Invitation, user: User, request=None) -> Me
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
         if created:
-            audit_record(organization=organization, actor=user, action=AuditAction.MEMBER_JOINED, obj=user,
-                         changes={"role": invitation.role.key}, request=request)
+            audit_record(
+                organization=organization,
+                actor=user,
+                action=AuditAction.MEMBER_JOINED,
+                obj=user,
+                changes={"role": invitation.role.key},
+                request=request,
+            )
         return membership
 
 
@@ -233,15 +286,27 @@ def team_create(
     group = Group.objects.create(name=f"team:{organization.pk}:{timezone.now().timestamp()}:{name}"[:150])
     team = Team.objects.create(organization=organization, name=name, description=description, group=group)
     group.user_set.set(users)
-    audit_record(organization=organization, actor=actor, action=AuditAction.TEAM_CREATED, obj=team,
-                 changes={"members": sorted(u.email for u in users)}, request=request)
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action=AuditAction.TEAM_CREATED,
+        obj=team,
+        changes={"members": sorted(u.email for u in users)},
+        request=request,
+    )
     return team
 
 
 @transaction.atomic
 def team_update(
-    *, organization: Organization, actor: User, team: Team, name: str | None = None, description: str | None = None,
-    members=None, request=None,
+    *,
+    organization: Organization,
+    actor: User,
+    team: Team,
+    name: str | None = None,
+    description: str | None = None,
+    members=None,
+    request=None,
 ) -> Team:
     changes = {}
     if name is not None and name != team.name:
@@ -262,8 +327,14 @@ def team_update(
             team.group.user_set.set(users)
             changes["members"] = {"added": sorted(after - before), "removed": sorted(before - after)}
     if changes:
-        audit_record(organization=organization, actor=actor, action=AuditAction.TEAM_UPDATED, obj=team,
-                     changes=changes, request=request)
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action=AuditAction.TEAM_UPDATED,
+            obj=team,
+            changes=changes,
+            request=request,
+        )
     return team
 
 
@@ -325,8 +396,11 @@ def connection_access_set(*, organization: Organization, actor: User, connection
         remove_perm(perm, group, connection)
     for group in wanted_groups - current_groups:
         assign_perm(perm, group, connection)
-    audit_record(organization=organization, actor=actor, action=AuditAction.CHANNEL_ACCESS_CHANGED, obj=connection,
-                 changes={"users": sorted(u.email for u in users), "teams": sorted(t.name for t in teams)},
-                 request=request)
-
-
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action=AuditAction.CHANNEL_ACCESS_CHANGED,
+        obj=connection,
+        changes={"users": sorted(u.email for u in users), "teams": sorted(t.name for t in teams)},
+        request=request,
+    )

@@ -16,8 +16,13 @@ logger = logging.getLogger("tsunagu.accounts")
 
 
 @shared_task(
-    base=TenantTask, name="accounts.send_invitation_email", bind=True, acks_late=True,
-    autoretry_for=(OSError,), retry_backoff=True, max_retries=5,
+    base=TenantTask,
+    name="accounts.send_invitation_email",
+    bind=True,
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
 )
 def send_invitation_email(self, *, organization_id: int, invitation_id: int, token: str) -> None:
     invitation = Invitation.objects.select_related("organization", "invited_by").filter(pk=invitation_id).first()

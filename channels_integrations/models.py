@@ -37,7 +37,9 @@ class ChannelConnection(models.Model):
     platform = models.CharField(_("platform"), max_length=32, choices=Platform.choices)
     display_name = models.CharField(_("name"), max_length=120)
     external_account_id = models.CharField(_("account id"), max_length=128)
-    status = models.CharField(_("status"), max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.ACTIVE)
+    status = models.CharField(
+        _("status"), max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.ACTIVE
+    )
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -20,12 +20,56 @@ PY = sys.executable
 
 def _children() -> list[tuple[str, list[str]]]:
     return [
-        ("web", [PY, "-m", "uvicorn", "config.asgi:application", "--host", HOST, "--port", PORT, "--lifespan", "off",
-                 "--no-access-log"]),
-        ("worker", [PY, "-m", "celery", "-A", "config", "worker", "-Q", "inbound,outbound,default,analytics",
-                    "--concurrency", os.environ.get("WORKER_CONCURRENCY", "2"), "-l", "INFO", "-n", "tsunagu@%h"]),
-        ("beat", [PY, "-m", "celery", "-A", "config", "beat", "-l", "INFO",
-                  "-s", str(embedded.DATA_DIR / "celerybeat-schedule")]),
+        (
+            "web",
+            [
+                PY,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                HOST,
+                "--port",
+                PORT,
+                "--lifespan",
+                "off",
+                "--no-access-log",
+            ],
+        ),
+        (
+            "worker",
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "inbound,outbound,default,analytics",
+                "--concurrency",
+                os.environ.get("WORKER_CONCURRENCY", "2"),
+                "-l",
+                "INFO",
+                "-n",
+                "tsunagu@%h",
+            ],
+        ),
+        (
+            "beat",
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "-l",
+                "INFO",
+                "-s",
+                str(embedded.DATA_DIR / "celerybeat-schedule"),
+            ],
+        ),
     ]
 
 
@@ -54,8 +98,10 @@ def main() -> int:
         print(
             f"\n  Tsunagu is running at http://{HOST}:{PORT}/\n"
             "  Demo logins (password: tsunagu-demo):\n"
-            + "".join(f"    {role:<9} {role}@demo.tsunagu.example\n" for role in
-                      ("owner", "admin", "manager", "agent", "editor", "approver", "analyst"))
+            + "".join(
+                f"    {role:<9} {role}@demo.tsunagu.example\n"
+                for role in ("owner", "admin", "manager", "agent", "editor", "approver", "analyst")
+            )
             + "  Press Ctrl-C to stop.\n",
             flush=True,
         )

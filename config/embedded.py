@@ -126,14 +126,22 @@ def ensure_redis() -> str:
     subprocess.run(
         [
             __redis_executable__,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--dir", str(REDIS_DIR),
-            "--daemonize", "yes",
-            "--pidfile", str(_REDIS_PID_FILE),
-            "--logfile", str(REDIS_DIR / "redis.log"),
-            "--appendonly", "yes",  # queued Celery tasks survive a restart
-            "--save", "",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(REDIS_DIR),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(_REDIS_PID_FILE),
+            "--logfile",
+            str(REDIS_DIR / "redis.log"),
+            "--appendonly",
+            "yes",  # queued Celery tasks survive a restart
+            "--save",
+            "",
         ],
         check=True,
     )

@@ -17,24 +17,32 @@ def _membership(tenant):
 
 def _team(tenant):
     with scope(organization=tenant.organization):
-        return services.team_create(organization=tenant.organization, actor=tenant.users["owner"],
-                                    name=f"Secret team {tenant.slug} {timezone.now().timestamp()}",
-                                    members=[tenant.users["agent"]]).pk
+        return services.team_create(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            name=f"Secret team {tenant.slug} {timezone.now().timestamp()}",
+            members=[tenant.users["agent"]],
+        ).pk
 
 
 def _invitation(tenant):
     with scope(organization=tenant.organization):
         owner = Membership.objects.get(user=tenant.users["owner"])
         invitation, _token = services.invitation_create(
-            organization=tenant.organization, actor=tenant.users["owner"], actor_membership=owner,
-            email=f"invitee-{timezone.now().timestamp()}@{tenant.slug}.test", role=Role.objects.get(key="agent"),
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            actor_membership=owner,
+            email=f"invitee-{timezone.now().timestamp()}@{tenant.slug}.test",
+            role=Role.objects.get(key="agent"),
         )
         return invitation.pk
 
 
 def _token(tenant):
     with scope(organization=tenant.organization):
-        token, _key = services.api_token_create(organization=tenant.organization, actor=tenant.users["owner"], name="iso")
+        token, _key = services.api_token_create(
+            organization=tenant.organization, actor=tenant.users["owner"], name="iso"
+        )
         return token.pk
 
 

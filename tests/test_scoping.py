@@ -41,8 +41,13 @@ def test_tenant_task_runs_inside_the_organization_scope(tenant_a, django_capture
     # The callbacks run when the outer block exits, after the caller's scope has closed.
     with django_capture_on_commit_callbacks(execute=True), tenant_a.scope():
         owner = Membership.objects.get(user=tenant_a.users["owner"])
-        services.invitation_create(organization=tenant_a.organization, actor=owner.user, actor_membership=owner,
-                                   email="new@example.com", role=Role.objects.get(key="agent"))
+        services.invitation_create(
+            organization=tenant_a.organization,
+            actor=owner.user,
+            actor_membership=owner,
+            email="new@example.com",
+            role=Role.objects.get(key="agent"),
+        )
     # The task ran (eagerly, after commit) inside the scope and rendered the invitation email.
     assert [m.to for m in mail.outbox] == [["new@example.com"]]
     assert "/accounts/invitations/" in mail.outbox[0].body

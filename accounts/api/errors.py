@@ -2,7 +2,8 @@
 
 import logging
 
-from django.core.exceptions import PermissionDenied, ValidationError as DjangoValidationError
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -26,7 +27,9 @@ def exception_handler(exc, context):
     request = context.get("request")
     if isinstance(exc, DomainError):
         fields = {exc.field: [exc.message]} if exc.field else {}
-        logger.info("api domain error %s %s: %s", getattr(request, "method", ""), getattr(request, "path", ""), exc.code)
+        logger.info(
+            "api domain error %s %s: %s", getattr(request, "method", ""), getattr(request, "path", ""), exc.code
+        )
         return Response({"error": {"code": exc.code, "message": exc.message, "fields": fields}}, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
@@ -39,12 +42,18 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        fields = {key: [str(m) for m in (value if isinstance(value, list) else [value])] for key, value in detail.items()}
+        fields = {
+            key: [str(m) for m in (value if isinstance(value, list) else [value])] for key, value in detail.items()
+        }
         body = {"code": "invalid", "message": _("The request contains invalid data."), "fields": fields}
         logger.info("api validation error %s %s: %s", request.method, request.path, list(fields))
     else:
         code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
-        body = {"code": code if isinstance(code, str) else "error", "message": _flatten(response.data.get("detail", response.data)), "fields": {}}
+        body = {
+            "code": code if isinstance(code, str) else "error",
+            "message": _flatten(response.data.get("detail", response.data)),
+            "fields": {},
+        }
         if response.status_code >= status.HTTP_400_BAD_REQUEST:
             logger.info("api error %s %s: %s %s", request.method, request.path, response.status_code, body["code"])
     response.data = {"error": body}

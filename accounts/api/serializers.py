@@ -105,8 +105,18 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEntry
-        fields = ["id", "created_at", "action", "actor", "object_type", "object_id", "object_repr", "changes",
-                  "ip_address", "user_agent"]
+        fields = [
+            "id",
+            "created_at",
+            "action",
+            "actor",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "changes",
+            "ip_address",
+            "user_agent",
+        ]
 
     def get_actor(self, entry) -> dict | None:
         return {"id": entry.actor_id, "email": entry.actor_email} if entry.actor_email else None

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.api import serializers as s
-from accounts.models import ApiToken, Invitation, Membership, Role, Team, User
+from accounts.models import ApiToken, Role, User
 from accounts.permissions import HasCapability
 from accounts.roles import Capability
 from accounts.tenancy import organizations_for_user
@@ -47,7 +47,9 @@ class MeView(APIView):
 
     @extend_schema(responses=s.MeSerializer)
     def get(self, request):
-        return Response(s.MeSerializer(request.user, context={"organizations": organizations_for_user(request.user)}).data)
+        return Response(
+            s.MeSerializer(request.user, context={"organizations": organizations_for_user(request.user)}).data
+        )
 
 
 class RoleListView(OrgListAPIView):
@@ -58,13 +60,11 @@ class RoleListView(OrgListAPIView):
         return Role.objects.all()
 
 
-
 class MemberListView(OrgListAPIView):
     serializer_class = s.MembershipSerializer
 
     def get_queryset(self):
         return selectors.membership_list()
-
 
 
 class MemberDetailView(OrgAPIView):
@@ -83,7 +83,9 @@ class MemberDetailView(OrgAPIView):
         data = s.MembershipUpdateSerializer(data=request.data, organization=self.organization)
         data.is_valid(raise_exception=True)
         membership = services.member_change_role(
-            actor_membership=self.membership, membership=membership, role=data.validated_data["role"],
+            actor_membership=self.membership,
+            membership=membership,
+            role=data.validated_data["role"],
             **self.actor_kwargs(),
         )
         return Response(self.get_serializer(membership).data)
@@ -100,14 +102,15 @@ class TeamListView(OrgListAPIView):
     def get_queryset(self):
         return selectors.team_list()
 
-
     @extend_schema(request=s.TeamWriteSerializer, responses={201: s.TeamSerializer})
     def post(self, request, org_slug):
         data = s.TeamWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         team = services.team_create(
-            name=data.validated_data["name"], description=data.validated_data.get("description", ""),
-            members=_members_by_id(data.validated_data.get("members", [])), **self.actor_kwargs(),
+            name=data.validated_data["name"],
+            description=data.validated_data.get("description", ""),
+            members=_members_by_id(data.validated_data.get("members", [])),
+            **self.actor_kwargs(),
         )
         return Response(self.get_serializer(selectors.team_list().get(pk=team.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -129,8 +132,11 @@ class TeamDetailView(OrgAPIView):
         data.is_valid(raise_exception=True)
         members = data.validated_data.get("members")
         services.team_update(
-            team=team, name=data.validated_data.get("name"), description=data.validated_data.get("description"),
-            members=None if members is None else _members_by_id(members), **self.actor_kwargs(),
+            team=team,
+            name=data.validated_data.get("name"),
+            description=data.validated_data.get("description"),
+            members=None if members is None else _members_by_id(members),
+            **self.actor_kwargs(),
         )
         return Response(self.get_serializer(self.get_object()).data)
 
@@ -156,14 +162,16 @@ class InvitationListView(OrgListAPIView):
     def get_queryset(self):
         return selectors.invitation_list()
 
-
     @extend_schema(request=s.InvitationCreateSerializer, responses={201: s.InvitationSerializer})
     def post(self, request, org_slug):
         data = s.InvitationCreateSerializer(data=request.data, organization=self.organization)
         data.is_valid(raise_exception=True)
         invitation, _token = services.invitation_create(
-            actor_membership=self.membership, email=data.validated_data["email"], role=data.validated_data["role"],
-            teams=data.validated_data.get("teams", []), **self.actor_kwargs(),
+            actor_membership=self.membership,
+            email=data.validated_data["email"],
+            role=data.validated_data["role"],
+            teams=data.validated_data.get("teams", []),
+            **self.actor_kwargs(),
         )
         invitation = selectors.invitation_list().get(pk=invitation.pk)
         return Response(self.get_serializer(invitation).data, status=status.HTTP_201_CREATED)
@@ -192,8 +200,10 @@ class AuditLogView(OrgListAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("action", str), OpenApiParameter("actor", str, description="email"),
-            OpenApiParameter("object_type", str), OpenApiParameter("since", str, description="ISO 8601"),
+            OpenApiParameter("action", str),
+            OpenApiParameter("actor", str, description="email"),
+            OpenApiParameter("object_type", str),
+            OpenApiParameter("since", str, description="ISO 8601"),
             OpenApiParameter("until", str, description="ISO 8601"),
         ]
     )
@@ -211,7 +221,6 @@ class TokenListView(OrgListAPIView):
 
     def get_queryset(self):
         return ApiToken.objects.filter(user=self.request.user)
-
 
     @extend_schema(request=s.ApiTokenCreateSerializer, responses={201: s.ApiTokenSerializer})
     def post(self, request, org_slug):
@@ -234,5 +243,3 @@ class TokenDetailView(OrgAPIView):
     def delete(self, request, org_slug, token_id):
         services.api_token_revoke(token=self.get_object(), **self.actor_kwargs())
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-

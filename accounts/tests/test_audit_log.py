@@ -31,8 +31,11 @@ def test_member_role_team_and_token_changes_are_audited(tenant_a, login):
     client.post(f"{base}/tokens/", {"name": "crm"})
     client.post(f"{base}/members/{tenant_a.memberships['analyst'].pk}/remove/")
     assert _actions(tenant_a)[-5:] == [
-        AuditAction.MEMBER_INVITED, AuditAction.MEMBER_ROLE_CHANGED, AuditAction.TEAM_CREATED,
-        AuditAction.TOKEN_CREATED, AuditAction.MEMBER_REMOVED,
+        AuditAction.MEMBER_INVITED,
+        AuditAction.MEMBER_ROLE_CHANGED,
+        AuditAction.TEAM_CREATED,
+        AuditAction.TOKEN_CREATED,
+        AuditAction.MEMBER_REMOVED,
     ]
     with tenant_a.scope():
         change = AuditEntry.objects.get(action=AuditAction.MEMBER_ROLE_CHANGED)
@@ -59,8 +62,11 @@ def test_no_endpoint_changes_or_deletes_audit_entries(tenant_a, api_client_for, 
     for method in ("POST", "PUT", "PATCH", "DELETE"):
         assert api.generic(method, url, json.dumps({"action": "x"}), content_type="application/json").status_code == 405
     # No application route names a single audit entry (the operator admin is checked below).
-    assert not [r.route for r in all_routes()
-                if "audit" in r.route and "<" in r.route.split("audit")[-1] and not r.route.startswith("admin/")]
+    assert not [
+        r.route
+        for r in all_routes()
+        if "audit" in r.route and "<" in r.route.split("audit")[-1] and not r.route.startswith("admin/")
+    ]
     before = _actions(tenant_a)
     login(tenant_a.users["owner"]).post(f"/{tenant_a.slug}/settings/audit/", {"action": "x"})
     assert _actions(tenant_a) == before
@@ -69,9 +75,12 @@ def test_no_endpoint_changes_or_deletes_audit_entries(tenant_a, api_client_for, 
 def test_the_database_refuses_update_and_delete(tenant_a):
     with scopes_disabled():
         entry = AuditEntry.objects.filter(organization=tenant_a.organization).first() or AuditEntry.objects.create(
-            organization=tenant_a.organization, action=AuditAction.ORG_UPDATED)
-        for statement in (lambda: AuditEntry.objects.filter(pk=entry.pk).update(action="auth.login"),
-                          lambda: AuditEntry.objects.filter(pk=entry.pk).delete()):
+            organization=tenant_a.organization, action=AuditAction.ORG_UPDATED
+        )
+        for statement in (
+            lambda: AuditEntry.objects.filter(pk=entry.pk).update(action="auth.login"),
+            lambda: AuditEntry.objects.filter(pk=entry.pk).delete(),
+        ):
             with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
                 statement()
         with pytest.raises(ValueError):

@@ -120,7 +120,9 @@ def test_password_reset_sends_a_working_link(client, tenant_a):
     link = re.search(r"https?://[^/]+(/accounts/password-reset/\S+/)", mail.outbox[0].body).group(1)
     response = client.get(link, follow=True)
     form_url = response.request["PATH_INFO"]
-    response = client.post(form_url, {"new_password1": "a brand new passphrase", "new_password2": "a brand new passphrase"})
+    response = client.post(
+        form_url, {"new_password1": "a brand new passphrase", "new_password2": "a brand new passphrase"}
+    )
     assert response.status_code == 302
     assert client.login(username="agent@org-a.test", password="a brand new passphrase")
     assert len(_audit(AuditAction.PASSWORD_RESET, organization=tenant_a.organization)) == 1
@@ -131,8 +133,9 @@ def test_api_token_authenticates_only_for_its_organization_and_stops_when_revoke
 
     # The same person is a member of both organizations; the token is A's.
     with tenant_b.scope():
-        Membership.objects.create(organization=tenant_b.organization, user=tenant_a.users["agent"],
-                                  role=tenant_b.memberships["agent"].role)
+        Membership.objects.create(
+            organization=tenant_b.organization, user=tenant_a.users["agent"], role=tenant_b.memberships["agent"].role
+        )
     api = api_client_for(tenant_a, "agent")
     assert api.get(f"/api/v1/orgs/{tenant_a.slug}/members/").status_code == 200
     assert api.get(f"/api/v1/orgs/{tenant_b.slug}/members/").status_code == 404

@@ -61,7 +61,9 @@ def test_invalid_forms_show_field_errors(tenant_a, login):
     assert response.status_code == 400 and 'class="field-error"' in response.content.decode()
     response = client.post(f"/{tenant_a.slug}/settings/members/", {"email": "owner@org-a.test", "role": "x"})
     assert response.status_code == 400 and 'class="field-error"' in response.content.decode()
-    response = client.post("/accounts/organizations/new/", {"name": "X", "slug": "api", "timezone": "Asia/Tokyo", "default_language": "ja"})
+    response = client.post(
+        "/accounts/organizations/new/", {"name": "X", "slug": "api", "timezone": "Asia/Tokyo", "default_language": "ja"}
+    )
     assert response.status_code == 400 and 'class="field-error"' in response.content.decode()
 
 

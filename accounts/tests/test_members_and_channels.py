@@ -19,12 +19,20 @@ def test_invitation_link_creates_the_account_and_membership(tenant_a, client, dj
     owner = tenant_a.memberships["owner"]
     with django_capture_on_commit_callbacks(execute=True), tenant_a.scope():
         team = services.team_create(organization=tenant_a.organization, actor=owner.user, name="Support")
-        services.invitation_create(organization=tenant_a.organization, actor=owner.user, actor_membership=owner,
-                                   email="Hana@Example.com", role=Role.objects.get(key="agent"), teams=[team])
+        services.invitation_create(
+            organization=tenant_a.organization,
+            actor=owner.user,
+            actor_membership=owner,
+            email="Hana@Example.com",
+            role=Role.objects.get(key="agent"),
+            teams=[team],
+        )
     link = re.search(r"(/accounts/invitations/[\w-]+/)", mail.outbox[0].body).group(1)
     response = client.post(link, {"name": "Hana", "password1": "short", "password2": "short"})
     assert response.status_code == 400  # password policy applies
-    response = client.post(link, {"name": "Hana", "password1": "plum blossom season", "password2": "plum blossom season"})
+    response = client.post(
+        link, {"name": "Hana", "password1": "plum blossom season", "password2": "plum blossom season"}
+    )
     assert response.status_code == 302 and response["Location"] == f"/{tenant_a.slug}/"
     with tenant_a.scope():
         membership = Membership.objects.select_related("user", "role").get(user__email="hana@example.com")
@@ -38,27 +46,39 @@ def test_only_owners_touch_the_owner_role_and_one_owner_always_remains(tenant_a)
     with tenant_a.scope():
         owner_role = Role.objects.get(key="owner")
         with pytest.raises(NotAllowed):
-            services.member_change_role(organization=org, actor=admin.user, actor_membership=admin,
-                                        membership=tenant_a.memberships["agent"], role=owner_role)
+            services.member_change_role(
+                organization=org,
+                actor=admin.user,
+                actor_membership=admin,
+                membership=tenant_a.memberships["agent"],
+                role=owner_role,
+            )
         with pytest.raises(Conflict):
             services.member_remove(organization=org, actor=owner.user, actor_membership=owner, membership=owner)
-        services.member_change_role(organization=org, actor=owner.user, actor_membership=owner,
-                                    membership=admin, role=owner_role)
-        services.member_remove(organization=org, actor=admin.user, actor_membership=Membership.objects.get(pk=admin.pk),
-                               membership=owner)
+        services.member_change_role(
+            organization=org, actor=owner.user, actor_membership=owner, membership=admin, role=owner_role
+        )
+        services.member_remove(
+            organization=org, actor=admin.user, actor_membership=Membership.objects.get(pk=admin.pk), membership=owner
+        )
         assert not Membership.objects.filter(user=owner.user).exists()
 
 
 def test_team_members_must_belong_to_the_organization(tenant_a, tenant_b):
     with tenant_a.scope(), pytest.raises(DomainError):
-        services.team_create(organization=tenant_a.organization, actor=tenant_a.users["owner"], name="Mixed",
-                             members=[tenant_b.users["agent"]])
+        services.team_create(
+            organization=tenant_a.organization,
+            actor=tenant_a.users["owner"],
+            name="Mixed",
+            members=[tenant_b.users["agent"]],
+        )
 
 
 def _connection(tenant, name):
     with tenant.scope():
-        return ChannelConnection.objects.create(organization=tenant.organization, platform="line", display_name=name,
-                                                external_account_id=name)
+        return ChannelConnection.objects.create(
+            organization=tenant.organization, platform="line", display_name=name, external_account_id=name
+        )
 
 
 def test_agents_see_only_channels_granted_to_them_or_their_team(tenant_a, tenant_b):
@@ -68,25 +88,41 @@ def test_agents_see_only_channels_granted_to_them_or_their_team(tenant_a, tenant
     other_org = _connection(tenant_b, "other")
     with tenant_a.scope():
         team = services.team_create(organization=org, actor=owner, name="LINE team", members=[tenant_a.users["agent"]])
-        services.connection_access_set(organization=org, actor=owner, connection=direct, users=[tenant_a.users["agent"]])
+        services.connection_access_set(
+            organization=org, actor=owner, connection=direct, users=[tenant_a.users["agent"]]
+        )
         services.connection_access_set(organization=org, actor=owner, connection=via_team, teams=[team])
         agent_sees = set(connections_visible_to(tenant_a.memberships["agent"]).values_list("display_name", flat=True))
-        manager_sees = set(connections_visible_to(tenant_a.memberships["manager"]).values_list("display_name", flat=True))
+        manager_sees = set(
+            connections_visible_to(tenant_a.memberships["manager"]).values_list("display_name", flat=True)
+        )
         editor_sees = set(connections_visible_to(tenant_a.memberships["editor"]).values_list("display_name", flat=True))
     assert agent_sees == {"direct", "team"}
     assert manager_sees == {"direct", "team", "hidden"}
     assert editor_sees == set()
     # A grant in B never widens anything in A.
     with scope(organization=tenant_b.organization):
-        services.connection_access_set(organization=tenant_b.organization, actor=tenant_b.users["owner"],
-                                       connection=other_org, users=[tenant_b.users["agent"]])
-        assert set(connections_visible_to(tenant_b.memberships["agent"]).values_list("display_name", flat=True)) == {"other"}
+        services.connection_access_set(
+            organization=tenant_b.organization,
+            actor=tenant_b.users["owner"],
+            connection=other_org,
+            users=[tenant_b.users["agent"]],
+        )
+        assert set(connections_visible_to(tenant_b.memberships["agent"]).values_list("display_name", flat=True)) == {
+            "other"
+        }
     # Leaving the team, or the organization, takes the access away.
     with tenant_a.scope():
         services.team_update(organization=org, actor=owner, team=team, members=[])
-        assert set(connections_visible_to(tenant_a.memberships["agent"]).values_list("display_name", flat=True)) == {"direct"}
-        services.member_remove(organization=org, actor=owner, actor_membership=tenant_a.memberships["owner"],
-                               membership=tenant_a.memberships["agent"])
+        assert set(connections_visible_to(tenant_a.memberships["agent"]).values_list("display_name", flat=True)) == {
+            "direct"
+        }
+        services.member_remove(
+            organization=org,
+            actor=owner,
+            actor_membership=tenant_a.memberships["owner"],
+            membership=tenant_a.memberships["agent"],
+        )
         from guardian.models import UserObjectPermission
 
         assert not UserObjectPermission.objects.filter(user=tenant_a.users["agent"]).exists()

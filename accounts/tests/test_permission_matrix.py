@@ -95,7 +95,9 @@ def test_role_can_or_cannot(role, name, method, tenant_a, login, api_client_for)
             with tenant_a.scope():
                 from accounts import services
 
-                values[kwarg] = services.api_token_create(organization=tenant_a.organization, actor=tenant_a.users[role], name="t")[0].pk
+                values[kwarg] = services.api_token_create(
+                    organization=tenant_a.organization, actor=tenant_a.users[role], name="t"
+                )[0].pk
         else:
             values[kwarg] = OBJECT_MAKERS[kwarg](tenant_a)
     url = route.url(**values)
@@ -112,6 +114,11 @@ def test_role_can_or_cannot(role, name, method, tenant_a, login, api_client_for)
     if allowed:
         # A permitted request may still fail a business rule (409, 400) but is never refused as forbidden.
         assert response.status_code not in {403, 404, 405} and response.status_code < 500, (
-            role, name, method, response.status_code, response.content[:300])
+            role,
+            name,
+            method,
+            response.status_code,
+            response.content[:300],
+        )
     else:
         assert response.status_code == 403, (role, name, method, response.status_code)

@@ -19,8 +19,9 @@ def _grow(tenant, n):
         user = make_user(f"bulk{i}@{tenant.slug}.test")
         add_member(tenant.organization, user, "agent")
         with tenant.scope():
-            services.team_create(organization=tenant.organization, actor=tenant.users["owner"], name=f"T{i}",
-                                 members=[user])
+            services.team_create(
+                organization=tenant.organization, actor=tenant.users["owner"], name=f"T{i}", members=[user]
+            )
             services.api_token_create(organization=tenant.organization, actor=tenant.users["owner"], name=f"k{i}")
 
 
@@ -31,8 +32,9 @@ def _count(fn) -> int:
     return len(ctx.captured_queries)
 
 
-@pytest.mark.parametrize("path", ["", "settings/members/", "settings/teams/", "settings/roles/", "settings/audit/",
-                                  "settings/tokens/"])
+@pytest.mark.parametrize(
+    "path", ["", "settings/members/", "settings/teams/", "settings/roles/", "settings/audit/", "settings/tokens/"]
+)
 def test_pages_have_constant_query_counts(path, tenant_a, login):
     client = login(tenant_a.users["owner"])
     url = f"/{tenant_a.slug}/{path}"

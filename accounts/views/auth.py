@@ -2,9 +2,12 @@
 
 import time
 
+import segno
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login as django_login, logout as django_logout, views as auth_views
+from django.contrib.auth import login as django_login
+from django.contrib.auth import logout as django_logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -15,8 +18,6 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_scopes import scope
-
-import segno
 
 from accounts import auth, services
 from accounts.audit import audit_record
@@ -47,7 +48,9 @@ def login_view(request):
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            result = auth.login_attempt(request=request, email=form.cleaned_data["email"], password=form.cleaned_data["password"])
+            result = auth.login_attempt(
+                request=request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+            )
         except DomainError as exc:
             form.add_error(None, exc.message)
             status = exc.status if exc.status == 429 else 400
@@ -115,8 +118,11 @@ def two_factor_setup(request):
         else:
             confirmed = request.user.totpdevice_set.filter(confirmed=True).first()
             otp_login(request, confirmed)
-            return render(request, "accounts/two_factor_backup_codes.html",
-                          {"codes": codes, "next": _safe_next(request, reverse("accounts:profile"))})
+            return render(
+                request,
+                "accounts/two_factor_backup_codes.html",
+                {"codes": codes, "next": _safe_next(request, reverse("accounts:profile"))},
+            )
     elif request.method == "POST":
         status = 400
     qr = segno.make(device.config_url, error="m")
@@ -229,8 +235,12 @@ def invitation_accept(request, token: str):
     context["form"] = form
     if request.method == "POST":
         if form.is_valid():
-            user = User.objects.create_user(invitation.email, form.cleaned_data["password1"], name=form.cleaned_data["name"],
-                                            language=organization.default_language)
+            user = User.objects.create_user(
+                invitation.email,
+                form.cleaned_data["password1"],
+                name=form.cleaned_data["name"],
+                language=organization.default_language,
+            )
             try:
                 services.invitation_accept(invitation=invitation, user=user, request=request)
             except DomainError as exc:
@@ -252,15 +262,24 @@ def organization_create(request):
         if form.is_valid():
             try:
                 organization = services.organization_create(
-                    name=form.cleaned_data["name"], slug=form.cleaned_data["slug"], owner=request.user,
-                    timezone_name=form.cleaned_data["timezone"], default_language=form.cleaned_data["default_language"],
+                    name=form.cleaned_data["name"],
+                    slug=form.cleaned_data["slug"],
+                    owner=request.user,
+                    timezone_name=form.cleaned_data["timezone"],
+                    default_language=form.cleaned_data["default_language"],
                 )
             except DomainError as exc:
                 form.add_error(exc.field, exc.message)
             else:
                 with scope(organization=organization):
-                    audit_record(organization=organization, actor=request.user, action=AuditAction.ORG_UPDATED,
-                                 obj=organization, changes={"created": True}, request=request)
+                    audit_record(
+                        organization=organization,
+                        actor=request.user,
+                        action=AuditAction.ORG_UPDATED,
+                        obj=organization,
+                        changes={"created": True},
+                        request=request,
+                    )
                 return redirect("org:home", org_slug=organization.slug)
         status = 400
     return render(request, "accounts/organization_create.html", {"form": form}, status=status)

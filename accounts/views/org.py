@@ -31,7 +31,9 @@ def org_home(request, org_slug):
     context = {
         "member_count": selectors.membership_list().count(),
         "team_count": selectors.team_list().count(),
-        "my_teams": [team for team in selectors.team_list() if any(u.pk == request.user.pk for u in team.group.user_set.all())],
+        "my_teams": [
+            team for team in selectors.team_list() if any(u.pk == request.user.pk for u in team.group.user_set.all())
+        ],
         "capabilities": [c for c in Capability if membership.has(c)],
     }
     return render(request, "accounts/org_home.html", context)
@@ -46,9 +48,13 @@ def org_settings(request, org_slug):
     if request.method == "POST":
         if form.is_valid():
             organization.refresh_from_db()  # the form mutated the instance; the service computes the diff
-            services.organization_update(**_actor(request), **form.cleaned_data)
-            messages.success(request, _("Settings saved."))
-            return redirect("org:settings", org_slug=org_slug)
+            try:
+                services.organization_update(**_actor(request), **form.cleaned_data)
+            except DomainError as exc:
+                _form_error(form, exc)
+            else:
+                messages.success(request, _("Settings saved."))
+                return redirect("org:settings", org_slug=org_slug)
         status = 400
     return render(request, "accounts/org_settings.html", {"form": form}, status=status)
 
@@ -65,8 +71,11 @@ def members(request, org_slug):
         if invite_form.is_valid():
             try:
                 invitation, _token = services.invitation_create(
-                    actor_membership=membership, email=invite_form.cleaned_data["email"],
-                    role=invite_form.cleaned_data["role"], teams=invite_form.cleaned_data["teams"], **_actor(request),
+                    actor_membership=membership,
+                    email=invite_form.cleaned_data["email"],
+                    role=invite_form.cleaned_data["role"],
+                    teams=invite_form.cleaned_data["teams"],
+                    **_actor(request),
                 )
             except DomainError as exc:
                 _form_error(invite_form, exc)
@@ -95,8 +104,12 @@ def member_update(request, org_slug, membership_id):
         messages.error(request, _("Choose a valid role."))
     else:
         try:
-            services.member_change_role(actor_membership=request.membership, membership=target,
-                                        role=form.cleaned_data["role"], **_actor(request))
+            services.member_change_role(
+                actor_membership=request.membership,
+                membership=target,
+                role=form.cleaned_data["role"],
+                **_actor(request),
+            )
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
@@ -140,17 +153,26 @@ def teams(request, org_slug):
             raise PermissionDenied
         if form.is_valid():
             try:
-                team = services.team_create(name=form.cleaned_data["name"], description=form.cleaned_data["description"],
-                                            members=form.cleaned_data["members"], **_actor(request))
+                team = services.team_create(
+                    name=form.cleaned_data["name"],
+                    description=form.cleaned_data["description"],
+                    members=form.cleaned_data["members"],
+                    **_actor(request),
+                )
             except DomainError as exc:
                 _form_error(form, exc)
                 status = 400
             else:
-                messages.success(request, _("Team \u201c%(name)s\u201d created.") % {"name": team.name})
+                messages.success(request, _("Team “%(name)s” created.") % {"name": team.name})
                 return redirect("org:teams", org_slug=org_slug)
         else:
             status = 400
-    return render(request, "accounts/teams.html", {"teams": selectors.team_list(), "form": form, "can_manage": can_manage}, status=status)
+    return render(
+        request,
+        "accounts/teams.html",
+        {"teams": selectors.team_list(), "form": form, "can_manage": can_manage},
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -165,8 +187,13 @@ def team_detail(request, org_slug, team_id):
             raise PermissionDenied
         if form.is_valid():
             try:
-                services.team_update(team=team, name=form.cleaned_data["name"], description=form.cleaned_data["description"],
-                                     members=form.cleaned_data["members"], **_actor(request))
+                services.team_update(
+                    team=team,
+                    name=form.cleaned_data["name"],
+                    description=form.cleaned_data["description"],
+                    members=form.cleaned_data["members"],
+                    **_actor(request),
+                )
             except DomainError as exc:
                 _form_error(form, exc)
                 status = 400
@@ -175,7 +202,9 @@ def team_detail(request, org_slug, team_id):
                 return redirect("org:team_detail", org_slug=org_slug, team_id=team.pk)
         else:
             status = 400
-    return render(request, "accounts/team_detail.html", {"team": team, "form": form, "can_manage": can_manage}, status=status)
+    return render(
+        request, "accounts/team_detail.html", {"team": team, "form": form, "can_manage": can_manage}, status=status
+    )
 
 
 @require_POST
@@ -183,7 +212,7 @@ def team_detail(request, org_slug, team_id):
 def team_delete(request, org_slug, team_id):
     team = get_object_or_404(selectors.team_list(), pk=team_id)
     services.team_delete(team=team, **_actor(request))
-    messages.success(request, _("Team \u201c%(name)s\u201d deleted.") % {"name": team.name})
+    messages.success(request, _("Team “%(name)s” deleted.") % {"name": team.name})
     return redirect("org:teams", org_slug=org_slug)
 
 
@@ -224,7 +253,9 @@ def tokens(request, org_slug):
         else:
             status = 400
     token_list = ApiToken.objects.filter(user=request.user)
-    return render(request, "accounts/tokens.html", {"form": form, "tokens": token_list, "new_key": new_key}, status=status)
+    return render(
+        request, "accounts/tokens.html", {"form": form, "tokens": token_list, "new_key": new_key}, status=status
+    )
 
 
 @require_POST

@@ -44,9 +44,15 @@ class Command(BaseCommand):
                     name="さくら雑貨店", slug="sakura-shop", owner=users["owner"], default_language="ja"
                 )
         self._members(demo, users)
+        # Everyone starts in the demo organization (the owner and admin also belong to the second one).
+        User.objects.filter(pk__in=[u.pk for u in users.values()], last_organization__isnull=True).update(
+            last_organization=demo
+        )
         with scope(organization=second):
             roles = {role.key: role for role in Role.objects.all()}
-            Membership.objects.get_or_create(organization=second, user=users["admin"], defaults={"role": roles["agent"]})
+            Membership.objects.get_or_create(
+                organization=second, user=users["admin"], defaults={"role": roles["agent"]}
+            )
         self.stdout.write(self.style.SUCCESS(f"demo organization ready; password for all demo users: {PASSWORD}"))
 
     def _user(self, email: str, name: str) -> User:
@@ -69,8 +75,18 @@ class Command(BaseCommand):
             }
             for name, (description, members) in teams.items():
                 if not Team.objects.filter(name=name).exists():
-                    services.team_create(organization=demo, actor=owner, name=name, description=description,
-                                         members=[users[m] for m in members])
+                    services.team_create(
+                        organization=demo,
+                        actor=owner,
+                        name=name,
+                        description=description,
+                        members=[users[m] for m in members],
+                    )
             if not Invitation.objects.filter(email=f"newhire@{DOMAIN}").exists():
-                services.invitation_create(organization=demo, actor=owner, actor_membership=owner_membership,
-                                           email=f"newhire@{DOMAIN}", role=roles["agent"])
+                services.invitation_create(
+                    organization=demo,
+                    actor=owner,
+                    actor_membership=owner_membership,
+                    email=f"newhire@{DOMAIN}",
+                    role=roles["agent"],
+                )
