@@ -70,7 +70,7 @@ class OrganizationCreateForm(forms.ModelForm):
 class OrganizationSettingsForm(forms.ModelForm):
     class Meta:
         model = Organization
-        fields = ["name", "timezone", "default_language", "require_two_factor"]
+        fields = ["name", "timezone", "default_language", "require_two_factor", "ticket_reopen_days"]
 
 
 class RoleChoiceField(forms.ModelChoiceField):

@@ -134,6 +134,14 @@ class Organization(models.Model):
         default=False,
         help_text=_("Members must set up an authenticator app before they can work in this organization."),
     )
+    ticket_reopen_days = models.PositiveSmallIntegerField(
+        _("reopen solved tickets within (days)"),
+        default=7,
+        help_text=_(
+            "A customer message within this many days after a ticket was solved reopens it; later ones "
+            "start a new ticket."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -13,6 +13,16 @@ from accounts.models import ApiToken, AuditAction, Invitation, Membership, Organ
 from accounts.roles import DEFAULT_MATRIX, Capability, RoleKey
 from accounts.tokens import digest, new_api_key, new_invitation_token
 
+
+def _access_changed(organization: Organization, user_ids) -> None:
+    """Tell these members' open browsers to recompute what they may see (after commit)."""
+    from inbox import realtime
+
+    groups = [realtime.user_group(organization.pk, user_id) for user_id in sorted(set(user_ids))]
+    if groups:
+        realtime.publish(organization=organization, type="access.changed", payload={}, groups=groups)
+
+
 # --- organizations ----------------------------------------------------------------------------------------------
 
 
@@ -45,7 +55,7 @@ def organization_create(
 
 @transaction.atomic
 def organization_update(*, organization: Organization, actor: User, request=None, **fields) -> Organization:
-    allowed = {"name", "timezone", "default_language", "require_two_factor"}
+    allowed = {"name", "timezone", "default_language", "require_two_factor", "ticket_reopen_days"}
     if set(fields) - allowed:
         raise DomainError(_("Unknown setting."))
     if fields.get("require_two_factor") and not organization.require_two_factor:
@@ -118,6 +128,7 @@ def member_change_role(
         changes={"role": [old, role.key]},
         request=request,
     )
+    _access_changed(organization, [membership.user_id])
     return membership
 
 
@@ -155,6 +166,7 @@ def member_remove(
         changes={"role": membership.role.key},
         request=request,
     )
+    _access_changed(organization, [user.pk])
 
 
 # --- invitations ------------------------------------------------------------------------------------------------
@@ -321,11 +333,18 @@ def team_update(
         team.save(update_fields=[f for f in ("name", "description") if f in changes])
     if members is not None:
         users = _validate_team_members(organization, members)
-        before = set(team.group.user_set.values_list("email", flat=True))
-        after = {u.email for u in users}
-        if before != after:
+        before = dict(team.group.user_set.values_list("email", "pk"))
+        after = {u.email: u.pk for u in users}
+        if set(before) != set(after):
             team.group.user_set.set(users)
-            changes["members"] = {"added": sorted(after - before), "removed": sorted(before - after)}
+            changes["members"] = {
+                "added": sorted(set(after) - set(before)),
+                "removed": sorted(set(before) - set(after)),
+            }
+            _access_changed(
+                organization,
+                [before[e] for e in set(before) - set(after)] + [after[e] for e in set(after) - set(before)],
+            )
     if changes:
         audit_record(
             organization=organization,
@@ -344,6 +363,7 @@ def team_delete(*, organization: Organization, actor: User, team: Team, request=
 
     group = team.group
     audit_record(organization=organization, actor=actor, action=AuditAction.TEAM_DELETED, obj=team, request=request)
+    _access_changed(organization, group.user_set.values_list("pk", flat=True))
     team.delete()
     GroupObjectPermission.objects.filter(group=group).delete()
     group.delete()
@@ -396,6 +416,10 @@ def connection_access_set(*, organization: Organization, actor: User, connection
         remove_perm(perm, group, connection)
     for group in wanted_groups - current_groups:
         assign_perm(perm, group, connection)
+    affected = {u.pk for u in current_users ^ set(users)}
+    for group in current_groups ^ wanted_groups:
+        affected |= set(group.user_set.values_list("pk", flat=True))
+    _access_changed(organization, affected)
     audit_record(
         organization=organization,
         actor=actor,

@@ -11,6 +11,7 @@ from config import health
 # Everything an organization owns lives under one of these two prefixes; TenantMiddleware scopes both.
 org_patterns = [
     path("", include("accounts.org_urls")),
+    path("", include("inbox.org_urls")),
 ]
 org_api_patterns = [
     path("", include(accounts_api.org_urlpatterns)),

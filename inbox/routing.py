@@ -1,3 +1,9 @@
 """WebSocket routes (served by config.asgi)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from inbox.consumers import InboxConsumer
+
+websocket_urlpatterns = [
+    path("ws/orgs/<slug:org_slug>/", InboxConsumer.as_asgi()),
+]

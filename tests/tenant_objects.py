@@ -52,3 +52,20 @@ OBJECT_MAKERS = {
     "invitation_id": _invitation,
     "token_id": _token,
 }
+
+
+def _ticket(tenant):
+    from tickets import services as ticket_services
+    from tickets.tests.factories import connection, inbound
+
+    conn = connection(tenant)
+    with scope(organization=tenant.organization):
+        message, _created = ticket_services.message_ingest(
+            organization=tenant.organization,
+            connection=conn,
+            inbound=inbound(f"Secret ticket {tenant.slug}", thread=f"iso-{timezone.now().timestamp()}"),
+        )
+        return message.ticket_id
+
+
+OBJECT_MAKERS["ticket_id"] = _ticket

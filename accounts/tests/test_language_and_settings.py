@@ -37,7 +37,13 @@ def test_times_are_shown_in_the_organization_time_zone(tenant_a, login):
 
 def test_requiring_two_factor_needs_it_on_the_admin_first_and_is_audited(tenant_a, login):
     client = login(tenant_a.users["admin"])
-    data = {"name": "Org A", "timezone": "Asia/Tokyo", "default_language": "ja", "require_two_factor": "on"}
+    data = {
+        "name": "Org A",
+        "timezone": "Asia/Tokyo",
+        "default_language": "ja",
+        "require_two_factor": "on",
+        "ticket_reopen_days": 7,
+    }
     response = client.post(f"/{tenant_a.slug}/settings/", data)
     assert response.status_code == 400 and 'class="field-error"' in response.content.decode()
     TOTPDevice.objects.create(user=tenant_a.users["admin"], name="x", confirmed=True)

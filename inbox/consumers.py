@@ -1,0 +1,162 @@
+"""The browser's WebSocket: `/ws/orgs/<slug>/`. Authenticated by the session; joins only the groups the member may
+see (inbox.realtime); replays stored events after the last id the browser saw; carries presence and typing."""
+
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_scopes import scope
+
+from accounts.models import Membership, Organization
+from accounts.permissions import connections_visible_to
+from inbox import realtime
+from inbox.presence import Presence
+
+logger = logging.getLogger("tsunagu.ws")
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+class InboxConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        access = await database_sync_to_async(self._access)(user, self.scope["url_route"]["kwargs"]["org_slug"])
+        if access is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.organization, self.membership, self.connection_ids = access
+        if self.organization.require_two_factor and not self.scope["session"].get(DEVICE_ID_SESSION_KEY):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.user = user
+        self.groups_joined: set[str] = set()
+        self.viewing: set[int] = set()
+        self.presence = Presence()
+        await self._join(self._base_groups())
+        await self.accept()
+        await self.send_json({"type": "hello", "organization": self.organization.slug})
+
+    def _access(self, user, slug: str):
+        organization = Organization.objects.filter(slug=slug).first()
+        if organization is None:
+            return None
+        with scope(organization=organization):
+            membership = Membership.objects.select_related("role", "user").filter(user=user).first()
+            if membership is None:
+                return None
+            connection_ids = set(connections_visible_to(membership).values_list("pk", flat=True))
+        return organization, membership, connection_ids
+
+    def _base_groups(self) -> set[str]:
+        org_id = self.organization.pk
+        return {realtime.user_group(org_id, self.user.pk)} | {
+            realtime.queue_group(org_id, cid) for cid in self.connection_ids
+        }
+
+    async def _join(self, groups: set[str]) -> None:
+        for group in groups - self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined |= groups
+
+    async def _leave(self, groups: set[str]) -> None:
+        for group in groups & self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined -= groups
+
+    async def disconnect(self, code):
+        if not hasattr(self, "groups_joined"):
+            return
+        for ticket_id in list(self.viewing):
+            await self._stop_viewing(ticket_id)
+        await self._leave(set(self.groups_joined))
+        await self.presence.close()
+
+    # --- from the browser -------------------------------------------------------------------------------------
+
+    async def receive_json(self, content, **kwargs):
+        kind = content.get("type") if isinstance(content, dict) else None
+        try:
+            if kind == "resume":
+                await self._resume(int(content.get("last_id") or 0))
+            elif kind == "view":
+                await self._view(int(content["ticket_id"]))
+            elif kind == "leave":
+                await self._stop_viewing(int(content["ticket_id"]))
+            elif kind == "typing":
+                await self._typing(int(content["ticket_id"]))
+            elif kind == "ping":
+                for ticket_id in self.viewing:
+                    await self.presence.touch(self.organization.pk, ticket_id, self.user.pk, str(self.user))
+                await self.send_json({"type": "pong"})
+            else:
+                await self.send_json({"type": "error", "message": "unknown message type"})
+        except (KeyError, TypeError, ValueError):
+            await self.send_json({"type": "error", "message": "malformed message"})
+
+    async def _resume(self, last_id: int) -> None:
+        events, reload = await database_sync_to_async(realtime.events_after)(
+            organization=self.organization, groups=sorted(self.groups_joined), last_id=last_id
+        )
+        await self.send_json({"type": "replay", "events": events, "reload": reload})
+
+    async def _view(self, ticket_id: int) -> None:
+        if not await database_sync_to_async(self._may_see_ticket)(ticket_id):
+            await self.send_json({"type": "error", "message": "not found", "ticket_id": ticket_id})
+            return
+        self.viewing.add(ticket_id)
+        await self._join({realtime.ticket_group(self.organization.pk, ticket_id)})
+        await self.presence.touch(self.organization.pk, ticket_id, self.user.pk, str(self.user))
+        await self._broadcast_presence(ticket_id)
+
+    async def _typing(self, ticket_id: int) -> None:
+        if ticket_id in self.viewing:
+            await self.presence.touch(self.organization.pk, ticket_id, self.user.pk, str(self.user), typing=True)
+            await self._broadcast_presence(ticket_id)
+
+    async def _stop_viewing(self, ticket_id: int) -> None:
+        if ticket_id not in self.viewing:
+            return
+        self.viewing.discard(ticket_id)
+        await self.presence.leave(self.organization.pk, ticket_id, self.user.pk)
+        await self._broadcast_presence(ticket_id)
+        await self._leave({realtime.ticket_group(self.organization.pk, ticket_id)})
+
+    def _may_see_ticket(self, ticket_id: int) -> bool:
+        from tickets.models import Ticket
+
+        with scope(organization=self.organization):
+            return Ticket.objects.filter(pk=ticket_id, connection_id__in=self.connection_ids).exists()
+
+    async def _broadcast_presence(self, ticket_id: int) -> None:
+        viewers = await self.presence.viewers(self.organization.pk, ticket_id)
+        await self.channel_layer.group_send(
+            realtime.ticket_group(self.organization.pk, ticket_id),
+            {"type": "presence.update", "ticket_id": ticket_id, "viewers": viewers},
+        )
+
+    # --- from the bus -----------------------------------------------------------------------------------------
+
+    async def bus_event(self, message):
+        event = message["event"]
+        if event["type"] == "access.changed":
+            await self._refresh_access()
+        await self.send_json(event)
+
+    async def presence_update(self, message):
+        await self.send_json({"type": "presence", "ticket_id": message["ticket_id"], "viewers": message["viewers"]})
+
+    async def _refresh_access(self) -> None:
+        access = await database_sync_to_async(self._access)(self.user, self.organization.slug)
+        if access is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.organization, self.membership, self.connection_ids = access
+        wanted = self._base_groups() | {realtime.ticket_group(self.organization.pk, t) for t in self.viewing}
+        await self._leave(self.groups_joined - wanted)
+        await self._join(wanted)

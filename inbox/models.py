@@ -1,0 +1,48 @@
+"""Real-time events (kept briefly so a reconnecting browser can catch up) and in-app notifications."""
+
+from django.conf import settings
+from django.db import models
+from django_scopes import ScopedManager
+
+
+class RealtimeEvent(models.Model):
+    """An event pushed to one Channels group. The id is the browser's resume cursor."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    group = models.CharField(max_length=120)
+    type = models.CharField(max_length=60)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "group", "id"], name="inbox_event_resume")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.type} → {self.group}"
+
+
+class NotificationKind(models.TextChoices):
+    ASSIGNED = "assigned"
+    MENTIONED = "mentioned"
+    CUSTOMER_REPLIED = "customer_replied"
+
+
+class Notification(models.Model):
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=24, choices=NotificationKind.choices)
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=300)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "user", "read_at", "-created_at"], name="inbox_notif_unread")]
+
+    def __str__(self) -> str:
+        return self.text

@@ -1,0 +1,19 @@
+"""The agent workspace under /<org-slug>/inbox/ (included by config.urls in the `org` namespace)."""
+
+from django.urls import path
+
+from inbox import views
+
+urlpatterns = [
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/list/", views.ticket_list, name="inbox_list"),
+    path("inbox/bulk/", views.bulk, name="inbox_bulk"),
+    path("inbox/notifications/", views.notifications, name="notifications"),
+    path("inbox/notifications/read/", views.notifications_read, name="notifications_read"),
+    path("inbox/tickets/<int:ticket_id>/", views.inbox, name="inbox_ticket"),
+    path("inbox/tickets/<int:ticket_id>/conversation/", views.conversation, name="ticket_conversation"),
+    path("inbox/tickets/<int:ticket_id>/messages/", views.messages_after, name="ticket_messages"),
+    path("inbox/tickets/<int:ticket_id>/properties/", views.properties, name="ticket_properties"),
+    path("inbox/tickets/<int:ticket_id>/update/", views.ticket_update, name="ticket_update"),
+    path("inbox/tickets/<int:ticket_id>/note/", views.note, name="ticket_note"),
+]

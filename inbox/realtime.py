@@ -1,0 +1,93 @@
+"""The one event bus. Domain code calls `publish()` inside its transaction; after commit the event is stored (its id
+is the browsers' resume cursor) and sent to the Channels group. Groups, and so who receives what:
+
+- `org.<org>.queue.<connection>`: every member allowed to see that connection's tickets (the consumer subscribes
+  each member to exactly the connections `accounts.permissions.connections_visible_to` returns);
+- `org.<org>.user.<user>`: one member (notifications, their own access changes);
+- `org.<org>.ticket.<ticket>`: the members currently viewing that ticket (presence, typing) — joined only after the
+  same permission check.
+"""
+
+import logging
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.utils import timezone
+from django_scopes import scope
+
+logger = logging.getLogger("tsunagu.realtime")
+
+RETENTION_SECONDS = 3600  # a browser away longer than this reloads instead of replaying
+
+
+def queue_group(organization_id: int, connection_id: int) -> str:
+    return f"org.{organization_id}.queue.{connection_id}"
+
+
+def user_group(organization_id: int, user_id: int) -> str:
+    return f"org.{organization_id}.user.{user_id}"
+
+
+def ticket_group(organization_id: int, ticket_id: int) -> str:
+    return f"org.{organization_id}.ticket.{ticket_id}"
+
+
+def publish(*, organization, type: str, payload: dict, groups: list[str]) -> None:
+    """Send an event to groups once the current transaction commits (immediately when there is none)."""
+    transaction.on_commit(lambda: _deliver(organization, type, payload, groups))
+
+
+def _deliver(organization, type: str, payload: dict, groups: list[str]) -> None:
+    from inbox.models import RealtimeEvent
+
+    layer = get_channel_layer()
+    with scope(organization=organization):
+        for group in dict.fromkeys(groups):
+            event = RealtimeEvent.objects.create(organization=organization, group=group, type=type, payload=payload)
+            message = {"id": event.id, "type": type, "payload": payload, "at": event.created_at.isoformat()}
+            try:
+                async_to_sync(layer.group_send)(group, {"type": "bus.event", "event": message})
+            except Exception:  # the stored event is replayed on the browser's next resume
+                logger.exception("group_send to %s failed for event %s", group, event.id)
+
+
+PRUNED_KEY = "realtime:pruned-up-to"
+
+
+def events_after(*, organization, groups: list[str], last_id: int, limit: int = 500) -> tuple[list[dict], bool]:
+    """Stored events for these groups after `last_id`, oldest first, and whether the browser must reload instead
+    (it is older than what is retained, or more than `limit` events behind)."""
+    from django.core.cache import cache
+
+    from inbox.models import RealtimeEvent
+
+    if last_id < (cache.get(PRUNED_KEY) or 0):
+        return [], True
+    with scope(organization=organization):
+        # Ids are allocated before commit, so a slightly earlier id can become visible after a later one: look back
+        # a little; the browser drops the ids it has already seen.
+        rows = list(
+            RealtimeEvent.objects.filter(group__in=groups, id__gt=max(0, last_id - 50)).order_by("id")[: limit + 1]
+        )
+    events = [{"id": r.id, "type": r.type, "payload": r.payload, "at": r.created_at.isoformat()} for r in rows]
+    return events[:limit], len(events) > limit
+
+
+def prune_events() -> int:
+    """Forget events older than the retention window (all organizations: a periodic operator task)."""
+    from django.core.cache import cache
+    from django_scopes import scopes_disabled
+
+    from inbox.models import RealtimeEvent
+
+    cutoff = timezone.now() - timedelta(seconds=RETENTION_SECONDS)
+    with scopes_disabled():
+        old = RealtimeEvent.objects.filter(created_at__lt=cutoff)
+        newest_old = old.order_by("-id").values_list("id", flat=True).first()
+        if newest_old is None:
+            return 0
+        deleted, _ = RealtimeEvent.objects.filter(id__lte=newest_old).delete()
+    cache.set(PRUNED_KEY, newest_old, timeout=None)
+    return deleted

@@ -1,0 +1,215 @@
+"""The agent workspace: a three-pane inbox (views with counts, the ticket list, the conversation) rendered on the
+server; htmx swaps the panes, inbox.js keeps them live from the WebSocket. TenantMiddleware has checked membership
+and activated the scope; every ticket lookup goes through `visible_tickets`, so a ticket of a channel the member
+may not see is a 404 like a missing one."""
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import InvalidPage, Paginator
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import selectors as account_selectors
+from accounts.errors import DomainError
+from accounts.models import Team, User
+from accounts.permissions import connections_visible_to
+from accounts.roles import Capability
+from inbox import selectors as inbox_selectors
+from inbox import services as inbox_services
+from tickets import selectors, services
+from tickets.models import Priority, Sentiment, Ticket, TicketStatus
+
+PAGE_SIZE = 50
+
+
+def _ticket(request, ticket_id: int) -> Ticket:
+    return get_object_or_404(
+        selectors.visible_tickets(request.membership).select_related("contact", "assignee", "connection", "team"),
+        pk=ticket_id,
+    )
+
+
+def _require_work(request) -> None:
+    if not request.membership.has(Capability.TICKETS_WORK):
+        raise PermissionDenied
+
+
+def _list_context(request) -> dict:
+    filters = selectors.TicketFilter.from_query(request.GET)
+    page = Paginator(selectors.ticket_list(request.membership, filters), PAGE_SIZE, allow_empty_first_page=True)
+    try:
+        page_obj = page.page(request.GET.get("page") or 1)
+    except InvalidPage as exc:
+        raise Http404 from exc
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {"filters": filters, "page": page_obj, "query": query.urlencode()}
+
+
+def _side_context(request) -> dict:
+    return {
+        "counts": selectors.view_counts(request.membership),
+        "connections": list(connections_visible_to(request.membership)),
+        "teams": list(Team.objects.all()),
+        "saved_views": list(inbox_selectors.saved_views_for(request.membership)),
+        "unread_notifications": inbox_selectors.unread_count(request.membership),
+    }
+
+
+def _properties_context(request, ticket: Ticket) -> dict:
+    return {
+        "ticket": ticket,
+        "statuses": TicketStatus.choices,
+        "priorities": Priority.choices,
+        "members": [m.user for m in account_selectors.membership_list()],
+        "teams": list(Team.objects.all()),
+        "can_work": request.membership.has(Capability.TICKETS_WORK),
+    }
+
+
+def _conversation_context(request, ticket: Ticket) -> dict:
+    messages = list(selectors.conversation(ticket))
+    return {
+        **_properties_context(request, ticket),
+        "messages": messages,
+        "last_message_id": messages[-1].pk if messages else 0,
+        "history": list(selectors.contact_history(request.membership, ticket)),
+        "events": list(ticket.events.select_related("actor").order_by("-created_at")[:30]),
+    }
+
+
+@require_GET
+def inbox(request, org_slug, ticket_id=None):
+    """The whole workspace; with a ticket id the conversation pane opens on it (deep link)."""
+    context = {
+        **_list_context(request),
+        **_side_context(request),
+        "statuses": TicketStatus.choices,
+        "priorities": Priority.choices,
+        "sentiments": Sentiment.choices,
+    }
+    if ticket_id is not None:
+        context["open_ticket"] = _ticket(request, ticket_id)
+        context.update(_conversation_context(request, context["open_ticket"]))
+    return render(request, "inbox/inbox.html", context)
+
+
+@require_GET
+def ticket_list(request, org_slug):
+    """The list pane (and, out of band, the counts) for htmx."""
+    return render(request, "inbox/_list_and_counts.html", {**_list_context(request), **_side_context(request)})
+
+
+@require_GET
+def conversation(request, org_slug, ticket_id):
+    ticket = _ticket(request, ticket_id)
+    return render(request, "inbox/_conversation.html", _conversation_context(request, ticket))
+
+
+@require_GET
+def messages_after(request, org_slug, ticket_id):
+    """Message bubbles newer than `after` (live append when the WebSocket says a message arrived)."""
+    ticket = _ticket(request, ticket_id)
+    try:
+        after = int(request.GET.get("after") or 0)
+    except ValueError:
+        after = 0
+    messages = list(selectors.conversation(ticket).filter(pk__gt=after))
+    return render(request, "inbox/_messages.html", {"messages": messages, "ticket": ticket})
+
+
+@require_POST
+def ticket_update(request, org_slug, ticket_id):
+    _require_work(request)
+    ticket = _ticket(request, ticket_id)
+    data = request.POST
+    kwargs = {}
+    if "status" in data:
+        kwargs["status"] = data["status"]
+    if "priority" in data:
+        kwargs["priority"] = data["priority"]
+    if "assignee" in data:
+        value = data["assignee"]
+        kwargs["assignee"] = None if value in {"", "none"} else _member(request, value)
+    if "team" in data:
+        kwargs["team"] = (
+            None if data["team"] in {"", "none"} else get_object_or_404(Team.objects.all(), pk=_pk(data["team"]))
+        )
+    if "tags" in data:
+        kwargs["tags"] = [t for t in data["tags"].replace("、", ",").split(",")]
+    try:
+        ticket = services.ticket_update(organization=request.organization, actor=request.user, ticket=ticket, **kwargs)
+    except DomainError as exc:
+        return JsonResponse({"error": {"code": exc.code, "message": exc.message, "fields": {}}}, status=400)
+    ticket = _ticket(request, ticket.pk)
+    return render(request, "inbox/_properties.html", _properties_context(request, ticket))
+
+
+def _pk(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise Http404 from exc
+
+
+def _member(request, value) -> User:
+    if value == "me":
+        return request.user
+    return get_object_or_404(User.objects.filter(memberships__organization=request.organization), pk=_pk(value))
+
+
+@require_POST
+def note(request, org_slug, ticket_id):
+    _require_work(request)
+    ticket = _ticket(request, ticket_id)
+    try:
+        message = services.note_add(
+            organization=request.organization, actor=request.user, ticket=ticket, text=request.POST.get("text", "")
+        )
+    except DomainError as exc:
+        return HttpResponse(exc.message, status=400)
+    return render(request, "inbox/_messages.html", {"messages": [message], "ticket": ticket})
+
+
+@require_POST
+def bulk(request, org_slug):
+    """Assign, change status or tag many tickets at once (only tickets the member may see are touched)."""
+    _require_work(request)
+    ids = [int(i) for i in request.POST.getlist("ticket") if i.isdigit()][:500]
+    tickets = list(selectors.visible_tickets(request.membership).filter(pk__in=ids))
+    action = request.POST.get("action")
+    changed = 0
+    for ticket in tickets:
+        kwargs = {}
+        if action == "assign":
+            value = request.POST.get("assignee", "")
+            kwargs["assignee"] = None if value in {"", "none"} else _member(request, value)
+        elif action == "status" and request.POST.get("status") in TicketStatus.values:
+            kwargs["status"] = request.POST["status"]
+        elif action == "tag" and request.POST.get("tag", "").strip():
+            kwargs["tags"] = [*ticket.tags.values_list("name", flat=True), request.POST["tag"].strip()]
+        else:
+            return JsonResponse(
+                {"error": {"code": "invalid", "message": _("Choose an action."), "fields": {}}}, status=400
+            )
+        services.ticket_update(organization=request.organization, actor=request.user, ticket=ticket, **kwargs)
+        changed += 1
+    return JsonResponse({"changed": changed})
+
+
+@require_GET
+def notifications(request, org_slug):
+    items = list(inbox_selectors.notifications_for(request.membership)[:30])
+    return render(request, "inbox/_notifications.html", {"notifications": items})
+
+
+@require_POST
+def notifications_read(request, org_slug):
+    count = inbox_services.notifications_mark_read(organization=request.organization, user=request.user)
+    return JsonResponse({"marked": count})
+
+
+@require_GET
+def properties(request, org_slug, ticket_id):
+    return render(request, "inbox/_properties.html", _properties_context(request, _ticket(request, ticket_id)))

@@ -1,0 +1,289 @@
+// The agent workspace: live updates over the WebSocket, presence, keyboard shortcuts, bulk actions.
+// Server-rendered HTML only (htmx swaps); nothing from a message is ever inserted as HTML by this script.
+(function () {
+  "use strict";
+  const root = document.getElementById("inbox");
+  if (!root) return;
+  const org = root.dataset.org;
+  const myId = Number(root.dataset.userId);
+  const storageKey = `tsunagu:last-event:${org}`;
+  const seen = new Set();
+  let lastId = Number(sessionStorage.getItem(storageKey) || 0);
+  let socket = null;
+  let retry = 0;
+  let viewing = null;
+  let listTimer = null;
+  let typingSentAt = 0;
+
+  // --- WebSocket --------------------------------------------------------------------------------------------
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}${root.dataset.wsPath}`);
+    socket.addEventListener("open", () => {
+      retry = 0;
+      root.dataset.connected = "true";
+      send({ type: "resume", last_id: lastId });
+      if (viewing) send({ type: "view", ticket_id: viewing });
+    });
+    socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
+    socket.addEventListener("close", (event) => {
+      root.dataset.connected = "false";
+      if ([4401, 4403, 4404].includes(event.code)) return; // not allowed: do not hammer the server
+      retry = Math.min(retry + 1, 6);
+      setTimeout(connect, 500 * 2 ** retry);
+    });
+  }
+
+  function send(message) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  }
+
+  function handle(message) {
+    if (message.type === "replay") {
+      if (message.reload) { location.reload(); return; }
+      message.events.forEach(apply);
+    } else if (message.type === "presence") {
+      renderPresence(message);
+    } else if (message.id) {
+      apply(message);
+    }
+  }
+
+  function apply(event) {
+    if (seen.has(event.id)) return; // replays overlap a little: each event is shown once
+    seen.add(event.id);
+    if (event.id > lastId) {
+      lastId = event.id;
+      sessionStorage.setItem(storageKey, String(lastId));
+    }
+    const p = event.payload || {};
+    switch (event.type) {
+      case "ticket.created":
+      case "ticket.updated":
+        refreshList();
+        if (p.ticket_id === viewing) refreshProperties();
+        break;
+      case "message.created":
+        refreshList();
+        if (p.ticket_id === viewing) appendMessages();
+        break;
+      case "message.updated":
+        if (p.ticket_id === viewing) refreshMessage(p.message_id);
+        break;
+      case "notification.created":
+        bumpBell();
+        toast(p.text);
+        break;
+      case "access.changed":
+        refreshList();
+        break;
+    }
+  }
+
+  // --- panes ------------------------------------------------------------------------------------------------
+  function currentQuery() {
+    const form = document.getElementById("filters");
+    const params = new URLSearchParams(new FormData(form));
+    const page = new URLSearchParams(location.search).get("page");
+    if (page) params.set("page", page);
+    return params.toString();
+  }
+
+  function refreshList() {
+    clearTimeout(listTimer);
+    listTimer = setTimeout(() => {
+      const selected = document.querySelector(".ticket-row.selected");
+      const keep = selected ? selected.dataset.ticketId : null;
+      htmx.ajax("GET", `${root.dataset.listUrl}?${currentQuery()}`, { target: "#ticket-list", swap: "innerHTML" }).then(() => {
+        if (keep) select(document.getElementById(`ticket-row-${keep}`));
+      });
+    }, 250);
+  }
+
+  function conversationEl() { return document.querySelector("#conversation .conversation"); }
+
+  function refreshProperties() {
+    const conv = conversationEl();
+    if (!conv) return;
+    const active = document.activeElement;
+    if (active && active.closest && active.closest("#properties")) return; // do not yank a field being edited
+    htmx.ajax("GET", conv.dataset.propertiesUrl, { target: "#properties", swap: "innerHTML" });
+  }
+
+  function appendMessages() {
+    const conv = conversationEl();
+    const list = document.getElementById("messages");
+    if (!conv || !list) return;
+    const after = list.dataset.lastMessageId || "0";
+    fetch(`${conv.dataset.messagesUrl}?after=${encodeURIComponent(after)}`, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.text() : ""))
+      .then((html) => {
+        if (!html.trim()) return;
+        const template = document.createElement("template");
+        template.innerHTML = html; // server-rendered and escaped by Django
+        template.content.querySelectorAll("li.message").forEach((li) => {
+          if (!document.getElementById(li.id)) list.appendChild(li);
+          list.dataset.lastMessageId = String(Math.max(Number(list.dataset.lastMessageId || 0), Number(li.dataset.messageId)));
+        });
+        list.lastElementChild && list.lastElementChild.scrollIntoView({ block: "end" });
+      });
+  }
+
+  function refreshMessage(messageId) {
+    const li = document.getElementById(`message-${messageId}`);
+    const conv = conversationEl();
+    if (!li || !conv) return;
+    fetch(`${conv.dataset.messagesUrl}?after=${messageId - 1}`, { credentials: "same-origin" })
+      .then((r) => r.text())
+      .then((html) => {
+        const template = document.createElement("template");
+        template.innerHTML = html;
+        const fresh = template.content.getElementById(`message-${messageId}`);
+        if (fresh) li.replaceWith(fresh);
+      });
+  }
+
+  function renderPresence(message) {
+    if (message.ticket_id !== viewing) return;
+    const box = document.getElementById("presence");
+    if (!box) return;
+    box.textContent = "";
+    message.viewers.filter((v) => v.user_id !== myId).forEach((v) => {
+      const span = document.createElement("span");
+      span.className = v.typing ? "viewer typing" : "viewer";
+      span.dataset.userId = String(v.user_id);
+      const format = v.typing ? root.dataset.typingFormat : root.dataset.viewingFormat;
+      span.textContent = format.replace("%s", v.name);
+      box.appendChild(span);
+    });
+  }
+
+  function bumpBell() {
+    const badge = document.getElementById("bell-count");
+    if (badge) badge.textContent = String(Number(badge.textContent || 0) + 1);
+  }
+
+  function toast(text) {
+    const box = document.getElementById("toasts");
+    if (!box || !text) return;
+    const item = document.createElement("div");
+    item.className = "toast";
+    item.textContent = text;
+    box.appendChild(item);
+    setTimeout(() => item.remove(), 6000);
+  }
+
+  // Opening a ticket (htmx swap or deep link): tell the server whom we are viewing.
+  function onConversationShown() {
+    const conv = conversationEl();
+    const id = conv ? Number(conv.dataset.ticketId) : null;
+    if (viewing && viewing !== id) send({ type: "leave", ticket_id: viewing });
+    viewing = id;
+    if (id) {
+      send({ type: "view", ticket_id: id });
+      select(document.getElementById(`ticket-row-${id}`));
+      const list = document.getElementById("messages");
+      if (list && list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "end" });
+    }
+  }
+
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target.id === "conversation") onConversationShown();
+    if (event.detail.target.id === "messages") {
+      const list = document.getElementById("messages");
+      list.querySelectorAll("li.message").forEach((li) => {
+        list.dataset.lastMessageId = String(Math.max(Number(list.dataset.lastMessageId || 0), Number(li.dataset.messageId)));
+      });
+      const form = document.getElementById("note-form");
+      if (form) form.reset();
+    }
+  });
+
+  document.addEventListener("input", (event) => {
+    if (!viewing || !event.target.matches("#note-text, #reply-text")) return;
+    const now = Date.now();
+    if (now - typingSentAt > 2000) {
+      typingSentAt = now;
+      send({ type: "typing", ticket_id: viewing });
+    }
+  });
+
+  // --- keyboard ---------------------------------------------------------------------------------------------
+  function rows() { return Array.from(document.querySelectorAll(".ticket-row")); }
+  function select(row) {
+    rows().forEach((r) => r.classList.toggle("selected", r === row));
+    if (row) row.scrollIntoView({ block: "nearest" });
+  }
+  function move(step) {
+    const all = rows();
+    if (!all.length) return;
+    const index = all.findIndex((r) => r.classList.contains("selected"));
+    const next = all[Math.max(0, Math.min(all.length - 1, index + step))] || all[0];
+    select(next);
+    next.querySelector(".ticket-link").click();
+  }
+  function setProperty(name, value) {
+    const field = document.querySelector(`#properties-form [name="${name}"]`);
+    if (!field || field.disabled) return;
+    field.value = value;
+    field.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.matches("input, textarea, select, [contenteditable]");
+    if (event.key === "Escape" && typing) { event.target.blur(); return; }
+    if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    const actions = {
+      j: () => move(1),
+      k: () => move(-1),
+      Enter: () => { const r = document.querySelector(".ticket-row.selected"); if (r) r.querySelector(".ticket-link").click(); },
+      n: () => { const t = document.getElementById("note-text"); if (t) t.focus(); },
+      r: () => { const t = document.getElementById("reply-text") || document.getElementById("note-text"); if (t) t.focus(); },
+      a: () => { const s = document.getElementById("prop-assignee"); if (s) s.focus(); },
+      e: () => setProperty("status", "solved"),
+      "/": () => document.getElementById("search-q").focus(),
+      "?": () => document.getElementById("shortcuts").showModal(),
+    };
+    const action = actions[event.key];
+    if (action) { event.preventDefault(); action(); }
+  });
+
+  // --- bulk actions -----------------------------------------------------------------------------------------
+  document.addEventListener("change", (event) => {
+    if (!event.target.matches(".bulk-select")) return;
+    const chosen = document.querySelectorAll(".bulk-select:checked");
+    const bar = document.getElementById("bulk-form");
+    bar.hidden = chosen.length === 0;
+    document.getElementById("bulk-count").textContent = String(chosen.length);
+  });
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-bulk]");
+    if (!button) return;
+    const body = new FormData();
+    document.querySelectorAll(".bulk-select:checked").forEach((c) => body.append("ticket", c.value));
+    const kind = button.dataset.bulk;
+    if (kind === "assign-me") { body.append("action", "assign"); body.append("assignee", "me"); }
+    if (kind === "solve") { body.append("action", "status"); body.append("status", "solved"); }
+    if (kind === "tag") { body.append("action", "tag"); body.append("tag", document.getElementById("bulk-tag").value); }
+    fetch(root.dataset.bulkUrl, { method: "POST", body, credentials: "same-origin", headers: { "X-CSRFToken": root.dataset.csrf } })
+      .then(() => refreshList());
+  });
+
+  // --- notifications ----------------------------------------------------------------------------------------
+  document.addEventListener("click", (event) => {
+    const bell = event.target.closest("#bell");
+    if (!bell) return;
+    event.preventDefault();
+    const panel = document.getElementById("notifications-panel");
+    if (!panel.hidden) { panel.hidden = true; return; }
+    htmx.ajax("GET", bell.dataset.url, { target: "#notifications-panel", swap: "innerHTML" }).then(() => {
+      panel.hidden = false;
+      fetch(`${bell.dataset.url}read/`, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": root.dataset.csrf } });
+      document.getElementById("bell-count").textContent = "";
+    });
+  });
+
+  setInterval(() => send({ type: "ping" }), 20000);
+  connect();
+  if (conversationEl()) onConversationShown();
+})();

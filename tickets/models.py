@@ -1,0 +1,377 @@
+"""Tickets, their messages and history, contacts, tags, canned responses and saved views."""
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django_scopes import ScopedManager
+
+from channels_integrations.models import Platform
+
+
+def scoped():
+    return ScopedManager(organization="organization")
+
+
+class Contact(models.Model):
+    """A customer: one person across platforms (identities link their accounts)."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    avatar_url = models.URLField(max_length=1000, blank=True)
+    email = models.EmailField(blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    vip = models.BooleanField(default=False)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    objects = scoped()
+
+    class Meta:
+        indexes = [GinIndex(fields=["search_vector"], name="tickets_contact_search")]
+
+    def __str__(self) -> str:
+        return self.name or self.email or f"#{self.pk}"
+
+
+class ContactIdentity(models.Model):
+    """The contact's account on one platform (a PSID, an Instagram-scoped id, an email address, a LINE user id)."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    platform = models.CharField(max_length=32, choices=Platform.choices)
+    external_id = models.CharField(max_length=255)
+    handle = models.CharField(max_length=255, blank=True)
+
+    objects = scoped()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "platform", "external_id"], name="tickets_identity_platform_id_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.handle or self.external_id}"
+
+
+class Tag(models.Model):
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=60)
+    color = models.CharField(max_length=7, default="#64748b")
+
+    objects = scoped()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="tickets_tag_org_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TicketStatus(models.TextChoices):
+    NEW = "new", _("New")
+    OPEN = "open", _("Open")
+    PENDING = "pending", _("Pending (waiting on customer)")
+    ON_HOLD = "on_hold", _("On hold")
+    SOLVED = "solved", _("Solved")
+    CLOSED = "closed", _("Closed")
+
+
+ACTIVE_STATUSES = [TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.ON_HOLD]
+
+
+class Priority(models.TextChoices):
+    LOW = "low", _("Low")
+    NORMAL = "normal", _("Normal")
+    HIGH = "high", _("High")
+    URGENT = "urgent", _("Urgent")
+
+
+PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+
+
+class Sentiment(models.TextChoices):
+    POSITIVE = "positive", _("Positive")
+    NEUTRAL = "neutral", _("Neutral")
+    NEGATIVE = "negative", _("Negative")
+
+
+class TicketCounter(models.Model):
+    """Per-organization ticket numbers (#1, #2, …) handed out under a row lock."""
+
+    organization = models.OneToOneField("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    value = models.PositiveBigIntegerField(default=0)
+
+    objects = scoped()
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Ticket(models.Model):
+    """One conversation thread with one customer on one channel connection."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveBigIntegerField(editable=False)
+    connection = models.ForeignKey(
+        "channels_integrations.ChannelConnection", on_delete=models.PROTECT, related_name="tickets"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="tickets")
+    subject = models.CharField(_("subject"), max_length=300, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=TicketStatus.choices, default=TicketStatus.NEW)
+    priority = models.CharField(_("priority"), max_length=8, choices=Priority.choices, default=Priority.NORMAL)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
+    language = models.CharField(max_length=8, blank=True)
+    sentiment = models.CharField(max_length=8, choices=Sentiment.choices, blank=True)
+    sentiment_score = models.FloatField(null=True, blank=True)
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    next_response_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    solved_at = models.DateTimeField(null=True, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    external_thread_key = models.CharField(max_length=500)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_customer_message_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    objects = scoped()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "number"], name="tickets_ticket_org_number_unique"),
+            # One active ticket per platform thread: concurrent deliveries cannot open two.
+            models.UniqueConstraint(
+                fields=["connection", "external_thread_key"],
+                condition=Q(status__in=["new", "open", "pending", "on_hold"], merged_into__isnull=True),
+                name="tickets_ticket_active_thread_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status", "-last_message_at"], name="tickets_org_status_recent"),
+            models.Index(
+                fields=["organization", "assignee", "status", "-last_message_at"], name="tickets_org_assignee"
+            ),
+            models.Index(fields=["organization", "connection", "status", "-last_message_at"], name="tickets_org_conn"),
+            models.Index(fields=["organization", "team", "status", "-last_message_at"], name="tickets_org_team"),
+            models.Index(fields=["connection", "external_thread_key", "-created_at"], name="tickets_thread_lookup"),
+            models.Index(fields=["contact", "-created_at"], name="tickets_contact_recent"),
+            GinIndex(fields=["search_vector"], name="tickets_ticket_search"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.subject}"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", _("Inbound")
+    OUTBOUND = "outbound", _("Outbound")
+
+
+class MessageKind(models.TextChoices):
+    DIRECT = "direct", _("Direct message")
+    COMMENT = "comment", _("Public comment")
+    MENTION = "mention", _("Mention")
+    REVIEW = "review", _("Review")
+    EMAIL = "email", _("Email")
+    CHAT = "chat", _("Chat")
+    FORM = "form", _("Form")
+    CALL = "call", _("Call")
+    NOTE = "note", _("Private note")
+
+
+class DeliveryState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+
+
+class Message(models.Model):
+    """One message in a ticket. `(connection, platform_message_id)` is unique: the duplicate guard for webhooks
+    and pollers that deliver the same message more than once."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    connection = models.ForeignKey(
+        "channels_integrations.ChannelConnection", on_delete=models.PROTECT, related_name="+"
+    )
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    kind = models.CharField(max_length=8, choices=MessageKind.choices)
+    author_contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True, help_text="sanitized HTML (email)")
+    platform_message_id = models.CharField(max_length=255, blank=True)  # empty for notes and unsent replies
+    platform_timestamp = models.DateTimeField(null=True, blank=True)
+    delivery_state = models.CharField(max_length=12, choices=DeliveryState.choices, blank=True)
+    delivery_error = models.TextField(blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
+    reply_to_platform_id = models.CharField(max_length=255, blank=True)
+    is_public = models.BooleanField(default=False, help_text="a public reply (comment) rather than a private message")
+    mentions = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    language = models.CharField(max_length=8, blank=True)
+    sentiment = models.CharField(max_length=8, choices=Sentiment.choices, blank=True)
+    sentiment_score = models.FloatField(null=True, blank=True)
+    # The version of the conversation the author saw when writing (collision warning on stale replies).
+    based_on_message_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    objects = scoped()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "platform_message_id"],
+                condition=~Q(platform_message_id=""),
+                name="tickets_message_platform_id_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["ticket", "created_at"], name="tickets_message_ticket_time"),
+            GinIndex(fields=["search_vector"], name="tickets_message_search"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.kind} {self.text[:40]}"
+
+
+class Attachment(models.Model):
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to="attachments/%Y/%m/", blank=True)
+    remote_url = models.URLField(max_length=2000, blank=True)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=120, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+
+    objects = scoped()
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class TicketEventKind(models.TextChoices):
+    CREATED = "created", _("Created")
+    STATUS = "status", _("Status changed")
+    PRIORITY = "priority", _("Priority changed")
+    ASSIGNMENT = "assignment", _("Assigned")
+    TEAM = "team", _("Team changed")
+    TAGS = "tags", _("Tags changed")
+    SNOOZE = "snooze", _("Snoozed")
+    MERGE = "merge", _("Merged")
+    SPLIT = "split", _("Split")
+    REOPENED = "reopened", _("Reopened by the customer")
+
+
+class TicketEvent(models.Model):
+    """The ticket's history: who changed what, when."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=TicketEventKind.choices)
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = scoped()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["ticket", "created_at"], name="tickets_event_ticket_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.old} → {self.new}"
+
+
+class CannedResponse(models.Model):
+    """A reusable reply, inserted with `/shortcut`. `owner` empty = shared with the organization."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    title = models.CharField(_("title"), max_length=120)
+    shortcut = models.SlugField(_("shortcut"), max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = scoped()
+
+    class Meta:
+        ordering = ["shortcut"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "owner", "shortcut"],
+                name="tickets_canned_shortcut_unique",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"
+
+
+class CannedResponseVariant(models.Model):
+    """The body of a canned response in one language; placeholders like {{contact.name}} are filled on insert."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    response = models.ForeignKey(CannedResponse, on_delete=models.CASCADE, related_name="variants")
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES)
+    body = models.TextField(_("body"))
+
+    objects = scoped()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["response", "language"], name="tickets_canned_variant_language_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.response_id}:{self.language}"
+
+
+class SavedView(models.Model):
+    """A named ticket filter; `owner` empty = shared."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.CharField(_("name"), max_length=80)
+    filters = models.JSONField(default=dict)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = scoped()
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def query_string(self) -> str:
+        from urllib.parse import urlencode
+
+        return urlencode(self.filters, doseq=True)

@@ -1,0 +1,221 @@
+"""Reads for tickets. Every list starts from `visible_tickets(membership)`: the connections the member may see
+(accounts.permissions.connections_visible_to) inside the active organization's scope."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+
+from accounts.models import Membership
+from accounts.permissions import connections_visible_to
+from tickets.models import (
+    ACTIVE_STATUSES,
+    PRIORITY_RANK,
+    Contact,
+    Message,
+    MessageKind,
+    Priority,
+    Sentiment,
+    Tag,
+    Ticket,
+    TicketStatus,
+)
+
+VIEWS = ("mine", "unassigned", "all", "mentions")
+SORTS = {
+    "recent": ("-last_message_at", "-id"),
+    "oldest": ("last_message_at", "id"),
+    "created": ("-created_at", "-id"),
+    "priority": ("-priority_rank", "-last_message_at", "-id"),
+    "due": ("first_response_due_at", "-id"),
+}
+
+
+def visible_tickets(membership: Membership) -> QuerySet[Ticket]:
+    return Ticket.objects.filter(
+        connection__in=connections_visible_to(membership).values("pk"), merged_into__isnull=True
+    )
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _day(value) -> date | None:
+    try:
+        return parse_date(value) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """The inbox's filters, parsed leniently from a query string (unknown values are ignored, never a 500)."""
+
+    view: str = "all"
+    statuses: tuple[str, ...] = ()
+    platform: str = ""
+    connection: int | None = None
+    priority: str = ""
+    assignee: str = ""  # "me", "none" or a user id
+    team: int | None = None
+    tag: str = ""
+    sentiment: str = ""
+    since: date | None = None
+    until: date | None = None
+    q: str = ""
+    sort: str = "recent"
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_query(cls, query) -> "TicketFilter":
+        raw_status = query.getlist("status") if hasattr(query, "getlist") else query.get("status") or []
+        if isinstance(raw_status, str):
+            raw_status = raw_status.split(",")
+        statuses = tuple(s for s in raw_status if s in TicketStatus.values)
+        assignee = query.get("assignee", "")
+        return cls(
+            view=query.get("view") if query.get("view") in VIEWS else "all",
+            statuses=statuses,
+            platform=query.get("platform", "")[:32],
+            connection=_int(query.get("connection")),
+            priority=query.get("priority") if query.get("priority") in Priority.values else "",
+            assignee=assignee if assignee in {"me", "none"} or assignee.isdigit() else "",
+            team=_int(query.get("team")),
+            tag=query.get("tag", "")[:60],
+            sentiment=query.get("sentiment") if query.get("sentiment") in Sentiment.values else "",
+            since=_day(query.get("since")),
+            until=_day(query.get("until")),
+            q=query.get("q", "").strip()[:200],
+            sort=query.get("sort") if query.get("sort") in SORTS else "recent",
+        )
+
+    def as_query(self) -> dict:
+        """The non-default values, for links and saved views."""
+        values = {
+            "view": self.view if self.view != "all" else "",
+            "status": list(self.statuses),
+            "platform": self.platform,
+            "connection": self.connection or "",
+            "priority": self.priority,
+            "assignee": self.assignee,
+            "team": self.team or "",
+            "tag": self.tag,
+            "sentiment": self.sentiment,
+            "since": self.since.isoformat() if self.since else "",
+            "until": self.until.isoformat() if self.until else "",
+            "q": self.q,
+            "sort": self.sort if self.sort != "recent" else "",
+        }
+        return {key: value for key, value in values.items() if value}
+
+
+def _mentions_me(membership: Membership):
+    return Exists(Message.objects.filter(ticket=OuterRef("pk"), kind=MessageKind.NOTE, mentions=membership.user_id))
+
+
+def apply_filters(tickets: QuerySet[Ticket], membership: Membership, f: TicketFilter) -> QuerySet[Ticket]:
+    user_id = membership.user_id
+    if f.view == "mine":
+        tickets = tickets.filter(assignee_id=user_id)
+    elif f.view == "unassigned":
+        tickets = tickets.filter(assignee__isnull=True)
+    elif f.view == "mentions":
+        tickets = tickets.filter(_mentions_me(membership))
+    if f.statuses:
+        tickets = tickets.filter(status__in=f.statuses)
+    elif f.view != "mentions" and not f.q:
+        tickets = tickets.filter(status__in=ACTIVE_STATUSES)
+    if f.platform:
+        tickets = tickets.filter(connection__platform=f.platform)
+    if f.connection:
+        tickets = tickets.filter(connection_id=f.connection)
+    if f.priority:
+        tickets = tickets.filter(priority=f.priority)
+    if f.assignee == "me":
+        tickets = tickets.filter(assignee_id=user_id)
+    elif f.assignee == "none":
+        tickets = tickets.filter(assignee__isnull=True)
+    elif f.assignee:
+        tickets = tickets.filter(assignee_id=int(f.assignee))
+    if f.team:
+        tickets = tickets.filter(team_id=f.team)
+    if f.tag:
+        tickets = tickets.filter(tags__name=f.tag)
+    if f.sentiment:
+        tickets = tickets.filter(sentiment=f.sentiment)
+    tz = timezone.get_current_timezone()
+    if f.since:
+        tickets = tickets.filter(last_message_at__gte=datetime.combine(f.since, time.min, tzinfo=tz))
+    if f.until:
+        tickets = tickets.filter(last_message_at__lte=datetime.combine(f.until, time.max, tzinfo=tz))
+    if f.q:
+        from tickets.search import filter_matching
+
+        matching_messages = filter_matching(Message.objects.all(), f.q).values("ticket_id")
+        matching_tickets = filter_matching(Ticket.objects.all(), f.q).values("pk")
+        matching_contacts = filter_matching(Contact.objects.all(), f.q).values("pk")
+        tickets = tickets.filter(
+            Q(pk__in=matching_messages) | Q(pk__in=matching_tickets) | Q(contact__in=matching_contacts)
+        )
+    return tickets
+
+
+def ticket_list(membership: Membership, f: TicketFilter) -> QuerySet[Ticket]:
+    """The ticket list: one query for the rows (with the last message as preview) and one for their tags."""
+    last_message = (
+        Message.objects.filter(ticket=OuterRef("pk")).exclude(kind=MessageKind.NOTE).order_by("-created_at", "-id")
+    )
+    tickets = apply_filters(visible_tickets(membership), membership, f)
+    if f.sort == "priority":
+        tickets = tickets.annotate(
+            priority_rank=Case(
+                *[When(priority=p, then=Value(r)) for p, r in PRIORITY_RANK.items()], output_field=IntegerField()
+            )
+        )
+    return (
+        tickets.select_related("contact", "assignee", "connection", "team")
+        .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+        .annotate(preview=Subquery(last_message.values("text")[:1]))
+        .order_by(*SORTS[f.sort])
+    )
+
+
+def view_counts(membership: Membership) -> dict:
+    """Live counts for the inbox's left pane (active tickets): two queries, whatever the number of tickets."""
+    active = visible_tickets(membership).filter(status__in=ACTIVE_STATUSES)
+    totals = active.aggregate(
+        all=Count("pk"),
+        mine=Count("pk", filter=Q(assignee_id=membership.user_id)),
+        unassigned=Count("pk", filter=Q(assignee__isnull=True)),
+        mentions=Count("pk", filter=_mentions_me(membership)),
+    )
+    per_connection = dict(active.order_by().values_list("connection_id").annotate(n=Count("pk")))
+    per_team = dict(active.exclude(team__isnull=True).order_by().values_list("team_id").annotate(n=Count("pk")))
+    return {**totals, "connections": per_connection, "teams": per_team}
+
+
+def conversation(ticket: Ticket) -> QuerySet[Message]:
+    """All messages of the ticket, oldest first, with authors and attachments (constant query count)."""
+    return (
+        Message.objects.filter(ticket=ticket)
+        .select_related("author_user", "author_contact")
+        .prefetch_related("attachments")
+        .order_by("created_at", "id")
+    )
+
+
+def contact_history(membership: Membership, ticket: Ticket, limit: int = 20) -> QuerySet[Ticket]:
+    """The same customer's other tickets across the channels this member may see."""
+    return (
+        visible_tickets(membership)
+        .filter(contact_id=ticket.contact_id)
+        .exclude(pk=ticket.pk)
+        .select_related("connection")
+        .order_by("-created_at")[:limit]
+    )

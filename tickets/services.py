@@ -1,0 +1,396 @@
+"""Writes for tickets: ingesting customer messages (idempotent), updating tickets, notes. Each service runs in one
+transaction, records TicketEvents, and publishes real-time events after commit."""
+
+import logging
+import re
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.errors import DomainError
+from accounts.models import Membership, Organization, Team, User
+from channels_integrations.models import ChannelConnection
+from inbox import realtime
+from tickets import events
+from tickets.inbound import InboundMessage
+from tickets.models import (
+    ACTIVE_STATUSES,
+    Attachment,
+    Contact,
+    ContactIdentity,
+    Direction,
+    Message,
+    MessageKind,
+    Priority,
+    Tag,
+    Ticket,
+    TicketCounter,
+    TicketEvent,
+    TicketEventKind,
+    TicketStatus,
+)
+from tickets.search import vector_expression
+
+logger = logging.getLogger("tsunagu.tickets")
+
+
+def ticket_groups(ticket: Ticket) -> list[str]:
+    """Who hears about a ticket: everyone who may see its connection, plus whoever has it open."""
+    return [
+        realtime.queue_group(ticket.organization_id, ticket.connection_id),
+        realtime.ticket_group(ticket.organization_id, ticket.pk),
+    ]
+
+
+def _ticket_payload(ticket: Ticket) -> dict:
+    return {
+        "ticket_id": ticket.pk,
+        "number": ticket.number,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "assignee_id": ticket.assignee_id,
+        "team_id": ticket.team_id,
+        "connection_id": ticket.connection_id,
+    }
+
+
+# --- contacts ---------------------------------------------------------------------------------------------------
+
+
+def contact_for_identity(
+    *,
+    organization: Organization,
+    platform: str,
+    external_id: str,
+    name: str = "",
+    handle: str = "",
+    avatar_url: str = "",
+    email: str = "",
+) -> Contact:
+    """The contact behind a platform account, created on first contact (race-safe on the identity's unique key)."""
+    identity = (
+        ContactIdentity.objects.select_related("contact").filter(platform=platform, external_id=external_id).first()
+    )
+    if identity is not None:
+        contact = identity.contact
+        if name and not contact.name:
+            Contact.objects.filter(pk=contact.pk).update(name=name)
+            contact.name = name
+        return contact
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(
+                organization=organization,
+                name=name or handle,
+                avatar_url=avatar_url[:1000],
+                email=email,
+                search_vector=vector_expression(name, handle, email),
+            )
+            ContactIdentity.objects.create(
+                organization=organization, contact=contact, platform=platform, external_id=external_id, handle=handle
+            )
+            return contact
+    except IntegrityError:
+        # Another delivery created it first.
+        return ContactIdentity.objects.select_related("contact").get(platform=platform, external_id=external_id).contact
+
+
+# --- inbound ----------------------------------------------------------------------------------------------------
+
+
+def _next_number(organization: Organization) -> int:
+    counter, _created = TicketCounter.objects.get_or_create(organization=organization)
+    TicketCounter.objects.filter(pk=counter.pk).update(value=F("value") + 1)
+    return TicketCounter.objects.values_list("value", flat=True).get(pk=counter.pk)
+
+
+def _ticket_for_thread(
+    *, organization: Organization, connection: ChannelConnection, inbound: InboundMessage, contact: Contact
+) -> tuple[Ticket, str]:
+    """The active ticket of this thread; else a solved one reopened within the window; else a new one.
+    Returns (ticket, what happened: "existing" | "reopened" | "created")."""
+    active = (
+        Ticket.objects.select_for_update()
+        .filter(
+            connection=connection,
+            external_thread_key=inbound.thread_key,
+            status__in=ACTIVE_STATUSES,
+            merged_into__isnull=True,
+        )
+        .first()
+    )
+    if active is not None:
+        return active, "existing"
+    window = timedelta(days=organization.ticket_reopen_days)
+    solved = (
+        Ticket.objects.select_for_update()
+        .filter(
+            connection=connection,
+            external_thread_key=inbound.thread_key,
+            status=TicketStatus.SOLVED,
+            merged_into__isnull=True,
+            solved_at__gte=timezone.now() - window,
+        )
+        .order_by("-solved_at")
+        .first()
+    )
+    if solved is not None:
+        try:
+            with transaction.atomic():
+                solved.status = TicketStatus.OPEN
+                solved.solved_at = None
+                solved.save(update_fields=["status", "solved_at", "updated_at"])
+            TicketEvent.objects.create(
+                organization=organization,
+                ticket=solved,
+                kind=TicketEventKind.REOPENED,
+                old=TicketStatus.SOLVED,
+                new=TicketStatus.OPEN,
+            )
+            return solved, "reopened"
+        except IntegrityError:
+            pass  # a concurrent delivery opened a new active ticket meanwhile: use it below
+    try:
+        with transaction.atomic():
+            first_line = inbound.text.strip().splitlines()[0] if inbound.text.strip() else ""
+            subject = (inbound.subject or first_line)[:300]
+            ticket = Ticket.objects.create(
+                organization=organization,
+                number=_next_number(organization),
+                connection=connection,
+                contact=contact,
+                subject=subject,
+                external_thread_key=inbound.thread_key,
+            )
+            TicketEvent.objects.create(organization=organization, ticket=ticket, kind=TicketEventKind.CREATED)
+            return ticket, "created"
+    except IntegrityError:
+        ticket = Ticket.objects.select_for_update().get(
+            connection=connection,
+            external_thread_key=inbound.thread_key,
+            status__in=ACTIVE_STATUSES,
+            merged_into__isnull=True,
+        )
+        return ticket, "existing"
+
+
+@transaction.atomic
+def message_ingest(
+    *, organization: Organization, connection: ChannelConnection, inbound: InboundMessage
+) -> tuple[Message, bool]:
+    """Store one customer message in its ticket exactly once. Returns (message, created). Delivering the same
+    platform message again — even concurrently — returns the stored one (unique constraint, not a check)."""
+    existing = Message.objects.filter(connection=connection, platform_message_id=inbound.platform_message_id).first()
+    if existing is not None:
+        return existing, False
+    contact = contact_for_identity(
+        organization=organization,
+        platform=connection.platform,
+        external_id=inbound.author_id,
+        name=inbound.author_name,
+        handle=inbound.author_handle,
+        avatar_url=inbound.author_avatar_url,
+        email=inbound.author_email,
+    )
+    ticket, how = _ticket_for_thread(organization=organization, connection=connection, inbound=inbound, contact=contact)
+    parent = None
+    if inbound.reply_to_platform_id:
+        parent = Message.objects.filter(connection=connection, platform_message_id=inbound.reply_to_platform_id).first()
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                organization=organization,
+                ticket=ticket,
+                connection=connection,
+                direction=Direction.INBOUND,
+                kind=inbound.kind,
+                author_contact=contact,
+                text=inbound.text,
+                html=inbound.html,
+                platform_message_id=inbound.platform_message_id,
+                platform_timestamp=inbound.timestamp,
+                reply_to_platform_id=inbound.reply_to_platform_id,
+                parent=parent,
+                is_public=inbound.is_public,
+                search_vector=vector_expression(inbound.subject, inbound.text),
+            )
+    except IntegrityError:
+        logger.info("duplicate delivery of %s on connection %s", inbound.platform_message_id, connection.pk)
+        return Message.objects.get(connection=connection, platform_message_id=inbound.platform_message_id), False
+    Attachment.objects.bulk_create(
+        [
+            Attachment(
+                organization=organization,
+                message=message,
+                remote_url=a.url[:2000],
+                filename=a.filename[:255],
+                content_type=a.content_type[:120],
+                size=a.size,
+            )
+            for a in inbound.attachments
+        ]
+    )
+    now = timezone.now()
+    fields = {"last_message_at": now, "last_customer_message_at": now}
+    if ticket.status == TicketStatus.PENDING:
+        fields["status"] = TicketStatus.OPEN  # the customer answered
+    Ticket.objects.filter(pk=ticket.pk).update(
+        **fields, search_vector=vector_expression(ticket.subject, contact.name), updated_at=now
+    )
+    for name, value in fields.items():
+        setattr(ticket, name, value)
+    realtime.publish(
+        organization=organization,
+        type=events.TICKET_CREATED if how == "created" else events.TICKET_UPDATED,
+        payload=_ticket_payload(ticket),
+        groups=ticket_groups(ticket),
+    )
+    realtime.publish(
+        organization=organization,
+        type=events.MESSAGE_CREATED,
+        payload={"ticket_id": ticket.pk, "message_id": message.pk, "direction": message.direction},
+        groups=ticket_groups(ticket),
+    )
+    if ticket.assignee_id and how != "created":
+        from inbox.services import notify
+
+        notify(
+            organization=organization,
+            user_id=ticket.assignee_id,
+            kind="customer_replied",
+            ticket=ticket,
+            text=_("%(contact)s replied on #%(number)s") % {"contact": contact, "number": ticket.number},
+        )
+    return message, True
+
+
+# --- agent actions ----------------------------------------------------------------------------------------------
+
+
+def _event(ticket: Ticket, actor: User | None, kind: str, old, new) -> TicketEvent:
+    return TicketEvent.objects.create(
+        organization_id=ticket.organization_id, ticket=ticket, actor=actor, kind=kind, old=old, new=new
+    )
+
+
+@transaction.atomic
+def ticket_update(
+    *,
+    organization: Organization,
+    actor: User,
+    ticket: Ticket,
+    status: str | None = None,
+    priority: str | None = None,
+    assignee: User | None | bool = False,
+    team: Team | None | bool = False,
+    tags: list[str] | None = None,
+) -> Ticket:
+    """Change status, priority, assignee (None = unassign), team or tags; each change is a TicketEvent.
+    `False` for assignee/team means "leave as is"."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    changed = []
+    if status is not None and status != ticket.status:
+        if status not in TicketStatus.values:
+            raise DomainError(_("Unknown status."), field="status")
+        _event(ticket, actor, TicketEventKind.STATUS, ticket.status, status)
+        ticket.status = status
+        ticket.solved_at = timezone.now() if status == TicketStatus.SOLVED else None
+        changed += ["status", "solved_at"]
+    if priority is not None and priority != ticket.priority:
+        if priority not in Priority.values:
+            raise DomainError(_("Unknown priority."), field="priority")
+        _event(ticket, actor, TicketEventKind.PRIORITY, ticket.priority, priority)
+        ticket.priority = priority
+        changed.append("priority")
+    if assignee is not False and (assignee.pk if assignee else None) != ticket.assignee_id:
+        if assignee is not None and not Membership.objects.filter(user=assignee).exists():
+            raise DomainError(_("The assignee must be a member of this organization."), field="assignee")
+        _event(ticket, actor, TicketEventKind.ASSIGNMENT, ticket.assignee_id, assignee.pk if assignee else None)
+        ticket.assignee = assignee
+        changed.append("assignee")
+        if assignee is not None and assignee != actor:
+            from inbox.services import notify
+
+            notify(
+                organization=organization,
+                user_id=assignee.pk,
+                kind="assigned",
+                ticket=ticket,
+                text=_("%(actor)s assigned #%(number)s to you") % {"actor": actor, "number": ticket.number},
+            )
+    if team is not False and (team.pk if team else None) != ticket.team_id:
+        _event(ticket, actor, TicketEventKind.TEAM, ticket.team_id, team.pk if team else None)
+        ticket.team = team
+        changed.append("team")
+    if changed:
+        ticket.save(update_fields=[*changed, "updated_at"])
+    if tags is not None:
+        wanted = {name.strip()[:60] for name in tags if name.strip()}
+        current = set(ticket.tags.values_list("name", flat=True))
+        if wanted != current:
+            objects = [Tag.objects.get_or_create(organization=organization, name=name)[0] for name in sorted(wanted)]
+            ticket.tags.set(objects)
+            _event(ticket, actor, TicketEventKind.TAGS, sorted(current), sorted(wanted))
+            changed.append("tags")
+    if changed:
+        realtime.publish(
+            organization=organization,
+            type=events.TICKET_UPDATED,
+            payload=_ticket_payload(ticket),
+            groups=ticket_groups(ticket),
+        )
+    return ticket
+
+
+@transaction.atomic
+def note_add(*, organization: Organization, actor: User, ticket: Ticket, text: str) -> Message:
+    """A private note; @mentions of members (by email local part or full email) notify them."""
+    text = (text or "").strip()
+    if not text:
+        raise DomainError(_("Write something first."), field="text")
+    note = Message.objects.create(
+        organization=organization,
+        ticket=ticket,
+        connection_id=ticket.connection_id,
+        direction=Direction.OUTBOUND,
+        kind=MessageKind.NOTE,
+        author_user=actor,
+        text=text,
+        search_vector=vector_expression(text),
+    )
+    mentioned = _mentioned_members(text)
+    note.mentions.set(mentioned)
+    from inbox.services import notify
+
+    for user in mentioned:
+        if user != actor:
+            notify(
+                organization=organization,
+                user_id=user.pk,
+                kind="mentioned",
+                ticket=ticket,
+                text=_("%(actor)s mentioned you on #%(number)s") % {"actor": actor, "number": ticket.number},
+            )
+    Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
+    realtime.publish(
+        organization=organization,
+        type=events.MESSAGE_CREATED,
+        payload={"ticket_id": ticket.pk, "message_id": note.pk, "direction": note.direction},
+        groups=ticket_groups(ticket),
+    )
+    return note
+
+
+def _mentioned_members(text: str) -> list[User]:
+    """Members named as @local-part or @full@address in the text."""
+    handles = {h.lower() for h in re.findall(r"@([\w.+-]+(?:@[\w.-]+)?)", text)}
+    if not handles:
+        return []
+    match = Q()
+    for handle in handles:
+        match |= Q(email__iexact=handle) if "@" in handle else Q(email__istartswith=f"{handle}@")
+    member_ids = Membership.objects.values("user_id")
+    return list(User.objects.filter(match, pk__in=member_ids))
