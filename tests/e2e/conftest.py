@@ -47,3 +47,22 @@ def page(browser):
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    """uvicorn serving the app (HTTP + WebSocket) against the test database; data must be committed
+    (transactional tests)."""
+    from tests.e2e.asgi_server import AsgiServer
+
+    server = AsgiServer()
+    yield server
+    server.stop()
+
+
+def sign_in(page, base_url: str, email: str, password: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.locator("#id_email").fill(email)
+    page.locator("#id_password").fill(password)
+    page.locator("form button.primary").click()
+    page.wait_for_load_state("domcontentloaded")
