@@ -17,7 +17,7 @@ test: deps
 	$(PY) -m config.embedded run -- $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: deps
-	$(PY) -m config.embedded run -- $(PY) -m bench $(if $(ONLY),--only $(ONLY),)
+	$(PY) -m config.embedded run -- $(PY) -m bench $(if $(ONLY),--only $(ONLY),) $(if $(RESET),--reset,)
 
 stop:
 	$(PY) -m config.embedded down

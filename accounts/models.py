@@ -177,12 +177,25 @@ class Role(models.Model):
         return ROLE_DESCRIPTIONS[RoleKey(self.key)]
 
 
+NOTIFICATION_KINDS = ["assigned", "mentioned", "customer_replied"]
+
+
+def default_in_app_kinds() -> list[str]:
+    return list(NOTIFICATION_KINDS)
+
+
+def default_email_kinds() -> list[str]:
+    return ["assigned", "mentioned"]
+
+
 class Membership(models.Model):
-    """A user's place in an organization, with one role."""
+    """A user's place in an organization, with one role and their notification preferences there."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
+    notify_in_app = ArrayField(models.CharField(max_length=24), default=default_in_app_kinds, blank=True)
+    notify_email = ArrayField(models.CharField(max_length=24), default=default_email_kinds, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScopedManager(organization="organization")

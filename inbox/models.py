@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
 
@@ -24,9 +25,17 @@ class RealtimeEvent(models.Model):
 
 
 class NotificationKind(models.TextChoices):
-    ASSIGNED = "assigned"
-    MENTIONED = "mentioned"
-    CUSTOMER_REPLIED = "customer_replied"
+    ASSIGNED = "assigned", _("Assigned to me")
+    MENTIONED = "mentioned", _("Mentioned in a note")
+    CUSTOMER_REPLIED = "customer_replied", _("Customer replied on my ticket")
+
+
+# Rendered in the reader's language when shown or emailed, from the stored parameters.
+NOTIFICATION_TEXTS = {
+    NotificationKind.ASSIGNED: _("%(actor)s assigned #%(number)s to you"),
+    NotificationKind.MENTIONED: _("%(actor)s mentioned you on #%(number)s"),
+    NotificationKind.CUSTOMER_REPLIED: _("%(contact)s replied on #%(number)s"),
+}
 
 
 class Notification(models.Model):
@@ -34,7 +43,7 @@ class Notification(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=24, choices=NotificationKind.choices)
     ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="+")
-    text = models.CharField(max_length=300)
+    params = models.JSONField(default=dict)
     read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -46,3 +55,8 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+    @property
+    def text(self) -> str:
+        values = {"actor": "", "contact": "", "number": ""} | self.params
+        return str(NOTIFICATION_TEXTS[NotificationKind(self.kind)]) % values

@@ -7,6 +7,7 @@ from inbox import views
 urlpatterns = [
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/list/", views.ticket_list, name="inbox_list"),
+    path("inbox/views/", views.views_pane, name="inbox_views"),
     path("inbox/bulk/", views.bulk, name="inbox_bulk"),
     path("inbox/notifications/", views.notifications, name="notifications"),
     path("inbox/notifications/read/", views.notifications_read, name="notifications_read"),

@@ -17,3 +17,20 @@ def notifications_for(membership: Membership) -> QuerySet[Notification]:
 
 def unread_count(membership: Membership) -> int:
     return Notification.objects.filter(user_id=membership.user_id, read_at__isnull=True).count()
+
+
+COUNTS_TTL = 3  # seconds: counts are refreshed on events; a burst of events costs one computation
+
+
+def cached_view_counts(membership: Membership) -> dict:
+    """The left pane's counts, cached briefly per member (visibility differs between members)."""
+    from django.core.cache import cache
+
+    from tickets.selectors import view_counts
+
+    key = f"inbox:counts:{membership.organization_id}:{membership.user_id}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = view_counts(membership)
+        cache.set(key, counts, timeout=COUNTS_TTL)
+    return counts

@@ -262,7 +262,7 @@ def message_ingest(
             user_id=ticket.assignee_id,
             kind="customer_replied",
             ticket=ticket,
-            text=_("%(contact)s replied on #%(number)s") % {"contact": contact, "number": ticket.number},
+            params={"contact": contact},
         )
     return message, True
 
@@ -319,7 +319,7 @@ def ticket_update(
                 user_id=assignee.pk,
                 kind="assigned",
                 ticket=ticket,
-                text=_("%(actor)s assigned #%(number)s to you") % {"actor": actor, "number": ticket.number},
+                params={"actor": actor},
             )
     if team is not False and (team.pk if team else None) != ticket.team_id:
         _event(ticket, actor, TicketEventKind.TEAM, ticket.team_id, team.pk if team else None)
@@ -372,7 +372,7 @@ def note_add(*, organization: Organization, actor: User, ticket: Ticket, text: s
                 user_id=user.pk,
                 kind="mentioned",
                 ticket=ticket,
-                text=_("%(actor)s mentioned you on #%(number)s") % {"actor": actor, "number": ticket.number},
+                params={"actor": actor},
             )
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
     realtime.publish(

@@ -89,7 +89,19 @@
     return params.toString();
   }
 
+  let countsTimer = null;
+  function refreshCounts() {
+    if (countsTimer) return; // at most one refresh per burst of events
+    countsTimer = setTimeout(() => {
+      countsTimer = null;
+      const panel = document.getElementById("notifications-panel");
+      if (panel && !panel.hidden) return; // do not close the open notifications panel
+      htmx.ajax("GET", `${root.dataset.viewsUrl}?${currentQuery()}`, { target: "#views", swap: "innerHTML" });
+    }, 1500);
+  }
+
   function refreshList() {
+    refreshCounts();
     clearTimeout(listTimer);
     listTimer = setTimeout(() => {
       const selected = document.querySelector(".ticket-row.selected");

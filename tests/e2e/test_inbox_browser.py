@@ -10,6 +10,7 @@ from tickets.tests.factories import connection, inbound
 
 pytestmark = [pytest.mark.browser]
 
+
 def off_loop(fn):
     """Run domain code outside Playwright's event loop (as a worker process would), return its result."""
     from concurrent.futures import ThreadPoolExecutor
@@ -46,9 +47,12 @@ def test_two_agents_work_a_ticket_live(browser, asgi_server, tenant_a):
 
     def grant():
         with tenant_a.scope():
-            account_services.connection_access_set(organization=tenant_a.organization,
-                                                   actor=tenant_a.users["owner"], connection=line,
-                                                   users=[first, second])
+            account_services.connection_access_set(
+                organization=tenant_a.organization,
+                actor=tenant_a.users["owner"],
+                connection=line,
+                users=[first, second],
+            )
 
     off_loop(grant)
     pages = []

@@ -1,0 +1,270 @@
+"""Inbox at scale: 1,000,000 tickets and 5,000,000 messages across 10 organizations (BENCH_TICKETS scales it),
+seeded with SQL from a pool of realistic Japanese and English texts; then the server time of the inbox list with
+common filters, the conversation page and a Japanese and an English search, measured in-process."""
+
+import os
+import random
+import statistics
+import time
+
+from django.db import connection, transaction
+from django.test import Client
+from django_scopes import scope, scopes_disabled
+
+TICKETS = int(os.environ.get("BENCH_TICKETS", "1000000"))
+MESSAGES_PER_TICKET = 5
+ORGS = 10
+CONTACTS_PER_ORG = 20000
+SAMPLES = int(os.environ.get("BENCH_SAMPLES", "40"))
+
+JA = [
+    "注文した商品がまだ届いていません。至急確認してください。",
+    "返品・交換の方法を教えてください。",
+    "請求書の金額が間違っているようです。",
+    "パスワードを忘れてログインできません。",
+    "配送先の住所を変更したいです。",
+    "商品が破損して届きました。交換をお願いします。",
+    "キャンペーンのクーポンが使えません。",
+    "店舗の営業時間を教えてください。",
+    "いつも迅速な対応ありがとうございます！",
+    "アプリが起動しなくなりました。",
+]
+EN = [
+    "Where is my refund? It has been two weeks.",
+    "My order arrived damaged, please send a replacement.",
+    "How do I change my delivery address?",
+    "The app crashes when I open the settings page.",
+    "Thanks for the quick help yesterday!",
+    "I was charged twice for the same order.",
+    "Can I cancel my subscription online?",
+    "The coupon code does not work at checkout.",
+]
+PRODUCTS = [
+    "iPhone 15",
+    "ワイヤレスイヤホン",
+    "コーヒーメーカー",
+    "ランニングシューズ",
+    "Smart Watch",
+    "電気ケトル",
+    "Backpack",
+]
+
+
+def _pool() -> list[str]:
+    rng = random.Random(7)
+    texts = []
+    for i in range(600):
+        base = rng.choice(JA if i % 3 else EN)
+        texts.append(f"{base} {rng.choice(PRODUCTS)} 注文番号 {100000 + i}")
+    return texts
+
+
+def _seeded() -> bool:
+    from accounts.models import Organization
+    from tickets.models import Ticket
+
+    if not Organization.objects.filter(slug__startswith="bench-").exists():
+        return False
+    with scopes_disabled():
+        existing = Ticket.objects.filter(organization__slug__startswith="bench-").count()
+    if existing != TICKETS:
+        raise SystemExit(f"the bench database holds {existing} tickets, not {TICKETS}: run `make bench RESET=1`")
+    return True
+
+
+def seed() -> float:
+    """Create the data once (a later run reuses it). Returns the seconds spent."""
+    from accounts import services
+    from accounts.models import Membership, Role, User
+    from channels_integrations.models import ChannelConnection
+    from tickets.search import index_document
+
+    started = time.perf_counter()
+    orgs, connections, agents = [], [], []
+    with scopes_disabled(), transaction.atomic():
+        for n in range(ORGS):
+            owner = User.objects.create_user(f"owner{n}@bench.example", "bench-password", name=f"Owner {n}")
+            org = services.organization_create(name=f"Bench {n}", slug=f"bench-{n}", owner=owner)
+            agent_role = Role.objects.get(organization=org, key="agent")
+            manager_role = Role.objects.get(organization=org, key="manager")
+            manager = User.objects.create_user(f"manager{n}@bench.example", "bench-password", name=f"Manager {n}")
+            Membership.objects.create(organization=org, user=manager, role=manager_role)
+            org_agents = []
+            for a in range(5):
+                agent = User.objects.create_user(f"agent{n}-{a}@bench.example", "bench-password", name=f"Agent {n}-{a}")
+                Membership.objects.create(organization=org, user=agent, role=agent_role)
+                org_agents.append(agent.pk)
+            for platform in ("line", "email"):
+                connections.append(
+                    ChannelConnection.objects.create(
+                        organization=org,
+                        platform=platform,
+                        display_name=f"{platform} {n}",
+                        external_account_id=f"b{n}{platform}",
+                    ).pk
+                )
+            orgs.append(org.pk)
+            agents.append(org_agents)
+    texts = _pool()
+    with connection.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE bench_pool (i int PRIMARY KEY, body text, vec tsvector)")
+        cur.executemany(
+            "INSERT INTO bench_pool VALUES (%s, %s, %s::tsvector)",
+            [(i, t, index_document(t)) for i, t in enumerate(texts)],
+        )
+        cur.execute(
+            """INSERT INTO tickets_contact (organization_id, name, avatar_url, email, language, vip, attributes,
+                                            created_at, search_vector)
+               SELECT o, 'Customer ' || g, '', '', '', false, '{}', now(), to_tsvector('simple', 'customer ' || g)
+               FROM unnest(%s::bigint[]) o, generate_series(1, %s) g""",
+            [orgs, CONTACTS_PER_ORG],
+        )
+        cur.execute("SELECT organization_id, min(id) FROM tickets_contact GROUP BY organization_id")
+        contact_base = dict(cur.fetchall())
+        chunk = 100000
+        for start in range(0, TICKETS, chunk):
+            cur.execute(
+                """INSERT INTO tickets_ticket (organization_id, number, connection_id, contact_id, subject, status,
+                       priority, assignee_id, language, sentiment, external_thread_key, last_message_at,
+                       last_customer_message_at, created_at, updated_at, search_vector)
+                   SELECT (%(orgs)s::bigint[])[g %% 10 + 1],
+                          g / 10 + 1,
+                          (%(conns)s::bigint[])[(g %% 10) * 2 + (g / 10) %% 2 + 1],
+                          (%(cbase)s::bigint[])[g %% 10 + 1] + (g / 10) %% %(cpo)s,
+                          left(p.body, 80),
+                          (ARRAY['new','open','open','pending','on_hold','solved','solved','closed'])[(g * 7) %% 8 + 1],
+                          (ARRAY['low','normal','normal','normal','high','urgent'])[(g * 3) %% 6 + 1],
+                          CASE WHEN g %% 3 = 0 THEN NULL
+                               ELSE (%(agents)s::bigint[])[(g %% 10) * 5 + (g / 10) %% 5 + 1] END,
+                          '', '', 'bench-' || g,
+                          now() - g * interval '13 seconds', now() - g * interval '13 seconds',
+                          now() - g * interval '13 seconds', now(), p.vec
+                   FROM generate_series(%(start)s, %(stop)s) g JOIN bench_pool p ON p.i = g %% 600""",
+                {
+                    "orgs": orgs,
+                    "conns": connections,
+                    "cbase": [contact_base[o] for o in orgs],
+                    "cpo": CONTACTS_PER_ORG,
+                    "agents": [a for org_agents in agents for a in org_agents],
+                    "start": start,
+                    "stop": min(start + chunk, TICKETS) - 1,
+                },
+            )
+        cur.execute("SELECT min(id), max(id) FROM tickets_ticket WHERE organization_id = ANY(%s)", [orgs])
+        low, high = cur.fetchone()
+        for start in range(low, high + 1, chunk):
+            cur.execute(
+                """INSERT INTO tickets_message (organization_id, ticket_id, connection_id, direction, kind,
+                       author_contact_id, text, html, platform_message_id, reply_to_platform_id, delivery_state,
+                       delivery_error, is_public, language, sentiment, created_at, search_vector)
+                   SELECT t.organization_id, t.id, t.connection_id,
+                          CASE WHEN k %% 2 = 1 THEN 'inbound' ELSE 'outbound' END, 'direct', t.contact_id,
+                          p.body, '', 'bm-' || t.id || '-' || k, '', CASE WHEN k %% 2 = 1 THEN '' ELSE 'sent' END, '',
+                          false, '', '', t.created_at + k * interval '1 minute', p.vec
+                   FROM tickets_ticket t CROSS JOIN generate_series(1, %(per)s) k
+                   JOIN bench_pool p ON p.i = (t.id * 7 + k) %% 600
+                   WHERE t.id BETWEEN %(start)s AND %(stop)s""",
+                {"per": MESSAGES_PER_TICKET, "start": start, "stop": min(start + chunk, high + 1) - 1},
+            )
+        for index in ("tickets_message_search", "tickets_ticket_search", "tickets_contact_search"):
+            cur.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
+        cur.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+def _measure(client: Client, urls: list[str]) -> list[float]:
+    for url in urls[:3]:
+        client.get(url)  # warm caches and connections
+    timings = []
+    for i in range(SAMPLES):
+        url = urls[i % len(urls)]
+        started = time.perf_counter()
+        response = client.get(url)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    return timings
+
+
+def _result(name: str, timings: list[float], target: float, detail: str) -> list[dict]:
+    p50 = statistics.median(timings)
+    p95 = statistics.quantiles(timings, n=20)[18]
+    return [
+        {"name": f"{name}.p50", "value": round(p50, 1), "unit": "ms", "target": None, "ok": True, "detail": detail},
+        {
+            "name": f"{name}.p95",
+            "value": round(p95, 1),
+            "unit": "ms",
+            "target": target,
+            "ok": target is None or p95 <= target,
+            "detail": detail,
+        },
+    ]
+
+
+def run() -> list[dict]:
+    from accounts.models import Organization, User
+    from tickets.models import Message, Ticket
+
+    seconds = seed() if not _seeded() else 0.0
+    with scopes_disabled():
+        org = Organization.objects.get(slug="bench-0")
+        manager = User.objects.get(email="manager0@bench.example")
+        agent = User.objects.get(email="agent0-0@bench.example")
+        total_tickets = Ticket.objects.filter(organization__slug__startswith="bench-").count()
+        total_messages = Message.objects.filter(organization__slug__startswith="bench-").count()
+    with scope(organization=org):
+        sample_tickets = list(Ticket.objects.order_by("?").values_list("pk", flat=True)[:20])
+    client = Client()
+    client.force_login(manager, backend="django.contrib.auth.backends.ModelBackend")
+    base = f"/{org.slug}/inbox/"
+    detail = f"{total_tickets} tickets / {total_messages} messages in {ORGS} organizations; seeded in {seconds:.0f} s"
+    results = [
+        {
+            "name": "inbox.seed_seconds",
+            "value": round(seconds, 1),
+            "unit": "s",
+            "target": None,
+            "ok": True,
+            "detail": detail,
+        }
+    ]
+    list_urls = [
+        f"{base}list/",
+        f"{base}list/?view=unassigned",
+        f"{base}list/?status=open",
+        f"{base}list/?platform=line&priority=high",
+        f"{base}list/?sort=oldest",
+    ]
+    results += _result(
+        "inbox.list",
+        _measure(client, list_urls),
+        100,
+        detail + "; filters: default, unassigned, status=open, platform+priority, oldest first (manager: all channels)",
+    )
+    agent_client = Client()
+    agent_client.force_login(agent, backend="django.contrib.auth.backends.ModelBackend")
+    results += _result(
+        "inbox.list_agent_mine",
+        _measure(agent_client, [f"{base}list/?view=mine"]),
+        100,
+        detail + "; an agent's Mine view (no channel grants: empty)",
+    )
+    results += _result(
+        "inbox.conversation",
+        _measure(client, [f"{base}tickets/{t}/conversation/" for t in sample_tickets]),
+        None,
+        detail,
+    )
+    results += _result(
+        "inbox.search_ja",
+        _measure(client, [f"{base}list/?q=届いて", f"{base}list/?q=返品", f"{base}list/?q=破損"]),
+        300,
+        detail + "; Japanese bigram phrase queries",
+    )
+    results += _result(
+        "inbox.search_en",
+        _measure(client, [f"{base}list/?q=refund", f"{base}list/?q=damaged", f"{base}list/?q=coupon+code"]),
+        300,
+        detail,
+    )
+    return results
