@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
@@ -161,7 +161,13 @@ class Ticket(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["organization", "status", "-last_message_at"], name="tickets_org_status_recent"),
+            # The inbox's default list: active tickets, newest activity first (an ordered scan that stops at a page).
+            models.Index(
+                "organization", F("last_message_at").desc(), F("id").desc(),
+                condition=Q(status__in=["new", "open", "pending", "on_hold"], merged_into__isnull=True),
+                name="tickets_active_recent",
+            ),
+            models.Index("organization", F("last_message_at").desc(), F("id").desc(), name="tickets_org_recent"),
             models.Index(
                 fields=["organization", "assignee", "status", "-last_message_at"], name="tickets_org_assignee"
             ),

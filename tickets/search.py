@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from django.contrib.postgres.search import SearchQueryField, SearchVectorField
 from django.db.models import BooleanField, F, Func, QuerySet, TextField, Value
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 
 # PostgreSQL stores positions 1..16383 (larger ones are silently clamped to 16383, which would break `<->`), so we
 # index at most that many tokens: every stored position is then the token's real place in the document.
@@ -214,6 +214,20 @@ def vector_expression(*texts: str) -> Cast:
     """An expression that stores the texts' search vector, for `.update(search_vector=...)` or
     `Model(search_vector=...)`. The literal travels as a query parameter and is cast with `::tsvector`."""
     return Cast(Value(index_document(*texts), output_field=TextField()), output_field=SearchVectorField())
+
+
+class _Concat(Func):
+    """`a || b` on tsvectors: PostgreSQL shifts b's positions past a's, so phrases never span the join."""
+
+    arg_joiner = " || "
+    template = "(%(expressions)s)"
+    output_field = SearchVectorField()
+
+
+def append_expression(field: str, *texts: str) -> _Concat:
+    """`field || vector(texts)` for `.update(...)`: adds a message's words to a ticket's search vector."""
+    empty = Cast(Value("", output_field=TextField()), output_field=SearchVectorField())
+    return _Concat(Coalesce(F(field), empty), vector_expression(*texts))
 
 
 class _Matches(Func):

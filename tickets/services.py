@@ -32,7 +32,7 @@ from tickets.models import (
     TicketEventKind,
     TicketStatus,
 )
-from tickets.search import vector_expression
+from tickets.search import append_expression, vector_expression
 
 logger = logging.getLogger("tsunagu.tickets")
 
@@ -164,6 +164,8 @@ def _ticket_for_thread(
                 contact=contact,
                 subject=subject,
                 external_thread_key=inbound.thread_key,
+                # The ticket's vector holds its subject, the customer's name and (appended) every message.
+                search_vector=vector_expression(subject, contact.name),
             )
             TicketEvent.objects.create(organization=organization, ticket=ticket, kind=TicketEventKind.CREATED)
             return ticket, "created"
@@ -238,7 +240,7 @@ def message_ingest(
     if ticket.status == TicketStatus.PENDING:
         fields["status"] = TicketStatus.OPEN  # the customer answered
     Ticket.objects.filter(pk=ticket.pk).update(
-        **fields, search_vector=vector_expression(ticket.subject, contact.name), updated_at=now
+        **fields, search_vector=append_expression("search_vector", inbound.text), updated_at=now
     )
     for name, value in fields.items():
         setattr(ticket, name, value)
@@ -374,7 +376,9 @@ def note_add(*, organization: Organization, actor: User, ticket: Ticket, text: s
                 ticket=ticket,
                 params={"actor": actor},
             )
-    Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
+    Ticket.objects.filter(pk=ticket.pk).update(
+        updated_at=timezone.now(), search_vector=append_expression("search_vector", text)
+    )
     realtime.publish(
         organization=organization,
         type=events.MESSAGE_CREATED,

@@ -295,6 +295,76 @@
     });
   });
 
+  // --- canned responses: type "/" at the start of a line in the composer --------------------------------------
+  let cannedCache = null;
+  function cannedList() {
+    if (cannedCache) return Promise.resolve(cannedCache);
+    return fetch(root.dataset.cannedUrl + "?page_size=200", { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : { results: [] }))
+      .then((body) => (cannedCache = body.results || body));
+  }
+  function cannedQuery(textarea) {
+    const before = textarea.value.slice(0, textarea.selectionStart);
+    const match = before.match(/(^|\n)\/([\w-]*)$/);
+    return match ? match[2] : null;
+  }
+  function closeCanned() {
+    const menu = document.getElementById("canned-menu");
+    if (menu) menu.remove();
+  }
+  function insertCanned(textarea, item) {
+    const conv = conversationEl();
+    const url = `${root.dataset.cannedUrl}${item.id}/render/?ticket=${conv.dataset.ticketId}&language=${document.documentElement.lang}`;
+    fetch(url, { credentials: "same-origin" }).then((r) => r.json()).then((body) => {
+      const start = textarea.value.slice(0, textarea.selectionStart).replace(/\/[\w-]*$/, "");
+      textarea.value = start + body.body + textarea.value.slice(textarea.selectionStart);
+      textarea.focus();
+      closeCanned();
+    });
+  }
+  document.addEventListener("input", (event) => {
+    const textarea = event.target;
+    if (!textarea.matches("#note-text, #reply-text")) return;
+    const query = cannedQuery(textarea);
+    if (query === null) { closeCanned(); return; }
+    cannedList().then((items) => {
+      closeCanned();
+      const found = items.filter((i) => i.shortcut.startsWith(query.toLowerCase()) || i.title.includes(query)).slice(0, 8);
+      if (!found.length) return;
+      const menu = document.createElement("ul");
+      menu.id = "canned-menu";
+      menu.className = "canned-menu";
+      menu.setAttribute("role", "listbox");
+      found.forEach((item, index) => {
+        const li = document.createElement("li");
+        li.setAttribute("role", "option");
+        li.dataset.index = String(index);
+        li.textContent = `/${item.shortcut} — ${item.title}`;
+        if (index === 0) li.classList.add("active");
+        li.addEventListener("mousedown", (e) => { e.preventDefault(); insertCanned(textarea, item); });
+        menu.appendChild(li);
+      });
+      menu.items = found;
+      textarea.insertAdjacentElement("afterend", menu);
+    });
+  });
+  document.addEventListener("keydown", (event) => {
+    const menu = document.getElementById("canned-menu");
+    if (!menu || !event.target.matches("#note-text, #reply-text")) return;
+    const options = Array.from(menu.children);
+    const active = options.findIndex((o) => o.classList.contains("active"));
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const next = (active + (event.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
+      options.forEach((o, i) => o.classList.toggle("active", i === next));
+    } else if (event.key === "Enter" || event.key === "Tab") {
+      event.preventDefault();
+      insertCanned(event.target, menu.items[Math.max(0, active)]);
+    } else if (event.key === "Escape") {
+      closeCanned();
+    }
+  }, true);
+
   setInterval(() => send({ type: "ping" }), 20000);
   connect();
   if (conversationEl()) onConversationShown();
