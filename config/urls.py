@@ -7,6 +7,7 @@ from accounts.api import urls as accounts_api
 from accounts.api.views import MeView
 from accounts.views.auth import home
 from config import health
+from tickets.api import urls as tickets_api
 
 # Everything an organization owns lives under one of these two prefixes; TenantMiddleware scopes both.
 org_patterns = [
@@ -15,6 +16,7 @@ org_patterns = [
 ]
 org_api_patterns = [
     path("", include(accounts_api.org_urlpatterns)),
+    path("", include(tickets_api.org_urlpatterns)),
 ]
 
 urlpatterns = [

@@ -11,6 +11,7 @@ urlpatterns = [
     path("inbox/bulk/", views.bulk, name="inbox_bulk"),
     path("inbox/notifications/", views.notifications, name="notifications"),
     path("inbox/notifications/read/", views.notifications_read, name="notifications_read"),
+    path("settings/notifications/", views.notification_settings, name="notification_settings"),
     path("inbox/tickets/<int:ticket_id>/", views.inbox, name="inbox_ticket"),
     path("inbox/tickets/<int:ticket_id>/conversation/", views.conversation, name="ticket_conversation"),
     path("inbox/tickets/<int:ticket_id>/messages/", views.messages_after, name="ticket_messages"),

@@ -1,14 +1,9 @@
 """Reads for the workspace: saved views, notifications."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from accounts.models import Membership
 from inbox.models import Notification
-from tickets.models import SavedView
-
-
-def saved_views_for(membership: Membership) -> QuerySet[SavedView]:
-    return SavedView.objects.filter(Q(owner__isnull=True) | Q(owner_id=membership.user_id))
 
 
 def notifications_for(membership: Membership) -> QuerySet[Notification]:

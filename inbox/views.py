@@ -3,11 +3,12 @@ server; htmx swaps the panes, inbox.js keeps them live from the WebSocket. Tenan
 and activated the scope; every ticket lookup goes through `visible_tickets`, so a ticket of a channel the member
 may not see is a 404 like a missing one."""
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors as account_selectors
 from accounts.errors import DomainError
@@ -18,6 +19,7 @@ from inbox import selectors as inbox_selectors
 from inbox import services as inbox_services
 from tickets import selectors, services
 from tickets.models import Priority, Sentiment, Ticket, TicketStatus
+from tickets.saved_views import saved_views_for
 
 PAGE_SIZE = 50
 
@@ -60,7 +62,7 @@ def _side_context(request) -> dict:
         "counts": inbox_selectors.cached_view_counts(request.membership),
         "connections": list(connections_visible_to(request.membership)),
         "teams": list(Team.objects.all()),
-        "saved_views": list(inbox_selectors.saved_views_for(request.membership)),
+        "saved_views": list(saved_views_for(request.membership)),
         "unread_notifications": inbox_selectors.unread_count(request.membership),
     }
 
@@ -228,3 +230,26 @@ def notifications_read(request, org_slug):
 @require_GET
 def properties(request, org_slug, ticket_id):
     return render(request, "inbox/_properties.html", _properties_context(request, _ticket(request, ticket_id)))
+
+
+@require_http_methods(["GET", "POST"])
+def notification_settings(request, org_slug):
+    """The member's notification preferences in this organization (in-app and email, per kind)."""
+    from accounts.models import NOTIFICATION_KINDS
+    from inbox.models import NotificationKind
+
+    membership = request.membership
+    if request.method == "POST":
+        inbox_services.notification_preferences_set(
+            organization=request.organization,
+            membership=membership,
+            in_app=request.POST.getlist("in_app"),
+            email=request.POST.getlist("email"),
+        )
+        messages.success(request, _("Notification settings saved."))
+        return redirect("org:notification_settings", org_slug=org_slug)
+    rows = [
+        (kind, NotificationKind(kind).label, kind in membership.notify_in_app, kind in membership.notify_email)
+        for kind in NOTIFICATION_KINDS
+    ]
+    return render(request, "inbox/notification_settings.html", {"rows": rows})

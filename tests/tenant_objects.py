@@ -69,3 +69,69 @@ def _ticket(tenant):
 
 
 OBJECT_MAKERS["ticket_id"] = _ticket
+
+
+def _contact(tenant):
+    from tickets import services as ticket_services
+    from tickets.tests.factories import connection, inbound
+
+    conn = connection(tenant)
+    stamp = timezone.now().timestamp()
+    with scope(organization=tenant.organization):
+        message, _created = ticket_services.message_ingest(
+            organization=tenant.organization,
+            connection=conn,
+            inbound=inbound(
+                f"Secret contact ticket {tenant.slug}",
+                thread=f"iso-contact-{stamp}",
+                author=f"iso-contact-{stamp}",
+                name=f"Secret contact {tenant.slug}",
+            ),
+        )
+        return message.ticket.contact_id
+
+
+def _tag(tenant):
+    from tickets.tags import tag_create
+
+    with scope(organization=tenant.organization):
+        return tag_create(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            name=f"Secret tag {tenant.slug} {timezone.now().timestamp()}",
+        ).pk
+
+
+def _canned(tenant):
+    from tickets.canned import canned_response_create
+
+    with scope(organization=tenant.organization):
+        return canned_response_create(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            actor_membership=tenant.memberships["owner"],
+            title=f"Secret canned {tenant.slug}",
+            shortcut=f"secret-{int(timezone.now().timestamp() * 1e6)}",
+            variants=[{"language": "ja", "body": f"Secret canned body {tenant.slug} {{{{contact.name}}}}"}],
+            shared=True,
+        ).pk
+
+
+def _saved_view(tenant):
+    from tickets.saved_views import saved_view_create
+
+    with scope(organization=tenant.organization):
+        return saved_view_create(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            actor_membership=tenant.memberships["owner"],
+            name=f"Secret view {tenant.slug}",
+            filters={"status": ["open"]},
+            shared=True,
+        ).pk
+
+
+OBJECT_MAKERS["contact_id"] = _contact
+OBJECT_MAKERS["tag_id"] = _tag
+OBJECT_MAKERS["canned_id"] = _canned
+OBJECT_MAKERS["view_id"] = _saved_view

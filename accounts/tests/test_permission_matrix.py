@@ -34,6 +34,7 @@ REQUIRED = {
     ("org:token_revoke", "POST"): ANY,
     ("org:inbox", "GET"): ANY,
     ("org:inbox_list", "GET"): ANY,
+    ("org:inbox_views", "GET"): ANY,
     ("org:inbox_ticket", "GET"): ANY,
     ("org:ticket_conversation", "GET"): ANY,
     ("org:ticket_messages", "GET"): ANY,
@@ -43,6 +44,8 @@ REQUIRED = {
     ("org:inbox_bulk", "POST"): C.TICKETS_WORK,
     ("org:notifications", "GET"): ANY,
     ("org:notifications_read", "POST"): ANY,
+    ("org:notification_settings", "GET"): ANY,
+    ("org:notification_settings", "POST"): ANY,
     ("api:role-list", "GET"): ANY,
     ("api:member-list", "GET"): ANY,
     ("api:member-detail", "GET"): ANY,
@@ -62,6 +65,28 @@ REQUIRED = {
     ("api:token-list", "POST"): ANY,
     ("api:token-detail", "GET"): ANY,
     ("api:token-detail", "DELETE"): ANY,
+    ("api:ticket-list", "GET"): ANY,
+    ("api:ticket-detail", "GET"): ANY,
+    ("api:ticket-detail", "PATCH"): C.TICKETS_WORK,
+    ("api:ticket-bulk", "POST"): C.TICKETS_WORK,
+    ("api:ticket-messages", "GET"): ANY,
+    ("api:ticket-notes", "POST"): C.TICKETS_WORK,
+    ("api:contact-list", "GET"): ANY,
+    ("api:contact-detail", "GET"): ANY,
+    ("api:tag-list", "GET"): ANY,
+    ("api:tag-list", "POST"): C.TICKETS_WORK,
+    ("api:tag-detail", "PATCH"): C.RULES_MANAGE,
+    ("api:tag-detail", "DELETE"): C.RULES_MANAGE,
+    ("api:canned-list", "GET"): ANY,
+    ("api:canned-list", "POST"): C.TICKETS_WORK,  # a personal one; a shared one needs RULES_MANAGE
+    ("api:canned-detail", "GET"): ANY,
+    ("api:canned-detail", "PATCH"): C.RULES_MANAGE,  # the maker's canned response is shared
+    ("api:canned-detail", "DELETE"): C.RULES_MANAGE,
+    ("api:canned-render", "GET"): ANY,
+    ("api:saved-view-list", "GET"): ANY,
+    ("api:saved-view-list", "POST"): ANY,  # a personal one; a shared one needs RULES_MANAGE
+    ("api:saved-view-detail", "PATCH"): C.RULES_MANAGE,  # the maker's view is shared
+    ("api:saved-view-detail", "DELETE"): C.RULES_MANAGE,
 }
 ROUTES = {r.name: r for r in org_routes()}
 CASES = [(role.value, name, method) for (name, method) in REQUIRED for role in RoleKey]
@@ -93,6 +118,17 @@ def _body(name: str, tenant) -> dict:
         return {"name": "Night shift", "description": "", "members": []}
     if name == "org:settings":
         return {"name": "Renamed", "timezone": "Asia/Tokyo", "default_language": "ja"}
+    if name == "api:ticket-detail":
+        return {"status": "open", "priority": "high", "tags": ["vip"]}
+    if name == "api:ticket-bulk":
+        return {"ids": [999999], "status": "pending"}
+    if name == "api:ticket-notes":
+        return {"text": "Checked the order."}
+    if name in {"api:canned-list", "api:canned-detail"}:
+        variants = [{"language": "ja", "body": "ありがとうございます"}]
+        return {"title": "Thanks", "shortcut": "thanks", "variants": variants}
+    if name in {"api:saved-view-list", "api:saved-view-detail"}:
+        return {"name": "Open LINE", "filters": {"status": ["open"], "platform": "line"}}
     return {"name": "token"}
 
 
@@ -105,6 +141,15 @@ def _grant_ticket_channel(tenant, ticket_id, user):
         services.connection_access_set(
             organization=tenant.organization, actor=tenant.users["owner"], connection=connection, users=[user]
         )
+
+
+def _ticket_of(kwarg, value, tenant):
+    if kwarg == "ticket_id":
+        return value
+    from tickets.models import Ticket
+
+    with tenant.scope():
+        return Ticket.objects.filter(contact_id=value).values_list("pk", flat=True).first()
 
 
 @pytest.mark.parametrize(("role", "name", "method"), CASES, ids=[f"{r}-{n}-{m}" for r, n, m in CASES])
@@ -122,9 +167,9 @@ def test_role_can_or_cannot(role, name, method, tenant_a, login, api_client_for)
                 )[0].pk
         else:
             values[kwarg] = OBJECT_MAKERS[kwarg](tenant_a)
-        if kwarg == "ticket_id":
-            # Channel visibility is tested elsewhere: here the member may see the ticket's channel.
-            _grant_ticket_channel(tenant_a, values[kwarg], tenant_a.users[role])
+        if kwarg in {"ticket_id", "contact_id"}:
+            # Channel visibility is tested elsewhere: here the member may see the ticket's (contact's) channel.
+            _grant_ticket_channel(tenant_a, _ticket_of(kwarg, values[kwarg], tenant_a), tenant_a.users[role])
     url = route.url(**values)
     body = _body(name, tenant_a)
     if route.is_api:

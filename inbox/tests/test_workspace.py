@@ -112,3 +112,23 @@ def test_workspace_query_counts_do_not_grow_with_tickets_or_messages(path, tenan
     with tenant_a.scope():
         Ticket.objects.first().tags.set([])
     assert _queries(lambda: client.get(url)) == small
+
+
+def test_notification_preferences_decide_in_app_and_email(tenant_a, login, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from inbox.models import Notification
+
+    agent = tenant_a.users["agent"]
+    client = login(agent)
+    assert client.post(f"/{tenant_a.slug}/settings/notifications/", {"email": ["assigned"]}).status_code == 302
+    conn = connection(tenant_a)
+    message = _ingest(tenant_a, conn, "help", thread="n")
+    with django_capture_on_commit_callbacks(execute=True), tenant_a.scope():
+        services.ticket_update(
+            organization=tenant_a.organization, actor=tenant_a.users["manager"], ticket=message.ticket, assignee=agent
+        )
+    with tenant_a.scope():
+        assert not Notification.objects.filter(user=agent).exists()  # in-app switched off
+    assert [m.to for m in mail.outbox] == [[agent.email]]
+    assert f"#{message.ticket.number}" in mail.outbox[0].subject

@@ -1,0 +1,62 @@
+"""Writes for tags. Tags are also created on the fly when a ticket is tagged with a new name
+(tickets.services.ticket_update); these services are for managing the list itself."""
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from accounts.errors import Conflict, DomainError
+from accounts.models import Organization, User
+from tickets.models import Tag
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise DomainError(_("Enter a name."), field="name")
+    return name[:60]
+
+
+def _save(tag: Tag, **kwargs) -> None:
+    try:
+        with transaction.atomic():
+            tag.save(**kwargs)
+    except IntegrityError as exc:  # the (organization, name) unique constraint, also under concurrency
+        raise Conflict(_("A tag with this name already exists."), field="name") from exc
+
+
+@transaction.atomic
+def tag_create(*, organization: Organization, actor: User, name: str, color: str | None = None) -> Tag:
+    name = _clean_name(name)
+    if Tag.objects.filter(name=name).exists():
+        raise Conflict(_("A tag with this name already exists."), field="name")
+    tag = Tag(organization=organization, name=name)
+    if color:
+        tag.color = color
+    _save(tag)
+    return tag
+
+
+@transaction.atomic
+def tag_update(
+    *, organization: Organization, actor: User, tag: Tag, name: str | None = None, color: str | None = None
+) -> Tag:
+    """Rename or recolor; tickets keep the tag (they refer to it, not to its name)."""
+    tag = Tag.objects.select_for_update().get(pk=tag.pk)
+    changed = []
+    if name is not None and _clean_name(name) != tag.name:
+        tag.name = _clean_name(name)
+        if Tag.objects.filter(name=tag.name).exclude(pk=tag.pk).exists():
+            raise Conflict(_("A tag with this name already exists."), field="name")
+        changed.append("name")
+    if color is not None and color != tag.color:
+        tag.color = color
+        changed.append("color")
+    if changed:
+        _save(tag, update_fields=changed)
+    return tag
+
+
+@transaction.atomic
+def tag_delete(*, organization: Organization, actor: User, tag: Tag) -> None:
+    """Removes the tag from every ticket that has it."""
+    Tag.objects.filter(pk=tag.pk).delete()
