@@ -22,7 +22,7 @@ def notify(*, organization, user_id: int, kind: str, ticket, params: dict) -> No
         realtime.publish(
             organization=organization,
             type="notification.created",
-            payload={"notification_id": notification.pk, "ticket_id": ticket.pk, "kind": kind},
+            payload={"notification_id": notification.pk, "ticket_id": ticket.pk, "kind": kind, "params": params},
             groups=[realtime.user_group(organization.pk, user_id)],
         )
     if kind in membership.notify_email:

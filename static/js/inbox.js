@@ -72,7 +72,7 @@
         break;
       case "notification.created":
         bumpBell();
-        toast(p.text);
+        toast(notificationText(p));
         break;
       case "access.changed":
         refreshList();
@@ -168,6 +168,12 @@
       span.textContent = format.replace("%s", v.name);
       box.appendChild(span);
     });
+  }
+
+  const formats = JSON.parse((document.getElementById("notification-formats") || {}).textContent || "{}");
+  function notificationText(payload) {
+    const format = formats[payload.kind] || "";
+    return format.replace(/%\((\w+)\)s/g, (_, key) => String((payload.params || {})[key] ?? ""));
   }
 
   function bumpBell() {
@@ -364,6 +370,23 @@
       closeCanned();
     }
   }, true);
+
+  // --- saved views: keep the current filters under a name (personal) -----------------------------------------
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("#save-view");
+    if (!button) return;
+    const name = window.prompt(button.dataset.prompt);
+    if (!name) return;
+    const filters = {};
+    new URLSearchParams(currentQuery()).forEach((value, key) => {
+      if (value && key !== "page") filters[key] = key === "status" ? [value] : value;
+    });
+    fetch(button.dataset.url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrf },
+      body: JSON.stringify({ name, filters }),
+    }).then((r) => { if (r.ok) refreshCounts(); else r.json().then((b) => toast(b.error.message)); });
+  });
 
   setInterval(() => send({ type: "ping" }), 20000);
   connect();

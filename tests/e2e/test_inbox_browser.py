@@ -98,6 +98,10 @@ def test_two_agents_work_a_ticket_live(browser, asgi_server, tenant_a):
     two.locator("#note-form button").click()
     one.wait_for_selector("#messages .kind-note")
     assert "確認しました" in one.locator("#messages .kind-note").inner_text()
+    # ...and the @mention notifies the first agent live, in their language
+    one.wait_for_selector(".toast")
+    assert "佐藤 二郎" in one.locator(".toast").first.inner_text()
+    assert one.locator("#bell-count").inner_text() == "1"
     screenshot(one, "inbox-live")
 
     # A later customer message is appended to the open conversation without reload
