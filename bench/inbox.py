@@ -1,7 +1,8 @@
 """Inbox at scale: 1,000,000 tickets and 5,000,000 messages across 10 organizations (BENCH_TICKETS scales it),
-seeded with SQL from a pool of realistic Japanese and English texts; then the server time of the inbox list with
-common filters, the conversation page and a Japanese and an English search, measured in-process. Each ticket's
-search vector holds its subject and its five messages, as ingestion does."""
+seeded with SQL (independent pseudo-random status, priority, channel and assignee per ticket) from a pool of
+realistic Japanese and English texts. Each ticket's search vector holds its subject and its five messages, as
+ingestion does. Measured in-process: the server time of the inbox list with common filters, the conversation page,
+and a Japanese and an English search."""
 
 import os
 import random
@@ -130,13 +131,14 @@ def seed() -> float:
                        last_customer_message_at, created_at, updated_at, search_vector)
                    SELECT (%(orgs)s::bigint[])[g %% 10 + 1],
                           g / 10 + 1,
-                          (%(conns)s::bigint[])[(g %% 10) * 2 + (g / 10) %% 2 + 1],
+                          (%(conns)s::bigint[])[(g %% 10) * 2 + abs(hashint4(g + 5)) %% 2 + 1],
                           (%(cbase)s::bigint[])[g %% 10 + 1] + (g / 10) %% %(cpo)s,
                           left(p.body, 80),
-                          (ARRAY['new','open','open','pending','on_hold','solved','solved','closed'])[(g * 7) %% 8 + 1],
-                          (ARRAY['low','normal','normal','normal','high','urgent'])[(g * 3) %% 6 + 1],
-                          CASE WHEN g %% 3 = 0 THEN NULL
-                               ELSE (%(agents)s::bigint[])[(g %% 10) * 5 + (g / 10) %% 5 + 1] END,
+                          (ARRAY['new','open','open','pending','on_hold','solved','solved','closed'])
+                              [abs(hashint4(g + 1)) %% 8 + 1],
+                          (ARRAY['low','normal','normal','normal','high','urgent'])[abs(hashint4(g + 2)) %% 6 + 1],
+                          CASE WHEN abs(hashint4(g + 3)) %% 3 = 0 THEN NULL
+                               ELSE (%(agents)s::bigint[])[(g %% 10) * 5 + abs(hashint4(g + 4)) %% 5 + 1] END,
                           '', '', 'bench-' || g,
                           now() - g * interval '13 seconds', now() - g * interval '13 seconds',
                           now() - g * interval '13 seconds', now(),

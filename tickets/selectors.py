@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_date
 from accounts.models import Membership
 from accounts.permissions import connections_visible_to
 from accounts.roles import Capability
+from channels_integrations.models import ChannelConnection
 from tickets.models import (
     ACTIVE_STATUSES,
     PRIORITY_RANK,
@@ -135,7 +136,9 @@ def apply_filters(tickets: QuerySet[Ticket], membership: Membership, f: TicketFi
     elif f.view != "mentions" and not f.q:
         tickets = tickets.filter(status__in=ACTIVE_STATUSES)
     if f.platform:
-        tickets = tickets.filter(connection__platform=f.platform)
+        # Resolved to ids first: a join here steers PostgreSQL away from the recency index on large inboxes.
+        ids = list(ChannelConnection.objects.filter(platform=f.platform).values_list("pk", flat=True))
+        tickets = tickets.filter(connection_id__in=ids)
     if f.connection:
         tickets = tickets.filter(connection_id=f.connection)
     if f.priority:
