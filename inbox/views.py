@@ -182,6 +182,9 @@ def _member(request, value) -> User:
 def note(request, org_slug, ticket_id):
     _require_work(request)
     ticket = _ticket(request, ticket_id)
+    stale = _stale_warning(request, ticket)
+    if stale:
+        return stale
     try:
         message = services.note_add(
             organization=request.organization, actor=request.user, ticket=ticket, text=request.POST.get("text", "")
@@ -189,6 +192,25 @@ def note(request, org_slug, ticket_id):
     except DomainError as exc:
         return HttpResponse(exc.message, status=400)
     return render(request, "inbox/_messages.html", {"messages": [message], "ticket": ticket})
+
+
+def _stale_warning(request, ticket: Ticket) -> HttpResponse | None:
+    """Collision guard: the composer sends the last message id it showed (`based_on`). If someone else has written
+    since, answer 409 so the browser asks before sending (it resends with `confirm=1`)."""
+    from tickets.models import Message
+
+    try:
+        based_on = int(request.POST.get("based_on") or 0)
+    except ValueError:
+        based_on = 0
+    if not based_on or request.POST.get("confirm") == "1":
+        return None
+    newer = Message.objects.filter(ticket=ticket, pk__gt=based_on).exclude(author_user=request.user).exists()
+    if not newer:
+        return None
+    return HttpResponse(
+        _("New messages arrived in this conversation since you started writing. Send anyway?"), status=409
+    )
 
 
 @require_POST

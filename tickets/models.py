@@ -163,7 +163,9 @@ class Ticket(models.Model):
         indexes = [
             # The inbox's default list: active tickets, newest activity first (an ordered scan that stops at a page).
             models.Index(
-                "organization", F("last_message_at").desc(), F("id").desc(),
+                "organization",
+                F("last_message_at").desc(),
+                F("id").desc(),
                 condition=Q(status__in=["new", "open", "pending", "on_hold"], merged_into__isnull=True),
                 name="tickets_active_recent",
             ),

@@ -132,3 +132,20 @@ def test_notification_preferences_decide_in_app_and_email(tenant_a, login, djang
         assert not Notification.objects.filter(user=agent).exists()  # in-app switched off
     assert [m.to for m in mail.outbox] == [[agent.email]]
     assert f"#{message.ticket.number}" in mail.outbox[0].subject
+
+
+def test_a_note_written_on_a_stale_conversation_asks_before_sending(tenant_a, login):
+    conn = connection(tenant_a)
+    first = _ingest(tenant_a, conn, "first", thread="c")
+    client = login(tenant_a.users["manager"])
+    url = f"/{tenant_a.slug}/inbox/tickets/{first.ticket_id}/note/"
+    # Given the agent started writing when `first` was the last message, and the customer wrote again since
+    _ingest(tenant_a, conn, "second", thread="c")
+    response = client.post(url, {"text": "draft", "based_on": first.pk})
+    assert response.status_code == 409
+    with tenant_a.scope():
+        assert not first.ticket.messages.filter(kind="note").exists()
+    # When they confirm, it is sent
+    assert client.post(url, {"text": "draft", "based_on": first.pk, "confirm": "1"}).status_code == 200
+    with tenant_a.scope():
+        assert first.ticket.messages.filter(kind="note").count() == 1

@@ -217,6 +217,27 @@
     }
   });
 
+  // Collision guard: tell the server which message the composer was based on; on 409 ask, then resend.
+  document.body.addEventListener("htmx:configRequest", (event) => {
+    const form = event.detail.elt;
+    if (!form.matches || !form.matches("#note-form")) return;
+    const list = document.getElementById("messages");
+    event.detail.parameters.based_on = list ? list.dataset.lastMessageId : "";
+    if (form.dataset.confirmed === "1") {
+      event.detail.parameters.confirm = "1";
+      form.dataset.confirmed = "";
+    }
+  });
+  document.body.addEventListener("htmx:responseError", (event) => {
+    const form = event.detail.elt;
+    if (!form.matches || !form.matches("#note-form") || event.detail.xhr.status !== 409) return;
+    appendMessages(); // show what arrived meanwhile
+    if (window.confirm(event.detail.xhr.responseText)) {
+      form.dataset.confirmed = "1";
+      htmx.trigger(form, "submit");
+    }
+  });
+
   document.addEventListener("input", (event) => {
     if (!viewing || !event.target.matches("#note-text, #reply-text")) return;
     const now = Date.now();
