@@ -84,6 +84,8 @@ class TicketStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = [TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.ON_HOLD]
+# Partial-index predicate for the inbox's active lists (the list queries imply it, so PostgreSQL can use them).
+ACTIVE_CONDITION = Q(status__in=["new", "open", "pending", "on_hold"], merged_into__isnull=True)
 
 
 class Priority(models.TextChoices):
@@ -166,15 +168,35 @@ class Ticket(models.Model):
                 "organization",
                 F("last_message_at").desc(),
                 F("id").desc(),
-                condition=Q(status__in=["new", "open", "pending", "on_hold"], merged_into__isnull=True),
+                condition=ACTIVE_CONDITION,
                 name="tickets_active_recent",
             ),
             models.Index("organization", F("last_message_at").desc(), F("id").desc(), name="tickets_org_recent"),
+            # Per assignee / channel / team, active tickets in list order: "Mine", a channel's or a team's inbox.
             models.Index(
-                fields=["organization", "assignee", "status", "-last_message_at"], name="tickets_org_assignee"
+                "organization",
+                "assignee",
+                F("last_message_at").desc(),
+                F("id").desc(),
+                condition=ACTIVE_CONDITION,
+                name="tickets_active_assignee",
             ),
-            models.Index(fields=["organization", "connection", "status", "-last_message_at"], name="tickets_org_conn"),
-            models.Index(fields=["organization", "team", "status", "-last_message_at"], name="tickets_org_team"),
+            models.Index(
+                "organization",
+                "connection",
+                F("last_message_at").desc(),
+                F("id").desc(),
+                condition=ACTIVE_CONDITION,
+                name="tickets_active_connection",
+            ),
+            models.Index(
+                "organization",
+                "team",
+                F("last_message_at").desc(),
+                F("id").desc(),
+                condition=ACTIVE_CONDITION,
+                name="tickets_active_team",
+            ),
             models.Index(fields=["connection", "external_thread_key", "-created_at"], name="tickets_thread_lookup"),
             models.Index(fields=["contact", "-created_at"], name="tickets_contact_recent"),
             GinIndex(fields=["search_vector"], name="tickets_ticket_search"),

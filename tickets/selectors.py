@@ -181,7 +181,8 @@ def ticket_list(membership: Membership, f: TicketFilter) -> QuerySet[Ticket]:
             )
         )
     return (
-        tickets.select_related("contact", "assignee", "connection", "team")
+        tickets.defer("search_vector", "contact__search_vector")  # can be large; the list never shows them
+        .select_related("contact", "assignee", "connection", "team")
         .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
         .annotate(preview=Subquery(last_message.values("text")[:1]))
         .order_by(*SORTS[f.sort])
@@ -206,6 +207,7 @@ def conversation(ticket: Ticket) -> QuerySet[Message]:
     """All messages of the ticket, oldest first, with authors and attachments (constant query count)."""
     return (
         Message.objects.filter(ticket=ticket)
+        .defer("search_vector", "author_contact__search_vector")
         .select_related("author_user", "author_contact")
         .prefetch_related("attachments")
         .order_by("created_at", "id")
