@@ -92,6 +92,10 @@ def test_make_run_serves_the_demo_and_stops_cleanly(smoke_database):
             )
             assert response.status_code == 200 and response.url == f"{base}/demo/", (role, response.url)
             assert "デモ株式会社" in response.text
+            if role == "agent":
+                # The demo inbox has sample conversations; the agent's team sees LINE and email, not Instagram.
+                inbox = session.get(f"{base}/demo/inbox/", timeout=10).text
+                assert "山本 美和" in inbox and "aoi_photo" not in inbox
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)

@@ -53,6 +53,9 @@ class Command(BaseCommand):
             Membership.objects.get_or_create(
                 organization=second, user=users["admin"], defaults={"role": roles["agent"]}
             )
+        from django.core.management import call_command
+
+        call_command("seed_demo_inbox")
         self.stdout.write(self.style.SUCCESS(f"demo organization ready; password for all demo users: {PASSWORD}"))
 
     def _user(self, email: str, name: str) -> User:
