@@ -34,3 +34,11 @@ def send_notification_email(*, organization_id: int, user_id: int, ticket_id: in
         subject = f"[{organization.name}] {text}"
         body = f"{text}\n\n{link}\n"
     send_mail(subject[:200], body, None, [user.email])
+
+
+@shared_task(name="inbox.prune_events")
+def prune_events() -> int:
+    """Forget real-time events older than the resume window."""
+    from inbox.realtime import prune_events as prune
+
+    return prune()

@@ -135,7 +135,11 @@ def messages_after(request, org_slug, ticket_id):
     except ValueError:
         after = 0
     messages = list(selectors.conversation(ticket).filter(pk__gt=after))
-    return render(request, "inbox/_messages.html", {"messages": messages, "ticket": ticket})
+    return render(
+        request,
+        "inbox/_messages.html",
+        {"messages": messages, "ticket": ticket, "can_work": request.membership.has(Capability.TICKETS_WORK)},
+    )
 
 
 @require_POST
@@ -277,3 +281,71 @@ def notification_settings(request, org_slug):
         for kind in NOTIFICATION_KINDS
     ]
     return render(request, "inbox/notification_settings.html", {"rows": rows})
+
+
+SNOOZE_CHOICES = ("1h", "4h", "tomorrow", "next_week", "none")
+
+
+def _snooze_until(choice: str):
+    """Snooze presets in the viewer's time zone (activated by the middleware)."""
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+
+    now = timezone.localtime()
+    if choice == "1h":
+        return now + timedelta(hours=1)
+    if choice == "4h":
+        return now + timedelta(hours=4)
+    if choice == "tomorrow":
+        return datetime.combine(now.date() + timedelta(days=1), time(9), tzinfo=now.tzinfo)
+    if choice == "next_week":
+        monday = now.date() + timedelta(days=7 - now.weekday())
+        return datetime.combine(monday, time(9), tzinfo=now.tzinfo)
+    return None
+
+
+@require_POST
+def snooze(request, org_slug, ticket_id):
+    _require_work(request)
+    ticket = _ticket(request, ticket_id)
+    choice = request.POST.get("until", "")
+    if choice not in SNOOZE_CHOICES:
+        return HttpResponse(_("Choose when the ticket should come back."), status=400)
+    services.ticket_snooze(
+        organization=request.organization, actor=request.user, ticket=ticket, until=_snooze_until(choice)
+    )
+    return render(request, "inbox/_properties.html", _properties_context(request, _ticket(request, ticket_id)))
+
+
+@require_POST
+def merge(request, org_slug, ticket_id):
+    """Merge this ticket into another of the same customer; answers with the target's conversation."""
+    _require_work(request)
+    source = _ticket(request, ticket_id)
+    target_id = request.POST.get("target", "")
+    if not target_id.isdigit():
+        return HttpResponse(_("Choose the ticket to merge into."), status=400)
+    target = _ticket(request, int(target_id))
+    try:
+        target = services.ticket_merge(
+            organization=request.organization, actor=request.user, source=source, target=target
+        )
+    except DomainError as exc:
+        return HttpResponse(exc.message, status=400)
+    return render(request, "inbox/_conversation.html", _conversation_context(request, _ticket(request, target.pk)))
+
+
+@require_POST
+def split(request, org_slug, ticket_id, message_id):
+    """Move one customer message into its own ticket; answers with the new ticket's conversation."""
+    from tickets.models import Message
+
+    _require_work(request)
+    ticket = _ticket(request, ticket_id)
+    message = get_object_or_404(Message.objects.filter(ticket=ticket), pk=message_id)
+    try:
+        new = services.message_split(organization=request.organization, actor=request.user, message=message)
+    except DomainError as exc:
+        return HttpResponse(exc.message, status=400)
+    return render(request, "inbox/_conversation.html", _conversation_context(request, _ticket(request, new.pk)))

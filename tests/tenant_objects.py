@@ -135,3 +135,15 @@ OBJECT_MAKERS["contact_id"] = _contact
 OBJECT_MAKERS["tag_id"] = _tag
 OBJECT_MAKERS["canned_id"] = _canned
 OBJECT_MAKERS["view_id"] = _saved_view
+
+
+def _message(tenant):
+    """A customer message in a ticket of its own."""
+    from tickets.models import Message
+
+    ticket_id = _ticket(tenant)
+    with scope(organization=tenant.organization):
+        return Message.objects.filter(ticket_id=ticket_id).values_list("pk", flat=True).first()
+
+
+OBJECT_MAKERS["message_id"] = _message

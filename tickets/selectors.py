@@ -24,7 +24,7 @@ from tickets.models import (
     TicketStatus,
 )
 
-VIEWS = ("mine", "unassigned", "all", "mentions")
+VIEWS = ("mine", "unassigned", "all", "mentions", "snoozed")
 SORTS = {
     "recent": ("-last_message_at", "-id"),
     "oldest": ("last_message_at", "id"),
@@ -131,6 +131,11 @@ def apply_filters(tickets: QuerySet[Ticket], membership: Membership, f: TicketFi
         tickets = tickets.filter(assignee__isnull=True)
     elif f.view == "mentions":
         tickets = tickets.filter(_mentions_me(membership))
+    if f.view == "snoozed":
+        tickets = tickets.filter(snoozed_until__gt=timezone.now())
+    elif not f.q:
+        # Snoozed tickets stay out of the working views until they wake (a search still finds them).
+        tickets = tickets.filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=timezone.now()))
     if f.statuses:
         tickets = tickets.filter(status__in=f.statuses)
     elif f.view != "mentions" and not f.q:
@@ -191,15 +196,19 @@ def ticket_list(membership: Membership, f: TicketFilter) -> QuerySet[Ticket]:
 
 def view_counts(membership: Membership) -> dict:
     """Live counts for the inbox's left pane (active tickets): two queries, whatever the number of tickets."""
+    now = timezone.now()
     active = visible_tickets(membership).filter(status__in=ACTIVE_STATUSES)
-    totals = active.aggregate(
+    snoozed = Q(snoozed_until__gt=now)
+    totals = active.exclude(snoozed).aggregate(
         all=Count("pk"),
         mine=Count("pk", filter=Q(assignee_id=membership.user_id)),
         unassigned=Count("pk", filter=Q(assignee__isnull=True)),
         mentions=Count("pk", filter=_mentions_me(membership)),
     )
-    per_connection = dict(active.order_by().values_list("connection_id").annotate(n=Count("pk")))
-    per_team = dict(active.exclude(team__isnull=True).order_by().values_list("team_id").annotate(n=Count("pk")))
+    totals["snoozed"] = active.filter(snoozed).count()
+    working = active.exclude(snoozed)
+    per_connection = dict(working.order_by().values_list("connection_id").annotate(n=Count("pk")))
+    per_team = dict(working.exclude(team__isnull=True).order_by().values_list("team_id").annotate(n=Count("pk")))
     return {**totals, "connections": per_connection, "teams": per_team}
 
 

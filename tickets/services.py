@@ -236,7 +236,7 @@ def message_ingest(
         ]
     )
     now = timezone.now()
-    fields = {"last_message_at": now, "last_customer_message_at": now}
+    fields = {"last_message_at": now, "last_customer_message_at": now, "snoozed_until": None}
     if ticket.status == TicketStatus.PENDING:
         fields["status"] = TicketStatus.OPEN  # the customer answered
     Ticket.objects.filter(pk=ticket.pk).update(
@@ -398,3 +398,114 @@ def _mentioned_members(text: str) -> list[User]:
         match |= Q(email__iexact=handle) if "@" in handle else Q(email__istartswith=f"{handle}@")
     member_ids = Membership.objects.values("user_id")
     return list(User.objects.filter(match, pk__in=member_ids))
+
+
+# --- snooze, merge, split ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def ticket_snooze(*, organization: Organization, actor: User, ticket: Ticket, until) -> Ticket:
+    """Hide the ticket from the active views until `until` (None wakes it now). A customer message wakes it too."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if until is not None and until <= timezone.now():
+        raise DomainError(_("Choose a time in the future."), field="until")
+    old = ticket.snoozed_until.isoformat() if ticket.snoozed_until else None
+    ticket.snoozed_until = until
+    ticket.save(update_fields=["snoozed_until", "updated_at"])
+    _event(ticket, actor, TicketEventKind.SNOOZE, old, until.isoformat() if until else None)
+    realtime.publish(
+        organization=organization,
+        type=events.TICKET_UPDATED,
+        payload=_ticket_payload(ticket),
+        groups=ticket_groups(ticket),
+    )
+    return ticket
+
+
+def tickets_wake_snoozed(*, organization: Organization) -> int:
+    """Bring back tickets whose snooze has ended (Celery beat, every minute). Returns how many woke."""
+    woke = 0
+    due = Ticket.objects.filter(snoozed_until__lte=timezone.now()).values_list("pk", flat=True)[:500]
+    for ticket_id in due:
+        with transaction.atomic():
+            ticket = Ticket.objects.select_for_update(skip_locked=True).filter(pk=ticket_id).first()
+            if ticket is None or ticket.snoozed_until is None or ticket.snoozed_until > timezone.now():
+                continue
+            ticket.snoozed_until = None
+            ticket.save(update_fields=["snoozed_until", "updated_at"])
+            _event(ticket, None, TicketEventKind.SNOOZE, "ended", None)
+            realtime.publish(
+                organization=organization,
+                type=events.TICKET_UPDATED,
+                payload=_ticket_payload(ticket),
+                groups=ticket_groups(ticket),
+            )
+            woke += 1
+    return woke
+
+
+@transaction.atomic
+def ticket_merge(*, organization: Organization, actor: User, source: Ticket, target: Ticket) -> Ticket:
+    """Move every message of `source` into `target` (same customer) and close `source` as merged."""
+    if source.pk == target.pk:
+        raise DomainError(_("A ticket cannot be merged into itself."), field="target")
+    first, second = sorted([source.pk, target.pk])
+    locked = {t.pk: t for t in Ticket.objects.select_for_update().filter(pk__in=[first, second]).order_by("pk")}
+    source, target = locked[source.pk], locked[target.pk]
+    if source.contact_id != target.contact_id:
+        raise DomainError(_("Only tickets of the same customer can be merged."), field="target")
+    if source.merged_into_id or target.merged_into_id:
+        raise DomainError(_("This ticket was already merged."), field="target")
+    moved = Message.objects.filter(ticket=source).update(ticket=target)
+    latest = max(filter(None, [source.last_message_at, target.last_message_at]), default=None)
+    Ticket.objects.filter(pk=target.pk).update(
+        last_message_at=latest,
+        updated_at=timezone.now(),
+        search_vector=append_expression("search_vector", source.subject),
+    )
+    source.merged_into = target
+    source.status = TicketStatus.CLOSED
+    source.save(update_fields=["merged_into", "status", "updated_at"])
+    _event(source, actor, TicketEventKind.MERGE, None, {"into": target.number})
+    _event(target, actor, TicketEventKind.MERGE, {"from": source.number, "messages": moved}, None)
+    for ticket in (source, target):
+        realtime.publish(
+            organization=organization,
+            type=events.TICKET_UPDATED,
+            payload=_ticket_payload(ticket),
+            groups=ticket_groups(ticket),
+        )
+    return target
+
+
+@transaction.atomic
+def message_split(*, organization: Organization, actor: User, message: Message) -> Ticket:
+    """Move one customer message into a ticket of its own (same customer and channel)."""
+    ticket = Ticket.objects.select_for_update().get(pk=message.ticket_id)
+    if message.direction != Direction.INBOUND:
+        raise DomainError(_("Only a customer's message can be split into its own ticket."))
+    if not Message.objects.filter(ticket=ticket).exclude(pk=message.pk).exists():
+        raise DomainError(_("This is the ticket's only message."))
+    new = Ticket.objects.create(
+        organization=organization,
+        number=_next_number(organization),
+        connection_id=ticket.connection_id,
+        contact_id=ticket.contact_id,
+        subject=message.text.strip().splitlines()[0][:300] if message.text.strip() else "",
+        external_thread_key=f"{ticket.external_thread_key}#split-{message.pk}",
+        priority=ticket.priority,
+        last_message_at=message.created_at,
+        last_customer_message_at=message.created_at,
+        search_vector=vector_expression(message.text),
+    )
+    Message.objects.filter(pk=message.pk).update(ticket=new)
+    _event(new, actor, TicketEventKind.SPLIT, {"from": ticket.number}, None)
+    _event(ticket, actor, TicketEventKind.SPLIT, None, {"into": new.number})
+    for changed in (ticket, new):
+        realtime.publish(
+            organization=organization,
+            type=events.TICKET_CREATED if changed is new else events.TICKET_UPDATED,
+            payload=_ticket_payload(changed),
+            groups=ticket_groups(changed),
+        )
+    return new

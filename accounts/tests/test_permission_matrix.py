@@ -42,6 +42,9 @@ REQUIRED = {
     ("org:ticket_update", "POST"): C.TICKETS_WORK,
     ("org:ticket_note", "POST"): C.TICKETS_WORK,
     ("org:inbox_bulk", "POST"): C.TICKETS_WORK,
+    ("org:ticket_snooze", "POST"): C.TICKETS_WORK,
+    ("org:ticket_merge", "POST"): C.TICKETS_WORK,
+    ("org:message_split", "POST"): C.TICKETS_WORK,
     ("org:notifications", "GET"): ANY,
     ("org:notifications_read", "POST"): ANY,
     ("org:notification_settings", "GET"): ANY,
@@ -170,6 +173,13 @@ def test_role_can_or_cannot(role, name, method, tenant_a, login, api_client_for)
         if kwarg in {"ticket_id", "contact_id"}:
             # Channel visibility is tested elsewhere: here the member may see the ticket's (contact's) channel.
             _grant_ticket_channel(tenant_a, _ticket_of(kwarg, values[kwarg], tenant_a), tenant_a.users[role])
+    if "message_id" in values:
+        # A message is addressed through its own ticket.
+        from tickets.models import Message
+
+        with tenant_a.scope():
+            values["ticket_id"] = Message.objects.get(pk=values["message_id"]).ticket_id
+        _grant_ticket_channel(tenant_a, values["ticket_id"], tenant_a.users[role])
     url = route.url(**values)
     body = _body(name, tenant_a)
     if route.is_api:

@@ -1,0 +1,31 @@
+"""Periodic ticket work (Celery beat)."""
+
+from celery import shared_task
+from django.utils import timezone
+from django_scopes import scopes_disabled
+
+from config.celery import TenantTask
+
+
+@shared_task(name="tickets.wake_snoozed_everywhere")
+def wake_snoozed_everywhere() -> int:
+    """Fan out one task per organization that has a snooze ending (the lookup spans tenants by design)."""
+    from tickets.models import Ticket
+
+    with scopes_disabled():
+        organization_ids = list(
+            Ticket.objects.filter(snoozed_until__lte=timezone.now())
+            .values_list("organization_id", flat=True)
+            .distinct()
+        )
+    for organization_id in organization_ids:
+        wake_snoozed.delay(organization_id=organization_id)
+    return len(organization_ids)
+
+
+@shared_task(base=TenantTask, name="tickets.wake_snoozed", acks_late=True)
+def wake_snoozed(*, organization_id: int) -> int:
+    from accounts.models import Organization
+    from tickets.services import tickets_wake_snoozed
+
+    return tickets_wake_snoozed(organization=Organization.objects.get(pk=organization_id))
