@@ -149,3 +149,37 @@ def test_a_note_written_on_a_stale_conversation_asks_before_sending(tenant_a, lo
     assert client.post(url, {"text": "draft", "based_on": first.pk, "confirm": "1"}).status_code == 200
     with tenant_a.scope():
         assert first.ticket.messages.filter(kind="note").count() == 1
+
+
+def test_canned_responses_are_managed_in_settings_and_inserted_rendered(tenant_a, login, api_client_for):
+    client = login(tenant_a.users["agent"])
+    url = f"/{tenant_a.slug}/settings/canned-responses/"
+    response = client.post(
+        url, {"title": "お礼", "shortcut": "thanks", "body_ja": "{{contact.name}}様、ありがとうございます。"}
+    )
+    assert response.status_code == 302
+    assert client.post(url, {"title": "空", "shortcut": "empty"}).status_code == 400  # no text in any language
+    # Sharing with the whole organization needs rules.manage
+    assert client.post(url, {"title": "x", "shortcut": "x", "shared": "on", "body_en": "x"}).status_code == 403
+    conn = connection(tenant_a)
+    message = _ingest(tenant_a, conn, "こんにちは", thread="c", name="鈴木 一郎")
+    with tenant_a.scope():
+        from tickets.models import CannedResponse
+
+        canned_id = CannedResponse.objects.get(shortcut="thanks").pk
+    body = api_client_for(tenant_a, "agent").get(
+        f"/api/v1/orgs/{tenant_a.slug}/canned-responses/{canned_id}/render/", {"ticket": message.ticket_id}
+    )
+    # The agent does not see this channel's tickets: the render refuses the ticket like a missing one.
+    assert body.status_code == 400
+    # A personal canned response is its owner's alone.
+    manager = api_client_for(tenant_a, "manager").get(
+        f"/api/v1/orgs/{tenant_a.slug}/canned-responses/{canned_id}/render/", {"ticket": message.ticket_id}
+    )
+    assert manager.status_code == 404
+    # Once the agent may see the channel, the placeholders are filled for this customer.
+    _grant(tenant_a, conn, tenant_a.users["agent"])
+    body = api_client_for(tenant_a, "agent").get(
+        f"/api/v1/orgs/{tenant_a.slug}/canned-responses/{canned_id}/render/", {"ticket": message.ticket_id}
+    )
+    assert body.json() == {"body": "鈴木 一郎様、ありがとうございます。"}
