@@ -29,3 +29,12 @@ def cached_view_counts(membership: Membership) -> dict:
         counts = view_counts(membership)
         cache.set(key, counts, timeout=COUNTS_TTL)
     return counts
+
+
+def latest_event_id() -> int:
+    """The newest stored event id: a freshly rendered page is current up to here, so the browser resumes after it."""
+    from django.db.models import Max
+
+    from inbox.models import RealtimeEvent
+
+    return RealtimeEvent.objects.aggregate(latest=Max("id"))["latest"] or 0

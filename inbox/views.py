@@ -100,6 +100,7 @@ def inbox(request, org_slug, ticket_id=None):
         "statuses": TicketStatus.choices,
         "priorities": Priority.choices,
         "sentiments": Sentiment.choices,
+        "event_cursor": inbox_selectors.latest_event_id(),
     }
     if ticket_id is not None:
         context["open_ticket"] = _ticket(request, ticket_id)

@@ -8,7 +8,9 @@
   const myId = Number(root.dataset.userId);
   const storageKey = `tsunagu:last-event:${org}`;
   const seen = new Set();
-  let lastId = Number(sessionStorage.getItem(storageKey) || 0);
+  // The page is current up to the event cursor it was rendered with; older events are not replayed as news.
+  const renderedUpTo = Number(root.dataset.eventCursor || 0);
+  let lastId = Math.max(Number(sessionStorage.getItem(storageKey) || 0), renderedUpTo);
   let socket = null;
   let retry = 0;
   let viewing = null;
@@ -71,6 +73,8 @@
         if (p.ticket_id === viewing) refreshMessage(p.message_id);
         break;
       case "notification.created":
+        // Replays look back a little past the page's cursor; those notifications are already in the bell count.
+        if (event.id <= renderedUpTo) break;
         bumpBell();
         toast(notificationText(p));
         break;
