@@ -192,11 +192,15 @@ class TicketNotesView(OrgAPIView):
 
 def visible_contacts(membership: Membership) -> QuerySet[Contact]:
     """Contacts with at least one ticket the member may see (a contact known only from other channels stays
-    hidden), with their identities."""
+    hidden), with their identities on the platforms of the channels the member may see."""
+    from accounts.permissions import connections_visible_to
+
+    platforms = sorted(set(connections_visible_to(membership).values_list("platform", flat=True)))
+    identities = ContactIdentity.objects.filter(platform__in=platforms).order_by("platform", "id")
     return (
         Contact.objects.filter(Exists(selectors.visible_tickets(membership).filter(contact_id=OuterRef("pk"))))
         .defer("search_vector", "attributes")
-        .prefetch_related(Prefetch("identities", queryset=ContactIdentity.objects.order_by("platform", "id")))
+        .prefetch_related(Prefetch("identities", queryset=identities))
     )
 
 

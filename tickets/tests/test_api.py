@@ -517,3 +517,33 @@ def test_ticket_list_retrieve_and_messages_have_constant_query_counts(tenant_a, 
     assert len(api.get(urls[2]).json()["results"]) == 20
     assert [_count(api, url) for url in urls] == small
     assert max(small) <= 8, small
+
+
+def test_contact_identities_are_limited_to_the_platforms_the_member_sees(tenant_a, api_client_for):
+    from accounts import services as account_services
+    from tickets import services as ticket_services
+    from tickets.models import ContactIdentity
+    from tickets.tests.factories import connection, inbound
+
+    line, mail = connection(tenant_a, "line"), connection(tenant_a, "email")
+    with tenant_a.scope():
+        account_services.connection_access_set(
+            organization=tenant_a.organization,
+            actor=tenant_a.users["owner"],
+            connection=line,
+            users=[tenant_a.users["agent"]],
+        )
+        message, _ = ticket_services.message_ingest(
+            organization=tenant_a.organization, connection=line, inbound=inbound("hi", author="U-line")
+        )
+        ContactIdentity.objects.create(
+            organization=tenant_a.organization,
+            contact=message.author_contact,
+            platform="email",
+            external_id="private@example.com",
+        )
+    url = f"/api/v1/orgs/{tenant_a.slug}/contacts/{message.author_contact_id}/"
+    agent_view = api_client_for(tenant_a, "agent").get(url).json()
+    manager_view = api_client_for(tenant_a, "manager").get(url).json()
+    assert [i["platform"] for i in agent_view["identities"]] == ["line"]
+    assert sorted(i["platform"] for i in manager_view["identities"]) == ["email", "line"]
