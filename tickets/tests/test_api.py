@@ -525,7 +525,8 @@ def test_contact_identities_are_limited_to_the_platforms_the_member_sees(tenant_
     from tickets.models import ContactIdentity
     from tickets.tests.factories import connection, inbound
 
-    line, mail = connection(tenant_a, "line"), connection(tenant_a, "email")
+    line = connection(tenant_a, "line")
+    connection(tenant_a, "email")  # an email channel the manager sees and the agent does not
     with tenant_a.scope():
         account_services.connection_access_set(
             organization=tenant_a.organization,
