@@ -16,7 +16,7 @@ from django_scopes import scope
 
 from accounts.audit import audit_record, client_ip
 from accounts.errors import DomainError
-from accounts.models import AuditAction, Membership, Organization, User
+from accounts.models import AuditAction, Organization, User
 from accounts.tokens import digest
 
 logger = logging.getLogger("tsunagu.auth")
@@ -196,8 +196,3 @@ def two_factor_disable(*, request, user: User, password: str) -> None:
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     _audit_for_user(user, AuditAction.TWO_FACTOR_DISABLED, request)
-
-
-def membership_for(user: User, organization: Organization) -> Membership | None:
-    with scope(organization=organization):
-        return Membership.objects.select_related("role").filter(user=user).first()

@@ -142,8 +142,7 @@ def member_remove(
     membership = Membership.objects.select_for_update().select_related("role", "user").get(pk=membership.pk)
     _check_owner_rules(actor_membership=actor_membership, target=membership, new_role=None)
     user = membership.user
-    for team in Team.objects.filter(organization=organization).select_related("group"):
-        team.group.user_set.remove(user)
+    user.groups.remove(*Group.objects.filter(team__organization=organization))
     from channels_integrations.models import ChannelConnection
 
     connection_ids = [

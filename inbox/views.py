@@ -223,24 +223,21 @@ def bulk(request, org_slug):
     """Assign, change status or tag many tickets at once (only tickets the member may see are touched)."""
     _require_work(request)
     ids = [int(i) for i in request.POST.getlist("ticket") if i.isdigit()][:500]
-    tickets = list(selectors.visible_tickets(request.membership).filter(pk__in=ids))
     action = request.POST.get("action")
-    changed = 0
-    for ticket in tickets:
-        kwargs = {}
-        if action == "assign":
-            value = request.POST.get("assignee", "")
-            kwargs["assignee"] = None if value in {"", "none"} else _member(request, value)
-        elif action == "status" and request.POST.get("status") in TicketStatus.values:
-            kwargs["status"] = request.POST["status"]
-        elif action == "tag" and request.POST.get("tag", "").strip():
-            kwargs["tags"] = [*ticket.tags.values_list("name", flat=True), request.POST["tag"].strip()]
-        else:
-            return JsonResponse(
-                {"error": {"code": "invalid", "message": _("Choose an action."), "fields": {}}}, status=400
-            )
-        services.ticket_update(organization=request.organization, actor=request.user, ticket=ticket, **kwargs)
-        changed += 1
+    if action == "assign":
+        value = request.POST.get("assignee", "")
+        change = {"assignee": None if value in {"", "none"} else _member(request, value)}
+    elif action == "status" and request.POST.get("status") in TicketStatus.values:
+        change = {"status": request.POST["status"]}
+    elif action == "tag" and request.POST.get("tag", "").strip():
+        change = {"tags_add": [request.POST["tag"].strip()]}
+    else:
+        return JsonResponse({"error": {"code": "invalid", "message": _("Choose an action."), "fields": {}}}, status=400)
+    changed = len(
+        services.tickets_bulk_update(
+            organization=request.organization, actor=request.user, membership=request.membership, ids=ids, **change
+        )
+    )
     return JsonResponse({"changed": changed})
 
 

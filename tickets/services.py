@@ -45,6 +45,21 @@ def ticket_groups(ticket: Ticket) -> list[str]:
     ]
 
 
+def _publish_ticket(organization: Organization, ticket: Ticket, type: str = events.TICKET_UPDATED) -> None:
+    realtime.publish(
+        organization=organization, type=type, payload=_ticket_payload(ticket), groups=ticket_groups(ticket)
+    )
+
+
+def _publish_message(organization: Organization, ticket: Ticket, message: Message) -> None:
+    realtime.publish(
+        organization=organization,
+        type=events.MESSAGE_CREATED,
+        payload={"ticket_id": ticket.pk, "message_id": message.pk, "direction": message.direction},
+        groups=ticket_groups(ticket),
+    )
+
+
 def _ticket_payload(ticket: Ticket) -> dict:
     return {
         "ticket_id": ticket.pk,
@@ -244,18 +259,8 @@ def message_ingest(
     )
     for name, value in fields.items():
         setattr(ticket, name, value)
-    realtime.publish(
-        organization=organization,
-        type=events.TICKET_CREATED if how == "created" else events.TICKET_UPDATED,
-        payload=_ticket_payload(ticket),
-        groups=ticket_groups(ticket),
-    )
-    realtime.publish(
-        organization=organization,
-        type=events.MESSAGE_CREATED,
-        payload={"ticket_id": ticket.pk, "message_id": message.pk, "direction": message.direction},
-        groups=ticket_groups(ticket),
-    )
+    _publish_ticket(organization, ticket, events.TICKET_CREATED if how == "created" else events.TICKET_UPDATED)
+    _publish_message(organization, ticket, message)
     if ticket.assignee_id and how != "created":
         from inbox.services import notify
 
@@ -338,12 +343,7 @@ def ticket_update(
             _event(ticket, actor, TicketEventKind.TAGS, sorted(current), sorted(wanted))
             changed.append("tags")
     if changed:
-        realtime.publish(
-            organization=organization,
-            type=events.TICKET_UPDATED,
-            payload=_ticket_payload(ticket),
-            groups=ticket_groups(ticket),
-        )
+        _publish_ticket(organization, ticket)
     return ticket
 
 
@@ -379,12 +379,7 @@ def note_add(*, organization: Organization, actor: User, ticket: Ticket, text: s
     Ticket.objects.filter(pk=ticket.pk).update(
         updated_at=timezone.now(), search_vector=append_expression("search_vector", text)
     )
-    realtime.publish(
-        organization=organization,
-        type=events.MESSAGE_CREATED,
-        payload={"ticket_id": ticket.pk, "message_id": note.pk, "direction": note.direction},
-        groups=ticket_groups(ticket),
-    )
+    _publish_message(organization, ticket, note)
     return note
 
 
@@ -413,12 +408,7 @@ def ticket_snooze(*, organization: Organization, actor: User, ticket: Ticket, un
     ticket.snoozed_until = until
     ticket.save(update_fields=["snoozed_until", "updated_at"])
     _event(ticket, actor, TicketEventKind.SNOOZE, old, until.isoformat() if until else None)
-    realtime.publish(
-        organization=organization,
-        type=events.TICKET_UPDATED,
-        payload=_ticket_payload(ticket),
-        groups=ticket_groups(ticket),
-    )
+    _publish_ticket(organization, ticket)
     return ticket
 
 
@@ -434,12 +424,7 @@ def tickets_wake_snoozed(*, organization: Organization) -> int:
             ticket.snoozed_until = None
             ticket.save(update_fields=["snoozed_until", "updated_at"])
             _event(ticket, None, TicketEventKind.SNOOZE, "ended", None)
-            realtime.publish(
-                organization=organization,
-                type=events.TICKET_UPDATED,
-                payload=_ticket_payload(ticket),
-                groups=ticket_groups(ticket),
-            )
+            _publish_ticket(organization, ticket)
             woke += 1
     return woke
 
@@ -469,12 +454,7 @@ def ticket_merge(*, organization: Organization, actor: User, source: Ticket, tar
     _event(source, actor, TicketEventKind.MERGE, None, {"into": target.number})
     _event(target, actor, TicketEventKind.MERGE, {"from": source.number, "messages": moved}, None)
     for ticket in (source, target):
-        realtime.publish(
-            organization=organization,
-            type=events.TICKET_UPDATED,
-            payload=_ticket_payload(ticket),
-            groups=ticket_groups(ticket),
-        )
+        _publish_ticket(organization, ticket)
     return target
 
 
@@ -502,10 +482,32 @@ def message_split(*, organization: Organization, actor: User, message: Message) 
     _event(new, actor, TicketEventKind.SPLIT, {"from": ticket.number}, None)
     _event(ticket, actor, TicketEventKind.SPLIT, None, {"into": new.number})
     for changed in (ticket, new):
-        realtime.publish(
-            organization=organization,
-            type=events.TICKET_CREATED if changed is new else events.TICKET_UPDATED,
-            payload=_ticket_payload(changed),
-            groups=ticket_groups(changed),
-        )
+        _publish_ticket(organization, changed, events.TICKET_CREATED if changed is new else events.TICKET_UPDATED)
     return new
+
+
+@transaction.atomic
+def tickets_bulk_update(
+    *,
+    organization: Organization,
+    actor: User,
+    membership: Membership,
+    ids: list[int],
+    tags_add: list[str] | None = None,
+    **change,
+) -> list[int]:
+    """Apply one change (ticket_update's keywords, plus `tags_add`) to every listed ticket the member may see, all
+    or nothing. Returns the ids changed; the others are unknown or not visible and are left alone."""
+    from tickets.selectors import visible_tickets
+
+    tickets = visible_tickets(membership).filter(pk__in=ids).order_by("pk")
+    if tags_add is not None:
+        tickets = tickets.prefetch_related("tags")
+    changed = []
+    for ticket in tickets:
+        kwargs = dict(change)
+        if tags_add is not None:
+            kwargs["tags"] = [*(tag.name for tag in ticket.tags.all()), *tags_add]
+        ticket_update(organization=organization, actor=actor, ticket=ticket, **kwargs)
+        changed.append(ticket.pk)
+    return changed

@@ -9,7 +9,6 @@ Lists are cursor-paginated (`cursor`, `page_size` up to 200) except tags-by-name
 plain list: a member has a handful). The conversation (`tickets/<id>/messages/`) is cursor-paginated oldest first.
 """
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -136,18 +135,9 @@ class TicketBulkView(OrgAPIView):
         data.is_valid(raise_exception=True)
         change = dict(data.validated_data)
         ids = list(dict.fromkeys(change.pop("ids")))
-        tags_add = change.pop("tags_add", None)
-        tickets = selectors.visible_tickets(self.membership).filter(pk__in=ids).order_by("pk")
-        if tags_add is not None:
-            tickets = tickets.prefetch_related("tags")
-        found = []
-        with transaction.atomic():  # all or nothing
-            for ticket in tickets:
-                kwargs = dict(change)
-                if tags_add is not None:
-                    kwargs["tags"] = [*(tag.name for tag in ticket.tags.all()), *tags_add]
-                services.ticket_update(organization=self.organization, actor=request.user, ticket=ticket, **kwargs)
-                found.append(ticket.pk)
+        found = services.tickets_bulk_update(
+            organization=self.organization, actor=request.user, membership=self.membership, ids=ids, **change
+        )
         found_ids = set(found)
         return Response({"updated": len(found), "not_found": [pk for pk in ids if pk not in found_ids]})
 
