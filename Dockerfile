@@ -15,7 +15,7 @@ COPY --from=assets /src/node_modules/htmx.org/dist/htmx.min.js static/vendor/htm
 COPY --from=assets /src/node_modules/swagger-ui-dist/swagger-ui-bundle.js /src/node_modules/swagger-ui-dist/swagger-ui.css static/vendor/swagger-ui/
 RUN pip install --no-cache-dir . \
     && for po in locale/*/LC_MESSAGES/*.po; do msgfmt -o "${po%.po}.mo" "$po"; done \
-    && DEBUG=0 SECRET_KEY=build-only DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
+    && DEBUG=0 SECRET_KEY=build-only TSUNAGU_ENCRYPTION_KEYS=YnVpbGQtb25seS1ub3QtYS1zZWNyZXQtMDEyMzQ1Njc= DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
        STATIC_ROOT=/app/staticfiles python manage.py collectstatic --noinput \
     && mkdir -p /app/media && chown tsunagu /app/media
 ENV STATIC_ROOT=/app/staticfiles MEDIA_ROOT=/app/media

@@ -321,6 +321,14 @@ class AuditAction(models.TextChoices):
     TOKEN_CREATED = "token.created", _("API token created")
     TOKEN_REVOKED = "token.revoked", _("API token revoked")
     CHANNEL_ACCESS_CHANGED = "channel.access_changed", _("Channel access changed")
+    CHANNEL_CONNECTED = "channel.connected", _("Channel connected")
+    CHANNEL_UPDATED = "channel.updated", _("Channel settings changed")
+    CHANNEL_PAUSED = "channel.paused", _("Channel paused")
+    CHANNEL_RESUMED = "channel.resumed", _("Channel resumed")
+    CHANNEL_DISCONNECTED = "channel.disconnected", _("Channel disconnected")
+    CHANNEL_NEEDS_REAUTH = "channel.needs_reauth", _("Channel needs re-authorization")
+    WEBHOOK_REJECTED = "webhook.rejected", _("Webhook request rejected")
+    EVENT_REPLAYED = "webhook.replayed", _("Failed event replayed")
 
 
 class AuditEntry(models.Model):

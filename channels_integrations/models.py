@@ -6,6 +6,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
+from channels_integrations import crypto
+
 
 class Platform(models.TextChoices):
     EMAIL = "email", _("Email")
@@ -26,6 +28,7 @@ class ConnectionStatus(models.TextChoices):
     ERROR = "error", _("Error")
     NEEDS_REAUTH = "needs_reauth", _("Needs re-authorization")
     PAUSED = "paused", _("Paused")
+    DISCONNECTED = "disconnected", _("Disconnected")
 
 
 class ChannelConnection(models.Model):
@@ -41,6 +44,16 @@ class ChannelConnection(models.Model):
         _("status"), max_length=16, choices=ConnectionStatus.choices, default=ConnectionStatus.ACTIVE
     )
     last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    # Tokens, passwords and signing secrets: Fernet-encrypted JSON (channels_integrations.crypto). Never rendered.
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    # Non-secret settings (mail server host/port, the OAuth user's name...).
+    config = models.JSONField(default=dict, blank=True)
+    poll_cursor = models.JSONField(default=dict, blank=True, editable=False)
+    next_poll_at = models.DateTimeField(null=True, blank=True)  # not before (interval, Retry-After)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScopedManager(organization="organization")
@@ -55,3 +68,53 @@ class ChannelConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_platform_display()}: {self.display_name}"
+
+    @property
+    def credentials(self) -> dict:
+        return crypto.decrypt_json(self.credentials_encrypted)
+
+    def set_credentials(self, data: dict) -> None:
+        self.credentials_encrypted = crypto.encrypt_json(data)
+
+
+class InboundEventStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    PROCESSED = "processed", _("Processed")
+    RETRYING = "retrying", _("Retrying")
+    DEAD = "dead", _("Failed (dead letter)")
+
+
+class InboundEvent(models.Model):
+    """A raw platform event exactly as it arrived (after signature verification), stored before anything else so
+    nothing is lost if processing fails. Unique per connection on the platform's event id (or a content hash): a
+    redelivery is stored once. Processing is idempotent anyway (messages are unique on the platform's ids)."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(ChannelConnection, on_delete=models.CASCADE, related_name="inbound_events")
+    source = models.CharField(max_length=8, default="webhook")  # webhook | poll
+    event_key = models.CharField(max_length=200)
+    payload = models.BinaryField()
+    status = models.CharField(max_length=10, choices=InboundEventStatus.choices, default=InboundEventStatus.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "event_key"], name="channels_inbound_event_unique"),
+        ]
+        indexes = [
+            # The dead-letter list and the sweeper of stuck events read by status; processed rows are the bulk.
+            models.Index(
+                fields=["organization", "status", "-received_at"],
+                name="channels_event_open",
+                condition=~models.Q(status="processed"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}:{self.event_key} ({self.status})"

@@ -73,6 +73,49 @@ def _children() -> list[tuple[str, list[str]]]:
     ]
 
 
+SIMULATOR_STATE = embedded.DATA_DIR / "simulator.json"
+
+
+def _start_simulator(env: dict) -> subprocess.Popen:
+    """The platform simulator stands in for Facebook, Instagram and the mail servers; the demo's connections are
+    pointed at it, and it keeps a trickle of customer messages coming. Real platform URLs in the environment win."""
+    import json
+
+    for name, value in (
+        ("META_APP_SECRET", "dev-meta-app-secret"),
+        ("META_VERIFY_TOKEN", "dev-meta-verify-token"),
+        ("META_APP_ID", "100000000000000"),
+    ):
+        env.setdefault(name, value)
+    SIMULATOR_STATE.unlink(missing_ok=True)
+    command = [
+        PY,
+        "-m",
+        "channels_integrations.simulator",
+        "--port",
+        os.environ.get("SIMULATOR_PORT", "0"),
+        "--webhook-base",
+        f"http://{HOST}:{PORT}",
+        "--state-file",
+        str(SIMULATOR_STATE),
+        "--trickle",
+        os.environ.get("DEMO_TRICKLE_SECONDS", "45"),
+    ]
+    process = subprocess.Popen(command, env=env, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not SIMULATOR_STATE.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise subprocess.CalledProcessError(process.returncode or 1, command)
+        time.sleep(0.1)
+    base_url = json.loads(SIMULATOR_STATE.read_text())["base_url"]
+    for name in ("META_GRAPH_URL", "META_DIALOG_URL", "INSTAGRAM_GRAPH_URL"):
+        env.setdefault(name, base_url)
+    subprocess.run(
+        [PY, "manage.py", "connect_demo_channels", "--simulator-state", str(SIMULATOR_STATE)], env=env, check=True
+    )
+    return process
+
+
 def main() -> int:
     want_db = not os.environ.get("DATABASE_URL")
     want_redis = not os.environ.get("REDIS_URL")
@@ -92,11 +135,14 @@ def main() -> int:
     try:
         for step in (["migrate", "--noinput"], ["seed_demo"]):
             subprocess.run([PY, "manage.py", *step], env=env, check=True)
+        simulator = _start_simulator(env)
+        processes.append(("simulator", simulator))
         for name, command in _children():
             # Own session: the terminal's Ctrl-C reaches only us, and we stop the children in order.
             processes.append((name, subprocess.Popen(command, env=env, start_new_session=True)))
         print(
             f"\n  Tsunagu is running at http://{HOST}:{PORT}/\n"
+            f"  Platform simulator (make a customer write): {env['META_GRAPH_URL']}/_sim/\n"
             "  Demo logins (password: tsunagu-demo):\n"
             + "".join(
                 f"    {role:<9} {role}@demo.tsunagu.example\n"

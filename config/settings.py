@@ -288,11 +288,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task whose worker died unacknowledged is redelivered after the visibility timeout; stuck inbound events are also
+# re-queued by the `channels.sweep_events` beat job after 5 minutes, so nothing waits the full hour.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+    "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".data" / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "wake-snoozed-tickets": {"task": "tickets.wake_snoozed_everywhere", "schedule": 60.0},
     "prune-realtime-events": {"task": "inbox.prune_events", "schedule": 600.0},
+    "poll-channels": {"task": "channels.poll_due", "schedule": 15.0},
+    "refresh-channel-tokens": {"task": "channels.refresh_tokens", "schedule": 3600.0},
+    "requeue-stuck-events": {"task": "channels.sweep_events", "schedule": 120.0},
 }
 # Tests run task bodies in-process (the real code, no broker hop); end-to-end tests start a real worker.
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER", False)
@@ -307,3 +316,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}, "pgserver": {"level": "WARNING"}},
 }
+
+# --- Channels (platform connectors) ------------------------------------------------------------------------------
+# Connection credentials are encrypted with these Fernet keys (newest first; see channels_integrations/crypto.py).
+ENCRYPTION_KEYS = env_list("TSUNAGU_ENCRYPTION_KEYS", "")
+if not ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("TSUNAGU_ENCRYPTION_KEYS must be set when DEBUG is off")
+    import base64 as _b64
+    import hashlib as _hashlib
+
+    ENCRYPTION_KEYS = [_b64.urlsafe_b64encode(_hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
+
+# Platform base URLs are settings so the same connector code talks to the real platform or to the simulator.
+META_GRAPH_URL = os.environ.get("META_GRAPH_URL", "https://graph.facebook.com")
+META_GRAPH_VERSION = os.environ.get("META_GRAPH_VERSION", "v24.0")
+META_DIALOG_URL = os.environ.get("META_DIALOG_URL", "https://www.facebook.com")
+INSTAGRAM_GRAPH_URL = os.environ.get("INSTAGRAM_GRAPH_URL", "https://graph.instagram.com")
+META_APP_ID = os.environ.get("META_APP_ID", "")
+META_APP_SECRET = os.environ.get("META_APP_SECRET", "")
+META_VERIFY_TOKEN = os.environ.get("META_VERIFY_TOKEN", "")
+# Outbound HTTP to platforms: (connect, read) seconds.
+PLATFORM_HTTP_TIMEOUT = (5.0, 20.0)

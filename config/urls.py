@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts.api import urls as accounts_api
 from accounts.api.views import MeView
 from accounts.views.auth import home
+from channels_integrations import webhooks
 from config import health
 from tickets.api import urls as tickets_api
 
@@ -23,6 +24,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("webhooks/meta/", webhooks.meta, name="webhook-meta"),
+    path("webhooks/<slug:platform>/<uuid:connection_uuid>/", webhooks.per_connection, name="webhook-connection"),
     path("accounts/", include("accounts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", TemplateView.as_view(template_name="api_docs.html"), name="api-docs"),

@@ -18,7 +18,7 @@ from accounts.roles import Capability
 from inbox import selectors as inbox_selectors
 from inbox import services as inbox_services
 from inbox.models import NOTIFICATION_TEXTS
-from tickets import selectors, services
+from tickets import replies, selectors, services
 from tickets.models import Priority, Sentiment, Ticket, TicketStatus
 from tickets.saved_views import saved_views_for
 
@@ -86,6 +86,7 @@ def _conversation_context(request, ticket: Ticket) -> dict:
         **_properties_context(request, ticket),
         "messages": messages,
         "last_message_id": messages[-1].pk if messages else 0,
+        "reply_limits": replies.reply_limits(ticket),
         "history": list(selectors.contact_history(request.membership, ticket)),
         "events": list(ticket.events.select_related("actor").order_by("-created_at")[:30]),
     }
@@ -197,6 +198,36 @@ def note(request, org_slug, ticket_id):
     except DomainError as exc:
         return HttpResponse(exc.message, status=400)
     return render(request, "inbox/_messages.html", {"messages": [message], "ticket": ticket})
+
+
+@require_POST
+def reply(request, org_slug, ticket_id):
+    """Send a reply through the ticket's channel (queued; the bubble's delivery state updates live)."""
+    _require_work(request)
+    ticket = _ticket(request, ticket_id)
+    stale = _stale_warning(request, ticket)
+    if stale:
+        return stale
+    try:
+        message = replies.message_reply(
+            organization=request.organization,
+            actor=request.user,
+            ticket=ticket,
+            text=request.POST.get("text", ""),
+            public=request.POST.get("public") == "1",
+            files=request.FILES.getlist("files"),
+            based_on_message_id=_based_on(request),
+        )
+    except DomainError as exc:
+        return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
+    return render(request, "inbox/_messages.html", {"messages": [message], "ticket": ticket})
+
+
+def _based_on(request) -> int | None:
+    try:
+        return int(request.POST.get("based_on") or 0) or None
+    except ValueError:
+        return None
 
 
 def _stale_warning(request, ticket: Ticket) -> HttpResponse | None:

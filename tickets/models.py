@@ -225,6 +225,7 @@ class MessageKind(models.TextChoices):
 
 class DeliveryState(models.TextChoices):
     QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
     DELIVERED = "delivered", _("Delivered")
     FAILED = "failed", _("Failed")
@@ -260,6 +261,12 @@ class Message(models.Model):
     sentiment_score = models.FloatField(null=True, blank=True)
     # The version of the conversation the author saw when writing (collision warning on stale replies).
     based_on_message_id = models.BigIntegerField(null=True, blank=True)
+    # Outbound: a stable reference sent as platform metadata (echo matching) and as the idempotency key.
+    local_ref = models.UUIDField(null=True, blank=True, unique=True)
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    send_claimed_at = models.DateTimeField(null=True, blank=True)  # a worker started sending (crash detection)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)  # the customer deleted it on the platform
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     search_vector = SearchVectorField(null=True, editable=False)
 

@@ -1,10 +1,14 @@
 """Writes for tickets: ingesting customer messages (idempotent), updating tickets, notes. Each service runs in one
 transaction, records TicketEvents, and publishes real-time events after commit."""
 
+import dataclasses
 import logging
+import os
 import re
+import uuid
 from datetime import timedelta
 
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -15,12 +19,13 @@ from accounts.models import Membership, Organization, Team, User
 from channels_integrations.models import ChannelConnection
 from inbox import realtime
 from tickets import events
-from tickets.inbound import InboundMessage
+from tickets.inbound import DeliveryUpdate, InboundDelete, InboundEdit, InboundMessage
 from tickets.models import (
     ACTIVE_STATUSES,
     Attachment,
     Contact,
     ContactIdentity,
+    DeliveryState,
     Direction,
     Message,
     MessageKind,
@@ -203,6 +208,23 @@ def message_ingest(
     existing = Message.objects.filter(connection=connection, platform_message_id=inbound.platform_message_id).first()
     if existing is not None:
         return existing, False
+    outbound = inbound.direction == Direction.OUTBOUND
+    if outbound and inbound.local_ref:
+        ours = _our_reply(inbound.local_ref)
+        if ours is not None:
+            # The platform echoes a reply we sent: it may arrive before our send task stored the id.
+            _echo_confirms(organization, ours, inbound.platform_message_id)
+            return ours, False
+    if inbound.thread_hints:
+        # Email: a reply joins the ticket of the message it answers, whatever its own root id says.
+        known = (
+            Message.objects.filter(connection=connection, platform_message_id__in=inbound.thread_hints[:50])
+            .order_by("-pk")
+            .values_list("ticket__external_thread_key", flat=True)
+            .first()
+        )
+        if known and known != inbound.thread_key:
+            inbound = dataclasses.replace(inbound, thread_key=known)
     contact = contact_for_identity(
         organization=organization,
         platform=connection.platform,
@@ -222,9 +244,10 @@ def message_ingest(
                 organization=organization,
                 ticket=ticket,
                 connection=connection,
-                direction=Direction.INBOUND,
+                direction=Direction.OUTBOUND if outbound else Direction.INBOUND,
                 kind=inbound.kind,
-                author_contact=contact,
+                author_contact=None if outbound else contact,
+                delivery_state=DeliveryState.SENT if outbound else "",
                 text=inbound.text,
                 html=inbound.html,
                 platform_message_id=inbound.platform_message_id,
@@ -237,23 +260,25 @@ def message_ingest(
     except IntegrityError:
         logger.info("duplicate delivery of %s on connection %s", inbound.platform_message_id, connection.pk)
         return Message.objects.get(connection=connection, platform_message_id=inbound.platform_message_id), False
-    Attachment.objects.bulk_create(
-        [
-            Attachment(
-                organization=organization,
-                message=message,
-                remote_url=a.url[:2000],
-                filename=a.filename[:255],
-                content_type=a.content_type[:120],
-                size=a.size,
-            )
-            for a in inbound.attachments
-        ]
-    )
+    for a in inbound.attachments:
+        attachment = Attachment(
+            organization=organization,
+            message=message,
+            remote_url=a.url[:2000],
+            filename=a.filename[:255] or "attachment",
+            content_type=a.content_type[:120],
+            size=a.size or len(a.content),
+        )
+        if a.content:
+            attachment.file.save(_storage_name(a.filename), ContentFile(a.content), save=False)
+        attachment.save()
     now = timezone.now()
-    fields = {"last_message_at": now, "last_customer_message_at": now, "snoozed_until": None}
-    if ticket.status == TicketStatus.PENDING:
-        fields["status"] = TicketStatus.OPEN  # the customer answered
+    if outbound:
+        fields = {"last_message_at": now}
+    else:
+        fields = {"last_message_at": now, "last_customer_message_at": now, "snoozed_until": None}
+        if ticket.status == TicketStatus.PENDING:
+            fields["status"] = TicketStatus.OPEN  # the customer answered
     Ticket.objects.filter(pk=ticket.pk).update(
         **fields, search_vector=append_expression("search_vector", inbound.text), updated_at=now
     )
@@ -261,7 +286,7 @@ def message_ingest(
         setattr(ticket, name, value)
     _publish_ticket(organization, ticket, events.TICKET_CREATED if how == "created" else events.TICKET_UPDATED)
     _publish_message(organization, ticket, message)
-    if ticket.assignee_id and how != "created":
+    if ticket.assignee_id and how != "created" and not outbound:
         from inbox.services import notify
 
         notify(
@@ -272,6 +297,111 @@ def message_ingest(
             params={"contact": contact},
         )
     return message, True
+
+
+def _storage_name(filename: str) -> str:
+    """A safe file name for storage (the original name is kept on the attachment)."""
+    base = re.sub(r"[^\w.-]+", "_", os.path.basename(filename or ""))[-100:].lstrip(".")
+    return base or "attachment"
+
+
+def _our_reply(local_ref: str) -> Message | None:
+    try:
+        ref = uuid.UUID(local_ref)
+    except ValueError:
+        return None
+    return Message.objects.select_for_update(of=("self",)).select_related("ticket").filter(local_ref=ref).first()
+
+
+def _echo_confirms(organization: Organization, message: Message, platform_message_id: str) -> None:
+    if message.platform_message_id:
+        return
+    from tickets.replies import message_delivery_set
+
+    state = message.delivery_state
+    if state in (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.FAILED):
+        state = DeliveryState.SENT
+    message_delivery_set(
+        organization=organization,
+        message=message,
+        state=state,
+        platform_message_id=platform_message_id,
+        platform_timestamp=timezone.now(),
+    )
+
+
+@transaction.atomic
+def message_edit_ingest(*, organization: Organization, connection: ChannelConnection, edit: InboundEdit) -> bool:
+    """The customer edited a message: keep the newest text (the platform shows only that one too)."""
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .filter(connection=connection, platform_message_id=edit.platform_message_id)
+        .first()
+    )
+    if message is None:
+        logger.info("edit of unknown message %s on connection %s ignored", edit.platform_message_id, connection.pk)
+        return False
+    if message.text == edit.text:
+        return False  # a redelivered edit
+    message.text = edit.text
+    message.edited_at = edit.timestamp or timezone.now()
+    message.search_vector = vector_expression(edit.text)
+    message.save(update_fields=["text", "edited_at", "search_vector"])
+    Ticket.objects.filter(pk=message.ticket_id).update(search_vector=append_expression("search_vector", edit.text))
+    _publish_message_updated(organization, message)
+    return True
+
+
+@transaction.atomic
+def message_delete_ingest(*, organization: Organization, connection: ChannelConnection, delete: InboundDelete) -> bool:
+    """The customer deleted the message on the platform: it stays for the record, marked deleted."""
+    updated = Message.objects.filter(
+        connection=connection, platform_message_id=delete.platform_message_id, deleted_at__isnull=True
+    ).update(deleted_at=delete.timestamp or timezone.now())
+    if updated:
+        message = Message.objects.select_related("ticket").get(
+            connection=connection, platform_message_id=delete.platform_message_id
+        )
+        _publish_message_updated(organization, message)
+    return bool(updated)
+
+
+@transaction.atomic
+def message_delivery_update(
+    *, organization: Organization, connection: ChannelConnection, update: DeliveryUpdate
+) -> bool:
+    """A receipt (delivered) or a bounce (failed) for one of our outbound messages. States only move forward:
+    a late "delivered" never overwrites a bounce."""
+    from tickets.replies import message_delivery_set
+
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .filter(connection=connection, platform_message_id=update.platform_message_id, direction=Direction.OUTBOUND)
+        .first()
+    )
+    if message is None:
+        return False
+    if update.state == DeliveryState.DELIVERED and message.delivery_state not in (
+        DeliveryState.SENT,
+        DeliveryState.SENDING,
+        DeliveryState.QUEUED,
+    ):
+        return False
+    if update.state == DeliveryState.FAILED and message.delivery_state == DeliveryState.FAILED:
+        return False
+    message_delivery_set(organization=organization, message=message, state=update.state, error=update.error)
+    return True
+
+
+def _publish_message_updated(organization: Organization, message: Message) -> None:
+    realtime.publish(
+        organization=organization,
+        type=events.MESSAGE_UPDATED,
+        payload={"ticket_id": message.ticket_id, "message_id": message.pk, "delivery_state": message.delivery_state},
+        groups=ticket_groups(message.ticket),
+    )
 
 
 # --- agent actions ----------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ REQUIRED = {
     ("org:ticket_properties", "GET"): ANY,
     ("org:ticket_update", "POST"): C.TICKETS_WORK,
     ("org:ticket_note", "POST"): C.TICKETS_WORK,
+    ("org:ticket_reply", "POST"): C.TICKETS_WORK,
     ("org:inbox_bulk", "POST"): C.TICKETS_WORK,
     ("org:ticket_snooze", "POST"): C.TICKETS_WORK,
     ("org:ticket_merge", "POST"): C.TICKETS_WORK,
@@ -79,6 +80,7 @@ REQUIRED = {
     ("api:ticket-bulk", "POST"): C.TICKETS_WORK,
     ("api:ticket-messages", "GET"): ANY,
     ("api:ticket-notes", "POST"): C.TICKETS_WORK,
+    ("api:ticket-replies", "POST"): C.TICKETS_WORK,
     ("api:contact-list", "GET"): ANY,
     ("api:contact-detail", "GET"): ANY,
     ("api:tag-list", "GET"): ANY,
@@ -130,7 +132,7 @@ def _body(name: str, tenant) -> dict:
         return {"status": "open", "priority": "high", "tags": ["vip"]}
     if name == "api:ticket-bulk":
         return {"ids": [999999], "status": "pending"}
-    if name == "api:ticket-notes":
+    if name in {"api:ticket-notes", "api:ticket-replies"}:
         return {"text": "Checked the order."}
     if name in {"api:canned-list", "api:canned-detail"}:
         variants = [{"language": "ja", "body": "ありがとうございます"}]

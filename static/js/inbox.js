@@ -216,15 +216,21 @@
       list.querySelectorAll("li.message").forEach((li) => {
         list.dataset.lastMessageId = String(Math.max(Number(list.dataset.lastMessageId || 0), Number(li.dataset.messageId)));
       });
-      const form = document.getElementById("note-form");
-      if (form) form.reset();
+      // Only the form that was sent is cleared; the other may hold a draft.
+      const sent = event.detail.requestConfig && event.detail.requestConfig.elt;
+      if (sent && sent.matches && sent.matches("#note-form, #reply-form")) {
+        sent.reset();
+        const error = sent.querySelector("[data-error]");
+        if (error) error.textContent = "";
+        updateCounter();
+      }
     }
   });
 
   // Collision guard: tell the server which message the composer was based on; on 409 ask, then resend.
   document.body.addEventListener("htmx:configRequest", (event) => {
     const form = event.detail.elt;
-    if (!form.matches || !form.matches("#note-form")) return;
+    if (!form.matches || !form.matches("#note-form, #reply-form")) return;
     const list = document.getElementById("messages");
     event.detail.parameters.based_on = list ? list.dataset.lastMessageId : "";
     if (form.dataset.confirmed === "1") {
@@ -234,12 +240,28 @@
   });
   document.body.addEventListener("htmx:responseError", (event) => {
     const form = event.detail.elt;
-    if (!form.matches || !form.matches("#note-form") || event.detail.xhr.status !== 409) return;
+    if (!form.matches || !form.matches("#note-form, #reply-form")) return;
+    const error = form.querySelector("[data-error]");
+    if (event.detail.xhr.status !== 409) {
+      // Platform rules and validation come back as a 400 with the reason: show it next to the composer.
+      if (error) error.textContent = event.detail.xhr.responseText || event.detail.xhr.statusText;
+      return;
+    }
     appendMessages(); // show what arrived meanwhile
     if (window.confirm(event.detail.xhr.responseText)) {
       form.dataset.confirmed = "1";
       htmx.trigger(form, "submit");
     }
+  });
+
+  function updateCounter() {
+    const text = document.getElementById("reply-text");
+    const counter = document.getElementById("reply-counter");
+    if (!text || !counter || !text.dataset.maxLength) return;
+    counter.textContent = `${text.value.length} / ${text.dataset.maxLength}`;
+  }
+  document.addEventListener("input", (event) => {
+    if (event.target.matches("#reply-text")) updateCounter();
   });
 
   document.addEventListener("input", (event) => {

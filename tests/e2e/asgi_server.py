@@ -19,16 +19,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def subprocess_database_url() -> str:
+    """The URL of the database this test process uses (the test database), for subprocesses."""
+    settings = connection.settings_dict
+    host = settings["HOST"]
+    netloc = f"{settings['USER']}@" + ("" if host.startswith("/") else f"{host}:{settings['PORT'] or 5432}")
+    query = f"?host={host}" if host.startswith("/") else ""
+    return f"postgresql://{netloc}/{settings['NAME']}{query}"
+
+
 class AsgiServer:
-    def __init__(self):
-        settings = connection.settings_dict
-        host = settings["HOST"]
-        netloc = f"{settings['USER']}@" + ("" if host.startswith("/") else f"{host}:{settings['PORT'] or 5432}")
-        query = f"?host={host}" if host.startswith("/") else ""
-        database_url = f"postgresql://{netloc}/{settings['NAME']}{query}"
+    def __init__(self, **extra_env: str):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings")
+        env = dict(os.environ, DATABASE_URL=subprocess_database_url(), DJANGO_SETTINGS_MODULE="config.settings", **extra_env)
         self.process = subprocess.Popen(
             [
                 sys.executable,

@@ -165,6 +165,8 @@ class MessageSerializer(serializers.ModelSerializer):
             "delivery_error",
             "is_public",
             "created_at",
+            "edited_at",
+            "deleted_at",
             "attachments",
         ]
 
@@ -180,6 +182,12 @@ class MessageSerializer(serializers.ModelSerializer):
 
 class NoteCreateSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=10000)
+
+
+class ReplyCreateSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=100000, allow_blank=True, trim_whitespace=False)
+    public = serializers.BooleanField(default=False, help_text="a public reply (comment) instead of a private one")
+    files = serializers.ListField(child=serializers.FileField(), required=False, max_length=10)
 
 
 # --- contacts ---------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ org_urlpatterns = [
     path("tickets/<int:ticket_id>/", views.TicketDetailView.as_view(), name="ticket-detail"),
     path("tickets/<int:ticket_id>/messages/", views.TicketMessagesView.as_view(), name="ticket-messages"),
     path("tickets/<int:ticket_id>/notes/", views.TicketNotesView.as_view(), name="ticket-notes"),
+    path("tickets/<int:ticket_id>/replies/", views.TicketRepliesView.as_view(), name="ticket-replies"),
     path("contacts/", views.ContactListView.as_view(), name="contact-list"),
     path("contacts/<int:contact_id>/", views.ContactDetailView.as_view(), name="contact-detail"),
     path("tags/", views.TagListView.as_view(), name="tag-list"),

@@ -16,13 +16,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts.api.pagination import CreatedCursorPagination
 from accounts.api.views import OrgAPIView, OrgListAPIView
 from accounts.models import Membership
 from accounts.roles import Capability
-from tickets import canned, saved_views, selectors, services, tags
+from tickets import canned, replies, saved_views, selectors, services, tags
 from tickets.api import serializers as s
 from tickets.models import CannedResponse, Contact, ContactIdentity, SavedView, Tag, TicketStatus
 from tickets.search import filter_matching
@@ -175,6 +176,32 @@ class TicketNotesView(OrgAPIView):
         )
         note = selectors.conversation(ticket).get(pk=note.pk)
         return Response(self.get_serializer(note).data, status=status.HTTP_201_CREATED)
+
+
+class TicketRepliesView(OrgAPIView):
+    """Reply to the customer through the ticket's channel. Platform rules (length, reply window, attachment types)
+    are checked first: a reply that breaks one is a 400 with the reason. The reply is stored as `queued`, sent in
+    the background, and its `delivery_state` moves to `sent`/`delivered` or `failed` (with `delivery_error`)."""
+
+    serializer_class = s.MessageSerializer
+    parser_classes = [JSONParser, MultiPartParser]
+    required_capabilities = {"POST": Capability.TICKETS_WORK}
+
+    @extend_schema(request=s.ReplyCreateSerializer, responses={201: s.MessageSerializer})
+    def post(self, request, org_slug, ticket_id):
+        ticket = _visible_ticket(self, ticket_id)
+        data = s.ReplyCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = replies.message_reply(
+            organization=self.organization,
+            actor=request.user,
+            ticket=ticket,
+            text=data.validated_data["text"],
+            public=data.validated_data["public"],
+            files=data.validated_data.get("files") or [],
+        )
+        message = selectors.conversation(ticket).get(pk=message.pk)
+        return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)
 
 
 # --- contacts ---------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Sample conversations for the demo organization, ingested through the real `message_ingest` path.
 
-The channel connections created here are placeholders until the channel-integrations work connects the demo to the
-platform simulator; their tickets show what the inbox looks like with realistic Japanese and English traffic."""
+The channel connections created here are connected to the platform simulator by `connect_demo_channels` when
+`make run` starts it; from then on the simulator's steady trickle of customers arrives through the real webhooks and
+pollers."""
 
 from datetime import timedelta
 
@@ -151,7 +152,9 @@ class Command(BaseCommand):
                             platform_message_id=f"demo-{n}-{i}",
                             thread_key=f"demo-thread-{n}",
                             kind=kind,
-                            author_id=f"demo-customer-{n}",
+                            # Email identities are addresses, so replies to the samples reach the simulator's SMTP.
+                            author_id=f"customer{n}@example.jp" if platform == "email" else f"demo-customer-{n}",
+                            author_email=f"customer{n}@example.jp" if platform == "email" else "",
                             author_name=customer,
                             text=text,
                             subject=text[:40] if kind == "email" else "",

@@ -1,0 +1,296 @@
+"""The one connector interface. Each platform package under `providers/` implements `Connector` and registers it in
+`registry.py`; the framework (webhook views, ingest and poll tasks, the send task, the connect flow) only ever talks
+to platforms through these methods. A connector never writes tickets: it verifies, parses, polls and sends.
+
+Errors a connector raises are the classes below; the framework maps them to HTTP answers, retries, connection
+states and user messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from tickets.inbound import InboundItem
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+    from channels_integrations.models import ChannelConnection
+
+
+# --- errors -----------------------------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Base of everything a connector raises. `message` is safe to show to an admin."""
+
+    def __init__(self, message: str = "", *, code: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class WebhookRejected(ConnectorError):
+    """A webhook request failed verification (bad or missing signature, wrong verify token). `status` is the HTTP
+    answer: 401 for a missing credential, 403 for a wrong one, 400 for a malformed handshake."""
+
+    def __init__(self, message: str, *, status: int = 403, code: str = ""):
+        super().__init__(message, code=code)
+        self.status = status
+
+
+class MalformedPayload(ConnectorError):
+    """The body (verified) cannot be parsed as the platform's documented shape."""
+
+
+class TransientError(ConnectorError):
+    """Try again later (5xx, timeouts, Graph codes 1/2). `retry_after` seconds when the platform said."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None, code: str = ""):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class RateLimited(TransientError):
+    """429 or a platform rate-limit code; `retry_after` from Retry-After or the usage headers."""
+
+
+class AuthFailed(ConnectorError):
+    """The credentials are permanently bad (revoked, expired beyond refresh): the connection needs re-authorization."""
+
+
+class SendRejected(ConnectorError):
+    """The platform refused this message for good (outside the reply window, user unavailable, too long...)."""
+
+
+# --- data crossing the interface --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One unit of a verified webhook body to store as an `InboundEvent`. Platforms that batch several accounts in
+    one POST (Meta's `entry[]`) split it so each account's part lands on its own connection.
+
+    `account_id` selects the connection on app-level endpoints ("" on per-connection endpoints); `event_key` is the
+    platform's event id or a content hash, unique per connection, so a redelivery is stored once."""
+
+    account_id: str
+    event_key: str
+    payload: bytes
+    platform: str = ""  # on shared endpoints, which platform's connection (Meta: "facebook" or "instagram")
+
+
+@dataclass(frozen=True)
+class PolledEvent:
+    """One raw item fetched by a poller (an email's MIME bytes, a tweet's JSON), stored like a webhook delivery."""
+
+    event_key: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class PollResult:
+    events: list[PolledEvent]
+    cursor: dict  # saved in the same transaction as the messages the events become
+    more: bool = False  # another page is waiting: poll again soon instead of at the normal interval
+
+
+@dataclass(frozen=True)
+class OutboundFile:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A reply as the send task hands it to a connector.
+
+    `recipient_id` is the customer's platform id; `reply_to_platform_id` the message being answered (a comment to
+    reply under, the email being answered); `references` the thread's earlier platform ids, oldest first (email
+    References). `local_ref` travels as metadata where the platform echoes it back; `idempotency_key` is stable
+    across retries of the same message."""
+
+    text: str
+    recipient_id: str
+    thread_key: str
+    kind: str
+    is_public: bool = False
+    reply_to_platform_id: str = ""
+    references: tuple[str, ...] = ()
+    subject: str = ""
+    recipient_email: str = ""
+    recipient_name: str = ""
+    sender_name: str = ""
+    attachments: tuple[OutboundFile, ...] = ()
+    local_ref: str = ""
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    platform_message_id: str
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PostContent:
+    """An outgoing post (the approvals issue): text, an optional link and media files."""
+
+    text: str
+    link: str = ""
+    media: tuple[OutboundFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    platform_post_id: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    """What platform rules about a reply depend on, gathered by the tickets service before queueing."""
+
+    kind: str  # the kind of the message being answered (direct, comment, email...)
+    is_public: bool  # the agent chose a public reply
+    last_customer_message_at: datetime | None
+    now: datetime
+    already_replied_privately: bool = False  # a private reply to this comment was sent before
+
+
+@dataclass(frozen=True)
+class ReplyLimits:
+    """Shown in the reply box before sending and enforced before queueing."""
+
+    max_length: int | None
+    attachment_types: tuple[str, ...] = ()  # MIME patterns, e.g. "image/*"
+    max_attachment_bytes: int | None = None
+    window_ends_at: datetime | None = None  # after this a reply is refused (Messenger's 24 hours)
+    can_reply_publicly: bool = False
+    can_reply_privately: bool = True
+    notes: tuple[str, ...] = ()  # translated sentences describing the rules
+
+
+@dataclass(frozen=True)
+class AccountChoice:
+    """An account the OAuth user may connect (a Facebook page, an Instagram professional account)."""
+
+    platform: str
+    external_account_id: str
+    display_name: str
+    credentials: dict
+    token_expires_at: datetime | None = None
+    config: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """What requests-oauthlib needs for the authorization-code flow, built from settings at call time (base URLs
+    point at the simulator in development)."""
+
+    authorization_url: str
+    token_url: str
+    scopes: tuple[str, ...]
+    client_id: str
+    client_secret: str
+    extra_authorization_params: dict = field(default_factory=dict)
+    scope_separator: str = ","
+
+
+# --- the interface ----------------------------------------------------------------------------------------------
+
+
+class Connector:
+    """Base class with the framework's defaults. Platforms override what they support; a capability a platform
+    lacks raises `NotImplementedError` and the framework never calls it (see the class flags)."""
+
+    platform: ClassVar[str]
+    receives_webhooks: ClassVar[bool] = False
+    app_level_webhook: ClassVar[str] = ""  # e.g. "meta": shares /webhooks/meta/ with other platforms
+    polls: ClassVar[bool] = False
+    poll_interval_seconds: ClassVar[int] = 60
+    can_publish: ClassVar[bool] = False
+    connects_with_oauth: ClassVar[bool] = False  # else the admin fills a form (email: server settings)
+    idempotent_send: ClassVar[bool] = False  # sending the same OutboundMessage twice cannot duplicate it
+
+    # Webhooks. `connection` is None on app-level endpoints.
+    def handshake(self, request: HttpRequest, connection: ChannelConnection | None) -> HttpResponse:
+        raise NotImplementedError
+
+    def verify_webhook(self, request: HttpRequest, connection: ChannelConnection | None) -> None:
+        raise NotImplementedError
+
+    def split_webhook(self, body: bytes) -> list[WebhookDelivery]:
+        raise NotImplementedError
+
+    # Parsing is pure: the same payload always gives the same items. `account_id` is the connection's own
+    # platform id, to tell the business's echoes from the customer's messages.
+    def parse_event(self, payload: bytes, *, account_id: str) -> list[InboundItem]:
+        raise NotImplementedError
+
+    def poll(self, connection: ChannelConnection, cursor: dict) -> PollResult:
+        raise NotImplementedError
+
+    def reply_limits(self, connection: ChannelConnection, context: ReplyContext) -> ReplyLimits:
+        raise NotImplementedError
+
+    def check_reply(self, connection: ChannelConnection, context: ReplyContext, text: str, files: list) -> list[str]:
+        """Platform rules broken by this reply, as translated sentences (empty when it may be queued). `files`
+        are (filename, content_type, size) tuples."""
+        limits = self.reply_limits(connection, context)
+        return check_against_limits(limits, context, text, files)
+
+    def send(self, connection: ChannelConnection, outbound: OutboundMessage) -> SendResult:
+        raise NotImplementedError
+
+    def publish(self, connection: ChannelConnection, post: PostContent) -> PublishResult:
+        raise NotImplementedError
+
+    # OAuth: the flow's endpoints, the accounts a freshly authorized user may connect, refreshing a token.
+    def oauth_settings(self) -> OAuthSettings:
+        raise NotImplementedError
+
+    def oauth_accounts(self, token: dict) -> list[AccountChoice]:
+        raise NotImplementedError
+
+    def on_connect(self, connection: ChannelConnection) -> None:
+        """After an account is connected (subscribe the app to the page's webhooks...). Raises ConnectorError."""
+
+    def refresh_credentials(self, connection: ChannelConnection) -> tuple[dict, datetime | None] | None:
+        """New (credentials, expires_at) when the token is near expiry and can be refreshed; None when nothing to
+        do. Raises AuthFailed when it cannot be refreshed."""
+        return None
+
+
+def check_against_limits(limits: ReplyLimits, context: ReplyContext, text: str, files: list) -> list[str]:
+    from fnmatch import fnmatch
+
+    from django.utils.translation import gettext as _
+
+    problems: list[str] = []
+    if not text.strip() and not files:
+        problems.append(_("Write a reply or attach a file."))
+    if limits.max_length is not None and len(text) > limits.max_length:
+        problems.append(
+            _("The reply is %(length)d characters long; this channel accepts at most %(max)d.")
+            % {"length": len(text), "max": limits.max_length}
+        )
+    if limits.window_ends_at is not None and context.now > limits.window_ends_at:
+        problems.append(_("The reply window for this conversation has closed; the platform will not deliver it."))
+    if context.is_public and not limits.can_reply_publicly:
+        problems.append(_("This channel does not allow a public reply here."))
+    if not context.is_public and not limits.can_reply_privately:
+        problems.append(_("This channel does not allow a private reply here."))
+    for filename, content_type, size in files:
+        if not limits.attachment_types or not any(fnmatch(content_type, p) for p in limits.attachment_types):
+            problems.append(
+                _("This channel cannot send %(name)s (%(type)s).") % {"name": filename, "type": content_type}
+            )
+        elif limits.max_attachment_bytes is not None and size > limits.max_attachment_bytes:
+            problems.append(
+                _("%(name)s is larger than this channel accepts (%(max)d MB).")
+                % {"name": filename, "max": limits.max_attachment_bytes // (1024 * 1024)}
+            )
+    return problems

@@ -1,0 +1,100 @@
+"""Point the demo organization's channels at the running platform simulator (`make run` does this each start).
+
+The simulator hands out the demo page's tokens and a mailbox, exactly what an admin would get by connecting real
+accounts; the connections are then updated through the same service as the Channels settings page. Customers of
+the sample conversations are registered with the simulator so agents can answer them."""
+
+import json
+import secrets
+from pathlib import Path
+
+import requests
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django_scopes import scope
+
+from accounts.models import Organization, User
+from channels_integrations.connector import AccountChoice
+from channels_integrations.models import ChannelConnection
+from channels_integrations.services import connection_connect
+from tickets.models import ContactIdentity, Ticket
+
+DEMO_MAILBOX = "support@demo.tsunagu.example"
+DEMO_MAILBOX_PASSWORD = "demo-mailbox-password"
+
+
+class Command(BaseCommand):
+    help = "Connect the demo organization's channels to the platform simulator."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--simulator-state", required=True, help="the JSON state file the simulator wrote")
+
+    def handle(self, *args, simulator_state: str, **options):
+        state = json.loads(Path(simulator_state).read_text())
+        base = state["base_url"]
+        demo = Organization.objects.filter(slug="demo").first()
+        if demo is None:
+            self.stdout.write("no demo organization; nothing to connect")
+            return
+        pages = requests.post(f"{base}/_sim/meta/provision", json={}, timeout=10).json()["pages"]
+        mailbox = requests.post(
+            f"{base}/_sim/email/mailboxes",
+            json={"address": DEMO_MAILBOX, "username": DEMO_MAILBOX, "password": DEMO_MAILBOX_PASSWORD},
+            timeout=10,
+        ).json()
+        with scope(organization=demo), transaction.atomic():
+            owner = User.objects.get(email="owner@demo.tsunagu.example")
+            page = pages[0]
+            choices = {
+                "facebook": AccountChoice(
+                    platform="facebook",
+                    external_account_id=page["id"],
+                    display_name=page["name"],
+                    credentials={"access_token": page["access_token"]},
+                ),
+                "instagram": AccountChoice(
+                    platform="instagram",
+                    external_account_id=page["ig_id"],
+                    display_name=f"@{page['ig_username']}",
+                    credentials={"access_token": page["access_token"], "page_id": page["id"]},
+                ),
+                "email": AccountChoice(
+                    platform="email",
+                    external_account_id=DEMO_MAILBOX,
+                    display_name=DEMO_MAILBOX,
+                    credentials={"password": DEMO_MAILBOX_PASSWORD, "inbound_token": secrets.token_urlsafe(32)},
+                    config={
+                        "address": DEMO_MAILBOX,
+                        "from_name": "デモ株式会社 サポート",
+                        "username": DEMO_MAILBOX,
+                        "imap_host": mailbox["host"],
+                        "imap_port": mailbox["imap_port"],
+                        "imap_security": "none",
+                        "imap_folder": "INBOX",
+                        "smtp_host": mailbox["host"],
+                        "smtp_port": mailbox["smtp_port"],
+                        "smtp_security": "none",
+                    },
+                ),
+            }
+            for platform, choice in choices.items():
+                # The seeded placeholder becomes the real account (keeping its tickets and access grants).
+                ChannelConnection.objects.filter(platform=platform, external_account_id=f"demo-{platform}").update(
+                    external_account_id=choice.external_account_id
+                )
+                connection_connect(organization=demo, actor=owner, choice=choice)
+            customers = []
+            for platform, account in (("facebook", page["id"]), ("instagram", page["ig_id"])):
+                contact_ids = Ticket.objects.filter(connection__platform=platform).values("contact_id")
+                for identity in ContactIdentity.objects.filter(platform=platform, contact_id__in=contact_ids):
+                    customers.append(
+                        {
+                            "platform": platform,
+                            "account_id": account,
+                            "psid": identity.external_id,
+                            "name": identity.contact.name,
+                        }
+                    )
+        if customers:
+            requests.post(f"{base}/_sim/meta/customers", json={"customers": customers}, timeout=10)
+        self.stdout.write(self.style.SUCCESS(f"demo channels connected to the simulator at {base}"))

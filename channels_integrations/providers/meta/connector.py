@@ -1,0 +1,267 @@
+"""Facebook pages (Messenger + comments on the page's posts) and Instagram professional accounts (DMs + comments),
+through Meta's app-level webhook `/webhooks/meta/` and the Graph API.
+
+Instagram uses the Facebook Login flavour of the API: the Instagram account is reached through its linked page, so
+sends go to graph.facebook.com `/{page_id}/messages` with the page token, and webhooks arrive with object
+"instagram" and the Instagram account id in `entry.id`."""
+
+import hashlib
+import hmac
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.utils.translation import gettext as _
+
+from channels_integrations.connector import (
+    AccountChoice,
+    AuthFailed,
+    Connector,
+    OAuthSettings,
+    OutboundMessage,
+    PostContent,
+    PublishResult,
+    ReplyContext,
+    ReplyLimits,
+    SendRejected,
+    SendResult,
+    WebhookRejected,
+)
+from channels_integrations.providers.meta import client, schemas
+
+logger = logging.getLogger("tsunagu.meta")
+
+WINDOW = timedelta(hours=24)
+PRIVATE_REPLY_WINDOW = timedelta(days=7)
+SCOPES = (
+    "pages_show_list",
+    "pages_messaging",
+    "pages_manage_metadata",
+    "pages_read_engagement",
+    "pages_manage_engagement",
+    "instagram_basic",
+    "instagram_manage_messages",
+    "instagram_manage_comments",
+)
+
+
+class MetaConnector(Connector):
+    receives_webhooks = True
+    app_level_webhook = "meta"
+    connects_with_oauth = True
+    can_publish = True
+    dm_max_length = 2000
+    comment_max_length = 8000
+    image_bytes = 25 * 1024 * 1024
+    instagram = False
+
+    # --- webhooks -------------------------------------------------------------------------------------------------
+    def handshake(self, request, connection):
+        mode, token = request.GET.get("hub.mode"), request.GET.get("hub.verify_token")
+        challenge = request.GET.get("hub.challenge")
+        if not mode or token is None or challenge is None:
+            raise WebhookRejected("hub.mode, hub.verify_token and hub.challenge are required", status=400)
+        expected = settings.META_VERIFY_TOKEN
+        if mode != "subscribe" or not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise WebhookRejected("wrong verify token", status=403)
+        return HttpResponse(challenge, content_type="text/plain")
+
+    def verify_webhook(self, request, connection):
+        header = request.headers.get("X-Hub-Signature-256", "")
+        if not header:
+            raise WebhookRejected("X-Hub-Signature-256 is missing", status=401)
+        secret = settings.META_APP_SECRET
+        if not secret:
+            logger.error("META_APP_SECRET is not set: every Meta webhook is rejected")
+            raise WebhookRejected("the app secret is not configured", status=403)
+        expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower()):
+            raise WebhookRejected("signature mismatch", status=403)
+
+    def split_webhook(self, body):
+        return schemas.split(body)
+
+    def parse_event(self, payload, *, account_id):
+        return schemas.parse(payload, account_id=account_id)
+
+    # --- replies --------------------------------------------------------------------------------------------------
+    def reply_limits(self, connection, context: ReplyContext) -> ReplyLimits:
+        name = "Instagram" if self.instagram else "Messenger"
+        if context.kind in ("comment", "mention"):
+            private_ok = not context.already_replied_privately and (
+                context.last_customer_message_at is None
+                or context.now <= context.last_customer_message_at + PRIVATE_REPLY_WINDOW
+            )
+            max_length = 2200 if self.instagram else self.comment_max_length
+            return ReplyLimits(
+                max_length=max_length if context.is_public else self.dm_max_length,
+                can_reply_publicly=True,
+                can_reply_privately=private_ok,
+                notes=(
+                    _("A public reply appears under the comment for everyone (up to %(max)s characters).")
+                    % {"max": f"{max_length:,}"},
+                    _("A private reply is sent once per comment, within 7 days of it."),
+                ),
+            )
+        window_ends = context.last_customer_message_at + WINDOW if context.last_customer_message_at else None
+        return ReplyLimits(
+            max_length=self.dm_max_length,
+            attachment_types=("image/*",) if self.instagram else ("image/*", "video/*", "audio/*", "application/pdf"),
+            max_attachment_bytes=8 * 1024 * 1024 if self.instagram else self.image_bytes,
+            window_ends_at=window_ends,
+            can_reply_publicly=False,
+            notes=(
+                _("%(name)s: replies up to %(max)s characters, within 24 hours of the customer's last message.")
+                % {"name": name, "max": f"{self.dm_max_length:,}"},
+            ),
+        )
+
+    def _messages_url(self, connection) -> str:
+        page_id = connection.credentials.get("page_id") or connection.external_account_id
+        return client.graph_url(f"{page_id}/messages")
+
+    def send(self, connection, outbound: OutboundMessage) -> SendResult:
+        token = connection.credentials.get("access_token", "")
+        if not token:
+            raise AuthFailed(_("No access token is stored for this channel."))
+        if outbound.kind in ("comment", "mention") and outbound.is_public:
+            path = f"{outbound.reply_to_platform_id}/" + ("replies" if self.instagram else "comments")
+            body = client.call("POST", client.graph_url(path), token=token, data={"message": outbound.text})
+            return SendResult(platform_message_id=str(body.get("id", "")))
+        if outbound.kind in ("comment", "mention"):
+            recipient = {"comment_id": outbound.reply_to_platform_id}
+        else:
+            recipient = {"id": outbound.recipient_id or outbound.thread_key.removeprefix("dm:")}
+        message_id = ""
+        if outbound.text:
+            body = client.call(
+                "POST",
+                self._messages_url(connection),
+                token=token,
+                json={
+                    "recipient": recipient,
+                    "messaging_type": "RESPONSE",
+                    "message": {"text": outbound.text, "metadata": schemas.LOCAL_REF_PREFIX + outbound.local_ref},
+                },
+            )
+            message_id = str(body.get("message_id", ""))
+        for file in outbound.attachments:
+            kind = file.content_type.split("/")[0]
+            body = client.call(
+                "POST",
+                self._messages_url(connection),
+                token=token,
+                data={
+                    "recipient": __import__("json").dumps(recipient),
+                    "messaging_type": "RESPONSE",
+                    "message": __import__("json").dumps(
+                        {
+                            "attachment": {
+                                "type": kind if kind in ("image", "video", "audio") else "file",
+                                "payload": {"is_reusable": False},
+                            }
+                        }
+                    ),
+                },
+                files={"filedata": (file.filename, file.content, file.content_type)},
+            )
+            message_id = message_id or str(body.get("message_id", ""))
+        if not message_id:
+            raise SendRejected(_("Meta did not return a message id."))
+        return SendResult(platform_message_id=message_id)
+
+    def publish(self, connection, post: PostContent) -> PublishResult:
+        token = connection.credentials.get("access_token", "")
+        if self.instagram:
+            raise SendRejected(_("Instagram posts need an image; publish it from the post editor with one."))
+        data = {"message": post.text}
+        if post.link:
+            data["link"] = post.link
+        body = client.call("POST", client.graph_url(f"{connection.external_account_id}/feed"), token=token, data=data)
+        return PublishResult(platform_post_id=str(body.get("id", "")))
+
+    # --- OAuth ----------------------------------------------------------------------------------------------------
+    def oauth_settings(self) -> OAuthSettings:
+        version = settings.META_GRAPH_VERSION
+        return OAuthSettings(
+            authorization_url=f"{settings.META_DIALOG_URL.rstrip('/')}/{version}/dialog/oauth",
+            token_url=client.graph_url("oauth/access_token"),
+            scopes=SCOPES,
+            client_id=settings.META_APP_ID,
+            client_secret=settings.META_APP_SECRET,
+        )
+
+    def _long_lived(self, user_token: str) -> tuple[str, datetime | None]:
+        body = client.call(
+            "GET",
+            client.graph_url("oauth/access_token"),
+            token=user_token,
+            params={
+                "grant_type": "fb_exchange_token",
+                "client_id": settings.META_APP_ID,
+                "client_secret": settings.META_APP_SECRET,
+                "fb_exchange_token": user_token,
+            },
+        )
+        expires = body.get("expires_in")
+        return body["access_token"], (datetime.now(UTC) + timedelta(seconds=int(expires))) if expires else None
+
+    def oauth_accounts(self, token: dict) -> list[AccountChoice]:
+        user_token, _expires = self._long_lived(token["access_token"])
+        body = client.call(
+            "GET",
+            client.graph_url("me/accounts"),
+            token=user_token,
+            params={"fields": "id,name,access_token,instagram_business_account{id,username}"},
+        )
+        choices = []
+        for page in body.get("data", []):
+            choices.append(
+                AccountChoice(
+                    platform="facebook",
+                    external_account_id=str(page["id"]),
+                    display_name=page["name"],
+                    credentials={"access_token": page["access_token"], "user_token": user_token},
+                )
+            )
+            ig = page.get("instagram_business_account")
+            if ig:
+                choices.append(
+                    AccountChoice(
+                        platform="instagram",
+                        external_account_id=str(ig["id"]),
+                        display_name=f"@{ig.get('username', ig['id'])}",
+                        credentials={"access_token": page["access_token"], "page_id": str(page["id"])},
+                    )
+                )
+        return choices
+
+    def on_connect(self, connection) -> None:
+        if self.instagram:
+            return  # webhooks come through the linked page's app subscription
+        client.call(
+            "POST",
+            client.graph_url(f"{connection.external_account_id}/subscribed_apps"),
+            token=connection.credentials.get("access_token", ""),
+            data={
+                "subscribed_fields": "messages,message_echoes,message_edits,message_deliveries,messaging_postbacks,feed"
+            },
+        )
+
+    def refresh_credentials(self, connection):
+        if connection.token_expires_at is None or connection.token_expires_at > datetime.now(UTC) + timedelta(days=7):
+            return None
+        credentials = connection.credentials
+        token, expires = self._long_lived(credentials.get("access_token", ""))
+        return {**credentials, "access_token": token}, expires
+
+
+class FacebookConnector(MetaConnector):
+    platform = "facebook"
+
+
+class InstagramConnector(MetaConnector):
+    platform = "instagram"
+    instagram = True
+    dm_max_length = 1000

@@ -1,0 +1,436 @@
+"""Writes for channel connections and the inbound pipeline: storing raw events, processing them into tickets,
+polling, token refresh and the connection's lifecycle (connect, pause, resume, disconnect, needs re-authorization).
+
+Inbound: webhook view / poller → `events_store` (raw, unique per connection) → `event_process` (connector parses,
+tickets services write) — each event in one transaction with its row locked, so a crash anywhere rolls back
+cleanly and the next attempt starts from the stored raw event."""
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.audit import audit_record
+from accounts.errors import DomainError
+from accounts.models import AuditAction, Organization, User
+from channels_integrations.connector import (
+    AccountChoice,
+    AuthFailed,
+    ConnectorError,
+    RateLimited,
+    TransientError,
+)
+from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
+from channels_integrations.registry import connector_for
+from tickets.inbound import DeliveryUpdate, InboundDelete, InboundEdit, InboundItem, InboundMessage
+
+logger = logging.getLogger("tsunagu.channels")
+
+MAX_EVENT_ATTEMPTS = 6  # then the event is a dead letter an admin can inspect and replay
+STUCK_AFTER = timedelta(minutes=5)  # a received event nobody processed (lost task) is re-queued by the sweeper
+RECEIVING = (ConnectionStatus.ACTIVE, ConnectionStatus.ERROR, ConnectionStatus.NEEDS_REAUTH)
+
+
+# --- inbound ----------------------------------------------------------------------------------------------------
+
+
+def events_store(*, connection: ChannelConnection, items: list[tuple[str, bytes]], source: str) -> list[int]:
+    """Store raw events exactly once (unique per connection and event key). Returns the ids of new rows and, after
+    commit, queues their processing unless the connection is paused (they wait for resume)."""
+    new_ids: list[int] = []
+    for event_key, payload in items:
+        try:
+            with transaction.atomic():
+                event = InboundEvent.objects.create(
+                    organization_id=connection.organization_id,
+                    connection=connection,
+                    source=source,
+                    event_key=event_key[:200],
+                    payload=payload,
+                )
+            new_ids.append(event.pk)
+        except IntegrityError:
+            logger.info("redelivered event %s on connection %s ignored", event_key, connection.pk)
+    if new_ids and connection.status in RECEIVING and source == "webhook":
+        _queue_ingest(connection.organization_id, new_ids)
+    return new_ids
+
+
+def _queue_ingest(organization_id: int, event_ids: list[int]) -> None:
+    from channels_integrations.tasks import ingest_event
+
+    def send() -> None:
+        for event_id in event_ids:
+            ingest_event.apply_async(kwargs={"organization_id": organization_id, "event_id": event_id}, queue="inbound")
+
+    transaction.on_commit(send)
+
+
+def event_process(*, organization: Organization, event_id: int) -> str:
+    """Turn one stored raw event into messages. Returns what happened: "processed", "done" (already), "busy"
+    (another worker holds it), "held" (connection paused). Parse or write errors propagate after the transaction
+    rolled back; the caller records the attempt."""
+    with transaction.atomic():
+        event = (
+            InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("connection")
+            .filter(pk=event_id)
+            .first()
+        )
+        if event is None:
+            return "busy" if InboundEvent.objects.filter(pk=event_id).exists() else "gone"
+        if event.status == InboundEventStatus.PROCESSED:
+            return "done"
+        connection = event.connection
+        if connection.status not in RECEIVING:
+            return "held"
+        _apply_event(organization, connection, event)
+        return "processed"
+
+
+def _apply_event(organization: Organization, connection: ChannelConnection, event: InboundEvent) -> None:
+    items = connector_for(connection.platform).parse_event(
+        bytes(event.payload), account_id=connection.external_account_id
+    )
+    for item in items:
+        item_apply(organization=organization, connection=connection, item=item)
+    now = timezone.now()
+    event.status = InboundEventStatus.PROCESSED
+    event.processed_at = now
+    event.attempts += 1
+    event.last_error = ""
+    event.save(update_fields=["status", "processed_at", "attempts", "last_error"])
+    # At hundreds of events a second one row per connection would serialize every worker: touch it rarely.
+    ChannelConnection.objects.filter(pk=connection.pk).exclude(last_event_at__gt=now - timedelta(seconds=30)).update(
+        last_event_at=now
+    )
+
+
+def item_apply(*, organization: Organization, connection: ChannelConnection, item: InboundItem) -> None:
+    """Hand one normalized item to the tickets service that owns it."""
+    from tickets import services as tickets
+
+    if isinstance(item, InboundMessage):
+        tickets.message_ingest(organization=organization, connection=connection, inbound=item)
+    elif isinstance(item, InboundEdit):
+        tickets.message_edit_ingest(organization=organization, connection=connection, edit=item)
+    elif isinstance(item, InboundDelete):
+        tickets.message_delete_ingest(organization=organization, connection=connection, delete=item)
+    elif isinstance(item, DeliveryUpdate):
+        tickets.message_delivery_update(organization=organization, connection=connection, update=item)
+    else:  # pragma: no cover - a connector returned something outside the boundary
+        raise TypeError(f"unknown inbound item {type(item).__name__}")
+
+
+def event_failed(*, organization: Organization, event_id: int, error: str) -> InboundEvent:
+    """Record a failed attempt; after MAX_EVENT_ATTEMPTS the event becomes a dead letter."""
+    with transaction.atomic():
+        event = InboundEvent.objects.select_for_update().get(pk=event_id)
+        event.attempts += 1
+        event.last_error = error[:4000]
+        event.status = InboundEventStatus.DEAD if event.attempts >= MAX_EVENT_ATTEMPTS else InboundEventStatus.RETRYING
+        event.save(update_fields=["attempts", "last_error", "status"])
+    log = logger.error if event.status == InboundEventStatus.DEAD else logger.warning
+    log("event %s on connection %s failed (attempt %s): %s", event.pk, event.connection_id, event.attempts, error)
+    return event
+
+
+def event_replay(*, organization: Organization, actor: User, event: InboundEvent, request=None) -> None:
+    """An admin retries a dead letter (after fixing the cause): attempts start over."""
+    if event.status == InboundEventStatus.PROCESSED:
+        raise DomainError(_("This event was already processed."))
+    InboundEvent.objects.filter(pk=event.pk).update(status=InboundEventStatus.RETRYING, attempts=0, last_error="")
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action=AuditAction.EVENT_REPLAYED,
+        obj=event.connection,
+        request=request,
+        changes={"event": event.pk},
+    )
+    _queue_ingest(organization.pk, [event.pk])
+
+
+def events_requeue_stuck(*, organization: Organization) -> int:
+    """Queue again the events whose task was lost (broker restart, a worker killed before acknowledging)."""
+    cutoff = timezone.now() - STUCK_AFTER
+    ids = list(
+        InboundEvent.objects.filter(
+            status__in=[InboundEventStatus.RECEIVED, InboundEventStatus.RETRYING],
+            received_at__lt=cutoff,
+            connection__status__in=RECEIVING,
+        ).values_list("pk", flat=True)[:1000]
+    )
+    if ids:
+        logger.warning("re-queueing %d stuck events of organization %s", len(ids), organization.pk)
+        _queue_ingest(organization.pk, ids)
+    return len(ids)
+
+
+# --- polling ----------------------------------------------------------------------------------------------------
+
+
+def connection_poll(*, organization: Organization, connection_id: int) -> int:
+    """Poll one connection once. The connection row stays locked for the whole poll (one poll per connection at a
+    time; a concurrent poll skips), and the new cursor is saved in the same transaction as the messages it covers.
+    Returns how many new events were stored."""
+    now = timezone.now()
+    with transaction.atomic():
+        connection = (
+            ChannelConnection.objects.select_for_update(skip_locked=True)
+            .filter(pk=connection_id, status__in=[ConnectionStatus.ACTIVE, ConnectionStatus.ERROR])
+            .first()
+        )
+        if connection is None or (connection.next_poll_at and connection.next_poll_at > now):
+            return 0
+        connector = connector_for(connection.platform)
+        try:
+            result = connector.poll(connection, dict(connection.poll_cursor))
+        except RateLimited as exc:
+            wait = exc.retry_after or 60
+            logger.info("connection %s rate-limited; next poll in %ss", connection.pk, wait)
+            connection.next_poll_at = now + timedelta(seconds=wait)
+            connection.save(update_fields=["next_poll_at"])
+            return 0
+        except AuthFailed as exc:
+            _needs_reauth(organization, connection, exc.message or str(exc))
+            return 0
+        except TransientError as exc:
+            _connection_error(connection, exc.message or str(exc), retry_in=max(exc.retry_after or 0, 60))
+            return 0
+        new_ids = events_store(
+            connection=connection, items=[(e.event_key, e.payload) for e in result.events], source="poll"
+        )
+        failed: list[int] = []
+        for event in InboundEvent.objects.filter(pk__in=new_ids).order_by("pk"):
+            try:
+                with transaction.atomic():
+                    _apply_event(organization, connection, event)
+            except Exception as exc:  # the raw event is stored: it retries on its own, the cursor moves on
+                logger.exception("polled event %s failed", event.pk)
+                event_failed(organization=organization, event_id=event.pk, error=repr(exc))
+                failed.append(event.pk)
+        if failed:
+            _queue_ingest(organization.pk, failed)
+        connection.poll_cursor = result.cursor
+        connection.last_polled_at = now
+        connection.next_poll_at = now + timedelta(seconds=1 if result.more else connector.poll_interval_seconds)
+        fields = ["poll_cursor", "last_polled_at", "next_poll_at"]
+        if connection.status == ConnectionStatus.ERROR:
+            connection.status = ConnectionStatus.ACTIVE
+            connection.last_error = ""
+            fields += ["status", "last_error"]
+        connection.save(update_fields=fields)
+        return len(new_ids)
+
+
+def connections_due_for_poll() -> list[tuple[int, int]]:
+    """(organization id, connection id) of every connection whose poll is due, across organizations: the one
+    cross-tenant read of the scheduler, which only hands ids to per-organization tasks."""
+    from django_scopes import scopes_disabled
+
+    from channels_integrations.registry import all_connectors
+
+    platforms = [c.platform for c in all_connectors() if c.polls]
+    now = timezone.now()
+    with scopes_disabled():
+        rows = ChannelConnection.objects.filter(
+            platform__in=platforms, status__in=[ConnectionStatus.ACTIVE, ConnectionStatus.ERROR]
+        ).exclude(next_poll_at__gt=now)
+        return list(rows.values_list("organization_id", "pk"))
+
+
+# --- credentials and health -------------------------------------------------------------------------------------
+
+
+def connection_refresh_credentials(*, organization: Organization, connection_id: int) -> bool:
+    """Refresh the token before it expires (requests-oauthlib / the platform's exchange). True when refreshed."""
+    with transaction.atomic():
+        connection = ChannelConnection.objects.select_for_update().get(pk=connection_id)
+        if connection.status in (ConnectionStatus.PAUSED, ConnectionStatus.DISCONNECTED):
+            return False
+        try:
+            refreshed = connector_for(connection.platform).refresh_credentials(connection)
+        except AuthFailed as exc:
+            _needs_reauth(organization, connection, exc.message or str(exc))
+            return False
+        except TransientError as exc:
+            logger.warning("token refresh of connection %s failed for now: %s", connection.pk, exc)
+            return False
+        if refreshed is None:
+            return False
+        credentials, expires_at = refreshed
+        connection.set_credentials(credentials)
+        connection.token_expires_at = expires_at
+        connection.save(update_fields=["credentials_encrypted", "token_expires_at"])
+        logger.info("refreshed the token of connection %s", connection.pk)
+        return True
+
+
+def connection_auth_failed(*, organization: Organization, connection_id: int, error: str) -> None:
+    """A send or poll found the credentials revoked: stop using them and tell the admins."""
+    with transaction.atomic():
+        connection = ChannelConnection.objects.select_for_update().get(pk=connection_id)
+        _needs_reauth(organization, connection, error)
+
+
+def _needs_reauth(organization: Organization, connection: ChannelConnection, error: str) -> None:
+    already = connection.status == ConnectionStatus.NEEDS_REAUTH
+    connection.status = ConnectionStatus.NEEDS_REAUTH
+    connection.last_error = error[:2000]
+    connection.last_error_at = timezone.now()
+    connection.save(update_fields=["status", "last_error", "last_error_at"])
+    if already:
+        return
+    logger.error("connection %s needs re-authorization: %s", connection.pk, error)
+    audit_record(
+        organization=organization,
+        actor=None,
+        action=AuditAction.CHANNEL_NEEDS_REAUTH,
+        obj=connection,
+        changes={"error": error[:500]},
+    )
+    from channels_integrations.tasks import notify_channel_problem
+
+    transaction.on_commit(
+        lambda: notify_channel_problem.delay(organization_id=organization.pk, connection_id=connection.pk)
+    )
+    _publish_connection(organization, connection)
+
+
+def _connection_error(connection: ChannelConnection, error: str, *, retry_in: float) -> None:
+    logger.warning("connection %s: %s", connection.pk, error)
+    now = timezone.now()
+    connection.status = ConnectionStatus.ERROR
+    connection.last_error = error[:2000]
+    connection.last_error_at = now
+    connection.next_poll_at = now + timedelta(seconds=retry_in)
+    connection.save(update_fields=["status", "last_error", "last_error_at", "next_poll_at"])
+
+
+def _publish_connection(organization: Organization, connection: ChannelConnection) -> None:
+    from inbox import realtime
+
+    realtime.publish(
+        organization=organization,
+        type="connection.updated",
+        payload={"connection_id": connection.pk, "status": connection.status},
+        groups=[realtime.queue_group(organization.pk, connection.pk)],
+    )
+
+
+# --- connecting and lifecycle (the Channels settings page) -------------------------------------------------------
+
+
+@transaction.atomic
+def connection_connect(
+    *, organization: Organization, actor: User, choice: AccountChoice, request=None
+) -> ChannelConnection:
+    """Add (or re-authorize) an account chosen after the platform's OAuth flow or filled in a form."""
+    connector = connector_for(choice.platform)
+    connection = (
+        ChannelConnection.objects.select_for_update()
+        .filter(platform=choice.platform, external_account_id=choice.external_account_id)
+        .first()
+    )
+    created = connection is None
+    if connection is None:
+        connection = ChannelConnection(
+            organization=organization, platform=choice.platform, external_account_id=choice.external_account_id
+        )
+    connection.display_name = choice.display_name[:120]
+    connection.set_credentials(choice.credentials)
+    connection.token_expires_at = choice.token_expires_at
+    connection.config = {**connection.config, **choice.config}
+    connection.status = ConnectionStatus.ACTIVE
+    connection.last_error = ""
+    connection.next_poll_at = None
+    connection.save()
+    try:
+        connector.on_connect(connection)
+    except ConnectorError as exc:
+        raise DomainError(
+            _("%(platform)s refused the connection: %(error)s")
+            % {"platform": connection.get_platform_display(), "error": exc.message or exc.code}
+        ) from exc
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action=AuditAction.CHANNEL_CONNECTED,
+        obj=connection,
+        changes={"platform": connection.platform, "account": connection.external_account_id, "new": created},
+        request=request,
+    )
+    _publish_connection(organization, connection)
+    return connection
+
+
+@transaction.atomic
+def connection_set_status(
+    *, organization: Organization, actor: User, connection: ChannelConnection, status: str, request=None
+) -> ChannelConnection:
+    """Pause, resume or disconnect. Paused connections keep receiving webhooks into storage (nothing is lost) and
+    process them on resume; disconnecting forgets the credentials and keeps the tickets."""
+    connection = ChannelConnection.objects.select_for_update().get(pk=connection.pk)
+    if connection.status == ConnectionStatus.DISCONNECTED:
+        raise DomainError(_("This channel is disconnected; connect the account again instead."))
+    actions = {
+        ConnectionStatus.PAUSED: AuditAction.CHANNEL_PAUSED,
+        ConnectionStatus.ACTIVE: AuditAction.CHANNEL_RESUMED,
+        ConnectionStatus.DISCONNECTED: AuditAction.CHANNEL_DISCONNECTED,
+    }
+    if status not in actions:
+        raise DomainError(_("Unknown channel state."))
+    old = connection.status
+    connection.status = status
+    fields = ["status"]
+    if status == ConnectionStatus.DISCONNECTED:
+        connection.credentials_encrypted = ""
+        connection.token_expires_at = None
+        fields += ["credentials_encrypted", "token_expires_at"]
+    if status == ConnectionStatus.ACTIVE:
+        connection.last_error = ""
+        connection.next_poll_at = None
+        fields += ["last_error", "next_poll_at"]
+    connection.save(update_fields=fields)
+    if status == ConnectionStatus.ACTIVE:
+        waiting = list(
+            InboundEvent.objects.filter(
+                connection=connection, status__in=[InboundEventStatus.RECEIVED, InboundEventStatus.RETRYING]
+            ).values_list("pk", flat=True)
+        )
+        if waiting:
+            _queue_ingest(organization.pk, waiting)
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action=actions[status],
+        obj=connection,
+        changes={"status": [old, status]},
+        request=request,
+    )
+    _publish_connection(organization, connection)
+    return connection
+
+
+@transaction.atomic
+def connection_rename(
+    *, organization: Organization, actor: User, connection: ChannelConnection, display_name: str, request=None
+) -> ChannelConnection:
+    display_name = display_name.strip()[:120]
+    if not display_name:
+        raise DomainError(_("Give the channel a name."), field="display_name")
+    old = connection.display_name
+    connection.display_name = display_name
+    connection.save(update_fields=["display_name"])
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action=AuditAction.CHANNEL_UPDATED,
+        obj=connection,
+        changes={"display_name": [old, display_name]},
+        request=request,
+    )
+    return connection

@@ -1,0 +1,168 @@
+"""Celery tasks of the connector framework: ingest (queue `inbound`), send (queue `outbound`), and the beat jobs that
+poll, refresh tokens and re-queue lost events. Tasks take ids and are idempotent: acks_late means each may run
+twice, and the row locks and unique constraints underneath make the second run a no-op."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django_scopes import scopes_disabled
+
+from config.celery import TenantTask
+
+logger = logging.getLogger("tsunagu.channels")
+
+
+def _organization(organization_id: int):
+    from accounts.models import Organization
+
+    return Organization.objects.get(pk=organization_id)
+
+
+def _backoff(attempts: int) -> int:
+    return min(5 * 2**attempts, 900)
+
+
+@shared_task(base=TenantTask, name="channels.ingest_event", acks_late=True)
+def ingest_event(*, organization_id: int, event_id: int) -> str:
+    """Process one stored raw event; on failure record the attempt and schedule the next one with backoff."""
+    from channels_integrations.models import InboundEventStatus
+    from channels_integrations.services import event_failed, event_process
+
+    organization = _organization(organization_id)
+    try:
+        return event_process(organization=organization, event_id=event_id)
+    except Exception as exc:
+        logger.exception("processing event %s failed", event_id)
+        event = event_failed(organization=organization, event_id=event_id, error=f"{type(exc).__name__}: {exc}")
+        if event.status == InboundEventStatus.DEAD:
+            return "dead"
+        ingest_event.apply_async(
+            kwargs={"organization_id": organization_id, "event_id": event_id},
+            countdown=_backoff(event.attempts),
+            queue="inbound",
+        )
+        return "retrying"
+
+
+@shared_task(base=TenantTask, name="channels.send_message", acks_late=True)
+def send_message(*, organization_id: int, message_id: int) -> str:
+    """Send one queued reply through its connector (see outbound.message_send)."""
+    from channels_integrations.outbound import message_send
+
+    outcome = message_send(organization=_organization(organization_id), message_id=message_id)
+    if outcome.retry_in is not None:
+        send_message.apply_async(
+            kwargs={"organization_id": organization_id, "message_id": message_id},
+            countdown=outcome.retry_in,
+            queue="outbound",
+        )
+    return outcome.state
+
+
+@shared_task(name="channels.poll_due")
+def poll_due() -> int:
+    """Beat: queue a poll for every connection whose poll is due (the poll itself locks the connection)."""
+    from channels_integrations.services import connections_due_for_poll
+
+    due = connections_due_for_poll()
+    for organization_id, connection_id in due:
+        poll_connection.apply_async(
+            kwargs={"organization_id": organization_id, "connection_id": connection_id}, queue="inbound"
+        )
+    return len(due)
+
+
+@shared_task(base=TenantTask, name="channels.poll_connection", acks_late=True)
+def poll_connection(*, organization_id: int, connection_id: int) -> int:
+    from channels_integrations.services import connection_poll
+
+    return connection_poll(organization=_organization(organization_id), connection_id=connection_id)
+
+
+@shared_task(name="channels.refresh_tokens")
+def refresh_tokens() -> int:
+    """Beat: refresh tokens that expire within a week (each in its organization's scope)."""
+    from datetime import timedelta
+
+    from channels_integrations.models import ChannelConnection, ConnectionStatus
+
+    soon = timezone.now() + timedelta(days=7)
+    with scopes_disabled():
+        rows = list(
+            ChannelConnection.objects.filter(token_expires_at__lt=soon)
+            .exclude(status__in=[ConnectionStatus.DISCONNECTED, ConnectionStatus.NEEDS_REAUTH])
+            .values_list("organization_id", "pk")
+        )
+    for organization_id, connection_id in rows:
+        refresh_connection_token.delay(organization_id=organization_id, connection_id=connection_id)
+    return len(rows)
+
+
+@shared_task(base=TenantTask, name="channels.refresh_connection_token", acks_late=True)
+def refresh_connection_token(*, organization_id: int, connection_id: int) -> bool:
+    from channels_integrations.services import connection_refresh_credentials
+
+    return connection_refresh_credentials(organization=_organization(organization_id), connection_id=connection_id)
+
+
+@shared_task(name="channels.sweep_events")
+def sweep_events() -> int:
+    """Beat: find organizations with events nobody processed (a lost task) and re-queue them."""
+    from channels_integrations.models import InboundEvent, InboundEventStatus
+    from channels_integrations.services import STUCK_AFTER
+
+    cutoff = timezone.now() - STUCK_AFTER
+    with scopes_disabled():
+        organization_ids = list(
+            InboundEvent.objects.filter(
+                Q(status=InboundEventStatus.RECEIVED) | Q(status=InboundEventStatus.RETRYING), received_at__lt=cutoff
+            )
+            .values_list("organization_id", flat=True)
+            .distinct()
+        )
+    for organization_id in organization_ids:
+        requeue_stuck_events.delay(organization_id=organization_id)
+    return len(organization_ids)
+
+
+@shared_task(base=TenantTask, name="channels.requeue_stuck_events")
+def requeue_stuck_events(*, organization_id: int) -> int:
+    from channels_integrations.services import events_requeue_stuck
+
+    return events_requeue_stuck(organization=_organization(organization_id))
+
+
+@shared_task(base=TenantTask, name="channels.notify_channel_problem", acks_late=True)
+def notify_channel_problem(*, organization_id: int, connection_id: int) -> int:
+    """Email the members who manage channels that a connection needs re-authorization, each in their language."""
+    from accounts.models import Membership
+    from accounts.roles import Capability
+    from channels_integrations.models import ChannelConnection
+
+    organization = _organization(organization_id)
+    connection = ChannelConnection.objects.get(pk=connection_id)
+    sent = 0
+    for membership in Membership.objects.select_related("user", "role"):
+        if not membership.has(Capability.CHANNELS_MANAGE):
+            continue
+        user = membership.user
+        with translation.override(user.language or organization.default_language):
+            subject = _("[Tsunagu] %(channel)s needs to be connected again") % {"channel": connection.display_name}
+            body = _(
+                "The channel %(channel)s (%(platform)s) in %(organization)s stopped working: %(error)s\n\n"
+                "Open the Channels settings and connect the account again:\n%(url)s"
+            ) % {
+                "channel": connection.display_name,
+                "platform": connection.get_platform_display(),
+                "organization": organization.name,
+                "error": connection.last_error,
+                "url": f"{settings.SITE_URL}/{organization.slug}/settings/channels/",
+            }
+        send_mail(subject, body, None, [user.email])
+        sent += 1
+    return sent

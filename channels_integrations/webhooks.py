@@ -1,0 +1,150 @@
+"""Webhook endpoints. Order matters and never changes: verify the handshake or the signature over the raw bytes
+(constant time, in the connector) → store the raw event → answer 200 → process in a Celery task.
+
+- `/webhooks/meta/` is Meta's one app-level endpoint (Facebook pages, Instagram accounts): each `entry[]` names
+  the page/account, which selects the connection(s).
+- `/webhooks/<platform>/<connection uuid>/` serves platforms that sign per connection (LINE, the email inbound
+  endpoint...).
+
+Rejections answer 401/403/400 with a log line and an audit entry (the organization's when the connection is known),
+and store nothing."""
+
+import logging
+import uuid
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django_scopes import scope, scopes_disabled
+
+from accounts.audit import audit_record, client_ip
+from accounts.models import AuditAction
+from channels_integrations.connector import Connector, MalformedPayload, WebhookRejected
+from channels_integrations.models import ChannelConnection, ConnectionStatus
+from channels_integrations.registry import connector_for, has_connector
+from channels_integrations.services import events_store
+
+logger = logging.getLogger("tsunagu.webhooks")
+
+MAX_BODY = 5 * 1024 * 1024  # Meta batches up to 1000 updates; 5 MB is far above any documented payload
+
+
+def _reject(request: HttpRequest, exc: WebhookRejected, *, platform: str, connection=None) -> HttpResponse:
+    logger.warning(
+        "webhook rejected platform=%s connection=%s status=%s reason=%s ip=%s",
+        platform,
+        getattr(connection, "pk", "-"),
+        exc.status,
+        exc.message,
+        client_ip(request),
+    )
+    if exc.status in (401, 403):
+        audit_record(
+            organization=getattr(connection, "organization", None),
+            actor=None,
+            action=AuditAction.WEBHOOK_REJECTED,
+            obj=connection,
+            changes={"platform": platform, "reason": exc.message, "status": exc.status},
+            request=request,
+        )
+    return JsonResponse({"error": {"code": exc.code or "rejected", "message": exc.message}}, status=exc.status)
+
+
+def _malformed(exc: MalformedPayload, *, platform: str) -> HttpResponse:
+    logger.warning("webhook body malformed platform=%s: %s", platform, exc.message or exc)
+    return JsonResponse({"error": {"code": "malformed", "message": exc.message or "malformed body"}}, status=400)
+
+
+def _too_large(request: HttpRequest) -> bool:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY
+    except ValueError:
+        return True
+
+
+@csrf_exempt
+def meta(request: HttpRequest) -> HttpResponse:
+    connector = connector_for("facebook")  # owns the shared endpoint's handshake, signature and splitting
+    if request.method == "GET":
+        try:
+            return connector.handshake(request, None)
+        except WebhookRejected as exc:
+            return _reject(request, exc, platform="meta")
+    if request.method != "POST":
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    if _too_large(request):
+        return JsonResponse({"error": {"code": "too_large", "message": "body too large"}}, status=413)
+    body = request.body
+    try:
+        connector.verify_webhook(request, None)
+    except WebhookRejected as exc:
+        return _reject(request, exc, platform="meta")
+    try:
+        deliveries = connector.split_webhook(body)
+    except MalformedPayload as exc:
+        return _malformed(exc, platform="meta")
+    by_account: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
+    for delivery in deliveries:
+        by_account.setdefault((delivery.platform, delivery.account_id), []).append(
+            (delivery.event_key, delivery.payload)
+        )
+    for (platform, account_id), items in by_account.items():
+        # The one place a request spans tenants: the page id names the connections (one per organization that
+        # connected this page); each is then handled inside its own organization's scope.
+        with scopes_disabled():
+            connections = list(
+                ChannelConnection.objects.select_related("organization")
+                .filter(platform=platform, external_account_id=account_id)
+                .exclude(status=ConnectionStatus.DISCONNECTED)
+            )
+        if not connections:
+            logger.warning(
+                "meta webhook for unknown %s account %s: %d events dropped", platform, account_id, len(items)
+            )
+        for connection in connections:
+            with scope(organization=connection.organization), transaction.atomic():
+                events_store(connection=connection, items=items, source="webhook")
+    return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
+
+
+@csrf_exempt
+def per_connection(request: HttpRequest, platform: str, connection_uuid: uuid.UUID) -> HttpResponse:
+    if not has_connector(platform):
+        return HttpResponse(status=404)
+    connector: Connector = connector_for(platform)
+    if not connector.receives_webhooks or connector.app_level_webhook:
+        return HttpResponse(status=404)
+    with scopes_disabled():
+        connection = (
+            ChannelConnection.objects.select_related("organization")
+            .filter(uuid=connection_uuid, platform=platform)
+            .exclude(status=ConnectionStatus.DISCONNECTED)
+            .first()
+        )
+    if connection is None:
+        logger.warning("webhook for unknown connection %s/%s from %s", platform, connection_uuid, client_ip(request))
+        return HttpResponse(status=404)
+    with scope(organization=connection.organization):
+        if request.method == "GET":
+            try:
+                return connector.handshake(request, connection)
+            except WebhookRejected as exc:
+                return _reject(request, exc, platform=platform, connection=connection)
+        if request.method != "POST":
+            return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+        if _too_large(request):
+            return JsonResponse({"error": {"code": "too_large", "message": "body too large"}}, status=413)
+        body = request.body
+        try:
+            connector.verify_webhook(request, connection)
+        except WebhookRejected as exc:
+            return _reject(request, exc, platform=platform, connection=connection)
+        try:
+            deliveries = connector.split_webhook(body)
+        except MalformedPayload as exc:
+            return _malformed(exc, platform=platform)
+        with transaction.atomic():
+            stored = events_store(
+                connection=connection, items=[(d.event_key, d.payload) for d in deliveries], source="webhook"
+            )
+    return JsonResponse({"received": len(deliveries), "stored": len(stored)})
