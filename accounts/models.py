@@ -29,6 +29,7 @@ RESERVED_SLUGS = frozenset(
         "healthz",
         "readyz",
         "webhooks",
+        "oauth",
         "ws",
         "simulator",
         "orgs",

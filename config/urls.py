@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts.api import urls as accounts_api
 from accounts.api.views import MeView
 from accounts.views.auth import home
+from channels_integrations import views as channel_views
 from channels_integrations import webhooks
 from config import health
 from tickets.api import urls as tickets_api
@@ -14,6 +15,7 @@ from tickets.api import urls as tickets_api
 org_patterns = [
     path("", include("accounts.org_urls")),
     path("", include("inbox.org_urls")),
+    path("", include("channels_integrations.org_urls")),
 ]
 org_api_patterns = [
     path("", include(accounts_api.org_urlpatterns)),
@@ -25,6 +27,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("webhooks/meta/", webhooks.meta, name="webhook-meta"),
+    path("oauth/<slug:platform>/callback/", channel_views.oauth_callback, name="oauth-callback"),
     path("webhooks/<slug:platform>/<uuid:connection_uuid>/", webhooks.per_connection, name="webhook-connection"),
     path("accounts/", include("accounts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -147,3 +147,33 @@ def _message(tenant):
 
 
 OBJECT_MAKERS["message_id"] = _message
+
+
+def _connection(tenant):
+    from channels_integrations.models import ChannelConnection
+
+    with scope(organization=tenant.organization):
+        return ChannelConnection.objects.create(
+            organization=tenant.organization,
+            platform="facebook",
+            display_name=f"Secret page {tenant.slug}",
+            external_account_id=f"secret-{tenant.slug}-{timezone.now().timestamp()}",
+        ).pk
+
+
+def _event(tenant):
+    from channels_integrations.models import ChannelConnection, InboundEvent
+
+    with scope(organization=tenant.organization):
+        connection = ChannelConnection.objects.get(pk=_connection(tenant))
+        return InboundEvent.objects.create(
+            organization=tenant.organization,
+            connection=connection,
+            event_key=f"secret-{timezone.now().timestamp()}",
+            payload=b'{"secret": "event"}',
+            status="dead",
+        ).pk
+
+
+OBJECT_MAKERS["connection_id"] = _connection
+OBJECT_MAKERS["event_id"] = _event

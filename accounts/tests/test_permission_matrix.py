@@ -55,6 +55,16 @@ REQUIRED = {
     ("org:canned_edit", "GET"): ANY,
     ("org:canned_edit", "POST"): C.RULES_MANAGE,
     ("org:canned_delete", "POST"): C.RULES_MANAGE,
+    ("org:channels", "GET"): C.CHANNELS_MANAGE,
+    ("org:channel_email", "GET"): C.CHANNELS_MANAGE,
+    ("org:channel_email", "POST"): C.CHANNELS_MANAGE,
+    ("org:channel_choose", "GET"): C.CHANNELS_MANAGE,
+    ("org:channel_choose", "POST"): C.CHANNELS_MANAGE,
+    ("org:channel_connect", "POST"): C.CHANNELS_MANAGE,
+    ("org:channel_detail", "GET"): C.CHANNELS_MANAGE,
+    ("org:channel_detail", "POST"): C.CHANNELS_MANAGE,
+    ("org:channel_status", "POST"): C.CHANNELS_MANAGE,
+    ("org:channel_event_replay", "POST"): C.CHANNELS_MANAGE,
     ("api:role-list", "GET"): ANY,
     ("api:member-list", "GET"): ANY,
     ("api:member-detail", "GET"): ANY,
@@ -132,6 +142,10 @@ def _body(name: str, tenant) -> dict:
         return {"status": "open", "priority": "high", "tags": ["vip"]}
     if name == "api:ticket-bulk":
         return {"ids": [999999], "status": "pending"}
+    if name == "org:channel_connect":
+        return {"platform": "facebook"}
+    if name == "org:channel_status":
+        return {"status": "paused"}
     if name in {"api:ticket-notes", "api:ticket-replies"}:
         return {"text": "Checked the order."}
     if name in {"api:canned-list", "api:canned-detail"}:
@@ -180,6 +194,12 @@ def test_role_can_or_cannot(role, name, method, tenant_a, login, api_client_for)
         if kwarg in {"ticket_id", "contact_id"}:
             # Channel visibility is tested elsewhere: here the member may see the ticket's (contact's) channel.
             _grant_ticket_channel(tenant_a, _ticket_of(kwarg, values[kwarg], tenant_a), tenant_a.users[role])
+    if "event_id" in values:
+        # An event is addressed through its own connection.
+        from channels_integrations.models import InboundEvent
+
+        with tenant_a.scope():
+            values["connection_id"] = InboundEvent.objects.get(pk=values["event_id"]).connection_id
     if "message_id" in values:
         # A message is addressed through its own ticket.
         from tickets.models import Message

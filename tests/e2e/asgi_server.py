@@ -32,7 +32,9 @@ class AsgiServer:
     def __init__(self, **extra_env: str):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, DATABASE_URL=subprocess_database_url(), DJANGO_SETTINGS_MODULE="config.settings", **extra_env)
+        env = dict(
+            os.environ, DATABASE_URL=subprocess_database_url(), DJANGO_SETTINGS_MODULE="config.settings", **extra_env
+        )
         self.process = subprocess.Popen(
             [
                 sys.executable,

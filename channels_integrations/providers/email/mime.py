@@ -656,7 +656,7 @@ def _delivery_status(msg: Message, parts: list[Message], status_part: Message | 
 
 
 def _strip_type(value: str) -> str:
-    """"smtp; 550 5.1.1 ..." -> "550 5.1.1 ..." (RFC 3464 typed fields)."""
+    """ "smtp; 550 5.1.1 ..." -> "550 5.1.1 ..." (RFC 3464 typed fields)."""
     return re.sub(r"^\s*[A-Za-z0-9-]{1,20}\s*;\s*", "", value).strip()
 
 

@@ -10,6 +10,7 @@ import html
 import json
 import random
 import secrets
+import threading
 import time
 from urllib.parse import urlencode
 
@@ -61,6 +62,8 @@ class MetaSimulator(SimulatorPart):
         self.sent: list[dict] = []
         self.subscriptions: dict[str, str] = {}
         self.failures: list[Response] = []
+        self.pending: list = []
+        self.async_receipts = getattr(self, "async_receipts", True)
         self.budget: int | None = None
         self.regain_minutes = 1
 
@@ -408,12 +411,24 @@ class MetaSimulator(SimulatorPart):
             "timestamp": now + 1,
             "delivery": {"mids": [mid], "watermark": now},
         }
-        import threading
-
-        threading.Timer(
-            0.05, lambda: self._deliver(obj, [{"id": account, "time": now, "messaging": [echo, delivery]}])
-        ).start()
+        self._later(lambda: self._deliver(obj, [{"id": account, "time": now, "messaging": [echo, delivery]}]))
         return Response(body={"recipient_id": psid, "message_id": mid})
+
+    def _later(self, deliver) -> None:
+        """Meta sends echoes and receipts after answering the send. Tests that deliver through Django's test
+        client (one thread, one transaction) set `async_receipts = False` and call `flush_receipts()`."""
+        if self.async_receipts:
+            threading.Timer(0.05, deliver).start()
+        else:
+            with self.sim.lock:
+                self.pending.append(deliver)
+
+    def flush_receipts(self) -> int:
+        with self.sim.lock:
+            pending, self.pending = self.pending, []
+        for deliver in pending:
+            deliver()
+        return len(pending)
 
     def _comment_reply(self, r: Request, m) -> Response:
         refused = self._gate(r)

@@ -1,0 +1,350 @@
+"""The Channels settings pages (`/<org>/settings/channels/...`): connect accounts (the platform's OAuth flow, or a
+form for mailboxes), see each connection's health, pause, resume, disconnect, decide who sees its tickets, and
+inspect and replay dead-letter events. Everything here needs `channels.manage`; every change is audit-logged by
+the services."""
+
+import logging
+import secrets
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from requests_oauthlib import OAuth2Session
+
+from accounts import services as account_services
+from accounts.errors import DomainError
+from accounts.models import Membership, Organization, Team, User
+from accounts.permissions import require_capability
+from accounts.roles import Capability
+from accounts.tenancy import organization_scope
+from channels_integrations import crypto, services
+from channels_integrations.connector import AccountChoice, ConnectorError
+from channels_integrations.forms import AccessForm, MailboxForm, RenameForm
+from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
+from channels_integrations.registry import all_connectors, connector_for, has_connector
+
+logger = logging.getLogger("tsunagu.channels")
+
+OAUTH_SESSION_KEY = "channels_oauth"
+CHOICES_SESSION_KEY = "channels_oauth_choices"
+OPEN_EVENTS = [InboundEventStatus.RECEIVED, InboundEventStatus.RETRYING, InboundEventStatus.DEAD]
+
+
+def _actor(request) -> dict:
+    return {"organization": request.organization, "actor": request.user, "request": request}
+
+
+def _connection(connection_id: int) -> ChannelConnection:
+    return get_object_or_404(ChannelConnection.objects.all(), pk=connection_id)
+
+
+@require_GET
+@require_capability(Capability.CHANNELS_MANAGE)
+def channel_list(request, org_slug):
+    connections = ChannelConnection.objects.annotate(
+        waiting=Count(
+            "inbound_events",
+            filter=Q(inbound_events__status__in=[InboundEventStatus.RECEIVED, InboundEventStatus.RETRYING]),
+        ),
+        dead=Count("inbound_events", filter=Q(inbound_events__status=InboundEventStatus.DEAD)),
+    ).order_by("platform", "display_name")
+    oauth_platforms = [c.platform for c in all_connectors() if c.connects_with_oauth]
+    return render(
+        request,
+        "channels_integrations/channel_list.html",
+        {"connections": list(connections), "oauth_platforms": oauth_platforms},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.CHANNELS_MANAGE)
+def channel_detail(request, org_slug, connection_id):
+    connection = _connection(connection_id)
+    from guardian.shortcuts import get_groups_with_perms, get_users_with_perms
+
+    rename = RenameForm(
+        request.POST if request.POST.get("form") == "rename" else None,
+        initial={"display_name": connection.display_name},
+    )
+    users = User.objects.filter(pk__in=Membership.objects.values("user_id")).order_by("name", "email")
+    access = AccessForm(
+        request.POST if request.POST.get("form") == "access" else None,
+        users=users,
+        teams=Team.objects.order_by("name"),
+        initial={
+            "users": list(
+                get_users_with_perms(connection, only_with_perms_in=["view_channelconnection"], with_group_users=False)
+            ),
+            "teams": list(Team.objects.filter(group__in=get_groups_with_perms(connection))),
+        },
+    )
+    status = 200
+    if request.method == "POST":
+        try:
+            if request.POST.get("form") == "rename" and rename.is_valid():
+                services.connection_rename(
+                    connection=connection, display_name=rename.cleaned_data["display_name"], **_actor(request)
+                )
+                messages.success(request, _("Channel renamed."))
+                return redirect("org:channel_detail", org_slug=org_slug, connection_id=connection.pk)
+            if request.POST.get("form") == "access" and access.is_valid():
+                account_services.connection_access_set(
+                    connection=connection,
+                    users=list(access.cleaned_data["users"]),
+                    teams=list(access.cleaned_data["teams"]),
+                    **_actor(request),
+                )
+                messages.success(request, _("Access saved."))
+                return redirect("org:channel_detail", org_slug=org_slug, connection_id=connection.pk)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        status = 400
+    events = list(
+        InboundEvent.objects.filter(connection=connection, status__in=OPEN_EVENTS).order_by("-received_at")[:50]
+    )
+    for event in events:
+        event.preview = bytes(event.payload)[:4000].decode("utf-8", "replace")
+    recent = list(InboundEvent.objects.filter(connection=connection).defer("payload").order_by("-received_at")[:20])
+    connector = connector_for(connection.platform) if has_connector(connection.platform) else None
+    webhook_url = ""
+    if connector and connector.receives_webhooks and not connector.app_level_webhook:
+        webhook_url = f"{settings.SITE_URL}/webhooks/{connection.platform}/{connection.uuid}/"
+    return render(
+        request,
+        "channels_integrations/channel_detail.html",
+        {
+            "connection": connection,
+            "rename": rename,
+            "access": access,
+            "events": events,
+            "recent": recent,
+            "webhook_url": webhook_url,
+        },
+        status=status,
+    )
+
+
+@require_POST
+@require_capability(Capability.CHANNELS_MANAGE)
+def channel_status(request, org_slug, connection_id):
+    connection = _connection(connection_id)
+    try:
+        services.connection_set_status(connection=connection, status=request.POST.get("status", ""), **_actor(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("%(name)s: %(status)s.")
+            % {"name": connection.display_name, "status": ConnectionStatus(request.POST["status"]).label},
+        )
+    return redirect("org:channels", org_slug=org_slug)
+
+
+@require_POST
+@require_capability(Capability.CHANNELS_MANAGE)
+def channel_event_replay(request, org_slug, connection_id, event_id):
+    connection = _connection(connection_id)
+    event = get_object_or_404(InboundEvent.objects.filter(connection=connection), pk=event_id)
+    try:
+        services.event_replay(event=event, **_actor(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The event was queued again."))
+    return redirect("org:channel_detail", org_slug=org_slug, connection_id=connection.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.CHANNELS_MANAGE)
+def channel_email(request, org_slug):
+    form = MailboxForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        existing = ChannelConnection.objects.filter(platform="email", external_account_id=data["address"]).first()
+        old = existing.credentials if existing and existing.credentials_encrypted else {}
+        password = data["password"] or old.get("password", "")
+        if not password:
+            form.add_error("password", _("Enter the mailbox password."))
+        else:
+            token = secrets.token_urlsafe(32)
+            choice = AccountChoice(
+                platform="email",
+                external_account_id=data["address"],
+                display_name=data["from_name"] or data["address"],
+                credentials={"password": password, "inbound_token": token},
+                config={
+                    k: data[k]
+                    for k in (
+                        "address",
+                        "from_name",
+                        "username",
+                        "imap_host",
+                        "imap_port",
+                        "imap_security",
+                        "imap_folder",
+                        "smtp_host",
+                        "smtp_port",
+                        "smtp_security",
+                    )
+                },
+            )
+            try:
+                connection = services.connection_connect(choice=choice, **_actor(request))
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                return render(
+                    request,
+                    "channels_integrations/channel_email_done.html",
+                    {
+                        "connection": connection,
+                        "token": token,
+                        "webhook_url": f"{settings.SITE_URL}/webhooks/email/{connection.uuid}/",
+                    },
+                )
+    return render(
+        request, "channels_integrations/channel_email.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+# --- OAuth ------------------------------------------------------------------------------------------------------
+
+
+def _redirect_uri(platform: str) -> str:
+    return f"{settings.SITE_URL}/oauth/{platform}/callback/"
+
+
+@require_POST
+@require_capability(Capability.CHANNELS_MANAGE)
+def channel_connect(request, org_slug):
+    platform = request.POST.get("platform", "")
+    if not has_connector(platform) or not connector_for(platform).connects_with_oauth:
+        raise Http404
+    oauth = connector_for(platform).oauth_settings()
+    session = OAuth2Session(
+        oauth.client_id, redirect_uri=_redirect_uri(platform), scope=oauth.scope_separator.join(oauth.scopes)
+    )
+    url, state = session.authorization_url(oauth.authorization_url, **oauth.extra_authorization_params)
+    request.session[OAUTH_SESSION_KEY] = {"state": state, "org": org_slug, "platform": platform}
+    return redirect(url)
+
+
+@login_required
+@require_GET
+def oauth_callback(request, platform):
+    """The platform sends the admin back here (one registered redirect URI per platform, for every organization):
+    the state in the session says which organization asked."""
+    pending = request.session.pop(OAUTH_SESSION_KEY, None)
+    if (
+        not pending
+        or pending.get("platform") != platform
+        or not secrets.compare_digest(str(pending.get("state", "")), request.GET.get("state", ""))
+    ):
+        logger.warning("oauth callback with an unknown state for %s from user %s", platform, request.user.pk)
+        return HttpResponseBadRequest(
+            _(
+                "This sign-in link has expired or was not started here. Start connecting again from the Channels settings."
+            )
+        )
+    organization = Organization.objects.filter(slug=pending["org"]).first()
+    if organization is None:
+        raise Http404
+    with organization_scope(organization):
+        membership = Membership.objects.select_related("role").filter(user=request.user).first()
+        if membership is None or not membership.has(Capability.CHANNELS_MANAGE):
+            raise Http404
+        back = reverse("org:channels", kwargs={"org_slug": organization.slug})
+        if request.GET.get("error"):
+            logger.info(
+                "oauth for %s declined: %s", platform, request.GET.get("error_description", request.GET["error"])
+            )
+            messages.error(
+                request,
+                _("The platform did not grant access: %(reason)s")
+                % {"reason": request.GET.get("error_description") or request.GET["error"]},
+            )
+            return redirect(back)
+        connector = connector_for(platform)
+        oauth = connector.oauth_settings()
+        session = OAuth2Session(oauth.client_id, redirect_uri=_redirect_uri(platform), state=pending["state"])
+        try:
+            token = session.fetch_token(
+                oauth.token_url,
+                client_secret=oauth.client_secret,
+                authorization_response=f"{settings.SITE_URL}{request.get_full_path()}",
+                include_client_id=True,
+            )
+            choices = connector.oauth_accounts(dict(token))
+        except (ConnectorError, ValueError, Exception) as exc:  # oauthlib raises its own error classes
+            logger.warning("oauth token exchange for %s failed: %s", platform, exc)
+            messages.error(
+                request, _("Connecting failed: %(error)s") % {"error": getattr(exc, "message", "") or str(exc)}
+            )
+            return redirect(back)
+        request.session[CHOICES_SESSION_KEY] = {
+            "org": organization.slug,
+            "choices": crypto.encrypt_json(
+                {
+                    "items": [
+                        {
+                            "platform": c.platform,
+                            "id": c.external_account_id,
+                            "name": c.display_name,
+                            "credentials": c.credentials,
+                            "expires": c.token_expires_at.isoformat() if c.token_expires_at else None,
+                        }
+                        for c in choices
+                    ]
+                }
+            ),
+        }
+        return redirect("org:channel_choose", org_slug=organization.slug)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.CHANNELS_MANAGE)
+def channel_choose(request, org_slug):
+    from datetime import datetime
+
+    stored = request.session.get(CHOICES_SESSION_KEY)
+    if not stored or stored.get("org") != org_slug:
+        return redirect("org:channels", org_slug=org_slug)
+    items = crypto.decrypt_json(stored["choices"])["items"]
+    connected = set(
+        ChannelConnection.objects.exclude(status=ConnectionStatus.DISCONNECTED).values_list(
+            "platform", "external_account_id"
+        )
+    )
+    if request.method == "POST":
+        chosen = set(request.POST.getlist("account"))
+        added = 0
+        for item in items:
+            if f"{item['platform']}:{item['id']}" not in chosen:
+                continue
+            choice = AccountChoice(
+                platform=item["platform"],
+                external_account_id=item["id"],
+                display_name=item["name"],
+                credentials=item["credentials"],
+                token_expires_at=datetime.fromisoformat(item["expires"]) if item["expires"] else None,
+            )
+            try:
+                services.connection_connect(choice=choice, **_actor(request))
+                added += 1
+            except DomainError as exc:
+                messages.error(request, exc.message)
+        request.session.pop(CHOICES_SESSION_KEY, None)
+        if added:
+            messages.success(request, _("%(n)d channels connected.") % {"n": added})
+        return redirect("org:channels", org_slug=org_slug)
+    for item in items:
+        item["key"] = f"{item['platform']}:{item['id']}"
+        item["connected"] = (item["platform"], item["id"]) in connected
+    return render(request, "channels_integrations/channel_choose.html", {"items": items})
