@@ -137,6 +137,7 @@ def test_reply_query_count_does_not_grow_with_the_conversation(tenant_a, login, 
             assert client.post(url, {"text": "確認します"}).status_code == 200
         return len(queries)
 
+    count()  # the first reply also records the first response time
     small = count()
     with tenant_a.scope():
         for i in range(15):

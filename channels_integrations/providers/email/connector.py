@@ -1,0 +1,264 @@
+"""Email: a mailbox polled over IMAP (UID cursor, UIDVALIDITY changes handled), replies over SMTP that thread in
+the customer's mail client, and a per-connection inbound endpoint taking raw MIME (for providers' inbound parse).
+Parsing lives in mime.py."""
+
+import hmac
+import imaplib
+import logging
+import re
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+
+from django.conf import settings
+from django.utils.html import escape
+from django.utils.translation import gettext as _
+
+from channels_integrations.connector import (
+    AuthFailed,
+    Connector,
+    MalformedPayload,
+    OutboundMessage,
+    PolledEvent,
+    PollResult,
+    ReplyContext,
+    ReplyLimits,
+    SendRejected,
+    SendResult,
+    TransientError,
+    WebhookDelivery,
+    WebhookRejected,
+)
+from channels_integrations.providers.email import mime
+from tickets.inbound import DeliveryUpdate, InboundAttachment, InboundMessage
+
+logger = logging.getLogger("tsunagu.email")
+
+BATCH = 50
+REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|返信)\s*[:：]", re.IGNORECASE)
+
+
+class EmailConnector(Connector):
+    platform = "email"
+    receives_webhooks = True
+    polls = True
+    poll_interval_seconds = 60
+    idempotent_send = True  # the same Message-ID on a resend: mail clients show it once
+
+    # --- the inbound endpoint -------------------------------------------------------------------------------------
+    def handshake(self, request, connection):
+        raise WebhookRejected("this endpoint takes POSTed raw MIME", status=405)
+
+    def verify_webhook(self, request, connection):
+        header = request.headers.get("Authorization", "")
+        if not header.lower().startswith("bearer "):
+            raise WebhookRejected("Authorization: Bearer <token> is missing", status=401)
+        expected = connection.credentials.get("inbound_token", "")
+        if not expected or not hmac.compare_digest(header[7:].strip().encode(), expected.encode()):
+            raise WebhookRejected("wrong inbound token", status=403)
+
+    def split_webhook(self, body):
+        if not body.strip():
+            raise MalformedPayload("the body is empty; POST one raw MIME message")
+        headers = mime.parse_headers(body)
+        if not mime.looks_like_mail(headers):
+            raise MalformedPayload("not a mail message (no From or Message-ID header)")
+        return [WebhookDelivery(account_id="", event_key=_event_key(headers, body), payload=body)]
+
+    # --- parsing --------------------------------------------------------------------------------------------------
+    def parse_event(self, payload, *, account_id):
+        mail = mime.parse_message(payload)
+        if not mail.headers_found:
+            raise MalformedPayload("not a mail message")
+        if mail.report_type == "delivery-status" or mail.delivery is not None:
+            report = mail.delivery
+            if report is None or not report.failed or not report.original_message_id:
+                logger.info("delivery report without a failure we can match (%s)", mail.message_id)
+                return []
+            return [
+                DeliveryUpdate(
+                    platform_message_id=mime.platform_id(report.original_message_id),
+                    state="failed",
+                    error=report.error or _("The mail bounced."),
+                    timestamp=mail.date,
+                )
+            ]
+        if mail.report_type:
+            logger.info("%s report %s ignored", mail.report_type, mail.message_id)
+            return []
+        if mail.auto_reply:
+            logger.info("automatic mail %s ignored: %s", mail.message_id, mail.auto_reply)
+            return []
+        if account_id and mail.from_address.lower() == account_id.lower():
+            return []  # our own mail coming back: never a customer message (no loops)
+        message_id = mime.platform_id(mail.message_id) if mail.message_id else mime.content_hash(payload)
+        return [
+            InboundMessage(
+                platform_message_id=message_id,
+                thread_key=mime.platform_id(mail.thread_root) if mail.message_id or mail.thread_hints else message_id,
+                thread_hints=tuple(mime.platform_id(h) for h in mail.thread_hints),
+                kind="email",
+                author_id=mail.from_address.lower(),
+                author_name=mail.from_name,
+                author_email=mail.from_address.lower(),
+                subject=mail.subject,
+                text=mail.text or mail.full_text,
+                html=mail.html,
+                timestamp=mail.date,
+                attachments=tuple(
+                    InboundAttachment(
+                        filename=a.filename, content_type=a.content_type, content=a.content, size=len(a.content)
+                    )
+                    for a in mail.attachments
+                ),
+            )
+        ]
+
+    # --- IMAP -----------------------------------------------------------------------------------------------------
+    def _imap(self, config: dict) -> imaplib.IMAP4:
+        host, port, security = config["imap_host"], int(config["imap_port"]), config.get("imap_security", "ssl")
+        timeout = settings.PLATFORM_HTTP_TIMEOUT[1]
+        if security == "ssl":
+            return imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(), timeout=timeout)
+        imap = imaplib.IMAP4(host, port, timeout=timeout)
+        if security == "starttls":
+            imap.starttls(ssl_context=ssl.create_default_context())
+        return imap
+
+    def poll(self, connection, cursor):
+        config, credentials = connection.config, connection.credentials
+        try:
+            imap = self._imap(config)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise TransientError(_("The mail server could not be reached: %(error)s") % {"error": exc}) from exc
+        try:
+            try:
+                imap.login(config.get("username") or connection.external_account_id, credentials.get("password", ""))
+            except imaplib.IMAP4.error as exc:
+                raise AuthFailed(_("The mail server refused the login: %(error)s") % {"error": _text(exc)}) from exc
+            status, data = imap.select(_quote(config.get("imap_folder") or "INBOX"), readonly=True)
+            if status != "OK":
+                raise TransientError(_("The folder could not be opened: %(error)s") % {"error": _text(data)})
+            validity = int((imap.untagged_responses.get("UIDVALIDITY") or [b"0"])[0])
+            last = int(cursor.get("last_uid", 0)) if int(cursor.get("uidvalidity", validity)) == validity else 0
+            status, data = imap.uid("SEARCH", None, f"UID {last + 1}:*")
+            uids = sorted(int(u) for u in (data[0] or b"").split() if int(u) > last)
+            batch, more = uids[:BATCH], len(uids) > BATCH
+            events = []
+            for uid in batch:
+                status, parts = imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
+                raw = next((p[1] for p in parts if isinstance(p, tuple)), None)
+                if status != "OK" or raw is None:
+                    raise TransientError(_("The mail server did not return message %(uid)s.") % {"uid": uid})
+                events.append(
+                    PolledEvent(
+                        event_key=_event_key(mime.parse_headers(raw), raw, f"uid:{validity}:{uid}"), payload=raw
+                    )
+                )
+            return PollResult(
+                events=events, cursor={"uidvalidity": validity, "last_uid": batch[-1] if batch else last}, more=more
+            )
+        except (OSError, imaplib.IMAP4.abort) as exc:
+            raise TransientError(_("The mail server connection failed: %(error)s") % {"error": exc}) from exc
+        finally:
+            try:
+                imap.logout()
+            except (OSError, imaplib.IMAP4.error):
+                pass
+
+    # --- SMTP -----------------------------------------------------------------------------------------------------
+    def reply_limits(self, connection, context: ReplyContext) -> ReplyLimits:
+        return ReplyLimits(
+            max_length=None,
+            attachment_types=("*/*",),
+            max_attachment_bytes=25 * 1024 * 1024,
+            notes=(
+                _("Email: the reply goes to the customer's address and threads under their mail; files up to 25 MB."),
+            ),
+        )
+
+    def build(self, connection, outbound: OutboundMessage) -> EmailMessage:
+        config = connection.config
+        address = config.get("address") or connection.external_account_id
+        message = EmailMessage()
+        message["From"] = formataddr((outbound.sender_name or config.get("from_name", ""), address))
+        message["To"] = formataddr((outbound.recipient_name, outbound.recipient_email or outbound.recipient_id))
+        subject = outbound.subject or _("Your inquiry")
+        message["Subject"] = subject if REPLY_PREFIX.match(subject) else f"Re: {subject}"
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = f"<{outbound.local_ref}@{address.rpartition('@')[2] or 'tsunagu.invalid'}>"
+        ids = [i for i in outbound.references if i.startswith("<")]
+        parent = outbound.reply_to_platform_id
+        if parent.startswith("<"):
+            message["In-Reply-To"] = parent
+            if parent not in ids:
+                ids.append(parent)
+        if ids:
+            message["References"] = " ".join(ids[-20:])
+        message.set_content(outbound.text)
+        message.add_alternative(f"<p>{escape(outbound.text).replace(chr(10), '<br>')}</p>", subtype="html")
+        for file in outbound.attachments:
+            maintype, _slash, subtype = file.content_type.partition("/")
+            message.add_attachment(
+                file.content,
+                maintype=maintype or "application",
+                subtype=subtype or "octet-stream",
+                filename=file.filename,
+            )
+        return message
+
+    def send(self, connection, outbound: OutboundMessage) -> SendResult:
+        config, credentials = connection.config, connection.credentials
+        message = self.build(connection, outbound)
+        host, port, security = config["smtp_host"], int(config["smtp_port"]), config.get("smtp_security", "starttls")
+        timeout = settings.PLATFORM_HTTP_TIMEOUT[1]
+        try:
+            smtp = (
+                smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+                if security == "ssl"
+                else smtplib.SMTP(host, port, timeout=timeout)
+            )
+            with smtp:
+                if security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+                if credentials.get("password"):
+                    smtp.login(config.get("username") or connection.external_account_id, credentials["password"])
+                smtp.send_message(message)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise AuthFailed(
+                _("The mail server refused the login: %(error)s") % {"error": _text(exc.smtp_error)}
+            ) from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            if 400 <= code < 500:
+                raise TransientError(_text(reply)) from exc
+            raise SendRejected(
+                _("The mail server refused the address: %(error)s") % {"error": _text(reply)}, code=str(code)
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            if 400 <= exc.smtp_code < 500:
+                raise TransientError(_text(exc.smtp_error), code=str(exc.smtp_code)) from exc
+            raise SendRejected(_text(exc.smtp_error), code=str(exc.smtp_code)) from exc
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise TransientError(_("The mail server could not be reached: %(error)s") % {"error": exc}) from exc
+        return SendResult(platform_message_id=message["Message-ID"])
+
+
+def _event_key(headers, raw: bytes, fallback: str = "") -> str:
+    message_id = mime.first_id(mime.raw_header(headers, "Message-ID"))
+    if message_id:
+        return "msgid:" + mime.platform_id(message_id)[:190]
+    return fallback or mime.content_hash(raw)
+
+
+def _quote(folder: str) -> str:
+    return folder if folder.isalnum() else '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | tuple):
+        return " ".join(_text(v) for v in value)
+    return str(value)
