@@ -186,6 +186,15 @@ class AccountChoice:
 
 
 @dataclass(frozen=True)
+class AuthorProfile:
+    """What the platform says about a customer whose messages carry only an id (Messenger's PSID...)."""
+
+    name: str
+    handle: str = ""
+    avatar_url: str = ""
+
+
+@dataclass(frozen=True)
 class OAuthSettings:
     """What requests-oauthlib needs for the authorization-code flow, built from settings at call time (base URLs
     point at the simulator in development)."""
@@ -214,6 +223,7 @@ class Connector:
     can_publish: ClassVar[bool] = False
     connects_with_oauth: ClassVar[bool] = False  # else the admin fills a form (email: server settings)
     idempotent_send: ClassVar[bool] = False  # sending the same OutboundMessage twice cannot duplicate it
+    fetches_profiles: ClassVar[bool] = False  # author_profile() names customers whose messages carry only an id
 
     # Webhooks. `connection` is None on app-level endpoints.
     def handshake(self, request: HttpRequest, connection: ChannelConnection | None) -> HttpResponse:
@@ -254,6 +264,11 @@ class Connector:
 
     def oauth_accounts(self, token: dict) -> list[AccountChoice]:
         raise NotImplementedError
+
+    def author_profile(self, connection: ChannelConnection, author_id: str) -> AuthorProfile | None:
+        """The name (and picture) of a customer whose messages arrive without one; None when the platform has no
+        such lookup. Called from a task once per new nameless contact. Raises ConnectorError."""
+        return None
 
     def on_connect(self, connection: ChannelConnection) -> None:
         """After an account is connected (subscribe the app to the page's webhooks...). Raises ConnectorError."""

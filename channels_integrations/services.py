@@ -68,6 +68,41 @@ def _queue_ingest(organization_id: int, event_ids: list[int]) -> None:
     transaction.on_commit(send)
 
 
+def _queue_profile(organization_id: int, connection_id: int, contact_id: int, author_id: str) -> None:
+    from channels_integrations.tasks import fetch_profile
+
+    transaction.on_commit(
+        lambda: fetch_profile.apply_async(
+            kwargs={
+                "organization_id": organization_id,
+                "connection_id": connection_id,
+                "contact_id": contact_id,
+                "author_id": author_id,
+            },
+            queue="inbound",
+        )
+    )
+
+
+def contact_profile_fetch(*, organization: Organization, connection_id: int, contact_id: int, author_id: str) -> bool:
+    """Ask the platform for the name of a customer whose messages came without one (Messenger sends only a PSID)."""
+    from tickets import services as tickets
+
+    connection = ChannelConnection.objects.get(pk=connection_id)
+    if connection.status != ConnectionStatus.ACTIVE:
+        return False
+    profile = connector_for(connection.platform).author_profile(connection, author_id)
+    if profile is None:
+        return False
+    return tickets.contact_profile_fill(
+        organization=organization,
+        contact_id=contact_id,
+        name=profile.name,
+        handle=profile.handle,
+        avatar_url=profile.avatar_url,
+    )
+
+
 def event_process(*, organization: Organization, event_id: int) -> str:
     """Turn one stored raw event into messages. Returns what happened: "processed", "done" (already), "busy"
     (another worker holds it), "held" (connection paused). Parse or write errors propagate after the transaction
@@ -113,7 +148,10 @@ def item_apply(*, organization: Organization, connection: ChannelConnection, ite
     from tickets import services as tickets
 
     if isinstance(item, InboundMessage):
-        tickets.message_ingest(organization=organization, connection=connection, inbound=item)
+        message, created = tickets.message_ingest(organization=organization, connection=connection, inbound=item)
+        contact = message.author_contact if created else None
+        if contact is not None and not contact.name and connector_for(connection.platform).fetches_profiles:
+            _queue_profile(organization.pk, connection.pk, contact.pk, item.author_id)
     elif isinstance(item, InboundEdit):
         tickets.message_edit_ingest(organization=organization, connection=connection, edit=item)
     elif isinstance(item, InboundDelete):

@@ -24,7 +24,7 @@ from accounts.permissions import require_capability
 from accounts.roles import Capability
 from accounts.tenancy import organization_scope
 from channels_integrations import crypto, services
-from channels_integrations.connector import AccountChoice, ConnectorError
+from channels_integrations.connector import AccountChoice
 from channels_integrations.forms import AccessForm, MailboxForm, RenameForm
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from channels_integrations.registry import all_connectors, connector_for, has_connector
@@ -250,7 +250,8 @@ def oauth_callback(request, platform):
         logger.warning("oauth callback with an unknown state for %s from user %s", platform, request.user.pk)
         return HttpResponseBadRequest(
             _(
-                "This sign-in link has expired or was not started here. Start connecting again from the Channels settings."
+                "This sign-in link has expired or was not started here. "
+                "Start connecting again from the Channels settings."
             )
         )
     organization = Organization.objects.filter(slug=pending["org"]).first()
@@ -282,7 +283,7 @@ def oauth_callback(request, platform):
                 include_client_id=True,
             )
             choices = connector.oauth_accounts(dict(token))
-        except (ConnectorError, ValueError, Exception) as exc:  # oauthlib raises its own error classes
+        except Exception as exc:  # ConnectorError, and oauthlib's and requests' own error classes
             logger.warning("oauth token exchange for %s failed: %s", platform, exc)
             messages.error(
                 request, _("Connecting failed: %(error)s") % {"error": getattr(exc, "message", "") or str(exc)}

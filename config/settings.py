@@ -329,15 +329,17 @@ if not ENCRYPTION_KEYS:
     ENCRYPTION_KEYS = [_b64.urlsafe_b64encode(_hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
 
 # Platform base URLs are settings so the same connector code talks to the real platform or to the simulator.
-META_GRAPH_URL = os.environ.get("META_GRAPH_URL", "https://graph.facebook.com")
+# Tests that do not start the simulator get a loopback port nothing listens on: refused at once, never the internet.
+_NOWHERE = "http://127.0.0.1:9" if TESTING else ""
+META_GRAPH_URL = os.environ.get("META_GRAPH_URL", _NOWHERE or "https://graph.facebook.com")
 META_GRAPH_VERSION = os.environ.get("META_GRAPH_VERSION", "v24.0")
-META_DIALOG_URL = os.environ.get("META_DIALOG_URL", "https://www.facebook.com")
-INSTAGRAM_GRAPH_URL = os.environ.get("INSTAGRAM_GRAPH_URL", "https://graph.instagram.com")
+META_DIALOG_URL = os.environ.get("META_DIALOG_URL", _NOWHERE or "https://www.facebook.com")
+INSTAGRAM_GRAPH_URL = os.environ.get("INSTAGRAM_GRAPH_URL", _NOWHERE or "https://graph.instagram.com")
 META_APP_ID = os.environ.get("META_APP_ID", "")
 META_APP_SECRET = os.environ.get("META_APP_SECRET", "")
 META_VERIFY_TOKEN = os.environ.get("META_VERIFY_TOKEN", "")
 # requests-oauthlib insists on https; development and tests talk to the simulator over plain loopback HTTP.
-if DEBUG:
+if DEBUG or TESTING:
     os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
 os.environ.setdefault("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")  # Meta grants a subset of scopes without failing the flow
 # Outbound HTTP to platforms: (connect, read) seconds.

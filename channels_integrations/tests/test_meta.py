@@ -335,6 +335,56 @@ def test_round_trip_customer_dm_reply_echo_and_receipt(tenant_a, simulator, djan
     assert [s["text"] for s in meta.state()["sent"]] == ["ございます！"]
 
 
+@pytest.mark.parametrize("platform", ["facebook", "instagram"])
+def test_a_customer_known_only_by_id_gets_their_name_from_the_profile_api(
+    tenant_a, simulator, django_capture_on_commit_callbacks, platform
+):
+    from tickets.models import Contact
+
+    connection = page_connection(tenant_a, simulator, platform)
+    meta = simulator.parts["meta"]
+    page_id = connection.credentials["page_id"]
+    # Messenger and Instagram webhooks carry the sender's id only
+    with django_capture_on_commit_callbacks(execute=True):
+        meta.customer_message(page_id, "PSID-9", "こんにちは", name="高橋 愛", platform=platform)
+        meta.customer_message(page_id, "PSID-10", "Hello", name="", platform=platform)
+    with tenant_a.scope():
+        names = dict(Contact.objects.values_list("identities__external_id", "name"))
+    assert names["PSID-9"] == "高橋 愛"
+    assert names["PSID-10"] == "Messenger User"
+
+
+def test_an_unknown_profile_leaves_the_contact_nameless_and_loses_nothing(
+    tenant_a, simulator, django_capture_on_commit_callbacks
+):
+    from tickets.models import Contact, Message
+
+    connection = page_connection(tenant_a, simulator)
+    meta = simulator.parts["meta"]
+    meta.names.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        meta._deliver(
+            "page",
+            [
+                {
+                    "id": connection.external_account_id,
+                    "time": 1,
+                    "messaging": [
+                        {
+                            "sender": {"id": "PSID-GONE"},
+                            "recipient": {"id": connection.external_account_id},
+                            "timestamp": 1700000000000,
+                            "message": {"mid": "m_gone", "text": "消えたアカウント"},
+                        }
+                    ],
+                }
+            ],
+        )
+    with tenant_a.scope():
+        assert Message.objects.get().text == "消えたアカウント"
+        assert Contact.objects.get().name == ""
+
+
 def test_a_revoked_token_fails_the_reply_and_flags_the_channel(tenant_a, simulator, django_capture_on_commit_callbacks):
     from tickets import replies
     from tickets.models import DeliveryState, Ticket

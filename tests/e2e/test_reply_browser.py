@@ -58,7 +58,7 @@ def test_agent_replies_with_a_canned_response_and_sees_it_delivered(
             )
             CannedResponseVariant.objects.create(
                 organization=tenant_a.organization,
-                canned=canned,
+                response=canned,
                 language="ja",
                 body="{{contact.name}}様、お問い合わせありがとうございます。担当の{{agent.name}}です。",
             )
@@ -74,6 +74,7 @@ def test_agent_replies_with_a_canned_response_and_sees_it_delivered(
 
         # When a customer sends a DM on the platform
         sim.parts["meta"].customer_message(PAGE_ID, "PSID-E2E", "注文した商品がまだ届いていません", name="高橋 愛")
+        assert sim.deliveries[-1]["status"] == 200, sim.deliveries
         # Then it appears in the list without a reload, and opens
         row = page.locator(".ticket-row", has_text="高橋 愛")
         row.wait_for()

@@ -269,7 +269,8 @@ class EmailSimulator(SimulatorPart):
             '<label>From address <input name="from_addr" value="hanako@example.jp"></label>'
             '<label>Subject <input name="subject" value="注文について"></label>'
             '<label>Text <textarea name="text">注文した商品がまだ届いていません。</textarea></label>'
-            '<label><input type="checkbox" name="charset" value="iso-2022-jp"> ISO-2022-JP</label><button>Send mail</button></form>'
+            '<label><input type="checkbox" name="charset" value="iso-2022-jp"> ISO-2022-JP</label>'
+            "<button>Send mail</button></form>"
         )
 
     def routes(self):

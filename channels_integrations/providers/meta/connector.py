@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from channels_integrations.connector import (
     AccountChoice,
     AuthFailed,
+    AuthorProfile,
     Connector,
     OAuthSettings,
     OutboundMessage,
@@ -51,6 +52,7 @@ class MetaConnector(Connector):
     app_level_webhook = "meta"
     connects_with_oauth = True
     can_publish = True
+    fetches_profiles = True
     dm_max_length = 2000
     comment_max_length = 8000
     image_bytes = 25 * 1024 * 1024
@@ -236,6 +238,21 @@ class MetaConnector(Connector):
                     )
                 )
         return choices
+
+    def author_profile(self, connection, author_id):
+        # Messenger's User Profile API and Instagram's user profile, both read with the page token.
+        fields = "name,username,profile_pic" if self.instagram else "name,first_name,last_name,profile_pic"
+        body = client.call(
+            "GET",
+            client.graph_url(author_id),
+            token=connection.credentials.get("access_token", ""),
+            params={"fields": fields},
+        )
+        name = body.get("name") or " ".join(p for p in (body.get("first_name"), body.get("last_name")) if p)
+        handle = body.get("username", "")
+        if not (name or handle):
+            return None
+        return AuthorProfile(name=name or handle, handle=handle, avatar_url=body.get("profile_pic", ""))
 
     def on_connect(self, connection) -> None:
         if self.instagram:

@@ -60,6 +60,7 @@ class MetaSimulator(SimulatorPart):
         self.last_customer: dict[tuple[str, str], float] = {}  # (account id, psid) -> time of last customer message
         self.private_replied: set[str] = set()
         self.sent: list[dict] = []
+        self.names: dict[str, str] = {}  # PSID/IGSID -> the customer's name, for the User Profile API
         self.subscriptions: dict[str, str] = {}
         self.failures: list[Response] = []
         self.pending: list = []
@@ -127,7 +128,6 @@ class MetaSimulator(SimulatorPart):
             account = self.pages.get(page_id, {}).get("ig_id", page_id)
         event = {"sender": {"id": psid}, "recipient": {"id": account}, "timestamp": now, "message": message}
         self.register_customer(account, psid)
-        self.names = getattr(self, "names", {})
         self.names[psid] = name
         self._deliver(
             "instagram" if platform == "instagram" else "page",
@@ -194,7 +194,8 @@ class MetaSimulator(SimulatorPart):
             + options
             + "</select></label>"
             '<label>Where <select name="platform"><option value="facebook">Messenger</option>'
-            '<option value="instagram">Instagram DM</option><option value="comment">Facebook comment</option></select></label>'
+            '<option value="instagram">Instagram DM</option><option value="comment">Facebook comment</option>'
+            "</select></label>"
             '<label>Customer name <input name="name" value="山田 花子"></label>'
             '<label>Text <textarea name="text">注文した商品がまだ届いていません。</textarea></label>'
             "<button>Send as customer</button></form>"
@@ -216,7 +217,30 @@ class MetaSimulator(SimulatorPart):
             ("POST", V + r"/(?P<page>\d+)/messages", self._send),
             ("POST", V + r"/(?P<comment>[\w]+_[\w]+|\d+)/(?P<kind>comments|replies)", self._comment_reply),
             ("POST", V + r"/(?P<page>\d+)/feed", self._feed),
+            ("GET", V + r"/(?P<user>[\w-]+)", self._profile),
         ]
+
+    def _profile(self, r: Request, m) -> Response:
+        """The User Profile API: a customer's name by PSID/IGSID, for the page that talks to them."""
+        if r.bearer() not in self.page_tokens:
+            return graph_error("Invalid OAuth access token - Cannot parse access token", 190, status=401)
+        names = self.names
+        if m["user"] not in names:
+            return graph_error(
+                f"Unsupported get request. Object with ID '{m['user']}' does not exist, cannot be loaded due to "
+                "missing permissions, or does not support this operation.",
+                100,
+                subcode=33,
+            )
+        name = names[m["user"]] or "Messenger User"
+        family, _space, given = name.partition(" ")
+        body = {"id": m["user"], "name": name}  # no profile_pic: the simulator serves no pictures
+        wanted = set(r.arg("fields", "name").split(","))
+        if "first_name" in wanted or "last_name" in wanted:
+            body |= {"first_name": given or family, "last_name": family if given else ""}
+        if "username" in wanted:
+            body["username"] = "ig_" + m["user"].lower().replace("-", "_")
+        return Response(body={k: v for k, v in body.items() if k in wanted | {"id"}})
 
     def _params(self, r: Request) -> dict:
         data = r.json() if "json" in r.headers.get("content-type", "") else r.form()
@@ -272,7 +296,8 @@ class MetaSimulator(SimulatorPart):
         )
         return Response(
             body=f"<!doctype html><meta charset=utf-8><title>Log in with Facebook</title>"
-            f'<p>Tsunagu wants to manage your pages.</p><a id="continue" href="{html.escape(target)}">Continue as Demo User</a> '
+            f"<p>Tsunagu wants to manage your pages.</p>"
+            f'<a id="continue" href="{html.escape(target)}">Continue as Demo User</a> '
             f'<a id="cancel" href="{html.escape(denied)}">Cancel</a>'
         )
 
