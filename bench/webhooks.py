@@ -57,6 +57,7 @@ WEB_WORKERS = int(os.environ.get("BENCH_WEBHOOK_WEB_WORKERS", "1"))
 STRAGGLER_SECONDS = 60.0
 DRAIN_SECONDS = 900.0  # a hard cap; the wait normally ends when everything arrived or nothing moved for a minute
 INTAKE_P99_TARGET = 250.0
+SIMULATOR = {"url": ""}  # the platform simulator's base URL, once started
 E2E_P95_TARGET = 1000.0
 
 
@@ -103,12 +104,29 @@ class Ids:
     def __init__(self) -> None:
         self.run = time.strftime("%H%M%S")
         self._n = itertools.count(1)
+        self.unnamed: list[str] = []
 
     def psid(self) -> str:
-        return f"7{self.run}{next(self._n):08d}"
+        psid = f"7{self.run}{next(self._n):08d}"
+        self.unnamed.append(psid)
+        return psid
 
     def mid(self, phase: str, i: int) -> str:
         return f"m_{self.run}_{phase}_{i}"
+
+
+def _name_customers(sim_url: str, ids: Ids) -> None:
+    """Tell the simulator the names of the customers about to write, so the worker's User Profile API calls for
+    new contacts get answers (outside the timed sections)."""
+    rng = random.Random(len(ids.unnamed))
+    family = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "Smith", "Brown"]
+    given = ["陽子", "健", "さくら", "大輔", "Emma", "Liam"]
+    while ids.unnamed:
+        batch, ids.unnamed = ids.unnamed[:500], ids.unnamed[500:]
+        customers = [
+            {"account_id": PAGE_ID, "psid": p, "name": f"{rng.choice(family)} {rng.choice(given)}"} for p in batch
+        ]
+        requests.post(f"{sim_url}/_sim/meta/customers", json={"customers": customers}, timeout=30).raise_for_status()
 
 
 # --- statistics ---------------------------------------------------------------------------------------------------
@@ -295,6 +313,7 @@ class Listener(threading.Thread):
 def _intake(url: str, ids: Ids) -> dict:
     """Closed loop, as fast as INTAKE_THREADS can go: every message a new conversation."""
     payloads = [_signed(ids.psid(), ids.mid("intake", i), TEXTS[i % len(TEXTS)]) for i in range(INTAKE_REQUESTS)]
+    _name_customers(SIMULATOR["url"], ids)
     timings = [0.0] * INTAKE_REQUESTS
     statuses = [0] * INTAKE_REQUESTS
     counter = itertools.count()
@@ -344,6 +363,7 @@ def _sustained(url: str, ids: Ids, phase: str, rate: float, seconds: float, know
         else:
             psid = rng.choice(pool)
         plan.append(_signed(psid, ids.mid(phase, i), TEXTS[(i * 7) % len(TEXTS)]))
+    _name_customers(SIMULATOR["url"], ids)
     sent = [0.0] * count
     lag = [0.0] * count
     timings = [0.0] * count
@@ -554,6 +574,35 @@ def _e2e(run: dict, stored: dict[str, int], listener: Listener) -> dict:
 # --- the suite --------------------------------------------------------------------------------------------------
 
 
+def _start_simulator(processes: Processes, connection, base: str) -> None:
+    """The platform simulator answers the worker's Graph API calls (the User Profile API for new contacts), as
+    Meta would; the page's token comes from it."""
+    sim_port = _free_port()
+    SIMULATOR["url"] = url = f"http://127.0.0.1:{sim_port}"
+    processes.start(
+        "simulator",
+        [sys.executable, "-m", "channels_integrations.simulator", "--port", str(sim_port), "--webhook-base", base],
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"{url}/_sim/state", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the simulator did not start:\n{processes.tail('simulator')}")
+        time.sleep(0.2)
+    page = {"id": PAGE_ID, "name": "Bench page", "ig_id": "17841400000009999", "ig_username": "bench"}
+    answer = requests.post(f"{url}/_sim/meta/provision", json={"pages": [page]}, timeout=10)
+    answer.raise_for_status()
+    token = next(p["access_token"] for p in answer.json()["pages"] if p["id"] == PAGE_ID)
+    with scope(organization=connection.organization):
+        connection.set_credentials({"access_token": token})
+        connection.save(update_fields=["credentials_encrypted"])
+    processes.env.update(META_GRAPH_URL=url, INSTAGRAM_GRAPH_URL=url, META_DIALOG_URL=url)
+
+
 def _worker_argv(concurrency: int) -> list[str]:
     return [
         sys.executable,
@@ -597,7 +646,9 @@ def _warm_up(url: str, ids: Ids, connection, listener: Listener, processes: Proc
     mids = []
     for i in range(20):
         mid = ids.mid(f"warm{tag}", i)
-        body, headers = _signed(ids.psid(), mid, TEXTS[i])
+        psid = ids.psid()
+        _name_customers(SIMULATOR["url"], ids)
+        body, headers = _signed(psid, mid, TEXTS[i])
         answer = requests.post(url, data=body, headers=headers, timeout=30)
         if answer.status_code != 200:
             raise RuntimeError(f"warm-up webhook answered {answer.status_code}: {answer.text[:300]}")
@@ -637,6 +688,7 @@ def run() -> list[dict]:
         DATABASE_URL=os.environ["DATABASE_URL"],
         REDIS_URL=redis_url,
         META_APP_SECRET=SECRET,
+        META_APP_ID="bench-app",
         DEBUG="1",
         DJANGO_SETTINGS_MODULE="config.settings",
         PYTHONUNBUFFERED="1",
@@ -648,6 +700,7 @@ def run() -> list[dict]:
     processes = Processes(env)
     listener = sampler = None
     try:
+        _start_simulator(processes, connection, base)
         processes.start("web", _web_argv(port))
         _wait_healthy(base, processes, time.monotonic() + 60)
         listener = Listener(f"ws://127.0.0.1:{port}/ws/orgs/{SLUG}/", base, session_key, settings.SESSION_COOKIE_NAME)

@@ -78,7 +78,7 @@ def fetch_profile(
                 "attempt": attempt + 1,
             },
             countdown=exc.retry_after or _backoff(attempt + 1),
-            queue="inbound",
+            queue="default",
         )
         return False
     except ConnectorError as exc:

@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from requests_oauthlib import OAuth2Session
 
@@ -343,7 +344,9 @@ def channel_choose(request, org_slug):
                 messages.error(request, exc.message)
         request.session.pop(CHOICES_SESSION_KEY, None)
         if added:
-            messages.success(request, _("%(n)d channels connected.") % {"n": added})
+            messages.success(
+                request, ngettext("%(n)d channel connected.", "%(n)d channels connected.", added) % {"n": added}
+            )
         return redirect("org:channels", org_slug=org_slug)
     for item in items:
         item["key"] = f"{item['platform']}:{item['id']}"

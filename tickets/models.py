@@ -104,18 +104,6 @@ class Sentiment(models.TextChoices):
     NEGATIVE = "negative", _("Negative")
 
 
-class TicketCounter(models.Model):
-    """Per-organization ticket numbers (#1, #2, …) handed out under a row lock."""
-
-    organization = models.OneToOneField("accounts.Organization", on_delete=models.CASCADE, related_name="+")
-    value = models.PositiveBigIntegerField(default=0)
-
-    objects = scoped()
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
 class Ticket(models.Model):
     """One conversation thread with one customer on one channel connection."""
 

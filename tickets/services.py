@@ -9,8 +9,9 @@ import uuid
 from datetime import timedelta
 
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, ProgrammingError, transaction
+from django.db import connection as db_connection
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,7 +33,6 @@ from tickets.models import (
     Priority,
     Tag,
     Ticket,
-    TicketCounter,
     TicketEvent,
     TicketEventKind,
     TicketStatus,
@@ -140,9 +140,23 @@ def contact_profile_fill(
 
 
 def _next_number(organization: Organization) -> int:
-    counter, _created = TicketCounter.objects.get_or_create(organization=organization)
-    TicketCounter.objects.filter(pk=counter.pk).update(value=F("value") + 1)
-    return TicketCounter.objects.values_list("value", flat=True).get(pk=counter.pk)
+    """The organization's next ticket number (#1, #2, …) from its own PostgreSQL sequence. nextval() holds no lock
+    until commit, so new conversations of one organization are not serialized; a rolled-back ticket leaves a gap."""
+    name = number_sequence(organization.pk)
+    with db_connection.cursor() as cursor:
+        try:
+            with transaction.atomic():
+                cursor.execute("SELECT nextval(%s)", [name])
+                return cursor.fetchone()[0]
+        except ProgrammingError:  # the organization's first ticket: create its sequence after the highest number
+            start = (Ticket.objects.aggregate(top=Max("number"))["top"] or 0) + 1
+            cursor.execute(f'CREATE SEQUENCE IF NOT EXISTS "{name}" START {int(start)}')
+            cursor.execute("SELECT nextval(%s)", [name])
+            return cursor.fetchone()[0]
+
+
+def number_sequence(organization_id: int) -> str:
+    return f"tickets_number_org_{int(organization_id)}"
 
 
 def _ticket_for_thread(

@@ -206,3 +206,31 @@ def test_a_mailbox_refusing_the_login_needs_reauthorization_and_admins_are_told(
     told = {address for mail in mailoutbox for address in mail.to}
     assert tenant_a.users["owner"].email in told and tenant_a.users["admin"].email in told
     assert tenant_a.users["agent"].email not in told
+
+
+def test_a_uidvalidity_change_rereads_the_mailbox_without_duplicating_anything(tenant_a, simulator):
+    part = simulator.parts["email"]
+    part.add_mailbox(MAILBOX, MAILBOX, "mail-password")
+    connection = mailbox(tenant_a, imap_port=part.imap_port, smtp_port=part.smtp_port)
+    for n in range(2):
+        part.customer_email(
+            to=MAILBOX, from_addr=f"c{n}@example.jp", from_name="", subject=f"件名{n}", text="本文", deliver="imap"
+        )
+    with tenant_a.scope():
+        services.connection_poll(organization=tenant_a.organization, connection_id=connection.pk)
+        connection.refresh_from_db()
+        old_validity = connection.poll_cursor["uidvalidity"]
+    # When the server renumbers the mailbox (a restore, a migrated account) and new mail arrives
+    part.bump_uidvalidity(MAILBOX)
+    part.customer_email(
+        to=MAILBOX, from_addr="c9@example.jp", from_name="", subject="新しい件名", text="本文", deliver="imap"
+    )
+    with tenant_a.scope():
+        ChannelConnection.objects.filter(pk=connection.pk).update(next_poll_at=None)
+        services.connection_poll(organization=tenant_a.organization, connection_id=connection.pk)
+        connection.refresh_from_db()
+        # Then every UID is read again under the new validity, and the known mails are recognised by Message-ID
+        assert connection.poll_cursor["uidvalidity"] != old_validity
+        assert connection.poll_cursor["last_uid"] == 3
+        assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["件名0", "件名1", "新しい件名"]
+        assert Message.objects.count() == 3

@@ -15,7 +15,7 @@ from django.db import connection as django_connection
 from channels_integrations.models import ChannelConnection, InboundEvent, InboundEventStatus
 from tests.e2e.asgi_server import AsgiServer, subprocess_database_url
 from tests.workers import CeleryWorker
-from tickets.models import Message, Ticket, TicketCounter
+from tickets.models import Message, Ticket
 
 SECRET = "fault-test-app-secret"
 PAGE_ID = "880000000000001"
@@ -59,16 +59,22 @@ def _lock_waiters(dbname: str) -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_mid_processing_loses_and_duplicates_nothing(tenant_a):
-    # Given a connected Facebook page whose ticket counter row we hold locked, so processing blocks inside its
-    # transaction (after parsing, while creating the first ticket)
+    # Given a connected Facebook page, and another transaction that is creating the first customer's contact (its
+    # uncommitted identity row makes the worker wait inside its own transaction, after parsing, on the unique key)
     with tenant_a.scope():
         ChannelConnection.objects.create(
             organization=tenant_a.organization, platform="facebook", display_name="Page", external_account_id=PAGE_ID
         )
-        TicketCounter.objects.get_or_create(organization=tenant_a.organization)
     blocker = psycopg.connect(subprocess_database_url())
+    contact_id = blocker.execute(
+        "INSERT INTO tickets_contact (organization_id, name, avatar_url, email, language, vip, attributes, created_at)"
+        " VALUES (%s, '', '', '', '', false, '{}', now()) RETURNING id",
+        [tenant_a.organization.pk],
+    ).fetchone()[0]
     blocker.execute(
-        "SELECT * FROM tickets_ticketcounter WHERE organization_id = %s FOR UPDATE", [tenant_a.organization.pk]
+        "INSERT INTO tickets_contactidentity (organization_id, contact_id, platform, external_id, handle)"
+        " VALUES (%s, %s, 'facebook', 'PSID-0', '')",
+        [tenant_a.organization.pk, contact_id],
     )
     fast_redelivery = {
         "META_APP_SECRET": SECRET,

@@ -249,6 +249,8 @@ class MetaSimulator(SimulatorPart):
     def _op_customers(self, r: Request, m) -> Response:
         for c in r.json().get("customers", []):
             self.register_customer(str(c["account_id"]), str(c["psid"]))
+            if c.get("name"):
+                self.names[str(c["psid"])] = c["name"]
         return Response(body={"ok": True})
 
     def _op_message(self, r: Request, m) -> Response:
