@@ -267,7 +267,7 @@ class Connector:
 
     def author_profile(self, connection: ChannelConnection, author_id: str) -> AuthorProfile | None:
         """The name (and picture) of a customer whose messages arrive without one; None when the platform has no
-        such lookup. Called from a task once per new nameless contact. Raises ConnectorError."""
+        such lookup. Called while ingesting a new customer's first message. Raises ConnectorError."""
         return None
 
     def on_connect(self, connection: ChannelConnection) -> None:

@@ -5,6 +5,7 @@ Inbound: webhook view / poller → `events_store` (raw, unique per connection) �
 tickets services write) — each event in one transaction with its row locked, so a crash anywhere rolls back
 cleanly and the next attempt starts from the stored raw event."""
 
+import dataclasses
 import logging
 from datetime import timedelta
 
@@ -69,41 +70,6 @@ def _queue_ingest(organization_id: int, event_ids: list[int]) -> None:
     transaction.on_commit(send)
 
 
-def _queue_profile(organization_id: int, connection_id: int, contact_id: int, author_id: str) -> None:
-    from channels_integrations.tasks import fetch_profile
-
-    transaction.on_commit(
-        lambda: fetch_profile.apply_async(
-            kwargs={
-                "organization_id": organization_id,
-                "connection_id": connection_id,
-                "contact_id": contact_id,
-                "author_id": author_id,
-            },
-            queue="default",  # a name is cosmetic: it never waits in line ahead of customers' messages
-        )
-    )
-
-
-def contact_profile_fetch(*, organization: Organization, connection_id: int, contact_id: int, author_id: str) -> bool:
-    """Ask the platform for the name of a customer whose messages came without one (Messenger sends only a PSID)."""
-    from tickets import services as tickets
-
-    connection = ChannelConnection.objects.get(pk=connection_id)
-    if connection.status != ConnectionStatus.ACTIVE:
-        return False
-    profile = connector_for(connection.platform).author_profile(connection, author_id)
-    if profile is None:
-        return False
-    return tickets.contact_profile_fill(
-        organization=organization,
-        contact_id=contact_id,
-        name=profile.name,
-        handle=profile.handle,
-        avatar_url=profile.avatar_url,
-    )
-
-
 def event_process(*, organization: Organization, event_id: int) -> str:
     """Turn one stored raw event into messages. Returns what happened: "processed", "done" (already), "busy"
     (another worker holds it), "held" (connection paused). Parse or write errors propagate after the transaction
@@ -154,10 +120,8 @@ def item_apply(*, organization: Organization, connection: ChannelConnection, ite
     from tickets import services as tickets
 
     if isinstance(item, InboundMessage):
-        message, created = tickets.message_ingest(organization=organization, connection=connection, inbound=item)
-        contact = message.author_contact if created else None
-        if contact is not None and not contact.name and connector_for(connection.platform).fetches_profiles:
-            _queue_profile(organization.pk, connection.pk, contact.pk, item.author_id)
+        item = _with_author_profile(connection, item)
+        tickets.message_ingest(organization=organization, connection=connection, inbound=item)
     elif isinstance(item, InboundEdit):
         tickets.message_edit_ingest(organization=organization, connection=connection, edit=item)
     elif isinstance(item, InboundDelete):
@@ -166,6 +130,35 @@ def item_apply(*, organization: Organization, connection: ChannelConnection, ite
         tickets.message_delivery_update(organization=organization, connection=connection, update=item)
     else:  # pragma: no cover - a connector returned something outside the boundary
         raise TypeError(f"unknown inbound item {type(item).__name__}")
+
+
+def _with_author_profile(connection: ChannelConnection, item: InboundMessage) -> InboundMessage:
+    """Messenger and Instagram DMs carry only the sender's id: a new customer's name is asked of the platform once,
+    before their contact is created, so the first message already shows who wrote. A failed lookup leaves the
+    contact nameless (the inbox shows the platform) and their next message asks again."""
+    from tickets.models import ContactIdentity
+
+    connector = connector_for(connection.platform)
+    if item.author_name or not connector.fetches_profiles:
+        return item
+    named = ContactIdentity.objects.filter(platform=connection.platform, external_id=item.author_id).exclude(
+        contact__name=""
+    )
+    if named.exists():
+        return item
+    try:
+        profile = connector.author_profile(connection, item.author_id)
+    except ConnectorError as exc:
+        logger.info("no profile for %s on connection %s: %s", item.author_id, connection.pk, exc)
+        return item
+    if profile is None:
+        return item
+    return dataclasses.replace(
+        item,
+        author_name=profile.name,
+        author_handle=item.author_handle or profile.handle,
+        author_avatar_url=item.author_avatar_url or profile.avatar_url,
+    )
 
 
 def event_failed(*, organization: Organization, event_id: int, error: str) -> InboundEvent:

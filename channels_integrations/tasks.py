@@ -49,43 +49,6 @@ def ingest_event(*, organization_id: int, event_id: int) -> str:
         return "retrying"
 
 
-@shared_task(base=TenantTask, name="channels.fetch_profile", acks_late=True)
-def fetch_profile(
-    *, organization_id: int, connection_id: int, contact_id: int, author_id: str, attempt: int = 0
-) -> bool:
-    """Name a customer from the platform's profile API. A missing name is cosmetic: transient errors are tried
-    again a few times, anything else is logged and the contact stays nameless (the inbox shows the platform)."""
-    from channels_integrations.connector import ConnectorError, TransientError
-    from channels_integrations.services import contact_profile_fetch
-
-    try:
-        return contact_profile_fetch(
-            organization=_organization(organization_id),
-            connection_id=connection_id,
-            contact_id=contact_id,
-            author_id=author_id,
-        )
-    except TransientError as exc:  # RateLimited included
-        if attempt >= 3:
-            logger.warning("profile of %s on connection %s not fetched: %s", author_id, connection_id, exc)
-            return False
-        fetch_profile.apply_async(
-            kwargs={
-                "organization_id": organization_id,
-                "connection_id": connection_id,
-                "contact_id": contact_id,
-                "author_id": author_id,
-                "attempt": attempt + 1,
-            },
-            countdown=exc.retry_after or _backoff(attempt + 1),
-            queue="default",
-        )
-        return False
-    except ConnectorError as exc:
-        logger.warning("profile of %s on connection %s not available: %s", author_id, connection_id, exc)
-        return False
-
-
 @shared_task(base=TenantTask, name="channels.send_message", acks_late=True)
 def send_message(*, organization_id: int, message_id: int) -> str:
     """Send one queued reply through its connector (see outbound.message_send)."""

@@ -72,6 +72,15 @@ def parse_database_url(url: str) -> dict:
 
 
 DATABASES = {"default": parse_database_url(DATABASE_URL)}
+if env_bool("DB_POOL", False):
+    # The ASGI server (config/asgi.py turns this on) borrows connections from a psycopg pool: a new PostgreSQL
+    # backend per request cost more than a webhook's whole work. Celery workers keep one connection per process.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
+        "timeout": 10,
+    }
 
 
 def redis_url_with_db(url: str, db: int) -> str:
@@ -93,7 +102,8 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "tsunagu:asgi"},
+        # A busy inbox sends a browser hundreds of events a second; the default 100 per channel would drop some.
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "tsunagu:asgi", "capacity": 5000, "expiry": 120},
     }
 }
 

@@ -118,24 +118,6 @@ def contact_for_identity(
         return ContactIdentity.objects.select_related("contact").get(platform=platform, external_id=external_id).contact
 
 
-def contact_profile_fill(
-    *, organization: Organization, contact_id: int, name: str, handle: str = "", avatar_url: str = ""
-) -> bool:
-    """Give a nameless contact the name the platform reported, and refresh their open tickets in every browser.
-    A name an agent typed meanwhile wins: only empty fields are filled."""
-    updated = Contact.objects.filter(pk=contact_id, name="").update(
-        name=name[:200], search_vector=vector_expression(name, handle)
-    )
-    if avatar_url:
-        Contact.objects.filter(pk=contact_id, avatar_url="").update(avatar_url=avatar_url[:1000])
-    if not updated:
-        return False
-    Ticket.objects.filter(contact_id=contact_id).update(search_vector=append_expression("search_vector", name))
-    for ticket in Ticket.objects.filter(contact_id=contact_id, status__in=ACTIVE_STATUSES).order_by("-pk")[:20]:
-        _publish_ticket(organization, ticket)
-    return True
-
-
 # --- inbound ----------------------------------------------------------------------------------------------------
 
 

@@ -123,6 +123,9 @@ def test_worker_killed_mid_processing_loses_and_duplicates_nothing(tenant_a):
             ]
             assert Ticket.objects.count() == 3
     finally:
+        if not blocker.closed:
+            blocker.rollback()
+            blocker.close()
         first.stop()
         if second is not None:
             second.stop()

@@ -36,11 +36,15 @@ def _retry_after(response: requests.Response) -> float:
     return minutes * 60 if minutes else 60.0
 
 
-def call(method: str, url: str, *, token: str, **kwargs) -> dict:
+def call(method: str, url: str, *, token: str, timeout: tuple[float, float] | None = None, **kwargs) -> dict:
     """One Graph request; returns the JSON body or raises AuthFailed / RateLimited / TransientError / SendRejected."""
     try:
         response = requests.request(
-            method, url, headers={"Authorization": f"Bearer {token}"}, timeout=settings.PLATFORM_HTTP_TIMEOUT, **kwargs
+            method,
+            url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout or settings.PLATFORM_HTTP_TIMEOUT,
+            **kwargs,
         )
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise TransientError(f"Meta could not be reached: {type(exc).__name__}") from exc

@@ -247,6 +247,7 @@ class MetaConnector(Connector):
             client.graph_url(author_id),
             token=connection.credentials.get("access_token", ""),
             params={"fields": fields},
+            timeout=(2.0, 4.0),  # asked while ingesting a new customer's first message: a name is not worth a stall
         )
         name = body.get("name") or " ".join(p for p in (body.get("first_name"), body.get("last_name")) if p)
         handle = body.get("username", "")
