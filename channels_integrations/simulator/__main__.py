@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-file", default="", help="write the listening ports here as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="simulator %(levelname)s %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
     sim = Simulator(
         webhook_base=args.webhook_base,
         host=args.host,
