@@ -174,19 +174,25 @@ MAILBOX_FORM = {
     "from_name": "ショップ サポート",
     "username": "support@shop.example.jp",
     "password": "imap-password-1",
-    "imap_host": "imap.example.jp",
-    "imap_port": "993",
-    "imap_security": "ssl",
+    "imap_host": "127.0.0.1",
+    "imap_security": "none",
     "imap_folder": "INBOX",
-    "smtp_host": "smtp.example.jp",
-    "smtp_port": "587",
-    "smtp_security": "starttls",
+    "smtp_host": "127.0.0.1",
+    "smtp_security": "none",
 }
 
 
-def test_a_mailbox_is_connected_with_encrypted_credentials_and_the_token_is_shown_once(tenant_a, login):
+@pytest.fixture
+def mail_server(simulator):
+    """The simulator's IMAP and SMTP servers with the support mailbox; returns the form as an admin fills it."""
+    part = simulator.parts["email"]
+    part.add_mailbox(MAILBOX_FORM["address"], MAILBOX_FORM["username"], MAILBOX_FORM["password"])
+    return {**MAILBOX_FORM, "imap_port": str(part.imap_port), "smtp_port": str(part.smtp_port)}
+
+
+def test_a_mailbox_is_connected_with_encrypted_credentials_and_the_token_is_shown_once(tenant_a, login, mail_server):
     client = login(tenant_a.users["owner"])
-    answer = client.post(f"/{tenant_a.slug}/settings/channels/email/", MAILBOX_FORM)
+    answer = client.post(f"/{tenant_a.slug}/settings/channels/email/", mail_server)
     assert answer.status_code == 200
     with tenant_a.scope():
         connection = ChannelConnection.objects.get(platform="email")
@@ -205,15 +211,35 @@ def test_a_mailbox_is_connected_with_encrypted_credentials_and_the_token_is_show
     assert AuditAction.CHANNEL_CONNECTED in audit_actions(tenant_a)
 
 
-def test_saving_the_mailbox_again_without_a_password_keeps_the_stored_one(tenant_a, login):
+def test_saving_the_mailbox_again_without_a_password_keeps_the_stored_one(tenant_a, login, mail_server):
     client = login(tenant_a.users["owner"])
-    client.post(f"/{tenant_a.slug}/settings/channels/email/", MAILBOX_FORM)
-    again = {**MAILBOX_FORM, "password": "", "smtp_port": "465", "smtp_security": "ssl"}
+    client.post(f"/{tenant_a.slug}/settings/channels/email/", mail_server)
+    again = {**mail_server, "password": "", "from_name": "サポート窓口"}
     assert client.post(f"/{tenant_a.slug}/settings/channels/email/", again).status_code == 200
     with tenant_a.scope():
         connection = ChannelConnection.objects.get(platform="email")
     assert connection.credentials["password"] == "imap-password-1"
-    assert connection.config["smtp_port"] == 465
+    assert connection.config["from_name"] == "サポート窓口"
+
+
+def test_a_mailbox_the_server_refuses_is_not_connected_and_the_admin_sees_why(tenant_a, login, mail_server):
+    client = login(tenant_a.users["owner"])
+    answer = client.post(f"/{tenant_a.slug}/settings/channels/email/", {**mail_server, "password": "wrong"})
+    assert answer.status_code == 400
+    errors = " ".join(answer.context["form"].non_field_errors())
+    assert "LOGIN" in errors or "login" in errors.lower() or "ログイン" in errors
+    with tenant_a.scope():
+        assert not ChannelConnection.objects.exists()
+        assert not AuditEntry.objects.filter(action=AuditAction.CHANNEL_CONNECTED).exists()
+
+
+def test_an_unreachable_mail_server_is_a_clear_form_error(tenant_a, login, mail_server):
+    client = login(tenant_a.users["owner"])
+    answer = client.post(f"/{tenant_a.slug}/settings/channels/email/", {**mail_server, "imap_port": "9"})
+    assert answer.status_code == 400
+    assert answer.context["form"].non_field_errors()
+    with tenant_a.scope():
+        assert not ChannelConnection.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -221,7 +247,8 @@ def test_saving_the_mailbox_again_without_a_password_keeps_the_stored_one(tenant
 )
 def test_a_wrong_mailbox_form_says_what_is_wrong_and_stores_nothing(tenant_a, login, field, value):
     client = login(tenant_a.users["owner"])
-    answer = client.post(f"/{tenant_a.slug}/settings/channels/email/", {**MAILBOX_FORM, field: value})
+    form = {**MAILBOX_FORM, "imap_port": "993", "smtp_port": "587"}
+    answer = client.post(f"/{tenant_a.slug}/settings/channels/email/", {**form, field: value})
     assert answer.status_code == 400
     assert answer.context["form"].errors[field]
     with tenant_a.scope():
@@ -230,7 +257,8 @@ def test_a_wrong_mailbox_form_says_what_is_wrong_and_stores_nothing(tenant_a, lo
 
 def test_a_new_mailbox_needs_a_password(tenant_a, login):
     client = login(tenant_a.users["owner"])
-    answer = client.post(f"/{tenant_a.slug}/settings/channels/email/", {**MAILBOX_FORM, "password": ""})
+    form = {**MAILBOX_FORM, "imap_port": "993", "smtp_port": "587", "password": ""}
+    answer = client.post(f"/{tenant_a.slug}/settings/channels/email/", form)
     assert answer.status_code == 400
     assert answer.context["form"].errors["password"]
 

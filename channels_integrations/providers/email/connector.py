@@ -8,6 +8,7 @@ import logging
 import re
 import smtplib
 import ssl
+from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
@@ -126,20 +127,37 @@ class EmailConnector(Connector):
             imap.starttls(ssl_context=ssl.create_default_context())
         return imap
 
-    def poll(self, connection, cursor):
+    def _open_folder(self, connection) -> imaplib.IMAP4:
+        """Log in and open the folder read-only; the caller logs out."""
         config, credentials = connection.config, connection.credentials
         try:
             imap = self._imap(config)
         except (OSError, imaplib.IMAP4.error) as exc:
             raise TransientError(_("The mail server could not be reached: %(error)s") % {"error": exc}) from exc
         try:
-            try:
-                imap.login(config.get("username") or connection.external_account_id, credentials.get("password", ""))
-            except imaplib.IMAP4.error as exc:
-                raise AuthFailed(_("The mail server refused the login: %(error)s") % {"error": _text(exc)}) from exc
-            status, data = imap.select(_quote(config.get("imap_folder") or "INBOX"), readonly=True)
-            if status != "OK":
-                raise TransientError(_("The folder could not be opened: %(error)s") % {"error": _text(data)})
+            imap.login(config.get("username") or connection.external_account_id, credentials.get("password", ""))
+        except imaplib.IMAP4.error as exc:
+            _logout(imap)
+            raise AuthFailed(_("The mail server refused the login: %(error)s") % {"error": _text(exc)}) from exc
+        except OSError as exc:
+            _logout(imap)
+            raise TransientError(_("The mail server connection failed: %(error)s") % {"error": exc}) from exc
+        status, data = imap.select(_quote(config.get("imap_folder") or "INBOX"), readonly=True)
+        if status != "OK":
+            _logout(imap)
+            raise TransientError(_("The folder could not be opened: %(error)s") % {"error": _text(data)})
+        return imap
+
+    def on_connect(self, connection) -> None:
+        """An admin saved the mailbox form: prove the IMAP login and folder, and the SMTP login, before it counts
+        as connected (the form shows what the server answered)."""
+        _logout(self._open_folder(connection))
+        with self._smtp(connection):
+            pass
+
+    def poll(self, connection, cursor):
+        imap = self._open_folder(connection)
+        try:
             validity = int((imap.untagged_responses.get("UIDVALIDITY") or [b"0"])[0])
             last = int(cursor.get("last_uid", 0)) if int(cursor.get("uidvalidity", validity)) == validity else 0
             status, data = imap.uid("SEARCH", None, f"UID {last + 1}:*")
@@ -162,10 +180,7 @@ class EmailConnector(Connector):
         except (OSError, imaplib.IMAP4.abort) as exc:
             raise TransientError(_("The mail server connection failed: %(error)s") % {"error": exc}) from exc
         finally:
-            try:
-                imap.logout()
-            except (OSError, imaplib.IMAP4.error):
-                pass
+            _logout(imap)
 
     # --- SMTP -----------------------------------------------------------------------------------------------------
     def reply_limits(self, connection, context: ReplyContext) -> ReplyLimits:
@@ -208,9 +223,10 @@ class EmailConnector(Connector):
             )
         return message
 
-    def send(self, connection, outbound: OutboundMessage) -> SendResult:
+    @contextmanager
+    def _smtp(self, connection):
+        """A logged-in SMTP session; errors become connector errors."""
         config, credentials = connection.config, connection.credentials
-        message = self.build(connection, outbound)
         host, port, security = config["smtp_host"], int(config["smtp_port"]), config.get("smtp_security", "starttls")
         timeout = settings.PLATFORM_HTTP_TIMEOUT[1]
         try:
@@ -224,7 +240,7 @@ class EmailConnector(Connector):
                     smtp.starttls(context=ssl.create_default_context())
                 if credentials.get("password"):
                     smtp.login(config.get("username") or connection.external_account_id, credentials["password"])
-                smtp.send_message(message)
+                yield smtp
         except smtplib.SMTPAuthenticationError as exc:
             raise AuthFailed(
                 _("The mail server refused the login: %(error)s") % {"error": _text(exc.smtp_error)}
@@ -242,6 +258,11 @@ class EmailConnector(Connector):
             raise SendRejected(_text(exc.smtp_error), code=str(exc.smtp_code)) from exc
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransientError(_("The mail server could not be reached: %(error)s") % {"error": exc}) from exc
+
+    def send(self, connection, outbound: OutboundMessage) -> SendResult:
+        message = self.build(connection, outbound)
+        with self._smtp(connection) as smtp:
+            smtp.send_message(message)
         return SendResult(platform_message_id=message["Message-ID"])
 
 
@@ -250,6 +271,13 @@ def _event_key(headers, raw: bytes, fallback: str = "") -> str:
     if message_id:
         return "msgid:" + mime.platform_id(message_id)[:190]
     return fallback or mime.content_hash(raw)
+
+
+def _logout(imap: imaplib.IMAP4) -> None:
+    try:
+        imap.logout()
+    except (OSError, imaplib.IMAP4.error):
+        pass
 
 
 def _quote(folder: str) -> str:
