@@ -248,16 +248,16 @@ class Processes:
             self.stop(name)
 
 
-def _wait_healthy(base: str, processes: Processes, deadline: float) -> None:
+def _wait_up(url: str, processes: Processes, name: str, deadline: float) -> None:
+    """Until `url` answers 200; fails with the process's log when it exits or the deadline passes."""
     while True:
         try:
-            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+            if requests.get(url, timeout=2).status_code == 200:
                 return
         except requests.ConnectionError:
             pass
-        web = processes.running["web"]
-        if web.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the web server did not become healthy:\n{processes.tail('web')}")
+        if processes.running[name].poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start:\n{processes.tail(name)}")
         time.sleep(0.2)
 
 
@@ -583,16 +583,7 @@ def _start_simulator(processes: Processes, connection, base: str) -> None:
         "simulator",
         [sys.executable, "-m", "channels_integrations.simulator", "--port", str(sim_port), "--webhook-base", base],
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"{url}/_sim/state", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the simulator did not start:\n{processes.tail('simulator')}")
-        time.sleep(0.2)
+    _wait_up(f"{url}/_sim/state", processes, "simulator", time.monotonic() + 30)
     page = {"id": PAGE_ID, "name": "Bench page", "ig_id": "17841400000009999", "ig_username": "bench"}
     answer = requests.post(f"{url}/_sim/meta/provision", json={"pages": [page]}, timeout=10)
     answer.raise_for_status()
@@ -702,7 +693,7 @@ def run() -> list[dict]:
     try:
         _start_simulator(processes, connection, base)
         processes.start("web", _web_argv(port))
-        _wait_healthy(base, processes, time.monotonic() + 60)
+        _wait_up(f"{base}/healthz", processes, "web", time.monotonic() + 60)
         listener = Listener(f"ws://127.0.0.1:{port}/ws/orgs/{SLUG}/", base, session_key, settings.SESSION_COOKIE_NAME)
         listener.start()
         listener.ready.wait(30)

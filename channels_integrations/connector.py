@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from tickets.inbound import InboundItem
+from tickets.inbound import AuthorProfile, InboundItem
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -186,15 +186,6 @@ class AccountChoice:
 
 
 @dataclass(frozen=True)
-class AuthorProfile:
-    """What the platform says about a customer whose messages carry only an id (Messenger's PSID...)."""
-
-    name: str
-    handle: str = ""
-    avatar_url: str = ""
-
-
-@dataclass(frozen=True)
 class OAuthSettings:
     """What requests-oauthlib needs for the authorization-code flow, built from settings at call time (base URLs
     point at the simulator in development)."""
@@ -267,7 +258,8 @@ class Connector:
 
     def author_profile(self, connection: ChannelConnection, author_id: str) -> AuthorProfile | None:
         """The name (and picture) of a customer whose messages arrive without one; None when the platform has no
-        such lookup. Called while ingesting a new customer's first message. Raises ConnectorError."""
+        such lookup. Called while ingesting a message from a customer whose contact has no name yet. Raises
+        ConnectorError."""
         return None
 
     def on_connect(self, connection: ChannelConnection) -> None:

@@ -5,12 +5,11 @@ Inbound: webhook view / poller → `events_store` (raw, unique per connection) �
 tickets services write) — each event in one transaction with its row locked, so a crash anywhere rolls back
 cleanly and the next attempt starts from the stored raw event."""
 
-import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db import connection as db_connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -26,7 +25,15 @@ from channels_integrations.connector import (
 )
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from channels_integrations.registry import connector_for
-from tickets.inbound import DeliveryUpdate, InboundDelete, InboundEdit, InboundItem, InboundMessage
+from config.db import commit_without_flush
+from tickets.inbound import (
+    AuthorProfile,
+    DeliveryUpdate,
+    InboundDelete,
+    InboundEdit,
+    InboundItem,
+    InboundMessage,
+)
 
 logger = logging.getLogger("tsunagu.channels")
 
@@ -77,9 +84,7 @@ def event_process(*, organization: Organization, event_id: int) -> str:
     with transaction.atomic():
         # The raw event was stored durably before the platform got its 200, and processing is idempotent: should a
         # database crash lose this commit, the event is still "received" and the sweeper processes it again.
-        # Not waiting for the WAL flush here is what lets a small machine keep up with hundreds of messages a second.
-        with db_connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        commit_without_flush()
         event = (
             InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("connection")
@@ -120,8 +125,12 @@ def item_apply(*, organization: Organization, connection: ChannelConnection, ite
     from tickets import services as tickets
 
     if isinstance(item, InboundMessage):
-        item = _with_author_profile(connection, item)
-        tickets.message_ingest(organization=organization, connection=connection, inbound=item)
+        tickets.message_ingest(
+            organization=organization,
+            connection=connection,
+            inbound=item,
+            lookup_profile=_profile_lookup(connection, item.author_id),
+        )
     elif isinstance(item, InboundEdit):
         tickets.message_edit_ingest(organization=organization, connection=connection, edit=item)
     elif isinstance(item, InboundDelete):
@@ -132,33 +141,22 @@ def item_apply(*, organization: Organization, connection: ChannelConnection, ite
         raise TypeError(f"unknown inbound item {type(item).__name__}")
 
 
-def _with_author_profile(connection: ChannelConnection, item: InboundMessage) -> InboundMessage:
-    """Messenger and Instagram DMs carry only the sender's id: a new customer's name is asked of the platform once,
-    before their contact is created, so the first message already shows who wrote. A failed lookup leaves the
-    contact nameless (the inbox shows the platform) and their next message asks again."""
-    from tickets.models import ContactIdentity
-
+def _profile_lookup(connection: ChannelConnection, author_id: str) -> Callable[[], AuthorProfile | None] | None:
+    """Messenger and Instagram DMs carry only the sender's id: the tickets service asks the platform for the name
+    when it meets a customer it cannot name yet, so the first message already shows who wrote. A failed lookup
+    leaves the contact nameless (the inbox shows the platform) and their next message asks again."""
     connector = connector_for(connection.platform)
-    if item.author_name or not connector.fetches_profiles:
-        return item
-    named = ContactIdentity.objects.filter(platform=connection.platform, external_id=item.author_id).exclude(
-        contact__name=""
-    )
-    if named.exists():
-        return item
-    try:
-        profile = connector.author_profile(connection, item.author_id)
-    except ConnectorError as exc:
-        logger.info("no profile for %s on connection %s: %s", item.author_id, connection.pk, exc)
-        return item
-    if profile is None:
-        return item
-    return dataclasses.replace(
-        item,
-        author_name=profile.name,
-        author_handle=item.author_handle or profile.handle,
-        author_avatar_url=item.author_avatar_url or profile.avatar_url,
-    )
+    if not connector.fetches_profiles:
+        return None
+
+    def lookup() -> AuthorProfile | None:
+        try:
+            return connector.author_profile(connection, author_id)
+        except ConnectorError as exc:
+            logger.info("no profile for %s on connection %s: %s", author_id, connection.pk, exc)
+            return None
+
+    return lookup
 
 
 def event_failed(*, organization: Organization, event_id: int, error: str) -> InboundEvent:

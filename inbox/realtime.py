@@ -13,10 +13,11 @@ from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 from django_scopes import scope
+
+from config.db import commit_without_flush
 
 logger = logging.getLogger("tsunagu.realtime")
 
@@ -44,9 +45,7 @@ def _deliver(organization, type: str, payload: dict, groups: list[str]) -> None:
     from inbox.models import RealtimeEvent
 
     with scope(organization=organization), transaction.atomic():
-        # Stored events only serve resumes; losing the last few to a database crash costs a reload, never data.
-        with db_connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        commit_without_flush()  # stored events only serve resumes
         rows = RealtimeEvent.objects.bulk_create(
             [
                 RealtimeEvent(organization=organization, group=group, type=type, payload=payload)

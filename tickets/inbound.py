@@ -8,6 +8,15 @@ from datetime import datetime
 
 
 @dataclass(frozen=True)
+class AuthorProfile:
+    """What a platform says about a customer whose messages carry only an id (Messenger's PSID...)."""
+
+    name: str
+    handle: str = ""
+    avatar_url: str = ""
+
+
+@dataclass(frozen=True)
 class InboundAttachment:
     """A file on a message: either a platform URL (Meta CDN) or the bytes themselves (email parts)."""
 

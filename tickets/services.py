@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.core.files.base import ContentFile
@@ -20,7 +21,7 @@ from accounts.models import Membership, Organization, Team, User
 from channels_integrations.models import ChannelConnection
 from inbox import realtime
 from tickets import events
-from tickets.inbound import DeliveryUpdate, InboundDelete, InboundEdit, InboundMessage
+from tickets.inbound import AuthorProfile, DeliveryUpdate, InboundDelete, InboundEdit, InboundMessage
 from tickets.models import (
     ACTIVE_STATUSES,
     Attachment,
@@ -89,11 +90,17 @@ def contact_for_identity(
     handle: str = "",
     avatar_url: str = "",
     email: str = "",
+    lookup_profile: Callable[[], AuthorProfile | None] | None = None,
 ) -> Contact:
-    """The contact behind a platform account, created on first contact (race-safe on the identity's unique key)."""
+    """The contact behind a platform account, created on first contact (race-safe on the identity's unique key).
+    `lookup_profile` asks the platform who this is; it is called only when no name is known yet."""
     identity = (
         ContactIdentity.objects.select_related("contact").filter(platform=platform, external_id=external_id).first()
     )
+    if not name and lookup_profile is not None and (identity is None or not identity.contact.name):
+        profile = lookup_profile()
+        if profile is not None:
+            name, handle, avatar_url = profile.name, handle or profile.handle, avatar_url or profile.avatar_url
     if identity is not None:
         contact = identity.contact
         if name and not contact.name:
@@ -124,7 +131,7 @@ def contact_for_identity(
 def _next_number(organization: Organization) -> int:
     """The organization's next ticket number (#1, #2, …) from its own PostgreSQL sequence. nextval() holds no lock
     until commit, so new conversations of one organization are not serialized; a rolled-back ticket leaves a gap."""
-    name = number_sequence(organization.pk)
+    name = f"tickets_number_org_{int(organization.pk)}"  # created for existing organizations by migration 0004
     with db_connection.cursor() as cursor:
         try:
             with transaction.atomic():
@@ -135,10 +142,6 @@ def _next_number(organization: Organization) -> int:
             cursor.execute(f'CREATE SEQUENCE IF NOT EXISTS "{name}" START {int(start)}')
             cursor.execute("SELECT nextval(%s)", [name])
             return cursor.fetchone()[0]
-
-
-def number_sequence(organization_id: int) -> str:
-    return f"tickets_number_org_{int(organization_id)}"
 
 
 def _ticket_for_thread(
@@ -215,7 +218,11 @@ def _ticket_for_thread(
 
 @transaction.atomic
 def message_ingest(
-    *, organization: Organization, connection: ChannelConnection, inbound: InboundMessage
+    *,
+    organization: Organization,
+    connection: ChannelConnection,
+    inbound: InboundMessage,
+    lookup_profile: Callable[[], AuthorProfile | None] | None = None,
 ) -> tuple[Message, bool]:
     """Store one customer message in its ticket exactly once. Returns (message, created). Delivering the same
     platform message again — even concurrently — returns the stored one (unique constraint, not a check)."""
@@ -247,6 +254,7 @@ def message_ingest(
         handle=inbound.author_handle,
         avatar_url=inbound.author_avatar_url,
         email=inbound.author_email,
+        lookup_profile=lookup_profile,
     )
     ticket, how = _ticket_for_thread(organization=organization, connection=connection, inbound=inbound, contact=contact)
     parent = None

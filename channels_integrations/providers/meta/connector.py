@@ -17,7 +17,6 @@ from django.utils.translation import gettext as _
 from channels_integrations.connector import (
     AccountChoice,
     AuthFailed,
-    AuthorProfile,
     Connector,
     OAuthSettings,
     OutboundMessage,
@@ -30,6 +29,7 @@ from channels_integrations.connector import (
     WebhookRejected,
 )
 from channels_integrations.providers.meta import client, schemas
+from tickets.inbound import AuthorProfile
 
 logger = logging.getLogger("tsunagu.meta")
 
