@@ -178,7 +178,7 @@ class Role(models.Model):
         return ROLE_DESCRIPTIONS[RoleKey(self.key)]
 
 
-NOTIFICATION_KINDS = ["assigned", "mentioned", "customer_replied"]
+NOTIFICATION_KINDS = ["assigned", "mentioned", "customer_replied", "rule", "sla_warning", "sla_breach", "crisis"]
 
 
 def default_in_app_kinds() -> list[str]:
@@ -186,7 +186,12 @@ def default_in_app_kinds() -> list[str]:
 
 
 def default_email_kinds() -> list[str]:
-    return ["assigned", "mentioned"]
+    return ["assigned", "mentioned", "sla_breach", "crisis"]
+
+
+class Availability(models.TextChoices):
+    AVAILABLE = "available", _("Available")
+    AWAY = "away", _("Away")
 
 
 class Membership(models.Model):
@@ -197,6 +202,17 @@ class Membership(models.Model):
     role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
     notify_in_app = ArrayField(models.CharField(max_length=24), default=default_in_app_kinds, blank=True)
     notify_email = ArrayField(models.CharField(max_length=24), default=default_email_kinds, blank=True)
+    # Routing: automatic assignment goes only to available members with a browser open (inbox presence), up to their
+    # capacity of open tickets, preferring the ones whose skills match; `last_assigned_at` keeps it fair.
+    availability = models.CharField(
+        _("availability"), max_length=10, choices=Availability.choices, default=Availability.AVAILABLE
+    )
+    capacity = models.PositiveSmallIntegerField(
+        _("open tickets at most"), null=True, blank=True, help_text=_("Leave empty to use the team's default.")
+    )
+    skill_languages = ArrayField(models.CharField(max_length=8), default=list, blank=True)
+    skill_platforms = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScopedManager(organization="organization")
@@ -214,6 +230,12 @@ class Membership(models.Model):
         return capability in self.role.capabilities
 
 
+class AssignmentStrategy(models.TextChoices):
+    MANUAL = "manual", _("Manual (the team picks from its queue)")
+    ROUND_ROBIN = "round_robin", _("Round robin")
+    LEAST_OPEN = "least_open", _("Fewest open tickets")
+
+
 class Team(models.Model):
     """A group of members (e.g. "Support", "Social"). Channel access can be granted to a whole team.
 
@@ -224,6 +246,18 @@ class Team(models.Model):
     name = models.CharField(_("name"), max_length=80)
     description = models.CharField(_("description"), max_length=255, blank=True)
     group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="team", editable=False)
+    assignment_strategy = models.CharField(
+        _("automatic assignment"), max_length=12, choices=AssignmentStrategy.choices, default=AssignmentStrategy.MANUAL
+    )
+    default_capacity = models.PositiveSmallIntegerField(_("open tickets per agent at most"), default=10)
+    match_skills = models.BooleanField(
+        _("match skills"),
+        default=False,
+        help_text=_("Prefer agents who speak the ticket's language and know its platform."),
+    )
+    require_online = models.BooleanField(
+        _("only agents who are online"), default=True, help_text=_("Agents with the inbox open and not away.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScopedManager(organization="organization")

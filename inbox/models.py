@@ -28,6 +28,10 @@ class NotificationKind(models.TextChoices):
     ASSIGNED = "assigned", _("Assigned to me")
     MENTIONED = "mentioned", _("Mentioned in a note")
     CUSTOMER_REPLIED = "customer_replied", _("Customer replied on my ticket")
+    RULE = "rule", _("An automation rule called for me")
+    SLA_WARNING = "sla_warning", _("My ticket is about to miss its SLA")
+    SLA_BREACH = "sla_breach", _("My ticket missed its SLA")
+    CRISIS = "crisis", _("Spike of negative messages on a channel")
 
 
 # Rendered in the reader's language when shown or emailed, from the stored parameters.
@@ -35,6 +39,10 @@ NOTIFICATION_TEXTS = {
     NotificationKind.ASSIGNED: _("%(actor)s assigned #%(number)s to you"),
     NotificationKind.MENTIONED: _("%(actor)s mentioned you on #%(number)s"),
     NotificationKind.CUSTOMER_REPLIED: _("%(contact)s replied on #%(number)s"),
+    NotificationKind.RULE: _("Rule “%(rule)s”: #%(number)s needs your attention"),
+    NotificationKind.SLA_WARNING: _("#%(number)s is due soon (%(metric)s)"),
+    NotificationKind.SLA_BREACH: _("#%(number)s is overdue (%(metric)s)"),
+    NotificationKind.CRISIS: _("%(count)s negative messages on %(channel)s in %(minutes)s minutes"),
 }
 
 
@@ -58,5 +66,14 @@ class Notification(models.Model):
 
     @property
     def text(self) -> str:
-        values = {"actor": "", "contact": "", "number": ""} | self.params
+        values = {
+            "actor": "",
+            "contact": "",
+            "number": "",
+            "rule": "",
+            "metric": "",
+            "count": "",
+            "channel": "",
+            "minutes": "",
+        } | self.params
         return str(NOTIFICATION_TEXTS[NotificationKind(self.kind)]) % values

@@ -1,6 +1,7 @@
 """Tickets, their messages and history, contacts, tags, canned responses and saved views."""
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
@@ -24,6 +25,7 @@ class Contact(models.Model):
     email = models.EmailField(blank=True)
     language = models.CharField(max_length=8, blank=True)
     vip = models.BooleanField(default=False)
+    tags = ArrayField(models.CharField(max_length=60), default=list, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     search_vector = SearchVectorField(null=True, editable=False)
@@ -98,6 +100,15 @@ class Priority(models.TextChoices):
 PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
 
 
+class SlaState(models.TextChoices):
+    """How the ticket stands against its SLA, set by the SLA monitor (highlighted live in the inbox)."""
+
+    NONE = "", _("No SLA")
+    OK = "ok", _("On track")
+    WARNING = "warning", _("Due soon")
+    BREACHED = "breached", _("Overdue")
+
+
 class Sentiment(models.TextChoices):
     POSITIVE = "positive", _("Positive")
     NEUTRAL = "neutral", _("Neutral")
@@ -128,6 +139,15 @@ class Ticket(models.Model):
     next_response_due_at = models.DateTimeField(null=True, blank=True)
     resolution_due_at = models.DateTimeField(null=True, blank=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
+    sla_policy = models.ForeignKey(
+        "tickets.SlaPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+    )
+    sla_state = models.CharField(max_length=8, choices=SlaState.choices, blank=True)
+    # Set while the ticket is pending on the customer: the SLA clocks stop and resume with the time left.
+    sla_paused_at = models.DateTimeField(null=True, blank=True)
+    # When the SLA monitor must look at this ticket next (the earliest warning or due time of its running clocks).
+    sla_check_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
     solved_at = models.DateTimeField(null=True, blank=True)
     snoozed_until = models.DateTimeField(null=True, blank=True)
     external_thread_key = models.CharField(max_length=500)
@@ -187,6 +207,7 @@ class Ticket(models.Model):
             ),
             models.Index(fields=["connection", "external_thread_key", "-created_at"], name="tickets_thread_lookup"),
             models.Index(fields=["contact", "-created_at"], name="tickets_contact_recent"),
+            models.Index(fields=["sla_check_at"], condition=Q(sla_check_at__isnull=False), name="tickets_sla_check"),
             GinIndex(fields=["search_vector"], name="tickets_ticket_search"),
         ]
 
