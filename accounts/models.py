@@ -364,6 +364,16 @@ class AuditAction(models.TextChoices):
     CHANNEL_NEEDS_REAUTH = "channel.needs_reauth", _("Channel needs re-authorization")
     WEBHOOK_REJECTED = "webhook.rejected", _("Webhook request rejected")
     EVENT_REPLAYED = "webhook.replayed", _("Failed event replayed")
+    RULE_CREATED = "rule.created", _("Automation rule created")
+    RULE_UPDATED = "rule.updated", _("Automation rule changed")
+    RULE_DELETED = "rule.deleted", _("Automation rule deleted")
+    RULES_REORDERED = "rule.reordered", _("Automation rules reordered")
+    WEBHOOK_SECRET_ROTATED = "rule.webhook_secret_rotated", _("Webhook signing secret rotated")
+    SLA_POLICY_CHANGED = "sla.policy_changed", _("SLA policy changed")
+    CALENDAR_CHANGED = "sla.calendar_changed", _("Business hours changed")
+    ROUTING_CHANGED = "team.routing_changed", _("Team routing changed")
+    AUTO_RESPONSE_CHANGED = "autoresponse.changed", _("Auto-response changed")
+    AUTOMATION_SETTINGS_CHANGED = "automation.settings_changed", _("Automation settings changed")
 
 
 class AuditEntry(models.Model):

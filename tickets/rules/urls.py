@@ -1,0 +1,3 @@
+"""URLs of the rules settings pages (included by tickets.org_urls)."""
+
+urlpatterns: list = []
