@@ -312,10 +312,15 @@ CELERY_BEAT_SCHEDULE: dict = {
     "poll-channels": {"task": "channels.poll_due", "schedule": 15.0},
     "refresh-channel-tokens": {"task": "channels.refresh_tokens", "schedule": 3600.0},
     "requeue-stuck-events": {"task": "channels.sweep_events", "schedule": 120.0},
+    "time-based-rules": {"task": "tickets.run_scheduled_rules_everywhere", "schedule": 60.0},
 }
 # Tests run task bodies in-process (the real code, no broker hop); end-to-end tests start a real worker.
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
+
+# Rules may call external URLs; outside development they may not call private addresses (no requests into our own
+# network through a rule).
+RULE_WEBHOOKS_ALLOW_PRIVATE = env_bool("RULE_WEBHOOKS_ALLOW_PRIVATE", DEBUG or TESTING)
 
 # --- logging ----------------------------------------------------------------------------------------------------
 LOGGING = {

@@ -52,12 +52,12 @@ def pick_variant(canned: CannedResponse, *, language: str = "", ticket: Ticket |
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+\.[a-z_]+)\s*\}\}")
 
 
-def render_canned(body: str, *, ticket: Ticket, agent: User) -> str:
+def render_canned(body: str, *, ticket: Ticket, agent: User | None) -> str:
     """Fill `{{contact.name}}`, `{{agent.name}}`, `{{ticket.number}}` and `{{organization.name}}`; any other
-    `{{...}}` is left exactly as written."""
+    `{{...}}` is left exactly as written. Without an agent (an automatic reply) the agent is the organization."""
     values = {
         "contact.name": ticket.contact.name,
-        "agent.name": agent.name or agent.email,
+        "agent.name": (agent.name or agent.email) if agent is not None else ticket.organization.name,
         "ticket.number": str(ticket.number),
         "organization.name": ticket.organization.name,
     }

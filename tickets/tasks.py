@@ -29,3 +29,9 @@ def wake_snoozed(*, organization_id: int) -> int:
     from tickets.services import tickets_wake_snoozed
 
     return tickets_wake_snoozed(organization=Organization.objects.get(pk=organization_id))
+
+
+# Tasks kept next to the code they run (Celery's autodiscovery imports only this module).
+from tickets.rules.tasks import deliver_webhook, run_scheduled_rules, run_scheduled_rules_everywhere  # noqa: E402
+
+__all__ = ["deliver_webhook", "run_scheduled_rules", "run_scheduled_rules_everywhere", "wake_snoozed"]

@@ -255,6 +255,7 @@ class Message(models.Model):
     author_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    automated = models.BooleanField(default=False, help_text="sent by a rule or an auto-response, not by an agent")
     text = models.TextField(blank=True)
     html = models.TextField(blank=True, help_text="sanitized HTML (email)")
     platform_message_id = models.CharField(max_length=255, blank=True)  # empty for notes and unsent replies
