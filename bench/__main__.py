@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 BENCH_DB = "tsunagu_bench"
+SUITES = ["inbox", "webhooks", "rules", "assignment", "nlp"]
 
 
 def _use_bench_database(reset: bool) -> None:
@@ -32,7 +33,7 @@ def _use_bench_database(reset: bool) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["inbox", "webhooks"], help="run only this benchmark (inbox or webhooks)")
+    parser.add_argument("--only", choices=sorted(SUITES), help="run only this benchmark")
     parser.add_argument("--reset", action="store_true", help="drop the bench database and seed it again")
     args = parser.parse_args(argv)
     _use_bench_database(args.reset)
@@ -42,14 +43,13 @@ def main(argv: list[str]) -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from bench import inbox, webhooks
+    import importlib
 
-    suites = {"inbox": inbox.run, "webhooks": webhooks.run}
     results = []
-    for name, run in suites.items():
+    for name in SUITES:
         if args.only and args.only != name:
             continue
-        results.extend(run())
+        results.extend(importlib.import_module(f"bench.{name}").run())
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() and args.only else []
     names = {r["name"] for r in results}
     merged = [r for r in previous if r["name"] not in names] + results

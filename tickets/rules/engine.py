@@ -27,7 +27,7 @@ from tickets.models import (
     Ticket,
 )
 from tickets.rules import actions as rule_actions
-from tickets.rules.compiler import Facts, Predicate, compile_conditions, fields_used
+from tickets.rules.compiler import Facts, Predicate, TextIndex, compile_conditions, fields_used
 from tickets.rules.schema import References, validate_rule
 
 logger = logging.getLogger("tsunagu.rules")
@@ -59,12 +59,12 @@ _cache: dict[int, RuleSet] = {}
 _cache_lock = threading.Lock()
 
 
-def compile_rule(rule: Rule) -> CompiledRule:
+def compile_rule(rule: Rule, index: TextIndex | None = None) -> CompiledRule:
     return CompiledRule(
         pk=rule.pk,
         name=rule.name,
         trigger=rule.trigger,
-        matches=compile_conditions(rule.conditions),
+        matches=compile_conditions(rule.conditions, index),
         actions=list(rule.actions),
         stop_processing=rule.stop_processing,
         fields=frozenset(fields_used(rule.conditions)),
@@ -79,11 +79,15 @@ def ruleset(organization: Organization) -> RuleSet:
     if cached is not None and cached.stamp == stamp:
         return cached
     by_trigger: dict[str, list[CompiledRule]] = {}
+    indexes: dict[str, TextIndex] = {}
     for rule in Rule.objects.filter(enabled=True).order_by("trigger", "position", "id"):
+        index = indexes.setdefault(rule.trigger, TextIndex())
         try:
-            by_trigger.setdefault(rule.trigger, []).append(compile_rule(rule))
+            by_trigger.setdefault(rule.trigger, []).append(compile_rule(rule, index))
         except Exception:  # a rule stored before a validation change; skipping it beats stopping every rule
             logger.exception("rule %s of organization %s cannot be compiled; skipped", rule.pk, organization.pk)
+    for index in indexes.values():
+        index.freeze()
     compiled = RuleSet(stamp=stamp, by_trigger=by_trigger)
     with _cache_lock:
         _cache[organization.pk] = compiled
