@@ -20,6 +20,7 @@ from inbox import services as inbox_services
 from inbox.models import NOTIFICATION_TEXTS
 from tickets import replies, selectors, services
 from tickets.models import Priority, Sentiment, Ticket, TicketStatus
+from tickets.rules.selectors import rule_runs_for
 from tickets.saved_views import saved_views_for
 
 PAGE_SIZE = 50
@@ -27,7 +28,9 @@ PAGE_SIZE = 50
 
 def _ticket(request, ticket_id: int) -> Ticket:
     return get_object_or_404(
-        selectors.visible_tickets(request.membership).select_related("contact", "assignee", "connection", "team"),
+        selectors.visible_tickets(request.membership).select_related(
+            "contact", "assignee", "connection", "team", "sla_policy"
+        ),
         pk=ticket_id,
     )
 
@@ -89,6 +92,7 @@ def _conversation_context(request, ticket: Ticket) -> dict:
         "reply_limits": replies.reply_limits(ticket),
         "history": list(selectors.contact_history(request.membership, ticket)),
         "events": list(ticket.events.select_related("actor").order_by("-created_at")[:30]),
+        "rule_runs": rule_runs_for(ticket),
     }
 
 

@@ -177,3 +177,73 @@ def _event(tenant):
 
 OBJECT_MAKERS["connection_id"] = _connection
 OBJECT_MAKERS["event_id"] = _event
+
+
+def _sla_calendar(tenant):
+    from tickets.models.sla import default_schedule
+    from tickets.sla.services import calendar_save
+
+    with scope(organization=tenant.organization):
+        return calendar_save(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            actor_membership=tenant.memberships["owner"],
+            name=f"Secret calendar {tenant.slug} {timezone.now().timestamp()}",
+            schedule=default_schedule(),
+        ).pk
+
+
+def _sla_closure(tenant):
+    from datetime import timedelta
+
+    from tickets.models import BusinessCalendar
+    from tickets.sla.services import closure_add
+
+    calendar_id = _sla_calendar(tenant)
+    with scope(organization=tenant.organization):
+        return closure_add(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            actor_membership=tenant.memberships["owner"],
+            calendar=BusinessCalendar.objects.get(pk=calendar_id),
+            name=f"Secret closure {tenant.slug}",
+            starts_at=timezone.now(),
+            ends_at=timezone.now() + timedelta(days=1),
+        ).pk
+
+
+def _sla_policy(tenant):
+    from channels_integrations.models import ChannelConnection
+    from tickets.sla.services import policy_save
+
+    connection_id = _connection(tenant)  # a channel of its own: one policy per priority and channel
+    with scope(organization=tenant.organization):
+        return policy_save(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            actor_membership=tenant.memberships["owner"],
+            name=f"Secret policy {tenant.slug} {timezone.now().timestamp()}",
+            priority="urgent",
+            connection=ChannelConnection.objects.get(pk=connection_id),
+            first_response_minutes=30,
+        ).pk
+
+
+def _rule(tenant):
+    from tickets.rules.services import rule_create
+
+    with scope(organization=tenant.organization):
+        return rule_create(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            name=f"Secret rule {tenant.slug}",
+            trigger="message_received",
+            conditions={"all": []},
+            actions=[{"type": "set_priority", "priority": "high"}],
+        ).pk
+
+
+OBJECT_MAKERS["calendar_id"] = _sla_calendar
+OBJECT_MAKERS["closure_id"] = _sla_closure
+OBJECT_MAKERS["policy_id"] = _sla_policy
+OBJECT_MAKERS["rule_id"] = _rule

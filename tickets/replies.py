@@ -69,15 +69,17 @@ def reply_limits(ticket: Ticket, *, public: bool = False) -> ReplyLimits | None:
 def message_reply(
     *,
     organization: Organization,
-    actor: User,
+    actor: User | None,
     ticket: Ticket,
     text: str,
     public: bool = False,
     files: list[UploadedFile] | tuple = (),
     based_on_message_id: int | None = None,
+    automated: bool = False,
 ) -> Message:
     """Queue a reply through the ticket's channel. Platform rules (length, window, attachment types, public or
-    private) are checked here, so the agent hears about them now and not from a failed delivery later."""
+    private) are checked here, so the agent hears about them now and not from a failed delivery later.
+    `automated` (actor None): an automatic reply, which is not the agent's response (SLA clocks keep running)."""
     text = (text or "").replace("\r\n", "\n").strip()
     connection = ticket.connection
     if not has_connector(connection.platform):
@@ -107,6 +109,7 @@ def message_reply(
         direction=Direction.OUTBOUND,
         kind=kind,
         author_user=actor,
+        automated=automated,
         text=text,
         is_public=public,
         reply_to_platform_id=answered.platform_message_id if answered else "",
@@ -128,13 +131,14 @@ def message_reply(
         attachment.save()
     now = timezone.now()
     fields = {"last_message_at": now, "updated_at": now}
-    if ticket.first_response_at is None:
-        fields["first_response_at"] = now
-    if ticket.status == TicketStatus.NEW:
+    if not automated and ticket.status == TicketStatus.NEW:
         fields["status"] = TicketStatus.OPEN
+        fields["status_changed_at"] = now
     Ticket.objects.filter(pk=ticket.pk).update(**fields, search_vector=append_expression("search_vector", text))
     for name, value in fields.items():
         setattr(ticket, name, value)
+    if not automated:
+        _agent_replied(organization, ticket, now)
     from tickets.services import _publish_message, _publish_ticket
 
     _publish_ticket(organization, ticket)
@@ -148,6 +152,15 @@ def message_reply(
     )
     logger.info("reply %s queued on ticket %s", message.pk, ticket.pk)
     return message
+
+
+def _agent_replied(organization: Organization, ticket: Ticket, at) -> None:
+    """The agent answered: the SLA's first- or next-response clock stops (on the locked ticket row)."""
+    from tickets.sla.clocks import sla_agent_reply
+
+    locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    sla_agent_reply(organization=organization, ticket=locked, at=at)
+    ticket.first_response_at = locked.first_response_at
 
 
 def message_delivery_set(

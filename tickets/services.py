@@ -32,12 +32,14 @@ from tickets.models import (
     Message,
     MessageKind,
     Priority,
+    RuleTrigger,
     Tag,
     Ticket,
     TicketEvent,
     TicketEventKind,
     TicketStatus,
 )
+from tickets.nlp import analyze, rollup
 from tickets.search import append_expression, vector_expression
 
 logger = logging.getLogger("tsunagu.tickets")
@@ -67,6 +69,8 @@ def _publish_message(organization: Organization, ticket: Ticket, message: Messag
 
 
 def _ticket_payload(ticket: Ticket) -> dict:
+    from tickets.sla.clocks import sla_payload
+
     return {
         "ticket_id": ticket.pk,
         "number": ticket.number,
@@ -75,6 +79,7 @@ def _ticket_payload(ticket: Ticket) -> dict:
         "assignee_id": ticket.assignee_id,
         "team_id": ticket.team_id,
         "connection_id": ticket.connection_id,
+        **sla_payload(ticket),
     }
 
 
@@ -260,6 +265,7 @@ def message_ingest(
     parent = None
     if inbound.reply_to_platform_id:
         parent = Message.objects.filter(connection=connection, platform_message_id=inbound.reply_to_platform_id).first()
+    analysis = None if outbound else analyze(inbound.text)
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -270,6 +276,9 @@ def message_ingest(
                 kind=inbound.kind,
                 author_contact=None if outbound else contact,
                 delivery_state=DeliveryState.SENT if outbound else "",
+                language=analysis.language if analysis else "",
+                sentiment=analysis.sentiment if analysis else "",
+                sentiment_score=analysis.score if analysis else None,
                 text=inbound.text,
                 html=inbound.html,
                 platform_message_id=inbound.platform_message_id,
@@ -295,17 +304,30 @@ def message_ingest(
             attachment.file.save(_storage_name(a.filename), ContentFile(a.content), save=False)
         attachment.save()
     now = timezone.now()
+    previous_status = ticket.status
     if outbound:
         fields = {"last_message_at": now}
     else:
         fields = {"last_message_at": now, "last_customer_message_at": now, "snoozed_until": None}
         if ticket.status == TicketStatus.PENDING:
             fields["status"] = TicketStatus.OPEN  # the customer answered
+            fields["status_changed_at"] = now
+        if how == "created":
+            fields["status_changed_at"] = now
+        label, score = rollup(ticket.sentiment_score, analysis.score)
+        if analysis.sentiment:
+            fields.update(sentiment=label, sentiment_score=score)
+        if analysis.language:
+            fields["language"] = analysis.language
     Ticket.objects.filter(pk=ticket.pk).update(
         **fields, search_vector=append_expression("search_vector", inbound.text), updated_at=now
     )
     for name, value in fields.items():
         setattr(ticket, name, value)
+    if not outbound:
+        _after_customer_message(
+            organization, ticket, message, how=how, previous_status=previous_status, author_id=inbound.author_id
+        )
     _publish_ticket(organization, ticket, events.TICKET_CREATED if how == "created" else events.TICKET_UPDATED)
     _publish_message(organization, ticket, message)
     if ticket.assignee_id and how != "created" and not outbound:
@@ -319,6 +341,61 @@ def message_ingest(
             params={"contact": contact},
         )
     return message, True
+
+
+def _after_customer_message(
+    organization: Organization, ticket: Ticket, message: Message, *, how: str, previous_status: str, author_id: str
+) -> None:
+    """What a customer message sets in motion, on the locked ticket, in the ingest transaction (all or nothing):
+    the rules, the SLA clocks, the channel's auto-response, the crisis check."""
+    from tickets.autoreplies import auto_respond
+    from tickets.crisis import crisis_check
+    from tickets.rules.engine import run_rules
+    from tickets.sla.clocks import sla_customer_message, sla_start, sla_status_changed
+
+    if how == "created":
+        run_rules(organization=organization, trigger=RuleTrigger.TICKET_CREATED, ticket=ticket, message=message)
+    run_rules(organization=organization, trigger=RuleTrigger.MESSAGE_RECEIVED, ticket=ticket, message=message)
+    locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if how == "created":
+        if locked.sla_policy_id is None:  # else a rule applied a policy already
+            sla_start(organization=organization, ticket=locked)
+    else:
+        # The customer's message took the ticket out of "pending" (here) or "solved" (reopened by the thread lookup):
+        # the held clocks resume with the time they had left.
+        held = TicketStatus.SOLVED if how == "reopened" else previous_status
+        if held in (TicketStatus.PENDING, TicketStatus.SOLVED) and locked.status == TicketStatus.OPEN:
+            sla_status_changed(
+                organization=organization, ticket=locked, old=held, new=locked.status, at=message.created_at
+            )
+        sla_customer_message(organization=organization, ticket=locked, at=message.created_at)
+    for name in SLA_FIELDS:
+        setattr(ticket, name, getattr(locked, name))
+    if locked.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED):  # e.g. a rule closed it as spam
+        auto_respond(
+            organization=organization,
+            ticket=ticket,
+            message=message,
+            created=how == "created",
+            author_external_id=author_id,
+        )
+    crisis_check(organization=organization, ticket=ticket, message=message)
+
+
+SLA_FIELDS = (
+    "sla_policy_id",
+    "sla_state",
+    "sla_paused_at",
+    "sla_check_at",
+    "first_response_due_at",
+    "next_response_due_at",
+    "resolution_due_at",
+    "first_response_at",
+    "status",
+    "priority",
+    "assignee_id",
+    "team_id",
+)
 
 
 def _storage_name(filename: str) -> str:
@@ -435,29 +512,36 @@ def _event(ticket: Ticket, actor: User | None, kind: str, old, new) -> TicketEve
     )
 
 
+AUTOMATION_NAME = "Tsunagu"  # who "did" a change made by a rule or by routing, in notifications
+
+
 @transaction.atomic
 def ticket_update(
     *,
     organization: Organization,
-    actor: User,
+    actor: User | None,
     ticket: Ticket,
     status: str | None = None,
     priority: str | None = None,
     assignee: User | None | bool = False,
     team: Team | None | bool = False,
     tags: list[str] | None = None,
+    run_rules: bool = True,
 ) -> Ticket:
     """Change status, priority, assignee (None = unassign), team or tags; each change is a TicketEvent.
-    `False` for assignee/team means "leave as is"."""
+    `False` for assignee/team means "leave as is". `actor=None` is automation (a rule or routing); automation passes
+    `run_rules=False` so that its own changes do not trigger the "ticket updated" rules again."""
     ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
     changed = []
+    old_status = ticket.status
     if status is not None and status != ticket.status:
         if status not in TicketStatus.values:
             raise DomainError(_("Unknown status."), field="status")
         _event(ticket, actor, TicketEventKind.STATUS, ticket.status, status)
         ticket.status = status
         ticket.solved_at = timezone.now() if status == TicketStatus.SOLVED else None
-        changed += ["status", "solved_at"]
+        ticket.status_changed_at = timezone.now()
+        changed += ["status", "solved_at", "status_changed_at"]
     if priority is not None and priority != ticket.priority:
         if priority not in Priority.values:
             raise DomainError(_("Unknown priority."), field="priority")
@@ -478,7 +562,7 @@ def ticket_update(
                 user_id=assignee.pk,
                 kind="assigned",
                 ticket=ticket,
-                params={"actor": actor},
+                params={"actor": actor or AUTOMATION_NAME},
             )
     if team is not False and (team.pk if team else None) != ticket.team_id:
         _event(ticket, actor, TicketEventKind.TEAM, ticket.team_id, team.pk if team else None)
@@ -494,14 +578,35 @@ def ticket_update(
             ticket.tags.set(objects)
             _event(ticket, actor, TicketEventKind.TAGS, sorted(current), sorted(wanted))
             changed.append("tags")
+    if "status" in changed or "priority" in changed:
+        _sla_follow(organization, ticket, old_status=old_status, changed=changed)
+    if changed and run_rules:
+        from tickets.rules.engine import run_rules as run
+
+        what = {"status", "priority", "assignee", "team", "tags"} & set(changed)
+        run(organization=organization, trigger=RuleTrigger.TICKET_UPDATED, ticket=ticket, changed=what)
     if changed:
         _publish_ticket(organization, ticket)
     return ticket
 
 
+def _sla_follow(organization: Organization, ticket: Ticket, *, old_status: str, changed: list[str]) -> None:
+    """The SLA follows the ticket: pending pauses the clocks, solving stops them, a new priority re-applies the
+    policy of that priority."""
+    from tickets.sla.clocks import sla_start, sla_status_changed
+
+    if "status" in changed:
+        sla_status_changed(
+            organization=organization, ticket=ticket, old=old_status, new=ticket.status, at=timezone.now()
+        )
+    if "priority" in changed:
+        sla_start(organization=organization, ticket=ticket)
+
+
 @transaction.atomic
-def note_add(*, organization: Organization, actor: User, ticket: Ticket, text: str) -> Message:
-    """A private note; @mentions of members (by email local part or full email) notify them."""
+def note_add(*, organization: Organization, actor: User | None, ticket: Ticket, text: str) -> Message:
+    """A private note; @mentions of members (by email local part or full email) notify them. `actor=None` is a note
+    written by an automation rule."""
     text = (text or "").strip()
     if not text:
         raise DomainError(_("Write something first."), field="text")
@@ -512,6 +617,7 @@ def note_add(*, organization: Organization, actor: User, ticket: Ticket, text: s
         direction=Direction.OUTBOUND,
         kind=MessageKind.NOTE,
         author_user=actor,
+        automated=actor is None,
         text=text,
         search_vector=vector_expression(text),
     )
@@ -526,7 +632,7 @@ def note_add(*, organization: Organization, actor: User, ticket: Ticket, text: s
                 user_id=user.pk,
                 kind="mentioned",
                 ticket=ticket,
-                params={"actor": actor},
+                params={"actor": actor or AUTOMATION_NAME},
             )
     Ticket.objects.filter(pk=ticket.pk).update(
         updated_at=timezone.now(), search_vector=append_expression("search_vector", text)
@@ -602,7 +708,11 @@ def ticket_merge(*, organization: Organization, actor: User, source: Ticket, tar
     )
     source.merged_into = target
     source.status = TicketStatus.CLOSED
-    source.save(update_fields=["merged_into", "status", "updated_at"])
+    source.status_changed_at = timezone.now()
+    source.save(update_fields=["merged_into", "status", "status_changed_at", "updated_at"])
+    from tickets.sla.clocks import sla_clear
+
+    sla_clear(organization=organization, ticket=source)  # the conversation continues (and is measured) in target
     _event(source, actor, TicketEventKind.MERGE, None, {"into": target.number})
     _event(target, actor, TicketEventKind.MERGE, {"from": source.number, "messages": moved}, None)
     for ticket in (source, target):
@@ -631,6 +741,9 @@ def message_split(*, organization: Organization, actor: User, message: Message) 
         search_vector=vector_expression(message.text),
     )
     Message.objects.filter(pk=message.pk).update(ticket=new)
+    from tickets.sla.clocks import sla_start
+
+    sla_start(organization=organization, ticket=Ticket.objects.select_for_update().get(pk=new.pk))
     _event(new, actor, TicketEventKind.SPLIT, {"from": ticket.number}, None)
     _event(ticket, actor, TicketEventKind.SPLIT, None, {"into": new.number})
     for changed in (ticket, new):

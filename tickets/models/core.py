@@ -25,7 +25,7 @@ class Contact(models.Model):
     email = models.EmailField(blank=True)
     language = models.CharField(max_length=8, blank=True)
     vip = models.BooleanField(default=False)
-    tags = ArrayField(models.CharField(max_length=60), default=list, blank=True)
+    tags = ArrayField(models.CharField(max_length=60), default=list, db_default=[], blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     search_vector = SearchVectorField(null=True, editable=False)
@@ -142,7 +142,7 @@ class Ticket(models.Model):
     sla_policy = models.ForeignKey(
         "tickets.SlaPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
     )
-    sla_state = models.CharField(max_length=8, choices=SlaState.choices, blank=True)
+    sla_state = models.CharField(max_length=8, choices=SlaState.choices, blank=True, db_default="")
     # Set while the ticket is pending on the customer: the SLA clocks stop and resume with the time left.
     sla_paused_at = models.DateTimeField(null=True, blank=True)
     # When the SLA monitor must look at this ticket next (the earliest warning or due time of its running clocks).
@@ -214,6 +214,14 @@ class Ticket(models.Model):
     def __str__(self) -> str:
         return f"#{self.number} {self.subject}"
 
+    @property
+    def sla_due_at(self):
+        """The earliest due time among the SLA clocks still counting (what the inbox shows), or None."""
+        from tickets.sla.clocks import running_clocks
+
+        dues = [due for _metric, due in running_clocks(self)]
+        return min(dues) if dues else None
+
 
 class Direction(models.TextChoices):
     INBOUND = "inbound", _("Inbound")
@@ -255,7 +263,9 @@ class Message(models.Model):
     author_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    automated = models.BooleanField(default=False, help_text="sent by a rule or an auto-response, not by an agent")
+    automated = models.BooleanField(
+        default=False, db_default=False, help_text="sent by a rule or an auto-response, not by an agent"
+    )
     text = models.TextField(blank=True)
     html = models.TextField(blank=True, help_text="sanitized HTML (email)")
     platform_message_id = models.CharField(max_length=255, blank=True)  # empty for notes and unsent replies

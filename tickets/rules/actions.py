@@ -27,7 +27,8 @@ def perform(*, organization: Organization, rule: Rule, ticket: Ticket, action: d
         return {"type": kind, "ok": True, **outcome}
     except (DomainError, User.DoesNotExist, Team.DoesNotExist, LookupError) as exc:
         logger.info("rule %s: action %s on ticket %s not done: %s", rule.pk, kind, ticket.pk, exc)
-        return {"type": kind, "ok": False, "error": str(exc)[:300]}
+        params = {key: value for key, value in action.items() if key != "type"}
+        return {"type": kind, "ok": False, **params, "error": str(exc)[:300]}
 
 
 def _update(organization: Organization, ticket: Ticket, **change) -> Ticket:

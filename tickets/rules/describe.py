@@ -302,8 +302,7 @@ def describe_action(action, names: Names, *, full_urls: bool = True) -> str:
             "action": ACTIONS[kind],
             "error": action.get("error") or _("unknown error"),
         }
-    text = _describe(kind, action, names, full_urls)
-    return text
+    return _describe(kind, action, names, full_urls)
 
 
 def _describe(kind: str, a: dict, names: Names, full_urls: bool) -> str:

@@ -192,6 +192,14 @@ def compile_pattern(pattern: str):
     return re2.compile(pattern, options)
 
 
+def pattern_error(exc: Exception) -> str:
+    """RE2's message as text (the binding gives bytes, with the pattern quoted after a colon)."""
+    detail = exc.args[0] if exc.args else exc
+    if isinstance(detail, bytes):
+        detail = detail.decode("utf-8", "replace")
+    return str(detail)[:200]
+
+
 def validate_rule(*, trigger: str, conditions, actions, refs: References | None) -> tuple[dict, list[dict]]:
     """Check a rule and return its normalized (conditions, actions); raise RuleInvalid with every error found.
     `refs=None` skips the checks of ids (used by the evaluator's tests, which have no database)."""
@@ -287,7 +295,7 @@ def _condition(item, path: str, errors: dict, refs: References | None) -> dict:
                 try:
                     compile_pattern(value)
                 except re2.error as exc:
-                    errors[value_path] = _("This pattern is not valid: %(error)s") % {"error": str(exc)[:200]}
+                    errors[value_path] = _("This pattern is not valid: %(error)s") % {"error": pattern_error(exc)}
             clean["value"] = value
         else:
             values = [v for v in _string_list(value, value_path, errors) if v.strip()]

@@ -24,7 +24,6 @@ from tickets.models import (
     RuleTrigger,
 )
 from tickets.rules.schema import References, RuleInvalid, validate_rule
-from tickets.rules.webhooks import automation_settings
 
 NAME_MAX = Rule._meta.get_field("name").max_length
 DESCRIPTION_MAX = Rule._meta.get_field("description").max_length
@@ -281,7 +280,8 @@ def automation_settings_update(
             _("Give a number of minutes between 1 and %(n)d.") % {"n": CRISIS_WINDOW_MAX},
             field="crisis_window_minutes",
         )
-    row = AutomationSettings.objects.select_for_update().get(pk=automation_settings(organization).pk)
+    AutomationSettings.objects.get_or_create(organization=organization)
+    row = AutomationSettings.objects.select_for_update().get(organization=organization)
     changes = {
         key: [getattr(row, key), value]
         for key, value in (("crisis_threshold", crisis_threshold), ("crisis_window_minutes", crisis_window_minutes))

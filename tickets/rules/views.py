@@ -36,6 +36,7 @@ from tickets.rules.webhooks import SIGNATURE_HEADER, automation_settings, webhoo
 DRY_RUN_LIMIT = 500
 DRY_RUN_SHOWN = 100
 FORM_FIELDS = ("name", "description", "trigger")
+DRY_RUN_FIELDS = ("trigger", "conditions", "actions")
 
 
 def _actor(request) -> dict:
@@ -68,11 +69,10 @@ def rules_list(request, org_slug):
 
 
 def _list_answer(request, org_slug, notice: str, error: bool = False):
-    """htmx: the list part again, with the notice inside it; otherwise back to the list page."""
+    """htmx: the list part again, with the notice inside it (200 even for a refusal: htmx swaps only 2xx answers, and
+    the notice is the answer); otherwise back to the list page."""
     if _is_htmx(request):
-        return render(
-            request, "tickets/rules/_list.html", _list_context(request, notice, error), status=400 if error else 200
-        )
+        return render(request, "tickets/rules/_list.html", _list_context(request, notice, error))
     (messages.error if error else messages.success)(request, notice)
     return redirect("org:rules_list", org_slug=org_slug)
 
@@ -139,33 +139,35 @@ def _editor(request, org_slug, rule: Rule | None):
     rule_errors: dict[str, str] = {}
     dry_run = None
     status = 200
-    if request.method == "POST":
+    if request.method == "POST" and request.POST.get("dry_run"):
+        # A dry run needs only what the rule does, not its name: an unnamed draft can be tried.
+        form.is_valid()
+        blocking = [
+            (form[name].label, error, form[name].id_for_label)
+            for name in DRY_RUN_FIELDS
+            for error in form.errors.get(name, [])
+        ]
+        if blocking:
+            dry_run = {"errors": blocking, "errors_by_path": {}}
+        else:
+            dry_run = _dry_run(request, form)
+        if _is_htmx(request):
+            return render(request, "tickets/rules/_dry_run.html", dry_run)
+        rule_errors = dry_run["errors_by_path"]
+        status = 400 if dry_run["errors"] else 200
+    elif request.method == "POST":
         status = 400
         if form.is_valid():
-            if request.POST.get("dry_run"):
-                dry_run = _dry_run(request, form)
-                if _is_htmx(request):
-                    return render(request, "tickets/rules/_dry_run.html", dry_run, status=200)
-                rule_errors = dry_run.get("errors_by_path", {})
-                status = 200 if not rule_errors else 400
-            else:
-                try:
-                    if rule is None:
-                        saved = services.rule_create(**form.rule_kwargs(), **_actor(request))
-                    else:
-                        saved = services.rule_update(rule=rule, **form.rule_kwargs(), **_actor(request))
-                except RuleInvalid as exc:
-                    rule_errors = _split_errors(form, exc.errors)
+            try:
+                if rule is None:
+                    saved = services.rule_create(**form.rule_kwargs(), **_actor(request))
                 else:
-                    messages.success(request, _("Rule “%(name)s” saved.") % {"name": saved.name})
-                    return redirect("org:rules_list", org_slug=org_slug)
-        elif request.POST.get("dry_run") and _is_htmx(request):
-            return render(
-                request,
-                "tickets/rules/_dry_run.html",
-                {"errors": [(_("Rule"), e, "") for f in form.errors.values() for e in f], "errors_by_path": {}},
-                status=200,
-            )
+                    saved = services.rule_update(rule=rule, **form.rule_kwargs(), **_actor(request))
+            except RuleInvalid as exc:
+                rule_errors = _split_errors(form, exc.errors)
+            else:
+                messages.success(request, _("Rule “%(name)s” saved.") % {"name": saved.name})
+                return redirect("org:rules_list", org_slug=org_slug)
     return render(
         request,
         "tickets/rules/edit.html",
@@ -292,7 +294,7 @@ def rules_webhook_secret_rotate(request, org_slug):
     form = RotateSecretForm(request.POST)
     if not form.is_valid():
         return _webhooks_page(request, form=form, status=400)
-    secret = webhook_secret_rotate(organization=request.organization, actor=request.user)
+    secret = webhook_secret_rotate(organization=request.organization, actor=request.user, request=request)
     response = _webhooks_page(request, form=RotateSecretForm(), revealed=secret)
     response["Cache-Control"] = "no-store"
     return response

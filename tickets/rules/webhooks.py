@@ -63,16 +63,14 @@ def _private(hostname: str) -> bool:
 
 
 def automation_settings(organization: Organization) -> AutomationSettings:
+    """The organization's settings; the defaults (unsaved) until someone changes them — reading never writes."""
     found = AutomationSettings.objects.filter(organization=organization).first()
-    if found is not None:
-        return found
-    settings_row, _created = AutomationSettings.objects.get_or_create(organization=organization)
-    return settings_row
+    return found if found is not None else AutomationSettings(organization=organization)
 
 
 def webhook_secret(organization: Organization) -> str:
     """The organization's signing secret, created on first use."""
-    row = automation_settings(organization)
+    row, _created = AutomationSettings.objects.get_or_create(organization=organization)
     if not row.webhook_secret:
         with transaction.atomic():
             row = AutomationSettings.objects.select_for_update().get(pk=row.pk)
@@ -83,14 +81,15 @@ def webhook_secret(organization: Organization) -> str:
 
 
 @transaction.atomic
-def webhook_secret_rotate(*, organization: Organization, actor) -> str:
+def webhook_secret_rotate(*, organization: Organization, actor, request=None) -> str:
     from accounts.audit import audit_record
     from accounts.models import AuditAction
 
-    row = AutomationSettings.objects.select_for_update().get(pk=automation_settings(organization).pk)
+    AutomationSettings.objects.get_or_create(organization=organization)
+    row = AutomationSettings.objects.select_for_update().get(organization=organization)
     row.webhook_secret = encrypt_json({"secret": "whsec_" + secrets.token_urlsafe(32)})
     row.save(update_fields=["webhook_secret"])
-    audit_record(organization=organization, actor=actor, action=AuditAction.WEBHOOK_SECRET_ROTATED)
+    audit_record(organization=organization, actor=actor, action=AuditAction.WEBHOOK_SECRET_ROTATED, request=request)
     return decrypt_json(row.webhook_secret)["secret"]
 
 
