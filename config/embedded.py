@@ -6,7 +6,7 @@ reuses them afterwards: data lives in `.data/postgres` and `.data/redis`, the se
 them down cleanly. Both packages live in the optional `embedded` extra; production sets the URLs instead.
 
 CLI: `python -m config.embedded up|down|status` and `python -m config.embedded run -- CMD ...` (start what is needed,
-run CMD with DATABASE_URL/REDIS_URL exported, stop what it started).
+run CMD with DATABASE_URL/REDIS_URL exported; the last of concurrent `run`s stops what they started).
 """
 
 from __future__ import annotations
@@ -192,17 +192,51 @@ def stop(*, database: bool = True, redis: bool = True) -> None:
             stop_postgres()
 
 
+RUNS_DIR = DATA_DIR / "runs"
+
+
+def _live_runs() -> list[Path]:
+    """The `run` invocations still alive (a file per process; a crashed one is recognised by its dead pid)."""
+    alive = []
+    for entry in RUNS_DIR.glob("pid-*"):
+        try:
+            os.kill(int(entry.name.removeprefix("pid-")), 0)
+            alive.append(entry)
+        except (ProcessLookupError, ValueError):
+            entry.unlink(missing_ok=True)
+        except PermissionError:
+            alive.append(entry)
+    return alive
+
+
 def run(command: list[str]) -> int:
-    """Run a command with the embedded services, stopping afterwards those this call started."""
+    """Run a command with the embedded services. Services a `run` started are stopped when the last concurrent
+    `run` ends (two `make test` at once, or tests beside `make bench`, must not pull the servers from each other);
+    services that were already running (`make run`, `up`) are left running."""
     want_db = not os.environ.get("DATABASE_URL")
     want_redis = not os.environ.get("REDIS_URL")
-    before = running()
+    me = RUNS_DIR / f"pid-{os.getpid()}"
+    with _lock():
+        RUNS_DIR.mkdir(parents=True, exist_ok=True)
+        before = running()
+        for name, wanted in (("postgres", want_db), ("redis", want_redis)):
+            if wanted and not before[name]:
+                (RUNS_DIR / f"started-{name}").touch()
+        me.touch()
     env = dict(os.environ)
     env.update(service_urls(database=want_db, redis=want_redis))
     try:
         return subprocess.call(command, env=env)
     finally:
-        stop(database=want_db and not before["postgres"], redis=want_redis and not before["redis"])
+        with _lock():  # held while stopping, so no new `run` can start using the servers meanwhile
+            me.unlink(missing_ok=True)
+            if not _live_runs():
+                if (RUNS_DIR / "started-redis").exists():
+                    stop_redis()
+                if (RUNS_DIR / "started-postgres").exists():
+                    stop_postgres()
+                for marker in RUNS_DIR.glob("started-*"):
+                    marker.unlink(missing_ok=True)
 
 
 def main(argv: list[str]) -> int:

@@ -314,6 +314,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "requeue-stuck-events": {"task": "channels.sweep_events", "schedule": 120.0},
     "time-based-rules": {"task": "tickets.run_scheduled_rules_everywhere", "schedule": 60.0},
     "sla-scan": {"task": "tickets.sla_scan_everywhere", "schedule": 30.0},
+    "drain-assignment-queues": {"task": "tickets.drain_queues_everywhere", "schedule": 60.0},
 }
 # Tests run task bodies in-process (the real code, no broker hop); end-to-end tests start a real worker.
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER", False)

@@ -1,5 +1,9 @@
 """The browser's WebSocket: `/ws/orgs/<slug>/`. Authenticated by the session; joins only the groups the member may
-see (inbox.realtime); replays stored events after the last id the browser saw; carries presence and typing."""
+see (inbox.realtime); replays stored events after the last id the browser saw; carries presence and typing.
+
+An open socket also makes its member *online* in the organization (inbox.presence): marked on connect, refreshed by
+the browser's `ping` (inbox.js sends one every 20 s), removed on disconnect, expired when the pings stop. When a
+member comes online, the queues of their teams are drained (automatic assignment) by a Celery task."""
 
 import logging
 
@@ -41,6 +45,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         await self._join(self._base_groups())
         await self.accept()
         await self.send_json({"type": "hello", "organization": self.organization.slug})
+        await self._heartbeat()
 
     def _access(self, user, slug: str):
         organization = Organization.objects.filter(slug=slug).first()
@@ -75,6 +80,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         for ticket_id in list(self.viewing):
             await self._stop_viewing(ticket_id)
         await self._leave(set(self.groups_joined))
+        await self.presence.online_leave(self.organization.pk, self.user.pk, self.channel_name)
         await self.presence.close()
 
     # --- from the browser -------------------------------------------------------------------------------------
@@ -93,11 +99,29 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             elif kind == "ping":
                 for ticket_id in self.viewing:
                     await self.presence.touch(self.organization.pk, ticket_id, self.user.pk, str(self.user))
+                await self._heartbeat()
                 await self.send_json({"type": "pong"})
             else:
                 await self.send_json({"type": "error", "message": "unknown message type"})
         except (KeyError, TypeError, ValueError):
             await self.send_json({"type": "error", "message": "malformed message"})
+
+    async def _heartbeat(self) -> None:
+        """Keep this connection's online entry fresh; the member's first live connection (or the first ping after
+        their entries expired) may let automatic assignment give them waiting tickets."""
+        # The channel name is unique per connection: each tab is its own entry.
+        if await self.presence.online_touch(self.organization.pk, self.user.pk, self.channel_name):
+            await database_sync_to_async(self._came_online)()
+
+    def _came_online(self) -> None:
+        from tickets.assignment import agent_queues_drain_later
+
+        try:
+            with scope(organization=self.organization):
+                agent_queues_drain_later(organization=self.organization, user=self.user)
+        except Exception:
+            # Best effort: the beat's periodic drain assigns the waiting tickets anyway; the socket must stay up.
+            logger.exception("could not queue the team drains of user %s", self.user.pk)
 
     async def _resume(self, last_id: int) -> None:
         events, reload = await database_sync_to_async(realtime.events_after)(

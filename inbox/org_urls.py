@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from inbox import canned_views, views
+from inbox import availability, canned_views, views
 
 urlpatterns = [
     path("inbox/", views.inbox, name="inbox"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("inbox/bulk/", views.bulk, name="inbox_bulk"),
     path("inbox/notifications/", views.notifications, name="notifications"),
     path("inbox/notifications/read/", views.notifications_read, name="notifications_read"),
+    path("inbox/availability/", availability.availability_set, name="availability"),
     path("settings/notifications/", views.notification_settings, name="notification_settings"),
     path("settings/canned-responses/", canned_views.canned_list, name="canned_list"),
     path("settings/canned-responses/<int:canned_id>/", canned_views.canned_edit, name="canned_edit"),

@@ -534,6 +534,7 @@ def ticket_update(
     ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
     changed = []
     old_status = ticket.status
+    old_assignee_id = ticket.assignee_id
     if status is not None and status != ticket.status:
         if status not in TicketStatus.values:
             raise DomainError(_("Unknown status."), field="status")
@@ -580,6 +581,9 @@ def ticket_update(
             changed.append("tags")
     if "status" in changed or "priority" in changed:
         _sla_follow(organization, ticket, old_status=old_status, changed=changed)
+    _routing_follow(
+        organization, ticket, actor=actor, old_status=old_status, old_assignee_id=old_assignee_id, changed=changed
+    )
     if changed and run_rules:
         from tickets.rules.engine import run_rules as run
 
@@ -588,6 +592,25 @@ def ticket_update(
     if changed:
         _publish_ticket(organization, ticket)
     return ticket
+
+
+def _routing_follow(
+    organization: Organization, ticket: Ticket, *, actor, old_status: str, old_assignee_id, changed: list[str]
+) -> None:
+    """Routing follows the ticket: a member who moves it to a team without an assignee hands it to that team's
+    strategy; an agent who finishes a ticket or hands it on has room again, so their teams' queues are drained."""
+    from tickets.assignment import agent_queues_drain_later, ticket_route
+
+    if actor is not None and "team" in changed and ticket.team_id and ticket.assignee_id is None:
+        ticket_route(organization=organization, ticket=ticket, team=ticket.team, actor=actor)
+    working = (TicketStatus.NEW, TicketStatus.OPEN)
+    freed = (
+        old_assignee_id is not None
+        and old_status in working
+        and (ticket.assignee_id != old_assignee_id or ticket.status not in working)
+    )
+    if freed:
+        agent_queues_drain_later(organization=organization, user=User(pk=old_assignee_id))
 
 
 def _sla_follow(organization: Organization, ticket: Ticket, *, old_status: str, changed: list[str]) -> None:

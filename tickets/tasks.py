@@ -32,11 +32,14 @@ def wake_snoozed(*, organization_id: int) -> int:
 
 
 # Tasks kept next to the code they run (Celery's autodiscovery imports only this module).
+from tickets.assignment_tasks import drain_queues_everywhere, drain_team_queue  # noqa: E402
 from tickets.rules.tasks import deliver_webhook, run_scheduled_rules, run_scheduled_rules_everywhere  # noqa: E402
 from tickets.sla.tasks import sla_scan, sla_scan_everywhere  # noqa: E402
 
 __all__ = [
     "deliver_webhook",
+    "drain_queues_everywhere",
+    "drain_team_queue",
     "run_scheduled_rules",
     "run_scheduled_rules_everywhere",
     "sla_scan",

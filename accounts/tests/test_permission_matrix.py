@@ -65,6 +65,7 @@ REQUIRED = {
     ("org:channel_detail", "POST"): C.CHANNELS_MANAGE,
     ("org:channel_status", "POST"): C.CHANNELS_MANAGE,
     ("org:channel_event_replay", "POST"): C.CHANNELS_MANAGE,
+    ("org:availability", "POST"): C.TICKETS_WORK,
     ("org:rules_list", "GET"): C.RULES_MANAGE,
     ("org:rules_new", "GET"): C.RULES_MANAGE,
     ("org:rules_new", "POST"): C.RULES_MANAGE,
@@ -165,6 +166,8 @@ def _body(name: str, tenant) -> dict:
         return {"name": "Night shift", "description": "", "members": []}
     if name == "org:settings":
         return {"name": "Renamed", "timezone": "Asia/Tokyo", "default_language": "ja"}
+    if name == "org:availability":
+        return {"availability": "away"}
     if name == "api:ticket-detail":
         return {"status": "open", "priority": "high", "tags": ["vip"]}
     if name == "api:ticket-bulk":

@@ -11,7 +11,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import selectors, services
 from accounts.errors import DomainError
-from accounts.forms import ApiTokenForm, AuditFilterForm, InviteForm, MemberRoleForm, OrganizationSettingsForm, TeamForm
+from accounts.forms import (
+    ApiTokenForm,
+    AuditFilterForm,
+    InviteForm,
+    MemberRoleForm,
+    MemberRoutingForm,
+    OrganizationSettingsForm,
+    TeamForm,
+    TeamRoutingForm,
+)
 from accounts.models import ApiToken, Role
 from accounts.permissions import require_capability
 from accounts.roles import DEFAULT_MATRIX, Capability, RoleKey
@@ -177,14 +186,35 @@ def teams(request, org_slug):
 
 @require_http_methods(["GET", "POST"])
 def team_detail(request, org_slug, team_id):
+    """The team: its name and members (`members.manage`) and how it assigns tickets (`rules.manage`, which the
+    matrix describes as "automation rules, routing and SLA policies"), with each member's load and presence.
+    The two forms post here, told apart by `action`."""
+    from tickets.assignment import MemberRouting, team_member_loads, team_routing_update
+
     team = get_object_or_404(selectors.team_list(), pk=team_id)
     can_manage = request.membership.has(Capability.MEMBERS_MANAGE)
+    can_route = request.membership.has(Capability.RULES_MANAGE)
+    action = request.POST.get("action", "team") if request.method == "POST" else None
+    if action is not None and not (can_route if action == "routing" else can_manage):
+        raise PermissionDenied
+    team_data = request.POST if action == "team" else None
+    routing_data = request.POST if action == "routing" else None
     initial = {"name": team.name, "description": team.description, "members": list(team.group.user_set.all())}
-    form = TeamForm(request.POST or None, organization=request.organization, initial=initial) if can_manage else None
+    form = TeamForm(team_data, organization=request.organization, initial=initial) if can_manage else None
+    loads = team_member_loads(organization=request.organization, team=team)
+    routing_form = TeamRoutingForm(routing_data, initial=TeamRoutingForm.initial_for(team)) if can_route else None
+    member_forms = [
+        MemberRoutingForm(
+            routing_data,
+            prefix=f"member-{load.membership.pk}",
+            initial=MemberRoutingForm.initial_for(load.membership),
+        )
+        if can_route
+        else None
+        for load in loads
+    ]
     status = 200
-    if request.method == "POST":
-        if not can_manage:
-            raise PermissionDenied
+    if action == "team":
         if form.is_valid():
             try:
                 services.team_update(
@@ -202,9 +232,36 @@ def team_detail(request, org_slug, team_id):
                 return redirect("org:team_detail", org_slug=org_slug, team_id=team.pk)
         else:
             status = 400
-    return render(
-        request, "accounts/team_detail.html", {"team": team, "form": form, "can_manage": can_manage}, status=status
-    )
+    elif action == "routing":
+        valid = [f.is_valid() for f in [routing_form, *member_forms]]  # every form, so each shows its errors
+        if all(valid):
+            try:
+                team_routing_update(
+                    team=team,
+                    **routing_form.cleaned_data,
+                    members={
+                        load.membership.pk: MemberRouting(**member_form.cleaned_data)
+                        for load, member_form in zip(loads, member_forms, strict=True)
+                    },
+                    **_actor(request),
+                )
+            except DomainError as exc:
+                _form_error(routing_form, exc)
+                status = 400
+            else:
+                messages.success(request, _("Assignment settings saved."))
+                return redirect("org:team_detail", org_slug=org_slug, team_id=team.pk)
+        else:
+            status = 400
+    context = {
+        "team": team,
+        "form": form,
+        "can_manage": can_manage,
+        "can_route": can_route,
+        "routing_form": routing_form,
+        "members": list(zip(loads, member_forms, strict=True)),
+    }
+    return render(request, "accounts/team_detail.html", context, status=status)
 
 
 @require_POST

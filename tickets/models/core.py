@@ -208,6 +208,19 @@ class Ticket(models.Model):
             models.Index(fields=["connection", "external_thread_key", "-created_at"], name="tickets_thread_lookup"),
             models.Index(fields=["contact", "-created_at"], name="tickets_contact_recent"),
             models.Index(fields=["sla_check_at"], condition=Q(sla_check_at__isnull=False), name="tickets_sla_check"),
+            # A team's queue: active tickets waiting for an agent, oldest first (routing drains, beat).
+            models.Index(
+                "organization",
+                "team",
+                "created_at",
+                condition=Q(
+                    status__in=["new", "open", "pending", "on_hold"],
+                    merged_into__isnull=True,
+                    assignee__isnull=True,
+                    team__isnull=False,
+                ),
+                name="tickets_team_queue",
+            ),
             GinIndex(fields=["search_vector"], name="tickets_ticket_search"),
         ]
 

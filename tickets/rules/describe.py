@@ -246,27 +246,36 @@ def describe_condition(item, names: Names) -> str:
     if spec.kind == "hours":
         return op_label[:1].upper() + op_label[1:]
     if op in VALUELESS_OPS:
-        return f"{label} {op_label}"
+        return _phrase(label, op_label)
     if spec.kind == "bool":
-        return f"{label}: {_('yes') if value else _('no')}"
+        return _("%(field)s: yes") % {"field": label} if value else _("%(field)s: no") % {"field": label}
     if spec.kind == "minutes":
-        return f"{label} {op_label} {_minutes(value)}"
+        return _phrase(label, op_label, _minutes(value))
     if spec.kind == "ref":
         target = REF_TARGETS[spec.key]
         resolve = {"connection": names.channel, "member": names.member, "team": names.team}[target]
         shown = [resolve(pk) for pk in _ints(value)]
         if len(shown) == 1 and op in ("in", "not_in"):
             op_label = str(OP_LABELS["is"]) if op == "in" else _("is not")
-        return f"{label} {op_label} {', '.join(shown)}"
+        return _phrase(label, op_label, ", ".join(shown))
     if spec.kind == "set" or spec.key == "ticket.changed":
         values = value if isinstance(value, list) else [value]
         shown = [choice_label(spec.key, v) for v in values]
         if len(shown) == 1 and op in ("in", "not_in"):
             op_label = str(OP_LABELS["is"]) if op == "in" else _("is not")
-        return f"{label} {op_label} {', '.join(shown)}"
+        return _phrase(label, op_label, ", ".join(shown))
     if op in ("matches", "not_matches"):
-        return f"{label} {op_label} /{Truncator(str(value)).chars(120)}/"
-    return f"{label} {op_label} {_quoted(value)}"
+        return _phrase(label, op_label, f"/{Truncator(str(value)).chars(120)}/")
+    return _phrase(label, op_label, _quoted(value))
+
+
+def _phrase(field: str, operator: str, value: str | None = None) -> str:
+    """One pattern per shape, so that languages can order the parts their own way."""
+    if value is None:
+        # Translators: a rule condition without a value, e.g. "Assignee is not set".
+        return _("%(field)s %(operator)s") % {"field": field, "operator": operator}
+    # Translators: a rule condition, e.g. "Priority is one of High, Urgent".
+    return _("%(field)s %(operator)s %(value)s") % {"field": field, "operator": operator, "value": value}
 
 
 # --- actions ------------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import json
 
 from django import forms
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
 from accounts.models import Membership, Organization, Team
 from channels_integrations.models import ChannelConnection
@@ -91,7 +91,7 @@ class RuleForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=gettext_lazy("Why the rule exists, for your colleagues."),
     )
-    trigger = forms.ChoiceField(label=gettext_lazy("When"), choices=RuleTrigger.choices)
+    trigger = forms.ChoiceField(label=pgettext_lazy("rule trigger", "When"), choices=RuleTrigger.choices)
     enabled = forms.BooleanField(label=gettext_lazy("Enabled"), required=False, initial=True)
     stop_processing = forms.BooleanField(
         label=gettext_lazy("Stop processing further rules"),
@@ -142,7 +142,7 @@ def error_location(path: str) -> str:
     parts = path.split(".")
     if parts[0] == "actions":
         if len(parts) == 1:
-            return _("Actions")
+            return pgettext("rule", "Actions")
         number = int(parts[1]) + 1 if parts[1].isdigit() else parts[1]
         if len(parts) > 2:
             what = _("kind") if parts[2] == "type" else PARAM_LABELS.get(parts[2], parts[2])
@@ -239,7 +239,7 @@ def editor_spec(organization: Organization) -> dict:
             "removeAction": _("Remove action"),
             "moveUp": _("Move up"),
             "moveDown": _("Move down"),
-            "action": _("Action"),
+            "action": pgettext("rule", "Action"),
             "condition": _("Condition"),
             "group": _("Group"),
             "noConditions": _("No conditions: the rule acts every time its event happens."),

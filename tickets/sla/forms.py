@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from accounts.models import TIMEZONE_CHOICES
 from channels_integrations.models import ChannelConnection
@@ -73,7 +73,11 @@ class CalendarForm(forms.Form):
                         required=False,
                         max_length=8,
                         initial=value,
-                        widget=_time_input(f"{label}: {_('opens') if part == 'start' else _('closes')}"),
+                        widget=_time_input(
+                            _("%(interval)s: opens") % {"interval": label}
+                            if part == "start"
+                            else _("%(interval)s: closes") % {"interval": label}
+                        ),
                     )
                 slots.append((f"day{day}_{index}_start", f"day{day}_{index}_end"))
             self.days.append((day, day_label, slots))
@@ -130,7 +134,7 @@ class LocalDateTimeField(forms.CharField):
 
 class ClosureForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=120)
-    starts_at = LocalDateTimeField(label=gettext_lazy("From"))
+    starts_at = LocalDateTimeField(label=pgettext_lazy("closure", "From"))
     ends_at = LocalDateTimeField(label=gettext_lazy("Until"))
 
     def __init__(self, *args, tz_name: str, **kwargs):

@@ -405,3 +405,62 @@ def test_rule_changes_never_cross_tenants_through_the_cache(tenant_a, tenant_b):
     rule(tenant_b, "b", ALWAYS, [{"type": "add_tags", "tags": ["b"]}])
     assert [r.rule_name for r in run(tenant_a, ticket_a, message_a)] == ["a"]
     assert [r.rule_name for r in run(tenant_b, ticket_b, message_b)] == ["b"]
+
+
+def _team(tenant, name, *members, strategy="round_robin"):
+    from accounts import services as account_services
+    from inbox import presence
+
+    with tenant.scope():
+        team = account_services.team_create(
+            organization=tenant.organization, actor=tenant.users["owner"], name=name, members=list(members)
+        )
+        team.assignment_strategy = strategy
+        team.save(update_fields=["assignment_strategy"])
+    for user in members:
+        presence.online_touch(tenant.organization.pk, user.pk, f"tab-{user.pk}")
+    return team
+
+
+def test_route_to_team_assigns_by_its_strategy(tenant_a):
+    ticket, message = ticket_with(tenant_a)
+    manager = tenant_a.users["manager"]  # sees every channel, works tickets
+    team = _team(tenant_a, "Support", manager)
+    rule(tenant_a, "route", ALWAYS, [{"type": "assign_team", "team": team.pk}])
+    runs = run(tenant_a, ticket, message)
+    with tenant_a.scope():
+        ticket.refresh_from_db()
+    assert (ticket.team_id, ticket.assignee_id) == (team.pk, manager.pk)
+    assert runs[0].actions == [{"type": "assign_team", "ok": True, "team": team.pk, "user": manager.pk}]
+
+
+def test_escalate_moves_the_ticket_to_the_team_with_the_priority(tenant_a):
+    ticket, message = ticket_with(tenant_a)
+    owner, manager = tenant_a.users["owner"], tenant_a.users["manager"]
+    with tenant_a.scope():
+        Ticket.objects.filter(pk=ticket.pk).update(assignee=owner)
+        ticket.refresh_from_db()
+    seniors = _team(tenant_a, "Seniors", manager)
+    rule(
+        tenant_a,
+        "escalate angry customers",
+        {"all": [{"field": "message.text", "op": "contains_any", "value": ["届きません"]}]},
+        [{"type": "escalate", "team": seniors.pk, "priority": "urgent"}],
+    )
+    run(tenant_a, ticket, message)
+    with tenant_a.scope():
+        ticket.refresh_from_db()
+    assert (ticket.team_id, ticket.priority, ticket.assignee_id) == (seniors.pk, "urgent", manager.pk)
+
+
+def test_every_action_type_is_tested_here():
+    import inspect
+    import sys
+
+    from tickets.rules.schema import ACTIONS
+
+    source = (
+        inspect.getsource(sys.modules[__name__])
+        + open(__file__.replace("test_rule_engine", "test_automation_ingest")).read()
+    )
+    assert [kind for kind in ACTIONS if f'"type": "{kind}"' not in source] == []
