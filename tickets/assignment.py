@@ -44,7 +44,7 @@ from accounts.models import (
     Team,
     User,
 )
-from accounts.permissions import connections_visible_to
+from accounts.permissions import members_who_see_connection
 from accounts.roles import Capability
 from channels_integrations.models import Platform
 from inbox.presence import online_user_ids
@@ -174,22 +174,13 @@ def _turn_key(membership: Membership) -> tuple:
     return (last is not None, last.timestamp() if last else 0.0, membership.user_id)
 
 
-def _can_see(membership: Membership, connection_id: int, cache: dict) -> bool:
-    if membership.has(Capability.TICKETS_VIEW_ALL):
-        return True
-    key = (membership.pk, connection_id)
-    if key not in cache:
-        cache[key] = connections_visible_to(membership).filter(pk=connection_id).exists()
-    return cache[key]
-
-
 @dataclass(frozen=True)
 class _Decision:
     user: User | None
     capacity_left: bool  # some eligible agent still had room (the ticket may be one none of them can see)
 
 
-def _decide(*, organization: Organization, team: Team, ticket: Ticket, visibility: dict) -> _Decision:
+def _decide(*, organization: Organization, team: Team, ticket: Ticket) -> _Decision:
     """Choose the agent for a ticket the caller has locked, and mark their turn taken. Runs in the caller's transaction.
 
     Lock order, the same on every path: (1) the ticket (the caller), (2) the team row, (3) the team's candidate
@@ -233,8 +224,9 @@ def _decide(*, organization: Organization, team: Team, ticket: Ticket, visibilit
         room.sort(key=_turn_key)
     if team.match_skills:
         room = [m for m in room if _skills_fit(m, ticket)] + [m for m in room if not _skills_fit(m, ticket)]
+    seeing = members_who_see_connection(ticket.connection_id, room)  # one query for every candidate
     for membership in room:
-        if _can_see(membership, ticket.connection_id, visibility):
+        if membership.user_id in seeing:
             # The application's clock, not the transaction's start (now()): decisions are serialised by the locks,
             # so a later decision must carry a later time even if its transaction began earlier.
             Membership.objects.filter(pk=membership.pk).update(last_assigned_at=timezone.now())
@@ -290,7 +282,7 @@ def ticket_route(*, organization: Organization, ticket: Ticket, team: Team, acto
         locked = _lock_ticket(Ticket.objects.filter(pk=ticket.pk))
         assignee = None
         if _routable(locked) and team.assignment_strategy != AssignmentStrategy.MANUAL:
-            assignee = _decide(organization=organization, team=team, ticket=locked, visibility={}).user
+            assignee = _decide(organization=organization, team=team, ticket=locked).user
         updated = _record(organization=organization, ticket=locked, team=team, assignee=assignee, actor=actor)
     ticket.team_id, ticket.assignee_id = updated.team_id, updated.assignee_id
     if assignee is not None:
@@ -305,7 +297,6 @@ def team_queue_drain(*, organization: Organization, team: Team, limit: int = 200
     the next drain does. Stops early when no eligible agent has room left."""
     if team.assignment_strategy == AssignmentStrategy.MANUAL:
         return 0
-    visibility: dict = {}
     assigned = 0
     ids = list(waiting_tickets(team).order_by("created_at", "pk").values_list("pk", flat=True)[:limit])
     for ticket_id in ids:
@@ -313,7 +304,7 @@ def team_queue_drain(*, organization: Organization, team: Team, limit: int = 200
             ticket = _lock_ticket(waiting_tickets(team).filter(pk=ticket_id), skip_locked=True)
             if ticket is None:
                 continue  # taken meanwhile, or locked by someone who will route it
-            decision = _decide(organization=organization, team=team, ticket=ticket, visibility=visibility)
+            decision = _decide(organization=organization, team=team, ticket=ticket)
             if decision.user is not None:
                 _record(organization=organization, ticket=ticket, team=team, assignee=decision.user, actor=None)
                 assigned += 1

@@ -139,3 +139,36 @@ def test_a_person_in_two_organizations_switches_between_them(tenant_a, tenant_b,
     assert client.get("/").headers["Location"] == f"/{tenant_b.slug}/"  # "/" returns to the last one
     client.get(f"/{tenant_a.slug}/")
     assert client.get("/").headers["Location"] == f"/{tenant_a.slug}/"
+
+
+def test_members_who_see_a_connection_agrees_with_each_members_visible_connections(tenant_a):
+    """The one-statement reverse lookup routing uses gives the same answer as `connections_visible_to` per member:
+    view-all roles, direct grants, team grants, and nobody else."""
+    from accounts import services as account_services
+    from accounts.models import Membership
+    from accounts.permissions import connections_visible_to, members_who_see_connection
+    from conftest import add_member, make_user
+    from tickets.tests.factories import connection
+
+    shared, other = connection(tenant_a), connection(tenant_a)
+    direct, teamed, nobody = (make_user(f"{n}@org-a.test") for n in ("direct", "teamed", "nobody"))
+    for user in (direct, teamed, nobody):
+        add_member(tenant_a.organization, user, "agent")
+    with tenant_a.scope():
+        team = account_services.team_create(
+            organization=tenant_a.organization, actor=tenant_a.users["owner"], name="Night", members=[teamed]
+        )
+        account_services.connection_access_set(
+            organization=tenant_a.organization, actor=tenant_a.users["owner"], connection=shared, users=[direct]
+        )
+        account_services.connection_access_set(
+            organization=tenant_a.organization, actor=tenant_a.users["owner"], connection=other, teams=[team]
+        )
+        members = list(Membership.objects.select_related("role"))
+        for conn in (shared, other):
+            expected = {m.user_id for m in members if connections_visible_to(m).filter(pk=conn.pk).exists()}
+            assert members_who_see_connection(conn.pk, members) == expected
+        assert direct.pk in members_who_see_connection(shared.pk, members)
+        assert teamed.pk not in members_who_see_connection(shared.pk, members)
+        assert teamed.pk in members_who_see_connection(other.pk, members)
+        assert nobody.pk not in members_who_see_connection(other.pk, members)
