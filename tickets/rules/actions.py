@@ -27,8 +27,12 @@ def perform(*, organization: Organization, rule: Rule, ticket: Ticket, action: d
         return {"type": kind, "ok": True, **outcome}
     except (DomainError, User.DoesNotExist, Team.DoesNotExist, LookupError) as exc:
         logger.info("rule %s: action %s on ticket %s not done: %s", rule.pk, kind, ticket.pk, exc)
-        params = {key: value for key, value in action.items() if key != "type"}
-        return {"type": kind, "ok": False, **params, "error": str(exc)[:300]}
+        error = str(exc)
+    except Exception as exc:  # a bug in one action must not lose the customer's message: it rolls back alone
+        logger.exception("rule %s: action %s on ticket %s failed", rule.pk, kind, ticket.pk)
+        error = f"{type(exc).__name__}"
+    params = {key: value for key, value in action.items() if key != "type"}
+    return {"type": kind, "ok": False, **params, "error": error[:300]}
 
 
 def _update(organization: Organization, ticket: Ticket, **change) -> Ticket:

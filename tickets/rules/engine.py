@@ -183,7 +183,7 @@ def run_rules(
     )
     runs = []
     for rule in rules:
-        if not rule.matches(facts):
+        if not _matches(rule, facts):
             continue
         run = _record_run(organization, rule, ticket, trigger, dedupe_key)
         if run is None:
@@ -203,6 +203,14 @@ def run_rules(
     if runs:
         logger.info("ticket %s: %s rule(s) acted on %s", ticket.pk, len(runs), trigger)
     return runs
+
+
+def _matches(rule: CompiledRule, facts: Facts) -> bool:
+    try:
+        return bool(rule.matches(facts))
+    except Exception:  # odd stored data (a contact attribute of an unexpected type): this rule does not apply
+        logger.exception("rule %s could not be evaluated", rule.pk)
+        return False
 
 
 def _record_run(organization, rule: CompiledRule, ticket: Ticket, trigger: str, dedupe_key: str) -> RuleRun | None:
@@ -252,7 +260,7 @@ def run_scheduled_rules(*, organization: Organization, now: datetime | None = No
         facts = build_facts(
             organization=organization, ticket=ticket, message=None, needed=needed, now=now, calendar_spec=spec
         )
-        if not any(rule.matches(facts) for rule in rules):
+        if not any(_matches(rule, facts) for rule in rules):
             continue
         with transaction.atomic():
             locked = (
@@ -293,8 +301,16 @@ def rules_dry_run(
     conditions, actions = validate_rule(
         trigger=trigger, conditions=conditions, actions=actions, refs=References.of(organization)
     )
-    matches = compile_conditions(conditions)
-    needed = fields_used(conditions)
+    probe = CompiledRule(
+        pk=0,
+        name="",
+        trigger=trigger,
+        matches=compile_conditions(conditions),
+        actions=actions,
+        stop_processing=False,
+        fields=frozenset(fields_used(conditions)),
+    )
+    needed = probe.fields
     earlier = Ticket.objects.filter(contact_id=OuterRef("contact_id"), created_at__lt=OuterRef("created_at"))
     tickets = list(
         Ticket.objects.filter(merged_into__isnull=True)
@@ -349,6 +365,6 @@ def rules_dry_run(
             language=message.language if message else "",
             sentiment=message.sentiment if message else "",
         )
-        if matches(facts):
+        if _matches(probe, facts):
             found.append(DryRunMatch(ticket=ticket, message=message))
     return len(tickets), found
