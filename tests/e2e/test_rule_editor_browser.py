@@ -193,7 +193,9 @@ def test_without_javascript_the_editor_shows_the_rule_in_words_and_its_errors(br
         page.locator("#id_conditions").fill(typed)
         page.locator("#rule-save").click()
         page.wait_for_load_state("domcontentloaded")
-        expect(page.locator("#rule-error-summary")).to_contain_text("(value)")
+        expect(page.locator("#rule-error-summary")).to_contain_text(
+            "条件 1 (値)"
+        )  # the admin reads Japanese, the default
         expect(page.locator("#id_conditions")).to_have_value(typed)
         screenshot(page, "rule-editor-no-js")
     finally:

@@ -531,7 +531,10 @@ def test_the_page_shows_each_members_load_presence_and_availability(tenant_a, lo
     with tenant_a.scope():
         busy_id, away_id = (Membership.objects.get(user=u).pk for u in (busy, away))
 
-    page = login(tenant_a.users["owner"]).get(_team_url(tenant_a, team)).content.decode()
+    owner = tenant_a.users["owner"]
+    owner.language = "en"  # the page follows the reader's language; this test reads the English texts
+    owner.save(update_fields=["language"])
+    page = login(owner).get(_team_url(tenant_a, team)).content.decode()
 
     busy_part = page[page.index(f'id="member-{busy_id}"') : page.index(f'id="member-{away_id}"')]
     away_part = page[page.index(f'id="member-{away_id}"') :]

@@ -3,6 +3,7 @@ effect on the engine, switching on and off, automation settings, auto-responses,
 teams and canned responses are not A's to use or to reach through A's pages)."""
 
 import pytest
+from django.utils import translation
 
 from accounts import services as account_services
 from accounts.errors import Conflict, DomainError
@@ -56,7 +57,7 @@ def test_invalid_rules_raise_errors_by_path_and_write_nothing(tenant_a, tenant_b
         ]
     }
     # When it is created
-    with pytest.raises(RuleInvalid) as caught:
+    with pytest.raises(RuleInvalid) as caught, translation.override("en"):
         _create(tenant_a, name="  ", conditions=conditions, actions=[{"type": "assign_team", "team": foreign_team.pk}])
     # Then every problem is reported at its path, and nothing is stored or audited
     errors = caught.value.errors
@@ -265,7 +266,8 @@ def test_names_resolve_only_the_organizations_own_objects(tenant_a, tenant_b):
     assert "Support" in texts[0] and "Secret team" not in texts[1]
     # A routing result says what became of the ticket; a failed one says why
     result = {"type": "assign_team", "ok": True, "team": mine.pk, "user": None}
-    assert "queue" in describe_action(result, names)
+    with translation.override("en"):
+        assert "queue" in describe_action(result, names)
     failed = {"type": "assign_team", "ok": False, "error": "no such team"}
     assert "no such team" in describe_action(failed, names)
     lines = condition_lines({"all": [{"any": [{"field": "contact.vip", "op": "is", "value": True}]}]}, names)
