@@ -117,6 +117,110 @@ CONVERSATIONS = [
 ]
 
 
+def _automation(demo, owner, connections, support, social) -> None:
+    """Business hours, SLA policies, team routing, a few rules and an acknowledgement for the demo — made through the
+    same services as the settings pages, before the sample conversations arrive so they are measured and routed."""
+    from tickets.models import BusinessCalendar, CannedResponse, CannedResponseVariant, SlaPolicy
+    from tickets.rules.services import rule_create
+
+    calendar = BusinessCalendar.objects.create(organization=demo, name="本社（平日 9:00–18:00）", is_default=True)
+    for name, priority, first, following, resolution in (
+        ("標準", "normal", 240, 480, 3 * 540),
+        ("高", "high", 60, 120, 540),
+        ("緊急", "urgent", 30, 60, 240),
+    ):
+        SlaPolicy.objects.create(
+            organization=demo,
+            name=name,
+            priority=priority,
+            calendar=calendar,
+            first_response_minutes=first,
+            next_response_minutes=following,
+            resolution_minutes=resolution,
+            warning_minutes=30,
+        )
+    Team.objects.filter(pk=support.pk).update(assignment_strategy="round_robin", default_capacity=8)
+    Team.objects.filter(pk=social.pk).update(assignment_strategy="least_open", default_capacity=10)
+    routes = (
+        ("LINE・メールはサポートへ", ["line", "email"], support),
+        ("Facebook・Instagram はソーシャルへ", ["facebook", "instagram"], social),
+    )
+    for name, platforms, team in routes:
+        rule_create(
+            organization=demo,
+            actor=owner,
+            name=name,
+            trigger="ticket_created",
+            conditions={"all": [{"field": "platform", "op": "in", "value": platforms}]},
+            actions=[{"type": "assign_team", "team": team.pk}],
+        )
+    rule_create(
+        organization=demo,
+        actor=owner,
+        name="返金・至急は優先度「高」",
+        description="返金や至急の依頼は早めに対応します。",
+        trigger="message_received",
+        conditions={
+            "any": [
+                {"field": "message.text", "op": "contains_any", "value": ["返金", "至急", "refund", "urgent"]},
+                {"field": "message.sentiment", "op": "in", "value": ["negative"]},
+            ]
+        },
+        actions=[{"type": "set_priority", "priority": "high"}, {"type": "add_tags", "tags": ["要対応"]}],
+    )
+    rule_create(
+        organization=demo,
+        actor=owner,
+        name="SLA超過はマネージャーへ通知",
+        trigger="sla_breach",
+        conditions={"all": []},
+        actions=[{"type": "notify", "users": [User.objects.get(email="manager@demo.tsunagu.example").pk]}],
+    )
+    rule_create(
+        organization=demo,
+        actor=owner,
+        name="お客様の返信待ち 48 時間で解決済みに",
+        trigger="scheduled",
+        conditions={
+            "all": [
+                {"field": "ticket.status", "op": "in", "value": ["pending"]},
+                {"field": "ticket.minutes_in_status", "op": "gt", "value": 48 * 60},
+            ]
+        },
+        actions=[{"type": "set_status", "status": "solved"}],
+    )
+    ack = CannedResponse.objects.create(organization=demo, title="受付のご連絡", shortcut="uketsuke")
+    CannedResponseVariant.objects.create(
+        organization=demo,
+        response=ack,
+        language="ja",
+        body="{{contact.name}}様\nお問い合わせいただきありがとうございます。内容を確認のうえ、担当者よりご連絡いたします。",
+    )
+    CannedResponseVariant.objects.create(
+        organization=demo,
+        response=ack,
+        language="en",
+        body="Dear {{contact.name}},\nThank you for contacting us. We will get back to you shortly.",
+    )
+    return ack
+
+
+def _acknowledgement(demo, owner, connections, ack) -> None:
+    """New email conversations get an acknowledgement (set after the samples, which are history, not new mail)."""
+    from tickets.rules.services import auto_response_save
+
+    auto_response_save(
+        organization=demo,
+        actor=owner,
+        connection=connections["email"],
+        kind="first_contact",
+        response=ack,
+        calendar=None,
+        window_hours=24,
+        enabled=True,
+    )
+
+
 class Command(BaseCommand):
     help = "Ingest sample conversations into the demo organization (once)."
 
@@ -142,6 +246,7 @@ class Command(BaseCommand):
                 account_services.connection_access_set(
                     organization=demo, actor=owner, connection=connections[platform], teams=[team]
                 )
+            ack = _automation(demo, owner, connections, support, social)
             for n, (platform, customer, kind, texts, status, priority, assignee, tags) in enumerate(CONVERSATIONS):
                 message = None
                 for i, text in enumerate(texts):
@@ -171,4 +276,5 @@ class Command(BaseCommand):
                     assignee=user,
                     tags=tags,
                 )
+            _acknowledgement(demo, owner, connections, ack)
         self.stdout.write(self.style.SUCCESS("demo conversations ready"))
