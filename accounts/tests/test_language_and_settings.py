@@ -55,3 +55,15 @@ def test_requiring_two_factor_needs_it_on_the_admin_first_and_is_audited(tenant_
     with tenant_a.scope():
         entry = AuditEntry.objects.get(action=AuditAction.ORG_UPDATED)
     assert entry.changes["require_two_factor"] == [False, True]
+
+
+def test_help_texts_are_announced_with_their_field(tenant_a, login):
+    """Django points a field's aria-describedby at "<id>_helptext"; the shared form partial must use that id."""
+    import re
+
+    page = login(tenant_a.users["owner"]).get(f"/{tenant_a.slug}/settings/").content.decode()
+    described = set(re.findall(r'aria-describedby="([^"]+)"', page))
+    assert described, "the settings form has fields with help texts"
+    for ids in described:
+        for target in ids.split():
+            assert f'id="{target}"' in page, target
