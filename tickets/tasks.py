@@ -6,6 +6,23 @@ from django_scopes import scopes_disabled
 
 from config.celery import TenantTask
 
+# Tasks kept next to the code they run: Celery's autodiscovery imports only this module.
+from tickets.assignment_tasks import drain_queues_everywhere, drain_team_queue
+from tickets.rules.tasks import deliver_webhook, run_scheduled_rules, run_scheduled_rules_everywhere
+from tickets.sla.tasks import sla_scan, sla_scan_everywhere
+
+__all__ = [
+    "deliver_webhook",
+    "drain_queues_everywhere",
+    "drain_team_queue",
+    "run_scheduled_rules",
+    "run_scheduled_rules_everywhere",
+    "sla_scan",
+    "sla_scan_everywhere",
+    "wake_snoozed",
+    "wake_snoozed_everywhere",
+]
+
 
 @shared_task(name="tickets.wake_snoozed_everywhere")
 def wake_snoozed_everywhere() -> int:
@@ -29,20 +46,3 @@ def wake_snoozed(*, organization_id: int) -> int:
     from tickets.services import tickets_wake_snoozed
 
     return tickets_wake_snoozed(organization=Organization.objects.get(pk=organization_id))
-
-
-# Tasks kept next to the code they run (Celery's autodiscovery imports only this module).
-from tickets.assignment_tasks import drain_queues_everywhere, drain_team_queue  # noqa: E402
-from tickets.rules.tasks import deliver_webhook, run_scheduled_rules, run_scheduled_rules_everywhere  # noqa: E402
-from tickets.sla.tasks import sla_scan, sla_scan_everywhere  # noqa: E402
-
-__all__ = [
-    "deliver_webhook",
-    "drain_queues_everywhere",
-    "drain_team_queue",
-    "run_scheduled_rules",
-    "run_scheduled_rules_everywhere",
-    "sla_scan",
-    "sla_scan_everywhere",
-    "wake_snoozed",
-]

@@ -6,10 +6,8 @@ import logging
 from django.db import transaction
 from django.utils import timezone, translation
 
-from inbox import realtime
-from tickets import events as ticket_events
 from tickets.models import SlaEvent, SlaEventKind, SlaMetric, Ticket
-from tickets.sla.clocks import sla_check, sla_payload
+from tickets.sla.clocks import sla_check
 
 logger = logging.getLogger("tsunagu.sla")
 
@@ -21,6 +19,8 @@ def sla_scan(*, organization, now=None, limit: int = 500) -> list[SlaEvent]:
     transaction. A ticket another scan holds is skipped (it is being handled); the unique constraint on SlaEvent
     guarantees each warning and breach is recorded once even so. Returns the events recorded now, oldest check
     first, for the automation rules on SLA warning / breach."""
+    from tickets.services import _publish_ticket  # the one ticket payload (with its SLA part)
+
     now = now or timezone.now()
     due_ids = list(
         Ticket.objects.filter(sla_check_at__lte=now).order_by("sla_check_at", "pk").values_list("pk", flat=True)[:limit]
@@ -39,7 +39,7 @@ def sla_scan(*, organization, now=None, limit: int = 500) -> list[SlaEvent]:
             state_before = ticket.sla_state
             created = sla_check(organization=organization, ticket=ticket, now=now)
             if created or ticket.sla_state != state_before:
-                _publish(organization, ticket)
+                _publish_ticket(organization, ticket)
             for event in created:
                 _notify_assignee(organization, ticket, event)
                 _run_rules(organization, ticket, event)
@@ -60,17 +60,6 @@ def _run_rules(organization, ticket: Ticket, event: SlaEvent) -> None:
     if trigger is not None:
         key = f"sla:{event.metric}:{event.kind}:{int(event.due_at.timestamp())}"
         run_rules(organization=organization, trigger=trigger, ticket=ticket, dedupe_key=key)
-
-
-def _publish(organization, ticket: Ticket) -> None:
-    from tickets.services import _ticket_payload, ticket_groups
-
-    realtime.publish(
-        organization=organization,
-        type=ticket_events.TICKET_UPDATED,
-        payload={**_ticket_payload(ticket), **sla_payload(ticket)},
-        groups=ticket_groups(ticket),
-    )
 
 
 def _notify_assignee(organization, ticket: Ticket, event: SlaEvent) -> None:
