@@ -19,6 +19,7 @@ tasks (and the bench never takes its tasks). Everything this module starts is st
 
 import hashlib
 import hmac
+import http.client
 import itertools
 import json
 import os
@@ -36,6 +37,7 @@ from urllib.parse import urlparse
 import psutil
 import requests
 from django.db import transaction
+from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from bench.inbox import EN, JA, PRODUCTS
@@ -310,6 +312,34 @@ class Listener(threading.Thread):
 # --- load generation --------------------------------------------------------------------------------------------
 
 
+class Poster:
+    """One sender's keep-alive HTTP/1.1 connection. http.client, not requests: the load generator shares the cores
+    with the system it measures, and requests spends several times more CPU per POST."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlparse(url)
+        self.host, self.port, self.path = parts.hostname, parts.port, parts.path
+        self.connection: http.client.HTTPConnection | None = None
+
+    def post(self, body: bytes, headers: dict) -> int:
+        """The answer's status; 0 when the request failed (the connection is opened again next time)."""
+        try:
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            self.connection.request("POST", self.path, body=body, headers=headers)
+            answer = self.connection.getresponse()
+            answer.read()
+            return answer.status
+        except (http.client.HTTPException, OSError):
+            self.close()
+            return 0
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
 def _intake(url: str, ids: Ids) -> dict:
     """Closed loop, as fast as INTAKE_THREADS can go: every message a new conversation."""
     payloads = [_signed(ids.psid(), ids.mid("intake", i), TEXTS[i % len(TEXTS)]) for i in range(INTAKE_REQUESTS)]
@@ -319,16 +349,13 @@ def _intake(url: str, ids: Ids) -> dict:
     counter = itertools.count()
 
     def work() -> None:
-        session = requests.Session()
+        poster = Poster(url)
         while (i := next(counter)) < INTAKE_REQUESTS:
             body, headers = payloads[i]
             started = time.perf_counter()
-            try:
-                statuses[i] = session.post(url, data=body, headers=headers, timeout=30).status_code
-            except requests.RequestException:
-                statuses[i] = 0
+            statuses[i] = poster.post(body, headers)
             timings[i] = (time.perf_counter() - started) * 1000
-        session.close()
+        poster.close()
 
     threads = [threading.Thread(target=work, name=f"intake-{n}") for n in range(INTAKE_THREADS)]
     started = time.perf_counter()
@@ -372,7 +399,7 @@ def _sustained(url: str, ids: Ids, phase: str, rate: float, seconds: float, know
     t0 = time.monotonic() + 0.5
 
     def work() -> None:
-        session = requests.Session()
+        poster = Poster(url)
         while (i := next(counter)) < count:
             due = t0 + offsets[i]
             delay = due - time.monotonic()
@@ -381,14 +408,11 @@ def _sustained(url: str, ids: Ids, phase: str, rate: float, seconds: float, know
             body, headers = plan[i]
             sent[i] = time.monotonic()
             lag[i] = sent[i] - due
-            try:
-                statuses[i] = session.post(url, data=body, headers=headers, timeout=30).status_code
-            except requests.RequestException:
-                statuses[i] = 0
+            statuses[i] = poster.post(body, headers)
             timings[i] = (time.monotonic() - sent[i]) * 1000
             if statuses[i] == 200:
                 sampler.note_sent()
-        session.close()
+        poster.close()
 
     threads = [threading.Thread(target=work, name=f"sender-{n}") for n in range(SENDER_THREADS)]
     for t in threads:
@@ -500,6 +524,28 @@ def _cpu_text(before: dict, after: dict) -> str:
 
 
 # --- waiting for the pipeline -----------------------------------------------------------------------------------
+
+
+def _batch_text(organization, since) -> str:
+    """How many events each ingest batch took (the events of one batch share their `processed_at`)."""
+    from django.db.models import Count
+
+    from channels_integrations.models import InboundEvent
+
+    with scope(organization=organization):
+        sizes = list(
+            InboundEvent.objects.filter(processed_at__gte=since)
+            .order_by()
+            .values_list("processed_at")
+            .annotate(n=Count("id"))
+            .values_list("n", flat=True)
+        )
+    if not sizes:
+        return "no batches"
+    return (
+        f"{len(sizes)} ingest batches, events per batch mean {sum(sizes) / len(sizes):.1f}, "
+        f"p50 {_pct(sizes, 50):.0f}, max {max(sizes)}"
+    )
 
 
 def _event_counts(organization) -> dict:
@@ -680,7 +726,14 @@ def run() -> list[dict]:
         REDIS_URL=redis_url,
         META_APP_SECRET=SECRET,
         META_APP_ID="bench-app",
-        DEBUG="1",
+        # Production settings (DEBUG off: no query log, no debug checks), on plain loopback HTTP
+        DEBUG="0",
+        SECRET_KEY=settings.SECRET_KEY,
+        TSUNAGU_ENCRYPTION_KEYS=",".join(settings.ENCRYPTION_KEYS),  # the seed encrypted the page token with these
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0",
+        SESSION_COOKIE_SECURE="0",
+        CSRF_COOKIE_SECURE="0",
         DJANGO_SETTINGS_MODULE="config.settings",
         PYTHONUNBUFFERED="1",
     )
@@ -738,6 +791,7 @@ def run() -> list[dict]:
 
         # 3. sustained end to end
         sampler.reset()
+        sustained_from = timezone.now()
         cpu_before = _cpu_snapshot(processes)
         load_before = os.getloadavg()
         sustained = _sustained(hook, ids, "e2e", RATE, SECONDS, intake["psids"], sampler)
@@ -746,6 +800,7 @@ def run() -> list[dict]:
         waited = _await_delivery(connection, list(sustained["sent"]), listener)
         max_queue, max_in_flight = sampler.max_queue, sampler.max_in_flight
         final_counts = _event_counts(organization)
+        batches = _batch_text(organization, sustained_from)
         e2e = _e2e(sustained, waited["stored"], listener)
         if listener.closed_early:
             print(f"  the WebSocket closed during the run: {listener.error!r}", file=sys.stderr)
@@ -760,11 +815,10 @@ def run() -> list[dict]:
     # --- results ------------------------------------------------------------------------------------------------
     cores = psutil.cpu_count()
     web = f"uvicorn --workers {WEB_WORKERS}" if WEB_WORKERS > 1 else "uvicorn (one process)"
-    conn_max_age = os.environ.get("DB_CONN_MAX_AGE", "0")
     setup = (
         f"{web}, Celery worker -Q inbound,default --concurrency {concurrency} (chosen from {TRIAL_SECONDS:.0f} s "
-        f"trials at {RATE:.0f} msg/s: {trial_text}), DEBUG=1, DB_CONN_MAX_AGE={conn_max_age}, PostgreSQL and Redis "
-        f"and the load generator on the same {cores} cores"
+        f"trials at {RATE:.0f} msg/s: {trial_text}), DEBUG=0, INGEST_BATCH={settings.INGEST_BATCH}, PostgreSQL and "
+        f"Redis and the load generator on the same {cores} cores"
     )
     timings = intake["timings"]
     errors = sum(1 for s in intake["statuses"] if s != 200)
@@ -795,7 +849,8 @@ def run() -> list[dict]:
         f"never delivered{'' if lost else ')'}; e2e p99 {_pct(lat, 99):.0f} ms, max {max(lat, default=0):.0f} ms; "
         f"{e2e['throughput']:.0f} msg/s delivered from first send to last delivery; the last arrived "
         f"{waited['waited']:.1f} s after the last send; max backlog: `inbound` queue {max_queue}, in flight "
-        f"(answered, not yet on the WebSocket) {max_in_flight}; events by status {final_counts}. {cpu_sustained}; "
+        f"(answered, not yet on the WebSocket) {max_in_flight}; events by status {final_counts}; {batches}. "
+        f"{cpu_sustained}; "
         f"load average {load_before[0]:.1f} -> {load_after[0]:.1f}. {setup}. Latency = monotonic receive time in "
         f"the client's thread - monotonic time just before the POST; messages delivered late count with their "
         f"real latency, the wait for stragglers ends after {STRAGGLER_SECONDS:.0f} s without progress."

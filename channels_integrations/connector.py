@@ -109,8 +109,8 @@ class OutboundMessage:
 
     `recipient_id` is the customer's platform id; `reply_to_platform_id` the message being answered (a comment to
     reply under, the email being answered); `references` the thread's earlier platform ids, oldest first (email
-    References). `local_ref` travels as metadata where the platform echoes it back; `idempotency_key` is stable
-    across retries of the same message."""
+    References: the root and the latest). `local_ref` travels as metadata where the platform echoes it back;
+    `idempotency_key` is stable across retries of the same message."""
 
     text: str
     recipient_id: str
@@ -126,6 +126,7 @@ class OutboundMessage:
     attachments: tuple[OutboundFile, ...] = ()
     local_ref: str = ""
     idempotency_key: str = ""
+    automated: bool = False  # sent by a rule or an auto-response (email marks it Auto-Submitted, RFC 3834)
 
 
 @dataclass(frozen=True)

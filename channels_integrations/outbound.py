@@ -70,7 +70,7 @@ def _outbound_for(message: Message) -> OutboundMessage:
         kind=message.kind,
         is_public=message.is_public,
         reply_to_platform_id=message.reply_to_platform_id,
-        references=tuple(earlier[-20:]),
+        references=tuple(earlier if len(earlier) <= 20 else earlier[:1] + earlier[-19:]),  # the root and the latest
         subject=ticket.subject,
         recipient_email=contact.email,
         recipient_name=contact.name,
@@ -78,6 +78,7 @@ def _outbound_for(message: Message) -> OutboundMessage:
         attachments=files,
         local_ref=str(message.local_ref),
         idempotency_key=str(message.local_ref),
+        automated=message.automated,
     )
 
 

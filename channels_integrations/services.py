@@ -9,7 +9,10 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -26,6 +29,7 @@ from channels_integrations.connector import (
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from channels_integrations.registry import connector_for
 from config.db import commit_without_flush
+from config.redis_client import redis_client
 from tickets.inbound import (
     AuthorProfile,
     DeliveryUpdate,
@@ -46,28 +50,62 @@ RECEIVING = (ConnectionStatus.ACTIVE, ConnectionStatus.ERROR, ConnectionStatus.N
 
 
 def events_store(*, connection: ChannelConnection, items: list[tuple[str, bytes]], source: str) -> list[int]:
-    """Store raw events exactly once (unique per connection and event key). Returns the ids of new rows and, after
-    commit, queues their processing unless the connection is paused (they wait for resume)."""
-    new_ids: list[int] = []
-    for event_key, payload in items:
-        try:
-            with transaction.atomic():
-                event = InboundEvent.objects.create(
-                    organization_id=connection.organization_id,
-                    connection=connection,
-                    source=source,
-                    event_key=event_key[:200],
-                    payload=payload,
-                )
-            new_ids.append(event.pk)
-        except IntegrityError:
-            logger.info("redelivered event %s on connection %s ignored", event_key, connection.pk)
+    """Store raw events exactly once (unique per connection and event key) in one statement: a redelivery meets the
+    unique key and is skipped (ON CONFLICT, no error, no savepoint per row). Returns the ids of the new rows and,
+    after commit, wakes the connection's ingest unless it is paused (its events wait for resume)."""
+    keyed = {event_key[:200]: payload for event_key, payload in items}
+    if not keyed:
+        return []
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {InboundEvent._meta.db_table} "  # noqa: S608 - the table name is ours
+            "(organization_id, connection_id, source, event_key, payload, status, attempts, last_error, received_at) "
+            "SELECT %s, %s, %s, k, p, %s, 0, '', now() FROM unnest(%s::text[], %s::bytea[]) AS t(k, p) "
+            "ON CONFLICT (connection_id, event_key) DO NOTHING RETURNING id",
+            [
+                connection.organization_id,
+                connection.pk,
+                source,
+                InboundEventStatus.RECEIVED,
+                list(keyed),
+                list(keyed.values()),
+            ],
+        )
+        new_ids = sorted(row[0] for row in cursor.fetchall())
+    if len(new_ids) < len(keyed):
+        logger.info("%d redelivered event(s) on connection %s ignored", len(keyed) - len(new_ids), connection.pk)
     if new_ids and connection.status in RECEIVING and source == "webhook":
-        _queue_ingest(connection.organization_id, new_ids)
+        transaction.on_commit(lambda: ingest_wake(connection))
     return new_ids
 
 
+# How long a wake-up stays claimed: while it is, further events of the connection queue no task (the one queued
+# will find them). A task lost with its worker leaves the claim until then; the sweeper catches anything left.
+WAKE_SECONDS = 30
+
+
+def ingest_wake(connection: ChannelConnection) -> None:
+    """Make sure an ingest task for this connection is queued: at most one waits at a time, however many events
+    arrive meanwhile (it takes them in batches). The key is the connection's UUID, never reused."""
+    from channels_integrations.tasks import ingest_pending
+
+    if redis_client().set(_wake_key(connection.uuid), 1, nx=True, ex=WAKE_SECONDS):
+        ingest_pending.apply_async(
+            kwargs={"organization_id": connection.organization_id, "connection_id": connection.pk}, queue="inbound"
+        )
+
+
+def ingest_wake_clear(connection_uuid) -> None:
+    """The task starts: from now on a new event queues a new task (this one may miss what arrives after its claim)."""
+    redis_client().delete(_wake_key(connection_uuid))
+
+
+def _wake_key(connection_uuid) -> str:
+    return f"ingest-wake:{connection_uuid}"
+
+
 def _queue_ingest(organization_id: int, event_ids: list[int]) -> None:
+    """Queue events one by one (a replay, a retry, the sweeper): each runs in its own task with backoff on failure."""
     from channels_integrations.tasks import ingest_event
 
     def send() -> None:
@@ -75,6 +113,43 @@ def _queue_ingest(organization_id: int, event_ids: list[int]) -> None:
             ingest_event.apply_async(kwargs={"organization_id": organization_id, "event_id": event_id}, queue="inbound")
 
     transaction.on_commit(send)
+
+
+def events_process_pending(*, organization: Organization, connection_id: int) -> tuple[int, list[int]]:
+    """Process the connection's received events in batches of INGEST_BATCH (oldest first), each batch in one
+    transaction with its events locked (SKIP LOCKED: concurrent tasks take different events). The real-time events
+    of a batch go out together after its commit. A batch that fails rolls back whole; its events are returned for
+    processing one by one, so that one bad event cannot hold the others back. Returns (processed, to retry)."""
+    from inbox import realtime
+
+    batch_size = settings.INGEST_BATCH
+    processed = 0
+    while True:
+        claimed: list[int] = []
+        with realtime.batched():
+            try:
+                with transaction.atomic():
+                    # As in event_process: the raw events are durable; a lost commit is processed again.
+                    commit_without_flush()
+                    connection = ChannelConnection.objects.filter(pk=connection_id, status__in=RECEIVING).first()
+                    if connection is None:
+                        return processed, []
+                    events = list(
+                        InboundEvent.objects.select_for_update(skip_locked=True)
+                        .filter(connection_id=connection_id, status=InboundEventStatus.RECEIVED)
+                        .order_by("pk")[:batch_size]
+                    )
+                    claimed = [event.pk for event in events]
+                    if events:
+                        _apply_events(organization, connection, events)
+            except Exception:
+                logger.exception(
+                    "a batch of %d events on connection %s failed; one by one", len(claimed), connection_id
+                )
+                return processed, claimed
+        processed += len(claimed)
+        if len(claimed) < batch_size:
+            return processed, []
 
 
 def event_process(*, organization: Organization, event_id: int) -> str:
@@ -98,58 +173,67 @@ def event_process(*, organization: Organization, event_id: int) -> str:
         connection = event.connection
         if connection.status not in RECEIVING:
             return "held"
-        _apply_event(organization, connection, event)
+        _apply_events(organization, connection, [event])
         return "processed"
 
 
-def _apply_event(organization: Organization, connection: ChannelConnection, event: InboundEvent) -> None:
-    items = connector_for(connection.platform).parse_event(
-        bytes(event.payload), account_id=connection.external_account_id
-    )
-    for item in items:
-        item_apply(organization=organization, connection=connection, item=item)
+def _apply_events(organization: Organization, connection: ChannelConnection, events: list[InboundEvent]) -> None:
+    connector = connector_for(connection.platform)
+    items: list[InboundItem] = []
+    for event in events:
+        items.extend(connector.parse_event(bytes(event.payload), account_id=connection.external_account_id))
+    items_apply(organization=organization, connection=connection, items=items)
     now = timezone.now()
-    event.status = InboundEventStatus.PROCESSED
-    event.processed_at = now
-    event.attempts += 1
-    event.last_error = ""
-    event.save(update_fields=["status", "processed_at", "attempts", "last_error"])
+    InboundEvent.objects.filter(pk__in=[event.pk for event in events]).update(
+        status=InboundEventStatus.PROCESSED, processed_at=now, attempts=F("attempts") + 1, last_error=""
+    )
     # At hundreds of events a second one row per connection would serialize every worker: touch it rarely.
     ChannelConnection.objects.filter(pk=connection.pk).exclude(last_event_at__gt=now - timedelta(seconds=30)).update(
         last_event_at=now
     )
 
 
-def item_apply(*, organization: Organization, connection: ChannelConnection, item: InboundItem) -> None:
-    """Hand one normalized item to the tickets service that owns it."""
+def items_apply(*, organization: Organization, connection: ChannelConnection, items: list[InboundItem]) -> None:
+    """Hand normalized items, in order, to the tickets services that own them; consecutive messages go together."""
     from tickets import services as tickets
 
-    if isinstance(item, InboundMessage):
-        tickets.message_ingest(
-            organization=organization,
-            connection=connection,
-            inbound=item,
-            lookup_profile=_profile_lookup(connection, item.author_id),
-        )
-    elif isinstance(item, InboundEdit):
-        tickets.message_edit_ingest(organization=organization, connection=connection, edit=item)
-    elif isinstance(item, InboundDelete):
-        tickets.message_delete_ingest(organization=organization, connection=connection, delete=item)
-    elif isinstance(item, DeliveryUpdate):
-        tickets.message_delivery_update(organization=organization, connection=connection, update=item)
-    else:  # pragma: no cover - a connector returned something outside the boundary
-        raise TypeError(f"unknown inbound item {type(item).__name__}")
+    run: list[InboundMessage] = []
+
+    def flush() -> None:
+        if run:
+            tickets.messages_ingest(
+                organization=organization,
+                connection=connection,
+                inbounds=list(run),
+                lookup_profile=_profile_lookup(connection),
+            )
+            run.clear()
+
+    for item in items:
+        if isinstance(item, InboundMessage):
+            run.append(item)
+            continue
+        flush()
+        if isinstance(item, InboundEdit):
+            tickets.message_edit_ingest(organization=organization, connection=connection, edit=item)
+        elif isinstance(item, InboundDelete):
+            tickets.message_delete_ingest(organization=organization, connection=connection, delete=item)
+        elif isinstance(item, DeliveryUpdate):
+            tickets.message_delivery_update(organization=organization, connection=connection, update=item)
+        else:  # pragma: no cover - a connector returned something outside the boundary
+            raise TypeError(f"unknown inbound item {type(item).__name__}")
+    flush()
 
 
-def _profile_lookup(connection: ChannelConnection, author_id: str) -> Callable[[], AuthorProfile | None] | None:
-    """Messenger and Instagram DMs carry only the sender's id: the tickets service asks the platform for the name
-    when it meets a customer it cannot name yet, so the first message already shows who wrote. A failed lookup
-    leaves the contact nameless (the inbox shows the platform) and their next message asks again."""
+def _profile_lookup(connection: ChannelConnection) -> Callable[[str], AuthorProfile | None] | None:
+    """Messenger and Instagram DMs carry only the sender's id: the tickets service asks the platform for the names
+    of customers it cannot name yet, so the first message already shows who wrote. A failed lookup leaves the
+    contact nameless (the inbox shows the platform) and their next message asks again."""
     connector = connector_for(connection.platform)
     if not connector.fetches_profiles:
         return None
 
-    def lookup() -> AuthorProfile | None:
+    def lookup(author_id: str) -> AuthorProfile | None:
         try:
             return connector.author_profile(connection, author_id)
         except ConnectorError as exc:
@@ -242,7 +326,7 @@ def connection_poll(*, organization: Organization, connection_id: int) -> int:
         for event in InboundEvent.objects.filter(pk__in=new_ids).order_by("pk"):
             try:
                 with transaction.atomic():
-                    _apply_event(organization, connection, event)
+                    _apply_events(organization, connection, [event])
             except Exception as exc:  # the raw event is stored: it retries on its own, the cursor moves on
                 logger.exception("polled event %s failed", event.pk)
                 event_failed(organization=organization, event_id=event.pk, error=repr(exc))

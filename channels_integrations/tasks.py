@@ -49,6 +49,28 @@ def ingest_event(*, organization_id: int, event_id: int) -> str:
         return "retrying"
 
 
+@shared_task(base=TenantTask, name="channels.ingest_pending", acks_late=True)
+def ingest_pending(*, organization_id: int, connection_id: int) -> int:
+    """Process the connection's received events in batches (queued by `ingest_wake` when webhooks arrive). Events
+    of a batch that failed are processed one by one, each with its own retries."""
+    from channels_integrations.models import ChannelConnection
+    from channels_integrations.services import events_process_pending, ingest_wake_clear
+
+    organization = _organization(organization_id)
+    connection_uuid = ChannelConnection.objects.filter(pk=connection_id).values_list("uuid", flat=True).first()
+    if connection_uuid is None:
+        return 0
+    ingest_wake_clear(connection_uuid)
+    processed, failed = events_process_pending(organization=organization, connection_id=connection_id)
+    for event_id in failed:
+        ingest_event(organization_id=organization_id, event_id=event_id)
+    if failed:  # the rest of the backlog, if any, after the one-by-one pass
+        ingest_pending.apply_async(
+            kwargs={"organization_id": organization_id, "connection_id": connection_id}, queue="inbound"
+        )
+    return processed
+
+
 @shared_task(base=TenantTask, name="channels.send_message", acks_late=True)
 def send_message(*, organization_id: int, message_id: int) -> str:
     """Send one queued reply through its connector (see outbound.message_send)."""

@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP goes to Django, WebSockets to Channels consumers (authenticated by the session)."""
+"""ASGI entry point: HTTP goes to Django (platform webhooks by a shorter way), WebSockets to Channels consumers
+(authenticated by the session)."""
 
 import os
 
@@ -12,11 +13,19 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from channels_integrations.asgi import is_webhook, webhook_app  # noqa: E402
 from inbox.routing import websocket_urlpatterns  # noqa: E402
+
+
+async def http_app(scope, receive, send):
+    """Platform webhooks take the short way in (channels_integrations/asgi.py); everything else is Django's."""
+    app = webhook_app if is_webhook(scope) else django_asgi_app
+    await app(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -293,6 +293,12 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery -----------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
+# Received webhook events are processed in batches of up to this many per transaction (channels_integrations.services
+# events_process_pending): fewer round trips per message; a larger batch delays its first message a little longer.
+INGEST_BATCH = int(os.environ.get("INGEST_BATCH", "20"))
+# How long a process remembers which connections a webhook's page id names (channels_integrations/webhooks.py). Off in
+# tests: their rolled-back connections would be remembered across tests.
+WEBHOOK_ACCOUNT_MEMORY_SECONDS = float(os.environ.get("WEBHOOK_ACCOUNT_MEMORY_SECONDS", "0" if TESTING else "5"))
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -8,13 +8,14 @@ Two kinds:
   its network disappears without a disconnect. Automatic assignment reads it (`online_user_ids`) from workers.
 """
 
-import functools
 import json
 import time
 
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+
+from config.redis_client import redis_client
 
 VIEW_TTL = 60  # seconds without a heartbeat before a viewer disappears
 TYPING_TTL = 6
@@ -56,14 +57,8 @@ def _came_online(results: list, user_id: int) -> bool:
     return not any(_user_of(member) == user_id for member in before)
 
 
-@functools.lru_cache(maxsize=4)
-def _sync_client(url: str) -> redis.Redis:
-    # One client (and connection pool, which is thread-safe) per process for workers and views.
-    return redis.Redis.from_url(url)
-
-
 def _redis() -> redis.Redis:
-    return _sync_client(settings.REDIS_URL)
+    return redis_client()
 
 
 # --- online members: synchronous helpers for views, services and workers ---------------------------------------

@@ -4,11 +4,13 @@ is the browsers' resume cursor) and sent to the Channels group. Groups, and so w
 - `org.<org>.queue.<connection>`: every member allowed to see that connection's tickets (the consumer subscribes
   each member to exactly the connections `accounts.permissions.connections_visible_to` returns);
 - `org.<org>.user.<user>`: one member (notifications, their own access changes);
-- `org.<org>.ticket.<ticket>`: the members currently viewing that ticket (presence, typing) — joined only after the
-  same permission check.
+- `org.<org>.ticket.<ticket>`: the members currently viewing that ticket, for presence and typing — joined only after
+  the same permission check. Ticket and message events go to the queue group only: every viewer is in it.
 """
 
+import contextlib
 import logging
+import threading
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
@@ -37,21 +39,54 @@ def ticket_group(organization_id: int, ticket_id: int) -> str:
 
 
 def publish(*, organization, type: str, payload: dict, groups: list[str]) -> None:
-    """Send an event to groups once the current transaction commits (immediately when there is none)."""
-    transaction.on_commit(lambda: _deliver(organization, type, payload, groups))
+    """Send an event to groups once the current transaction commits (immediately when there is none). Inside
+    `batched()`, committed events wait for the end of the block and go out together."""
+    transaction.on_commit(lambda: _committed(organization, type, payload, groups))
 
 
-def _deliver(organization, type: str, payload: dict, groups: list[str]) -> None:
+_batch = threading.local()
+
+
+@contextlib.contextmanager
+def batched():
+    """Collect the events of the transactions inside the block and deliver them together when it ends: one insert
+    and one pass over the channel layer instead of one of each per event (the ingest of a batch of messages).
+    Rolled-back transactions contribute nothing: their on_commit callbacks never run."""
+    if getattr(_batch, "pending", None) is not None:  # nested: the outer block delivers
+        yield
+        return
+    _batch.pending = []
+    try:
+        yield
+    finally:
+        pending, _batch.pending = _batch.pending, None
+        if pending:
+            _deliver(pending)
+
+
+def _committed(organization, type: str, payload: dict, groups: list[str]) -> None:
+    pending = getattr(_batch, "pending", None)
+    if pending is not None:
+        pending.append((organization, type, payload, groups))
+    else:
+        _deliver([(organization, type, payload, groups)])
+
+
+def _deliver(events: list[tuple]) -> None:
+    """Store the events (their ids are the browsers' resume cursors), then send each to its groups."""
+    from django_scopes import scopes_disabled
+
     from inbox.models import RealtimeEvent
 
-    with scope(organization=organization), transaction.atomic():
+    rows = [
+        RealtimeEvent(organization_id=organization.pk, group=group, type=type, payload=payload)
+        for organization, type, payload, groups in events
+        for group in dict.fromkeys(groups)
+    ]
+    # Each row names its own organization (a batch holds one organization's events, but nothing here relies on it).
+    with scopes_disabled(), transaction.atomic():
         commit_without_flush()  # stored events only serve resumes
-        rows = RealtimeEvent.objects.bulk_create(
-            [
-                RealtimeEvent(organization=organization, group=group, type=type, payload=payload)
-                for group in dict.fromkeys(groups)
-            ]
-        )
+        rows = RealtimeEvent.objects.bulk_create(rows)
     try:
         async_to_sync(_send_all)(rows)
     except Exception:  # the stored events are replayed on the browsers' next resume

@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.errors import DomainError
 from accounts.models import Organization
 from channels_integrations.models import ChannelConnection
+from tickets.batch_reads import cached
 from tickets.canned import pick_variant, render_canned
 from tickets.models import (
     AutoResponse,
@@ -60,12 +61,15 @@ def auto_respond(
     closed, else its first-contact acknowledgement when the message opened a new conversation. At most one."""
     if message.direction != Direction.INBOUND or message.kind not in PRIVATE_KINDS:
         return None
-    configured = {
-        a.kind: a
-        for a in AutoResponse.objects.filter(connection_id=ticket.connection_id, enabled=True)
-        .select_related("response", "calendar")
-        .prefetch_related("response__variants")
-    }
+    configured = cached(
+        ("auto_responses", ticket.connection_id),
+        lambda: {
+            a.kind: a
+            for a in AutoResponse.objects.filter(connection_id=ticket.connection_id, enabled=True)
+            .select_related("response", "calendar")
+            .prefetch_related("response__variants")
+        },
+    )
     if not configured:
         return None
     choice = None

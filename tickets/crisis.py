@@ -9,11 +9,23 @@ from django.utils import timezone
 
 from accounts.models import Membership, Organization
 from accounts.roles import RoleKey
+from tickets.batch_reads import recall, remember
 from tickets.models import CrisisAlert, Direction, Message, Sentiment, Ticket
 
 logger = logging.getLogger("tsunagu.tickets")
 
 ALERTED_ROLES = (RoleKey.OWNER, RoleKey.ADMIN, RoleKey.MANAGER)
+
+
+def _recent_alert(connection_id: int, since) -> bool:
+    """An alert exists in the window. Within an ingest batch a "yes" is remembered (it stays true for the batch)."""
+    key = ("crisis_alert", connection_id)
+    if recall(key):
+        return True
+    found = CrisisAlert.objects.filter(connection_id=connection_id, created_at__gte=since).exists()
+    if found:
+        remember(key, True)
+    return found
 
 
 def crisis_check(*, organization: Organization, ticket: Ticket, message: Message) -> CrisisAlert | None:
@@ -27,6 +39,8 @@ def crisis_check(*, organization: Organization, ticket: Ticket, message: Message
     config = automation_settings(organization)
     window = timedelta(minutes=max(config.crisis_window_minutes, 1))
     now = timezone.now()
+    if _recent_alert(message.connection_id, now - window):
+        return None  # checked first: during a spike, counting every negative message again is the costly part
     negatives = Message.objects.filter(
         connection_id=message.connection_id,
         direction=Direction.INBOUND,
@@ -34,8 +48,6 @@ def crisis_check(*, organization: Organization, ticket: Ticket, message: Message
         created_at__gte=now - window,
     ).count()
     if negatives < config.crisis_threshold:
-        return None
-    if CrisisAlert.objects.filter(connection_id=message.connection_id, created_at__gte=now - window).exists():
         return None
     seconds = int(window.total_seconds())
     bucket = now.replace(microsecond=0) - timedelta(seconds=int(now.timestamp()) % seconds)

@@ -213,7 +213,12 @@ def tsquery_literal(query: str) -> str | None:
 def vector_expression(*texts: str) -> Cast:
     """An expression that stores the texts' search vector, for `.update(search_vector=...)` or
     `Model(search_vector=...)`. The literal travels as a query parameter and is cast with `::tsvector`."""
-    return Cast(Value(index_document(*texts), output_field=TextField()), output_field=SearchVectorField())
+    return document_expression(index_document(*texts))
+
+
+def document_expression(document: str) -> Cast:
+    """`vector_expression` of a document already made by `index_document` (one text indexed once, stored twice)."""
+    return Cast(Value(document, output_field=TextField()), output_field=SearchVectorField())
 
 
 class _Concat(Func):
@@ -224,10 +229,13 @@ class _Concat(Func):
     output_field = SearchVectorField()
 
 
-def append_expression(field: str, *texts: str) -> _Concat:
-    """`field || vector(texts)` for `.update(...)`: adds a message's words to a ticket's search vector."""
+def append_expression(field: str, *texts: str, document: str | None = None) -> _Concat:
+    """`field || vector(texts)` for `.update(...)`: adds a message's words to a ticket's search vector (`document`:
+    the texts' `index_document`, when it is already made)."""
     empty = Cast(Value("", output_field=TextField()), output_field=SearchVectorField())
-    return _Concat(Coalesce(F(field), empty), vector_expression(*texts))
+    return _Concat(
+        Coalesce(F(field), empty), document_expression(index_document(*texts) if document is None else document)
+    )
 
 
 class _Matches(Func):

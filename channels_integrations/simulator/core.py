@@ -38,9 +38,39 @@ class Request:
         return self.form().get(name, default)
 
     def form(self) -> dict[str, str]:
-        if "application/x-www-form-urlencoded" in self.headers.get("content-type", ""):
+        """Form fields, urlencoded or multipart/form-data (the Send API's attachment upload); file parts are in
+        `files()`."""
+        content_type = self.headers.get("content-type", "")
+        if "application/x-www-form-urlencoded" in content_type:
             return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8", "replace")).items()}
+        if "multipart/form-data" in content_type:
+            return {name: value for name, (filename, _t, value) in self._multipart().items() if filename is None}
         return {}
+
+    def files(self) -> dict[str, tuple[str, str, bytes]]:
+        """multipart/form-data file parts: name -> (filename, content type, bytes)."""
+        return {
+            name: (filename, ctype, value)
+            for name, (filename, ctype, value) in self._multipart(raw=True).items()
+            if filename is not None
+        }
+
+    def _multipart(self, *, raw: bool = False) -> dict:
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        head = f"Content-Type: {self.headers.get('content-type', '')}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + self.body)
+        fields: dict = {}
+        for part in message.iter_parts() if message.is_multipart() else ():
+            name = part.get_param("name", header="content-disposition")
+            if not name:
+                continue
+            data = part.get_payload(decode=True) or b""
+            filename = part.get_filename()
+            value = data if raw or filename is not None else data.decode("utf-8", "replace")
+            fields[name] = (filename, part.get_content_type(), value)
+        return fields
 
     def json(self) -> dict:
         try:
@@ -220,6 +250,9 @@ class Simulator:
 def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in separate writes: with Nagle on, a keep-alive client's delayed ACK held every
+        # answer back 40 ms.
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             parts = urlsplit(self.path)

@@ -16,6 +16,7 @@ from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 
 from accounts.models import Organization
+from tickets.batch_reads import cached
 from tickets.models import (
     ACTIVE_STATUSES,
     BusinessCalendar,
@@ -72,7 +73,12 @@ def compile_rule(rule: Rule, index: TextIndex | None = None) -> CompiledRule:
 
 
 def ruleset(organization: Organization) -> RuleSet:
-    """The organization's enabled rules, compiled (one query when the cached copy is current)."""
+    """The organization's enabled rules, compiled (one query when the cached copy is current; none again within an
+    ingest batch)."""
+    return cached(("ruleset", organization.pk), lambda: _ruleset(organization))
+
+
+def _ruleset(organization: Organization) -> RuleSet:
     stats = Rule.objects.aggregate(count=Count("id"), last=Max("updated_at"))
     stamp = (stats["count"], stats["last"])
     cached = _cache.get(organization.pk)
@@ -101,8 +107,11 @@ def default_calendar_spec(organization: Organization):
     """The calendar "business hours" conditions use: the default one, else the first; none = always open."""
     from tickets.sla.calendar import spec_for
 
-    calendar = BusinessCalendar.objects.order_by("-is_default", "pk").first()
-    return spec_for(calendar, organization) if calendar is not None else None
+    def load():
+        calendar = BusinessCalendar.objects.order_by("-is_default", "pk").first()
+        return spec_for(calendar, organization) if calendar is not None else None
+
+    return cached(("default_calendar", organization.pk), load)
 
 
 def build_facts(

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from channels_integrations.crypto import decrypt_json, encrypt_json
+from tickets.batch_reads import cached
 from tickets.models import AutomationSettings, Ticket, WebhookCall, WebhookCallState
 
 logger = logging.getLogger("tsunagu.rules")
@@ -64,8 +65,12 @@ def _private(hostname: str) -> bool:
 
 def automation_settings(organization: Organization) -> AutomationSettings:
     """The organization's settings; the defaults (unsaved) until someone changes them — reading never writes."""
-    found = AutomationSettings.objects.filter(organization=organization).first()
-    return found if found is not None else AutomationSettings(organization=organization)
+
+    def load() -> AutomationSettings:
+        found = AutomationSettings.objects.filter(organization=organization).first()
+        return found if found is not None else AutomationSettings(organization=organization)
+
+    return cached(("automation_settings", organization.pk), load)
 
 
 def webhook_secret(organization: Organization) -> str:

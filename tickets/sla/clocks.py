@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import F, Q
 from django.utils import timezone
 
+from tickets.batch_reads import cached
 from tickets.models import SlaEvent, SlaEventKind, SlaMetric, SlaPolicy, SlaState, Ticket, TicketStatus
 from tickets.sla.calendar import add_business_time, business_time_left, spec_for
 
@@ -63,12 +64,15 @@ def _utc(value: datetime) -> datetime:
 def sla_policy_for(*, ticket: Ticket) -> SlaPolicy | None:
     """The enabled policy for the ticket's priority on its channel, else the priority's policy for every channel
     (one query; the calendar comes with it)."""
-    return (
-        SlaPolicy.objects.select_related("calendar")
-        .filter(enabled=True, priority=ticket.priority)
-        .filter(Q(connection_id=ticket.connection_id) | Q(connection__isnull=True))
-        .order_by(F("connection_id").asc(nulls_last=True))
-        .first()
+    return cached(
+        ("sla_policy", ticket.priority, ticket.connection_id),
+        lambda: (
+            SlaPolicy.objects.select_related("calendar")
+            .filter(enabled=True, priority=ticket.priority)
+            .filter(Q(connection_id=ticket.connection_id) | Q(connection__isnull=True))
+            .order_by(F("connection_id").asc(nulls_last=True))
+            .first()
+        ),
     )
 
 
@@ -263,6 +267,13 @@ def sla_start(*, organization, ticket: Ticket, policy: SlaPolicy | None = None, 
 def sla_clear(*, organization, ticket: Ticket, now=None) -> list[SlaEvent]:
     """Stop every clock without an outcome (no met, no breach): for a ticket merged into another, whose
     conversation now lives — and is measured — there. The policy is forgotten too."""
+    if (
+        not _has_sla(ticket)
+        and ticket.sla_paused_at is None
+        and ticket.sla_check_at is None
+        and ticket.sla_state == SlaState.NONE
+    ):
+        return []  # nothing to clear (every new ticket of an organization without SLA policies): no write
     ticket.sla_policy = None
     for name in DUE_FIELD.values():
         setattr(ticket, name, None)

@@ -9,8 +9,9 @@ import re
 import smtplib
 import ssl
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate
+from email.utils import format_datetime, formataddr, make_msgid
 
 from django.conf import settings
 from django.utils.html import escape
@@ -201,8 +202,13 @@ class EmailConnector(Connector):
         message["To"] = formataddr((outbound.recipient_name, outbound.recipient_email or outbound.recipient_id))
         subject = outbound.subject or _("Your inquiry")
         message["Subject"] = subject if REPLY_PREFIX.match(subject) else f"Re: {subject}"
-        message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = f"<{outbound.local_ref}@{address.rpartition('@')[2] or 'tsunagu.invalid'}>"
+        # RFC 5322 §3.3: "-0000" would claim the zone is unknown; the time is UTC and says so.
+        message["Date"] = format_datetime(datetime.now(UTC))
+        domain = address.rpartition("@")[2] or "tsunagu.invalid"
+        message["Message-ID"] = f"<{outbound.local_ref}@{domain}>" if outbound.local_ref else make_msgid(domain=domain)
+        if outbound.automated:
+            # RFC 3834 §5: an automatic response says so, so other responders do not answer it (mail loops).
+            message["Auto-Submitted"] = "auto-replied"
         ids = [i for i in outbound.references if i.startswith("<")]
         parent = outbound.reply_to_platform_id
         if parent.startswith("<"):
@@ -210,9 +216,14 @@ class EmailConnector(Connector):
             if parent not in ids:
                 ids.append(parent)
         if ids:
-            message["References"] = " ".join(ids[-20:])
-        message.set_content(outbound.text)
-        message.add_alternative(f"<p>{escape(outbound.text).replace(chr(10), '<br>')}</p>", subtype="html")
+            # Trimming a long chain keeps the thread's first id (clients thread on it) and the most recent ones.
+            message["References"] = " ".join(ids if len(ids) <= 20 else [ids[0], *ids[-19:]])
+        # 7-bit clean bodies (base64 UTF-8): an 8bit body is only allowed to servers announcing 8BITMIME
+        # (RFC 6152), which smtplib does not check; Japanese mail clients all read UTF-8 in base64.
+        message.set_content(outbound.text, cte="base64")
+        message.add_alternative(
+            f"<p>{escape(outbound.text).replace(chr(10), '<br>')}</p>", subtype="html", cte="base64"
+        )
         for file in outbound.attachments:
             maintype, _slash, subtype = file.content_type.partition("/")
             message.add_attachment(

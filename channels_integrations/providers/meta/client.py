@@ -3,6 +3,7 @@
 
 import json
 import logging
+import threading
 
 import requests
 from django.conf import settings
@@ -13,7 +14,9 @@ logger = logging.getLogger("tsunagu.meta")
 
 AUTH_CODES = {190, 102}
 TRANSIENT_CODES = {1, 2}
-RATE_CODES = {4, 17, 32, 613, 80006, 80007}
+# 4 app, 17 user, 32 page, 613 custom throttling; Business Use Case limits (page and system-user tokens): 80001 Pages,
+# 80002 Instagram, 80006 Messenger, 80007 WhatsApp (graph-api/overview/rate-limiting).
+RATE_CODES = {4, 17, 32, 613, 80001, 80002, 80006, 80007}
 
 
 def graph_url(path: str, *, instagram: bool = False) -> str:
@@ -36,10 +39,22 @@ def _retry_after(response: requests.Response) -> float:
     return minutes * 60 if minutes else 60.0
 
 
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """One keep-alive session per thread: a new TCP (and, against Meta, TLS) connection per call cost more than the
+    call. requests sessions are not shared between threads."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
 def call(method: str, url: str, *, token: str, timeout: tuple[float, float] | None = None, **kwargs) -> dict:
     """One Graph request; returns the JSON body or raises AuthFailed / RateLimited / TransientError / SendRejected."""
     try:
-        response = requests.request(
+        response = _session().request(
             method,
             url,
             headers={"Authorization": f"Bearer {token}"},
@@ -70,6 +85,6 @@ def call(method: str, url: str, *, token: str, timeout: tuple[float, float] | No
         raise AuthFailed(message, code=str(code))
     if code in RATE_CODES or response.status_code == 429:
         raise RateLimited(message, retry_after=_retry_after(response), code=str(code))
-    if code in TRANSIENT_CODES or response.status_code >= 500:
+    if code in TRANSIENT_CODES or error.get("is_transient") is True or response.status_code >= 500:
         raise TransientError(message, code=str(code))
     raise SendRejected(message, code=str(code))

@@ -7,6 +7,7 @@ sends go to graph.facebook.com `/{page_id}/messages` with the page token, and we
 
 import hashlib
 import hmac
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,29 @@ logger = logging.getLogger("tsunagu.meta")
 
 WINDOW = timedelta(hours=24)
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
+MB = 1024 * 1024
+# Instagram DMs (instagram-messaging/features/send-message): images png/jpeg up to 8 MB; video mp4/ogg/avi/mov/webm
+# and audio aac/m4a/wav/mp4 up to 25 MB.
+INSTAGRAM_IMAGE_TYPES = ("image/png", "image/jpeg")
+INSTAGRAM_DM_TYPES = (
+    *INSTAGRAM_IMAGE_TYPES,
+    "video/mp4",
+    "video/ogg",
+    "video/x-msvideo",
+    "video/avi",
+    "video/quicktime",
+    "video/webm",
+    "audio/aac",
+    "audio/x-aac",
+    "audio/mp4",
+    "audio/x-m4a",
+    "audio/m4a",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/wave",
+)
+INSTAGRAM_IMAGE_BYTES = 8 * MB
+INSTAGRAM_MEDIA_BYTES = 25 * MB
 SCOPES = (
     "pages_show_list",
     "pages_messaging",
@@ -109,8 +133,10 @@ class MetaConnector(Connector):
         window_ends = context.last_customer_message_at + WINDOW if context.last_customer_message_at else None
         return ReplyLimits(
             max_length=self.dm_max_length,
-            attachment_types=("image/*",) if self.instagram else ("image/*", "video/*", "audio/*", "application/pdf"),
-            max_attachment_bytes=8 * 1024 * 1024 if self.instagram else self.image_bytes,
+            attachment_types=INSTAGRAM_DM_TYPES
+            if self.instagram
+            else ("image/*", "video/*", "audio/*", "application/pdf"),
+            max_attachment_bytes=INSTAGRAM_MEDIA_BYTES if self.instagram else self.image_bytes,
             window_ends_at=window_ends,
             can_reply_publicly=False,
             notes=(
@@ -118,6 +144,17 @@ class MetaConnector(Connector):
                 % {"name": name, "max": f"{self.dm_max_length:,}"},
             ),
         )
+
+    def check_reply(self, connection, context: ReplyContext, text: str, files: list) -> list[str]:
+        problems = super().check_reply(connection, context, text, files)
+        if self.instagram and context.kind not in ("comment", "mention"):
+            for filename, content_type, size in files:  # images have a lower ceiling than video and audio
+                if content_type in INSTAGRAM_IMAGE_TYPES and size > INSTAGRAM_IMAGE_BYTES:
+                    problems.append(
+                        _("%(name)s is larger than this channel accepts (%(max)d MB).")
+                        % {"name": filename, "max": INSTAGRAM_IMAGE_BYTES // MB}
+                    )
+        return problems
 
     def _messages_url(self, connection) -> str:
         page_id = connection.credentials.get("page_id") or connection.external_account_id
@@ -136,6 +173,9 @@ class MetaConnector(Connector):
         else:
             recipient = {"id": outbound.recipient_id or outbound.thread_key.removeprefix("dm:")}
         message_id = ""
+        # Every message of the reply carries our reference: Meta echoes `metadata` back (message_echoes), so the
+        # echo of an attachment is matched to the stored reply instead of becoming a second outbound message.
+        metadata = schemas.LOCAL_REF_PREFIX + outbound.local_ref
         if outbound.text:
             body = client.call(
                 "POST",
@@ -144,7 +184,7 @@ class MetaConnector(Connector):
                 json={
                     "recipient": recipient,
                     "messaging_type": "RESPONSE",
-                    "message": {"text": outbound.text, "metadata": schemas.LOCAL_REF_PREFIX + outbound.local_ref},
+                    "message": {"text": outbound.text, "metadata": metadata},
                 },
             )
             message_id = str(body.get("message_id", ""))
@@ -155,14 +195,15 @@ class MetaConnector(Connector):
                 self._messages_url(connection),
                 token=token,
                 data={
-                    "recipient": __import__("json").dumps(recipient),
+                    "recipient": json.dumps(recipient),
                     "messaging_type": "RESPONSE",
-                    "message": __import__("json").dumps(
+                    "message": json.dumps(
                         {
                             "attachment": {
                                 "type": kind if kind in ("image", "video", "audio") else "file",
                                 "payload": {"is_reusable": False},
-                            }
+                            },
+                            "metadata": metadata,
                         }
                     ),
                 },
@@ -256,11 +297,15 @@ class MetaConnector(Connector):
         return AuthorProfile(name=name or handle, handle=handle, avatar_url=body.get("profile_pic", ""))
 
     def on_connect(self, connection) -> None:
-        if self.instagram:
-            return  # webhooks come through the linked page's app subscription
+        # Instagram webhooks (Facebook Login) reach the app only when "the Page connected to the app user's account
+        # [has] Page subscriptions enabled" (graph-api/webhooks/getting-started/webhooks-for-instagram): an Instagram
+        # account connected without its page must still subscribe that page.
+        page_id = connection.credentials.get("page_id") if self.instagram else connection.external_account_id
+        if not page_id:
+            return
         client.call(
             "POST",
-            client.graph_url(f"{connection.external_account_id}/subscribed_apps"),
+            client.graph_url(f"{page_id}/subscribed_apps"),
             token=connection.credentials.get("access_token", ""),
             data={
                 "subscribed_fields": "messages,message_echoes,message_edits,message_deliveries,messaging_postbacks,feed"

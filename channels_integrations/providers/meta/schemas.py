@@ -92,8 +92,15 @@ def _messaging(event: dict, account_id: str, is_instagram: bool) -> list[Inbound
         edit = event["message_edit"]
         return [InboundEdit(platform_message_id=str(edit.get("mid", "")), text=edit.get("text", ""), timestamp=when)]
     if "delivery" in event:
+        # `mids` "may not be present"; `watermark` (always present) covers every message sent before it, which
+        # only the tickets service can resolve (stored send times): not expressible as a DeliveryUpdate yet.
         mids = (event["delivery"] or {}).get("mids") or []
         return [DeliveryUpdate(platform_message_id=str(m), state="delivered", timestamp=when) for m in mids]
+    if "read" in event:
+        # Instagram `messaging_seen` names the message read (`read.mid`); a message read was delivered. Messenger
+        # `message_reads` carries only a watermark (see `delivery` above).
+        mid = (event["read"] or {}).get("mid")
+        return [DeliveryUpdate(platform_message_id=str(mid), state="delivered", timestamp=when)] if mid else []
     if "postback" in event:
         postback = event["postback"]
         mid = (

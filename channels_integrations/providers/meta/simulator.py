@@ -386,7 +386,7 @@ class MetaSimulator(SimulatorPart):
         message = p.get("message")
         message = json.loads(message) if isinstance(message, str) else (message or {})
         text = message.get("text", "")
-        if len(text) >= 2000:
+        if len(text) > 2000:  # "UTF-8 and has a 2000 character limit"
             return graph_error("(#100) Length of param message[text] must be less than or equal to 2000", 100)
         page = self.pages[page_id]
         mid = "m_" + secrets.token_urlsafe(16)

@@ -1,0 +1,73 @@
+"""The webhook endpoints' own ASGI entrance. Platforms post hundreds of events a second and need nothing a browser
+needs (sessions, CSRF, authentication, locale, security headers): these requests skip Django's middleware and run
+the same views (`channels_integrations.webhooks`) in one trip to a worker thread, where the full stack would hop
+between the event loop and threads for every middleware. Everything else goes to Django as usual."""
+
+import io
+import logging
+
+from asgiref.sync import sync_to_async
+from django.core import signals
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpResponse
+from django.urls import Resolver404, resolve
+
+from channels_integrations.webhooks import MAX_BODY
+
+logger = logging.getLogger("tsunagu.webhooks")
+
+PREFIX = "/webhooks/"
+
+
+def is_webhook(scope: dict) -> bool:
+    return scope["type"] == "http" and scope["path"].startswith(PREFIX)
+
+
+async def webhook_app(scope: dict, receive, send) -> None:
+    body = await _read_body(scope, receive)
+    if body is None:
+        response = HttpResponse(b'{"error": {"code": "too_large", "message": "body too large"}}', status=413)
+        response["Content-Type"] = "application/json"
+    else:
+        response = await sync_to_async(_respond, thread_sensitive=False)(scope, body)
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]
+    headers.append((b"content-length", str(len(response.content)).encode()))
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.content})
+
+
+async def _read_body(scope: dict, receive) -> bytes | None:
+    """The whole body, or None once it is larger than the endpoints accept (read no further)."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
+            return None
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _respond(scope: dict, body: bytes) -> HttpResponse:
+    """Resolve and run the view like Django's handler would, with the request signals that hand database
+    connections back."""
+    signals.request_started.send(sender=__name__, scope=scope)
+    try:
+        request = ASGIRequest(scope, io.BytesIO(body))
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return HttpResponse(status=404)
+        return match.func(request, *match.args, **match.kwargs)
+    except Exception:
+        logger.exception("webhook %s %s failed", scope.get("method"), scope.get("path"))
+        return HttpResponse(status=500)
+    finally:
+        signals.request_finished.send(sender=__name__)

@@ -1,0 +1,60 @@
+"""Webhook events are processed in batches: one task per connection takes whatever arrived (at most one task waits
+per connection however many events come in), a batch is one transaction, and a bad event in a batch holds nobody
+else back. Through the real webhook endpoint and the real task bodies (Celery runs them in-process in tests)."""
+
+import json
+
+import pytest
+
+from channels_integrations import services
+from channels_integrations.models import InboundEvent, InboundEventStatus
+from channels_integrations.tests.test_pipeline import dm, envelope, meta_app, page, post, signed  # noqa: F401
+from config.redis_client import redis_client
+from tickets.models import Message, Ticket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _wake_key(connection) -> str:
+    return f"ingest-wake:{connection.uuid}"
+
+
+def test_while_a_task_is_queued_new_events_queue_no_other_and_it_takes_them_all(client, tenant_a):
+    connection = page(tenant_a)
+    redis_client().set(_wake_key(connection), 1, ex=30)  # a task is already queued for this connection
+    for n in range(5):
+        body = envelope(("1000000001", [dm("1000000001", f"PSID-{n}", f"m_wait_{n}", f"お問い合わせ {n}")]))
+        assert post(client, body, signed(body)).status_code == 200
+    with tenant_a.scope():
+        assert list(InboundEvent.objects.values_list("status", flat=True)) == [InboundEventStatus.RECEIVED] * 5
+        assert Message.objects.count() == 0
+    # When that task runs, it takes every waiting event
+    services.ingest_wake_clear(connection.uuid)
+    services.ingest_wake(connection)
+    with tenant_a.scope():
+        assert set(InboundEvent.objects.values_list("status", flat=True)) == {InboundEventStatus.PROCESSED}
+        assert sorted(Message.objects.values_list("text", flat=True)) == [f"お問い合わせ {n}" for n in range(5)]
+        assert Ticket.objects.count() == 5
+    # ...and the next event queues a task of its own again
+    body = envelope(("1000000001", [dm("1000000001", "PSID-9", "m_after", "その後の質問")]))
+    assert post(client, body, signed(body)).status_code == 200
+    with tenant_a.scope():
+        assert Message.objects.filter(text="その後の質問").exists()
+
+
+def test_a_bad_event_in_a_batch_holds_nobody_back(client, tenant_a, settings):
+    settings.INGEST_BATCH = 3
+    connection = page(tenant_a)
+    redis_client().set(_wake_key(connection), 1, ex=30)
+    bodies = [envelope(("1000000001", [dm("1000000001", f"PSID-{n}", f"m_good_{n}", f"正常 {n}")])) for n in range(7)]
+    broken = json.dumps({"object": "page", "entry": [{"id": "1000000001", "time": 1, "messaging": "oops"}]}).encode()
+    bodies.insert(4, broken)
+    for body in bodies:
+        assert post(client, body, signed(body)).status_code == 200
+    services.ingest_wake_clear(connection.uuid)
+    services.ingest_wake(connection)  # 8 events, batches of 3: the second batch fails and is taken one by one
+    with tenant_a.scope():
+        assert sorted(Message.objects.values_list("text", flat=True)) == [f"正常 {n}" for n in range(7)]
+        bad = InboundEvent.objects.get(payload=broken)
+        assert bad.status == InboundEventStatus.DEAD and bad.last_error
+        assert InboundEvent.objects.filter(status=InboundEventStatus.PROCESSED).count() == 7
