@@ -263,6 +263,16 @@ class Connector:
         ConnectorError."""
         return None
 
+    def author_profiles(self, connection: ChannelConnection, author_ids: list[str]) -> dict[str, AuthorProfile]:
+        """`author_profile` for several customers (an ingest batch's new ones): id -> profile, the unknown left out.
+        Platforms with a multi-object read override it; by default, one call each. Raises ConnectorError."""
+        found = {}
+        for author_id in author_ids:
+            profile = self.author_profile(connection, author_id)
+            if profile is not None:
+                found[author_id] = profile
+        return found
+
     def on_connect(self, connection: ChannelConnection) -> None:
         """After an account is connected (subscribe the app to the page's webhooks...). Raises ConnectorError."""
 

@@ -225,20 +225,20 @@ def items_apply(*, organization: Organization, connection: ChannelConnection, it
     flush()
 
 
-def _profile_lookup(connection: ChannelConnection) -> Callable[[str], AuthorProfile | None] | None:
+def _profile_lookup(connection: ChannelConnection) -> Callable[[list[str]], dict[str, AuthorProfile]] | None:
     """Messenger and Instagram DMs carry only the sender's id: the tickets service asks the platform for the names
-    of customers it cannot name yet, so the first message already shows who wrote. A failed lookup leaves the
-    contact nameless (the inbox shows the platform) and their next message asks again."""
+    of customers it cannot name yet (a batch's at once), so the first message already shows who wrote. A failed
+    lookup leaves the contacts nameless (the inbox shows the platform) and their next message asks again."""
     connector = connector_for(connection.platform)
     if not connector.fetches_profiles:
         return None
 
-    def lookup(author_id: str) -> AuthorProfile | None:
+    def lookup(author_ids: list[str]) -> dict[str, AuthorProfile]:
         try:
-            return connector.author_profile(connection, author_id)
+            return connector.author_profiles(connection, author_ids)
         except ConnectorError as exc:
-            logger.info("no profile for %s on connection %s: %s", author_id, connection.pk, exc)
-            return None
+            logger.info("no profiles for %d customer(s) on connection %s: %s", len(author_ids), connection.pk, exc)
+            return {}
 
     return lookup
 

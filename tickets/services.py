@@ -86,6 +86,10 @@ def _ticket_payload(ticket: Ticket) -> dict:
 # --- contacts ---------------------------------------------------------------------------------------------------
 
 
+# Asks the platform about customers by their ids: id -> profile, the unknown left out.
+ProfilesLookup = Callable[[list[str]], dict[str, AuthorProfile]]
+
+
 @dataclasses.dataclass(frozen=True)
 class Author:
     """Who wrote, as the platform told us (the name may be missing: Messenger sends only an id)."""
@@ -111,7 +115,7 @@ def contact_for_identity(
     """The contact behind a platform account, created on first contact (race-safe on the identity's unique key).
     `lookup_profile` asks the platform who this is; it is called only when no name is known yet."""
     author = Author(external_id, name, handle, avatar_url, email)
-    lookup = (lambda _external_id: lookup_profile()) if lookup_profile is not None else None
+    lookup = _one_profile(lookup_profile)
     return contacts_for_authors(organization=organization, platform=platform, authors=[author], lookup_profile=lookup)[
         external_id
     ]
@@ -122,12 +126,12 @@ def contacts_for_authors(
     organization: Organization,
     platform: str,
     authors: list[Author],
-    lookup_profile: Callable[[str], AuthorProfile | None] | None = None,
+    lookup_profile: ProfilesLookup | None = None,
 ) -> dict[str, Contact]:
     """The contacts behind platform accounts (external id → contact), the missing ones created: one query to find
     them, one insert each for the new contacts and identities. Race-safe on the identity's unique key: when another
-    delivery created an identity first, its contact is used and ours is removed. `lookup_profile(external_id)` asks
-    the platform for the names nobody told us yet."""
+    delivery created an identity first, its contact is used and ours is removed. `lookup_profile(external_ids)` asks
+    the platform for the names nobody told us yet (one call for all of them)."""
     wanted: dict[str, Author] = {}
     for author in authors:  # the first mention of an author wins, like a sequence of single calls
         wanted.setdefault(author.external_id, author)
@@ -143,7 +147,7 @@ def contacts_for_authors(
             for external_id, author in wanted.items()
             if not author.name and (external_id not in identities or not identities[external_id].contact.name)
         ]
-        for external_id, profile in _profiles(lookup_profile, unnamed).items():
+        for external_id, profile in (lookup_profile(unnamed) if unnamed else {}).items():
             author = wanted[external_id]
             wanted[external_id] = dataclasses.replace(
                 author,
@@ -164,11 +168,16 @@ def contacts_for_authors(
     return found
 
 
-def _profiles(lookup: Callable[[str], AuthorProfile | None], external_ids: list[str]) -> dict[str, AuthorProfile]:
-    # One after the other: tried concurrently against the simulator (one Python process), 8 threads took 5 times
-    # longer than a loop. Meta's "?ids=" multi-id read would make it one call; not done yet.
-    answers = ((external_id, lookup(external_id)) for external_id in external_ids)
-    return {external_id: profile for external_id, profile in answers if profile is not None}
+def _one_profile(lookup_profile: Callable[[], AuthorProfile | None] | None) -> ProfilesLookup | None:
+    """A single-customer lookup (`message_ingest`, `contact_for_identity`) as a ProfilesLookup."""
+    if lookup_profile is None:
+        return None
+
+    def lookup(external_ids: list[str]) -> dict[str, AuthorProfile]:
+        profile = lookup_profile()
+        return {external_ids[0]: profile} if profile is not None and external_ids else {}
+
+    return lookup
 
 
 def _contacts_create(organization: Organization, platform: str, authors: list[Author]) -> dict[str, Contact]:
@@ -251,19 +260,52 @@ def _ticket_reopen(organization: Organization, ticket: Ticket) -> bool:
     return True
 
 
-def _new_ticket(organization, connection, inbound: InboundMessage, contact: Contact, number: int) -> Ticket:
+def _ticket_fields(ticket: Ticket, *, outbound: bool, created: bool, sentiment: str, score, language: str, now) -> dict:
+    """What a new message sets on its ticket: its times, "pending" back to "open" when the customer answers, the
+    sentiment rolled up and the language."""
+    if outbound:
+        return {"last_message_at": now}
+    fields = {"last_message_at": now, "last_customer_message_at": now, "snoozed_until": None}
+    if ticket.status == TicketStatus.PENDING:
+        fields["status"] = TicketStatus.OPEN  # the customer answered
+        fields["status_changed_at"] = now
+    if created:
+        fields["status_changed_at"] = now
+    if sentiment:
+        label, rolled = rollup(ticket.sentiment_score, score)
+        fields.update(sentiment=label, sentiment_score=rolled)
+    if language:
+        fields["language"] = language
+    return fields
+
+
+def _new_ticket(organization, connection, inbound: InboundMessage, contact: Contact, analysis, number: int) -> Ticket:
+    """A ticket opened by `inbound`, with what that first message sets on it already in the insert (no update)."""
     first_line = inbound.text.strip().splitlines()[0] if inbound.text.strip() else ""
     subject = (inbound.subject or first_line)[:300]
-    return Ticket(
+    ticket = Ticket(
         organization=organization,
         number=number,
         connection=connection,
         contact=contact,
         subject=subject,
         external_thread_key=inbound.thread_key,
-        # The ticket's vector holds its subject, the customer's name and (appended) every message.
-        search_vector=vector_expression(subject, contact.name),
+        # The ticket's vector holds its subject, the customer's name and every message.
+        search_vector=vector_expression(subject, contact.name, inbound.text),
     )
+    fields = _ticket_fields(
+        ticket,
+        outbound=inbound.direction == Direction.OUTBOUND,
+        created=True,
+        sentiment=analysis.sentiment if analysis else "",
+        score=analysis.score if analysis else None,
+        language=analysis.language if analysis else "",
+        now=timezone.now(),
+    )
+    for name, value in fields.items():
+        setattr(ticket, name, value)
+    ticket._opened_by = inbound.platform_message_id
+    return ticket
 
 
 def _active_tickets(connection: ChannelConnection, keys) -> dict[str, Ticket]:
@@ -281,9 +323,10 @@ def _active_tickets(connection: ChannelConnection, keys) -> dict[str, Ticket]:
 
 
 def _tickets_for_threads(
-    organization: Organization, connection: ChannelConnection, firsts: dict[str, tuple[InboundMessage, Contact]]
+    organization: Organization, connection: ChannelConnection, firsts: dict[str, tuple[InboundMessage, Contact, object]]
 ) -> dict[str, tuple[Ticket, str]]:
-    """For each thread key (with its first new message and contact): the active ticket of the thread; else a solved
+    """For each thread key (with its first new message, contact and the message's analysis): the active ticket of the
+    thread; else a solved
     one reopened within the window; else a new one. Every returned ticket is locked. Values are (ticket, what
     happened: "existing" | "reopened" | "created")."""
     found = {key: (ticket, "existing") for key, ticket in _active_tickets(connection, firsts).items()}
@@ -348,7 +391,7 @@ def message_ingest(
 ) -> tuple[Message, bool]:
     """Store one customer message in its ticket exactly once. Returns (message, created). Delivering the same
     platform message again — even concurrently — returns the stored one (unique constraint, not a check)."""
-    lookup = (lambda _author_id: lookup_profile()) if lookup_profile is not None else None
+    lookup = _one_profile(lookup_profile)
     return messages_ingest(organization=organization, connection=connection, inbounds=[inbound], lookup_profile=lookup)[
         0
     ]
@@ -360,12 +403,12 @@ def messages_ingest(
     organization: Organization,
     connection: ChannelConnection,
     inbounds: list[InboundMessage],
-    lookup_profile: Callable[[str], AuthorProfile | None] | None = None,
+    lookup_profile: ProfilesLookup | None = None,
 ) -> list[tuple[Message, bool]]:
     """Store messages of one connection in their tickets, each exactly once, in order; one (message, created) per
     inbound. The lookups and inserts are made once for the whole list (contacts, tickets, messages); then each new
     message updates its ticket and sets its automation in motion in turn, exactly as if it had come alone.
-    `lookup_profile(author_id)` asks the platform for the name of a customer nobody named yet."""
+    `lookup_profile(author_ids)` asks the platform for the names of customers nobody named yet."""
     with batch_reads():
         return _messages_ingest(organization, connection, list(inbounds), lookup_profile)
 
@@ -436,9 +479,10 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
         ],
         lookup_profile=lookup_profile,
     )
-    firsts: dict[str, tuple[InboundMessage, Contact]] = {}
+    analyses = {i: None if inbounds[i].direction == Direction.OUTBOUND else analyze(inbounds[i].text) for i in fresh}
+    firsts: dict[str, tuple[InboundMessage, Contact, object]] = {}
     for i in fresh:
-        firsts.setdefault(inbounds[i].thread_key, (inbounds[i], contacts[inbounds[i].author_id]))
+        firsts.setdefault(inbounds[i].thread_key, (inbounds[i], contacts[inbounds[i].author_id], analyses[i]))
     tickets = _tickets_for_threads(organization, connection, firsts)
     reply_ids = [inbounds[i].reply_to_platform_id for i in fresh if inbounds[i].reply_to_platform_id]
     parents = (
@@ -454,7 +498,7 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
     for i in fresh:
         inbound = inbounds[i]
         outbound = inbound.direction == Direction.OUTBOUND
-        analysis = None if outbound else analyze(inbound.text)
+        analysis = analyses[i]
         documents[i] = index_document(inbound.text)
         messages.append(
             Message(
@@ -535,27 +579,23 @@ def _message_stored(
             attachment.file.save(_storage_name(a.filename), ContentFile(a.content), save=False)
         attachment.save()
     outbound = message.direction == Direction.OUTBOUND
-    now = timezone.now()
     previous_status = ticket.status
-    if outbound:
-        fields = {"last_message_at": now}
-    else:
-        fields = {"last_message_at": now, "last_customer_message_at": now, "snoozed_until": None}
-        if ticket.status == TicketStatus.PENDING:
-            fields["status"] = TicketStatus.OPEN  # the customer answered
-            fields["status_changed_at"] = now
-        if how == "created":
-            fields["status_changed_at"] = now
-        if message.sentiment:
-            label, score = rollup(ticket.sentiment_score, message.sentiment_score)
-            fields.update(sentiment=label, sentiment_score=score)
-        if message.language:
-            fields["language"] = message.language
-    Ticket.objects.filter(pk=ticket.pk).update(
-        **fields, search_vector=append_expression("search_vector", document=document), updated_at=now
-    )
-    for name, value in fields.items():
-        setattr(ticket, name, value)
+    if getattr(ticket, "_opened_by", None) != message.platform_message_id:  # else the insert already set them
+        now = timezone.now()
+        fields = _ticket_fields(
+            ticket,
+            outbound=outbound,
+            created=how == "created",
+            sentiment=message.sentiment,
+            score=message.sentiment_score,
+            language=message.language,
+            now=now,
+        )
+        Ticket.objects.filter(pk=ticket.pk).update(
+            **fields, search_vector=append_expression("search_vector", document=document), updated_at=now
+        )
+        for name, value in fields.items():
+            setattr(ticket, name, value)
     if not outbound:
         _after_customer_message(
             organization, ticket, message, how=how, previous_status=previous_status, author_id=inbound.author_id

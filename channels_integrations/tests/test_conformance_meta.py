@@ -237,3 +237,33 @@ def test_instagram_dm_attachments_follow_the_documented_formats_and_sizes(name, 
     context = ReplyContext(kind="direct", is_public=False, last_customer_message_at=now, now=now)
     problems = InstagramConnector().check_reply(None, context, "", [(name, content_type, size)])
     assert (problems == []) is ok, problems
+
+
+# --- profiles ---------------------------------------------------------------------------------------------------
+
+
+def test_a_batch_of_new_customers_is_named_with_one_multiple_id_read(tenant_a, simulator, monkeypatch):
+    from channels_integrations.providers.meta import client
+
+    connection = linked_connection(tenant_a, simulator, "facebook")
+    meta = simulator.parts["meta"]
+    for psid, name in (("PSID-A", "佐藤 陽子"), ("PSID-B", "Emma Brown"), ("PSID-C", "高橋 健")):
+        meta.register_customer(connection.external_account_id, psid)
+        meta.names[psid] = name
+    calls = []
+    real_call = client.call
+    monkeypatch.setattr(client, "call", lambda *a, **k: calls.append(k.get("params")) or real_call(*a, **k))
+    with tenant_a.scope():
+        profiles = FacebookConnector().author_profiles(connection, ["PSID-A", "PSID-B", "PSID-C"])
+    assert {i: p.name for i, p in profiles.items()} == {
+        "PSID-A": "佐藤 陽子",
+        "PSID-B": "Emma Brown",
+        "PSID-C": "高橋 健",
+    }
+    assert len(calls) == 1 and calls[0]["ids"] == "PSID-A,PSID-B,PSID-C"
+    # Graph refuses the whole read when one id cannot be read: the others are then asked one by one
+    calls.clear()
+    with tenant_a.scope():
+        profiles = FacebookConnector().author_profiles(connection, ["PSID-A", "PSID-GONE", "PSID-C"])
+    assert {i: p.name for i, p in profiles.items()} == {"PSID-A": "佐藤 陽子", "PSID-C": "高橋 健"}
+    assert len(calls) == 4

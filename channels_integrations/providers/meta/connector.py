@@ -36,6 +36,7 @@ logger = logging.getLogger("tsunagu.meta")
 
 WINDOW = timedelta(hours=24)
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
+MULTI_ID_LIMIT = 50  # ids per multiple-id read
 MB = 1024 * 1024
 # Instagram DMs (instagram-messaging/features/send-message): images png/jpeg up to 8 MB; video mp4/ogg/avi/mov/webm
 # and audio aac/m4a/wav/mp4 up to 25 MB.
@@ -280,21 +281,50 @@ class MetaConnector(Connector):
                 )
         return choices
 
+    @property
+    def _profile_fields(self) -> str:
+        return "name,username,profile_pic" if self.instagram else "name,first_name,last_name,profile_pic"
+
     def author_profile(self, connection, author_id):
         # Messenger's User Profile API and Instagram's user profile, both read with the page token.
-        fields = "name,username,profile_pic" if self.instagram else "name,first_name,last_name,profile_pic"
         body = client.call(
             "GET",
             client.graph_url(author_id),
             token=connection.credentials.get("access_token", ""),
-            params={"fields": fields},
+            params={"fields": self._profile_fields},
             timeout=(2.0, 4.0),  # asked while ingesting a new customer's first message: a name is not worth a stall
         )
-        name = body.get("name") or " ".join(p for p in (body.get("first_name"), body.get("last_name")) if p)
-        handle = body.get("username", "")
-        if not (name or handle):
-            return None
-        return AuthorProfile(name=name or handle, handle=handle, avatar_url=body.get("profile_pic", ""))
+        return _profile(body)
+
+    def author_profiles(self, connection, author_ids):
+        """Graph's multiple-id read (`GET /?ids=a,b&fields=…`, at most 50 ids a call) answers {id: object} for a
+        batch's new customers in one call. Graph refuses the whole call when one id cannot be read: then each is
+        asked alone, so one unreadable customer does not leave the others nameless."""
+        found = {}
+        for start in range(0, len(author_ids), MULTI_ID_LIMIT):
+            chunk = author_ids[start : start + MULTI_ID_LIMIT]
+            if len(chunk) == 1:
+                profiles = {chunk[0]: self.author_profile(connection, chunk[0])}
+            else:
+                try:
+                    body = client.call(
+                        "GET",
+                        client.graph_url(""),
+                        token=connection.credentials.get("access_token", ""),
+                        params={"ids": ",".join(chunk), "fields": self._profile_fields},
+                        timeout=(2.0, 4.0),
+                    )
+                    profiles = {i: _profile(body[i]) for i in chunk if isinstance(body.get(i), dict)}
+                except SendRejected as exc:
+                    logger.info("multiple-id profile read refused (%s); asking one by one", exc.message)
+                    profiles = {}
+                    for author_id in chunk:
+                        try:
+                            profiles[author_id] = self.author_profile(connection, author_id)
+                        except SendRejected as one:
+                            logger.info("no profile for %s: %s", author_id, one.message)
+            found.update((i, p) for i, p in profiles.items() if p is not None)
+        return found
 
     def on_connect(self, connection) -> None:
         # Instagram webhooks (Facebook Login) reach the app only when "the Page connected to the app user's account
@@ -328,3 +358,11 @@ class InstagramConnector(MetaConnector):
     platform = "instagram"
     instagram = True
     dm_max_length = 1000
+
+
+def _profile(body: dict) -> AuthorProfile | None:
+    name = body.get("name") or " ".join(p for p in (body.get("first_name"), body.get("last_name")) if p)
+    handle = body.get("username", "")
+    if not (name or handle):
+        return None
+    return AuthorProfile(name=name or handle, handle=handle, avatar_url=body.get("profile_pic", ""))

@@ -217,6 +217,7 @@ class MetaSimulator(SimulatorPart):
             ("POST", V + r"/(?P<page>\d+)/messages", self._send),
             ("POST", V + r"/(?P<comment>[\w]+_[\w]+|\d+)/(?P<kind>comments|replies)", self._comment_reply),
             ("POST", V + r"/(?P<page>\d+)/feed", self._feed),
+            ("GET", V + r"/?", self._profiles),
             ("GET", V + r"/(?P<user>[\w-]+)", self._profile),
         ]
 
@@ -232,15 +233,33 @@ class MetaSimulator(SimulatorPart):
                 100,
                 subcode=33,
             )
-        name = names[m["user"]] or "Messenger User"
-        family, _space, given = name.partition(" ")
-        body = {"id": m["user"], "name": name}  # no profile_pic: the simulator serves no pictures
+        return Response(body=self._profile_body(m["user"], set(r.arg("fields", "name").split(","))))
+
+    def _profiles(self, r: Request, m) -> Response:
+        """Graph's multiple-id read, `GET /?ids=a,b&fields=…` → {id: object}; one id that cannot be read fails the
+        whole request, as Graph does."""
+        if r.bearer() not in self.page_tokens:
+            return graph_error("Invalid OAuth access token - Cannot parse access token", 190, status=401)
+        ids = [i for i in r.arg("ids", "").split(",") if i]
+        if not ids:
+            return graph_error("(#100) Missing the ids parameter", 100)
+        if len(ids) > 50:
+            return graph_error(f"(#100) Too many IDs. Maximum: 50. Provided: {len(ids)}.", 100)
+        unknown = [i for i in ids if i not in self.names]
+        if unknown:
+            return graph_error(f"(#803) Some of the aliases you requested do not exist: {','.join(unknown)}", 803)
         wanted = set(r.arg("fields", "name").split(","))
+        return Response(body={i: self._profile_body(i, wanted) for i in ids})
+
+    def _profile_body(self, user: str, wanted: set[str]) -> dict:
+        name = self.names[user] or "Messenger User"
+        family, _space, given = name.partition(" ")
+        body = {"id": user, "name": name}  # no profile_pic: the simulator serves no pictures
         if "first_name" in wanted or "last_name" in wanted:
             body |= {"first_name": given or family, "last_name": family if given else ""}
         if "username" in wanted:
-            body["username"] = "ig_" + m["user"].lower().replace("-", "_")
-        return Response(body={k: v for k, v in body.items() if k in wanted | {"id"}})
+            body["username"] = "ig_" + user.lower().replace("-", "_")
+        return {k: v for k, v in body.items() if k in wanted | {"id"}}
 
     def _params(self, r: Request) -> dict:
         data = r.json() if "json" in r.headers.get("content-type", "") else r.form()
