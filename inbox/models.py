@@ -46,6 +46,19 @@ NOTIFICATION_TEXTS = {
 }
 
 
+# When a rule or routing did it, the notification names no one (no "Tsunaguさん"): params carry "automated".
+AUTOMATED_TEXTS = {
+    NotificationKind.ASSIGNED: _("An automation rule assigned #%(number)s to you"),
+    NotificationKind.MENTIONED: _("An automation rule mentioned you on #%(number)s"),
+}
+
+
+def notification_text_for(kind: str, params: dict):
+    if params.get("automated") and kind in AUTOMATED_TEXTS:
+        return AUTOMATED_TEXTS[NotificationKind(kind)]
+    return NOTIFICATION_TEXTS[NotificationKind(kind)]
+
+
 class Notification(models.Model):
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
@@ -76,4 +89,4 @@ class Notification(models.Model):
             "channel": "",
             "minutes": "",
         } | self.params
-        return str(NOTIFICATION_TEXTS[NotificationKind(self.kind)]) % values
+        return str(notification_text_for(self.kind, self.params)) % values

@@ -17,7 +17,7 @@ from accounts.permissions import connections_visible_to
 from accounts.roles import Capability
 from inbox import selectors as inbox_selectors
 from inbox import services as inbox_services
-from inbox.models import NOTIFICATION_TEXTS
+from inbox.models import AUTOMATED_TEXTS, NOTIFICATION_TEXTS
 from tickets import replies, selectors, services
 from tickets.models import Priority, Sentiment, Ticket, TicketStatus
 from tickets.rules.selectors import rule_runs_for
@@ -68,7 +68,8 @@ def _side_context(request) -> dict:
         "teams": list(Team.objects.all()),
         "saved_views": list(saved_views_for(request.membership)),
         "unread_notifications": inbox_selectors.unread_count(request.membership),
-        "notification_formats": {kind: str(text) for kind, text in NOTIFICATION_TEXTS.items()},
+        "notification_formats": {kind: str(text) for kind, text in NOTIFICATION_TEXTS.items()}
+        | {f"{kind}.automated": str(text) for kind, text in AUTOMATED_TEXTS.items()},
     }
 
 

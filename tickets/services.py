@@ -41,7 +41,7 @@ from tickets.models import (
     TicketStatus,
 )
 from tickets.nlp import analyze, rollup
-from tickets.search import append_expression, document_expression, index_document, vector_expression
+from tickets.search import append_expression, index_document, vector_expression
 
 logger = logging.getLogger("tsunagu.tickets")
 
@@ -188,7 +188,8 @@ def _contacts_create(organization: Organization, platform: str, authors: list[Au
                 name=author.name or author.handle,
                 avatar_url=author.avatar_url[:1000],
                 email=author.email,
-                search_vector=vector_expression(author.name, author.handle, author.email),
+                # Literals, not cast expressions: Django's bulk insert of plain values is several times cheaper.
+                search_vector=index_document(author.name, author.handle, author.email),
             )
             for author in authors
         ]
@@ -291,7 +292,7 @@ def _new_ticket(organization, connection, inbound: InboundMessage, contact: Cont
         subject=subject,
         external_thread_key=inbound.thread_key,
         # The ticket's vector holds its subject, the customer's name and every message.
-        search_vector=vector_expression(subject, contact.name, inbound.text),
+        search_vector=index_document(subject, contact.name, inbound.text),  # a literal: see _contacts_create
     )
     fields = _ticket_fields(
         ticket,
@@ -519,11 +520,7 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
                 reply_to_platform_id=inbound.reply_to_platform_id,
                 parent=parents.get(inbound.reply_to_platform_id),
                 is_public=inbound.is_public,
-                search_vector=(
-                    vector_expression(inbound.subject, inbound.text)
-                    if inbound.subject
-                    else document_expression(documents[i])
-                ),
+                search_vector=index_document(inbound.subject, inbound.text) if inbound.subject else documents[i],
             )
         )
     try:
@@ -787,9 +784,6 @@ def _event(ticket: Ticket, actor: User | None, kind: str, old, new) -> TicketEve
     )
 
 
-AUTOMATION_NAME = "Tsunagu"  # who "did" a change made by a rule or by routing, in notifications
-
-
 @transaction.atomic
 def ticket_update(
     *,
@@ -838,7 +832,7 @@ def ticket_update(
                 user_id=assignee.pk,
                 kind="assigned",
                 ticket=ticket,
-                params={"actor": actor or AUTOMATION_NAME},
+                params={"actor": actor} if actor else {"automated": True},
             )
     if team is not False and (team.pk if team else None) != ticket.team_id:
         _event(ticket, actor, TicketEventKind.TEAM, ticket.team_id, team.pk if team else None)
@@ -930,7 +924,7 @@ def note_add(*, organization: Organization, actor: User | None, ticket: Ticket, 
                 user_id=user.pk,
                 kind="mentioned",
                 ticket=ticket,
-                params={"actor": actor or AUTOMATION_NAME},
+                params={"actor": actor} if actor else {"automated": True},
             )
     Ticket.objects.filter(pk=ticket.pk).update(
         updated_at=timezone.now(), search_vector=append_expression("search_vector", text)

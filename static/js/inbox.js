@@ -176,7 +176,8 @@
 
   const formats = JSON.parse((document.getElementById("notification-formats") || {}).textContent || "{}");
   function notificationText(payload) {
-    const format = formats[payload.kind] || "";
+    const params = payload.params || {};
+    const format = (params.automated && formats[`${payload.kind}.automated`]) || formats[payload.kind] || "";
     return format.replace(/%\((\w+)\)s/g, (_, key) => String((payload.params || {})[key] ?? ""));
   }
 

@@ -201,7 +201,13 @@ def test_assign_agent_notifies_them_as_automation(tenant_a):
         assert Ticket.objects.get(pk=ticket.pk).assignee_id == agent.pk
         notification = Notification.objects.get(user=agent)
     assert runs[0].actions == [{"type": "assign_agent", "ok": True, "user": agent.pk}]
-    assert notification.params["actor"] == "Tsunagu"
+    assert notification.params["automated"] == "True" and "actor" not in notification.params
+    from django.utils import translation
+
+    with translation.override("ja"):
+        assert notification.text == f"自動化ルールにより #{ticket.number} があなたに割り当てられました"
+    with translation.override("en"):
+        assert notification.text == f"An automation rule assigned #{ticket.number} to you"
 
 
 def test_assign_agent_who_cannot_see_the_channel_is_logged_as_not_done(tenant_a):
