@@ -15,6 +15,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from accounts.audit import audit_record
 from accounts.errors import DomainError
@@ -58,7 +60,7 @@ def events_store(*, connection: ChannelConnection, items: list[tuple[str, bytes]
         return []
     with db_connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {InboundEvent._meta.db_table} "  # noqa: S608 - the table name is ours
+            f"INSERT INTO {InboundEvent._meta.db_table} "  # our table name, not input
             "(organization_id, connection_id, source, event_key, payload, status, attempts, last_error, received_at) "
             "SELECT %s, %s, %s, k, p, %s, 0, '', now() FROM unnest(%s::text[], %s::bytea[]) AS t(k, p) "
             "ON CONFLICT (connection_id, event_key) DO NOTHING RETURNING id",
@@ -89,10 +91,15 @@ def ingest_wake(connection: ChannelConnection) -> None:
     arrive meanwhile (it takes them in batches). The key is the connection's UUID, never reused."""
     from channels_integrations.tasks import ingest_pending
 
-    if redis_client().set(_wake_key(connection.uuid), 1, nx=True, ex=WAKE_SECONDS):
-        ingest_pending.apply_async(
-            kwargs={"organization_id": connection.organization_id, "connection_id": connection.pk}, queue="inbound"
-        )
+    try:
+        if redis_client().set(_wake_key(connection.uuid), 1, nx=True, ex=WAKE_SECONDS):
+            ingest_pending.apply_async(
+                kwargs={"organization_id": connection.organization_id, "connection_id": connection.pk},
+                queue="inbound",
+            )
+    except (RedisError, KombuError):
+        # The events are stored: the next wake-up or the stuck-event sweeper takes them. The platform gets its 200.
+        logger.exception("could not queue the ingest of connection %s", connection.pk)
 
 
 def ingest_wake_clear(connection_uuid) -> None:

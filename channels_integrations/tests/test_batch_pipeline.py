@@ -8,11 +8,16 @@ import pytest
 
 from channels_integrations import services
 from channels_integrations.models import InboundEvent, InboundEventStatus
-from channels_integrations.tests.test_pipeline import dm, envelope, meta_app, page, post, signed  # noqa: F401
+from channels_integrations.tests.test_pipeline import SECRET, dm, envelope, page, post, signed
 from config.redis_client import redis_client
 from tickets.models import Message, Ticket
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def meta_app(settings):
+    settings.META_APP_SECRET = SECRET
 
 
 def _wake_key(connection) -> str:
@@ -58,3 +63,25 @@ def test_a_bad_event_in_a_batch_holds_nobody_back(client, tenant_a, settings):
         bad = InboundEvent.objects.get(payload=broken)
         assert bad.status == InboundEventStatus.DEAD and bad.last_error
         assert InboundEvent.objects.filter(status=InboundEventStatus.PROCESSED).count() == 7
+
+
+def test_a_broker_outage_still_answers_200_and_the_event_waits_for_the_next_wake(client, tenant_a, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisDown
+
+    from config import redis_client as shared
+
+    connection = page(tenant_a)
+
+    class Down:
+        def set(self, *args, **kwargs):
+            raise RedisDown("Redis is restarting")
+
+    monkeypatch.setattr(services, "redis_client", lambda: Down())
+    body = envelope(("1000000001", [dm("1000000001", "PSID-1", "m_outage", "障害中のお問い合わせ")]))
+    assert post(client, body, signed(body)).status_code == 200  # stored: the platform must not resend forever
+    with tenant_a.scope():
+        assert InboundEvent.objects.get().status == InboundEventStatus.RECEIVED
+    monkeypatch.setattr(services, "redis_client", shared.redis_client)
+    services.ingest_wake(connection)
+    with tenant_a.scope():
+        assert Message.objects.get().text == "障害中のお問い合わせ"

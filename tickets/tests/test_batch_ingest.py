@@ -131,3 +131,17 @@ def test_a_message_on_an_open_ticket_adds_exactly_its_ticket_update(tenant_a):
     _queries_for(tenant_a, conn, 20, "t")  # twenty open conversations
     five, twenty = _queries_for(tenant_a, conn, 5, "t"), _queries_for(tenant_a, conn, 20, "t")
     assert twenty - five == 15
+
+
+def test_an_email_answering_one_earlier_in_the_same_batch_joins_its_ticket(tenant_a):
+    conn = connection(tenant_a, platform="email")
+    first = inbound("注文について", thread="<root-a@example.jp>", author="a@example.jp", mid="<root-a@example.jp>")
+    answer = inbound(
+        "追記です",
+        thread="<other-root@example.jp>",  # a client that lost the References: only In-Reply-To names the first
+        author="a@example.jp",
+        mid="<answer@example.jp>",
+        thread_hints=("<root-a@example.jp>",),
+    )
+    (m1, _), (m2, _) = _ingest_many(tenant_a, conn, [first, answer])
+    assert m1.ticket_id == m2.ticket_id
