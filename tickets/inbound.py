@@ -77,12 +77,16 @@ class InboundDelete:
 
 @dataclass(frozen=True)
 class DeliveryUpdate:
-    """The platform reports on one of our outbound messages: delivered/read receipts, or a bounce (failed)."""
+    """The platform reports on one of our outbound messages: delivered/read receipts, or a bounce (failed). A
+    watermark receipt names no message: with `up_to`, every message we sent in the thread `thread_key` up to that
+    time (Messenger's `delivery.watermark` and `read.watermark`)."""
 
     platform_message_id: str
     state: str  # tickets.models.DeliveryState value: "delivered" or "failed"
     error: str = ""
     timestamp: datetime | None = None
+    thread_key: str = ""
+    up_to: datetime | None = None
 
 
 InboundItem = InboundMessage | InboundEdit | InboundDelete | DeliveryUpdate

@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, ProgrammingError, transaction
 from django.db import connection as db_connection
 from django.db.models import Max, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -749,6 +750,8 @@ def message_delivery_update(
     a late "delivered" never overwrites a bounce."""
     from tickets.replies import message_delivery_set
 
+    if update.up_to is not None and update.state == DeliveryState.DELIVERED:
+        return _delivered_up_to(organization, connection, update) > 0
     if not update.platform_message_id:
         return False  # never matches a reply still waiting for its id (stored as "")
     message = (
@@ -769,6 +772,29 @@ def message_delivery_update(
         return False
     message_delivery_set(organization=organization, message=message, state=update.state, error=update.error)
     return True
+
+
+def _delivered_up_to(organization: Organization, connection: ChannelConnection, update: DeliveryUpdate) -> int:
+    """A watermark receipt: our sent messages in the thread, sent at or before `up_to`, are delivered (the newest
+    hundred: older ones were settled by earlier receipts)."""
+    from tickets.replies import message_delivery_set
+
+    messages = list(
+        Message.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .annotate(sent_at=Coalesce("platform_timestamp", "created_at"))
+        .filter(
+            connection=connection,
+            ticket__external_thread_key=update.thread_key,
+            direction=Direction.OUTBOUND,
+            delivery_state=DeliveryState.SENT,
+            sent_at__lte=update.up_to,
+        )
+        .order_by("-pk")[:100]
+    )
+    for message in messages:
+        message_delivery_set(organization=organization, message=message, state=DeliveryState.DELIVERED)
+    return len(messages)
 
 
 def _publish_message_updated(organization: Organization, message: Message) -> None:

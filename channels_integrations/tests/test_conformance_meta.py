@@ -55,12 +55,16 @@ def test_instagram_messaging_seen_marks_the_message_it_names_delivered():
     )
 
 
-def test_messenger_receipts_without_mids_store_nothing_wrong():
-    # message_deliveries: "mids ... may not be present"; message_reads carry only a watermark. Neither may turn
-    # into a receipt for a message they do not name.
+def test_messenger_receipts_without_mids_cover_the_thread_up_to_their_watermark():
+    # message_deliveries: "mids ... may not be present", and the watermark means "all messages that were sent before
+    # or at this timestamp were delivered"; message_reads carry only a watermark. Either names the thread, no message.
     delivery = {"sender": {"id": "P"}, "recipient": {"id": "PAGE_ID"}, "delivery": {"watermark": 1458668856253}}
     read = {"sender": {"id": "P"}, "recipient": {"id": "PAGE_ID"}, "timestamp": 1, "read": {"watermark": 1}}
-    assert FacebookConnector().parse_event(envelope(delivery, read), account_id="PAGE_ID") == []
+    items = FacebookConnector().parse_event(envelope(delivery, read), account_id="PAGE_ID")
+    assert [(i.platform_message_id, i.thread_key, i.up_to) for i in items] == [
+        ("", "dm:P", datetime.fromtimestamp(1458668856.253, tz=UTC)),
+        ("", "dm:P", datetime.fromtimestamp(0.001, tz=UTC)),
+    ]
 
 
 def test_an_instagram_echo_of_the_business_own_message_is_outbound_in_the_customers_thread():
@@ -267,3 +271,50 @@ def test_a_batch_of_new_customers_is_named_with_one_multiple_id_read(tenant_a, s
         profiles = FacebookConnector().author_profiles(connection, ["PSID-A", "PSID-GONE", "PSID-C"])
     assert {i: p.name for i, p in profiles.items()} == {"PSID-A": "佐藤 陽子", "PSID-C": "高橋 健"}
     assert len(calls) == 4
+
+
+@pytest.mark.django_db
+def test_a_watermark_marks_our_replies_sent_before_it_delivered_and_no_later_one(tenant_a):
+    from datetime import timedelta
+
+    from tickets import services as tickets
+    from tickets.models import DeliveryState, Message
+    from tickets.tests.factories import inbound
+
+    with tenant_a.scope():
+        connection = ChannelConnection.objects.create(
+            organization=tenant_a.organization, platform="facebook", display_name="Page", external_account_id="PG"
+        )
+        ((question, _),) = tickets.messages_ingest(
+            organization=tenant_a.organization, connection=connection, inbounds=[inbound("届きますか", thread="dm:P")]
+        )
+        now = datetime.now(UTC)
+
+        def reply(mid: str, at: datetime) -> Message:
+            return Message.objects.create(
+                organization=tenant_a.organization,
+                ticket=question.ticket,
+                connection=connection,
+                direction="outbound",
+                kind="direct",
+                text=mid,
+                platform_message_id=mid,
+                platform_timestamp=at,
+                delivery_state=DeliveryState.SENT,
+            )
+
+        early, late = reply("m_early", now - timedelta(minutes=2)), reply("m_late", now + timedelta(minutes=2))
+        watermark = DeliveryUpdate(platform_message_id="", state="delivered", thread_key="dm:P", up_to=now)
+        assert tickets.message_delivery_update(
+            organization=tenant_a.organization, connection=connection, update=watermark
+        )
+        early.refresh_from_db()
+        late.refresh_from_db()
+        assert (early.delivery_state, late.delivery_state) == (DeliveryState.DELIVERED, DeliveryState.SENT)
+        # a receipt for another customer's thread changes nothing here
+        other = DeliveryUpdate(
+            platform_message_id="", state="delivered", thread_key="dm:Q", up_to=now + timedelta(hours=1)
+        )
+        assert not tickets.message_delivery_update(
+            organization=tenant_a.organization, connection=connection, update=other
+        )

@@ -155,8 +155,10 @@ def test_edits_deliveries_and_instagram_unsend():
     read = {"sender": {"id": "P"}, "recipient": {"id": PAGE}, "read": {"watermark": 1}}
     items = parse(envelope(edit, delivery, read))
     assert items[0] == InboundEdit(platform_message_id="<MESSAGE_ID>", text="<TEXT>", timestamp=items[0].timestamp)
-    assert [i.platform_message_id for i in items[1:]] == ["m_1", "m_2"]
+    # the delivery names its mids; the read has only a watermark: every message sent before it, in that thread
+    assert [(i.platform_message_id, i.thread_key) for i in items[1:]] == [("m_1", ""), ("m_2", ""), ("", "dm:P")]
     assert all(isinstance(i, DeliveryUpdate) and i.state == "delivered" for i in items[1:])
+    assert items[3].up_to == datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)
     unsend = {"sender": {"id": "IGSID"}, "recipient": {"id": "IGID"}, "message": {"mid": "m_9", "is_deleted": True}}
     (gone,) = parse(envelope(unsend, obj="instagram", account="IGID"), account="IGID")
     assert isinstance(gone, InboundDelete) and gone.platform_message_id == "m_9"

@@ -91,16 +91,25 @@ def _messaging(event: dict, account_id: str, is_instagram: bool) -> list[Inbound
     if "message_edit" in event:
         edit = event["message_edit"]
         return [InboundEdit(platform_message_id=str(edit.get("mid", "")), text=edit.get("text", ""), timestamp=when)]
-    if "delivery" in event:
-        # `mids` "may not be present"; `watermark` (always present) covers every message sent before it, which
-        # only the tickets service can resolve (stored send times): not expressible as a DeliveryUpdate yet.
-        mids = (event["delivery"] or {}).get("mids") or []
-        return [DeliveryUpdate(platform_message_id=str(m), state="delivered", timestamp=when) for m in mids]
-    if "read" in event:
-        # Instagram `messaging_seen` names the message read (`read.mid`); a message read was delivered. Messenger
-        # `message_reads` carries only a watermark (see `delivery` above).
-        mid = (event["read"] or {}).get("mid")
-        return [DeliveryUpdate(platform_message_id=str(mid), state="delivered", timestamp=when)] if mid else []
+    if "delivery" in event or "read" in event:
+        # Deliveries: `mids` "may not be present"; `watermark` (always present) means every message sent before it
+        # was delivered. Reads: Instagram's `messaging_seen` names the message (`read.mid`), Messenger's
+        # `message_reads` carries only the watermark; a message read was delivered.
+        receipt = event.get("delivery") or event.get("read") or {}
+        mids = receipt.get("mids") or ([receipt["mid"]] if receipt.get("mid") else [])
+        updates = [DeliveryUpdate(platform_message_id=str(m), state="delivered", timestamp=when) for m in mids]
+        watermark = _time(receipt.get("watermark"), millis=True) if receipt.get("watermark") else None
+        if watermark is not None and not mids:
+            updates.append(
+                DeliveryUpdate(
+                    platform_message_id="",
+                    state="delivered",
+                    timestamp=when,
+                    thread_key=f"dm:{sender}",
+                    up_to=watermark,
+                )
+            )
+        return updates
     if "postback" in event:
         postback = event["postback"]
         mid = (
