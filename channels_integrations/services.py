@@ -138,17 +138,20 @@ def events_process_pending(*, organization: Organization, connection_id: int) ->
                 with transaction.atomic():
                     # As in event_process: the raw events are durable; a lost commit is processed again.
                     commit_without_flush()
-                    connection = ChannelConnection.objects.filter(pk=connection_id, status__in=RECEIVING).first()
-                    if connection is None:
-                        return processed, []
+                    # The connection comes with the claim: a paused one yields no events (they wait for resume).
                     events = list(
-                        InboundEvent.objects.select_for_update(skip_locked=True)
-                        .filter(connection_id=connection_id, status=InboundEventStatus.RECEIVED)
+                        InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
+                        .select_related("connection")
+                        .filter(
+                            connection_id=connection_id,
+                            status=InboundEventStatus.RECEIVED,
+                            connection__status__in=RECEIVING,
+                        )
                         .order_by("pk")[:batch_size]
                     )
                     claimed = [event.pk for event in events]
                     if events:
-                        _apply_events(organization, connection, events)
+                        _apply_events(organization, events[0].connection, events)
             except Exception:
                 logger.exception(
                     "a batch of %d events on connection %s failed; one by one", len(claimed), connection_id
@@ -195,9 +198,10 @@ def _apply_events(organization: Organization, connection: ChannelConnection, eve
         status=InboundEventStatus.PROCESSED, processed_at=now, attempts=F("attempts") + 1, last_error=""
     )
     # At hundreds of events a second one row per connection would serialize every worker: touch it rarely.
-    ChannelConnection.objects.filter(pk=connection.pk).exclude(last_event_at__gt=now - timedelta(seconds=30)).update(
-        last_event_at=now
-    )
+    if connection.last_event_at is None or connection.last_event_at <= now - timedelta(seconds=30):
+        ChannelConnection.objects.filter(pk=connection.pk).exclude(
+            last_event_at__gt=now - timedelta(seconds=30)
+        ).update(last_event_at=now)
 
 
 def items_apply(*, organization: Organization, connection: ChannelConnection, items: list[InboundItem]) -> None:
