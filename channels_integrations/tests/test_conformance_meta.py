@@ -19,6 +19,7 @@ from channels_integrations.connector import (
 from channels_integrations.models import ChannelConnection
 from channels_integrations.providers.meta.connector import FacebookConnector, InstagramConnector
 from channels_integrations.simulator.core import Response
+from channels_integrations.tests.test_meta import page_connection
 from tickets.inbound import DeliveryUpdate, InboundMessage
 
 MB = 1024 * 1024
@@ -26,20 +27,6 @@ MB = 1024 * 1024
 
 def envelope(*events: dict, obj: str = "page", account: str = "PAGE_ID") -> bytes:
     return json.dumps({"object": obj, "entry": [{"id": account, "time": 1, "messaging": list(events)}]}).encode()
-
-
-def linked_connection(tenant, simulator, platform: str) -> ChannelConnection:
-    page = simulator.parts["meta"].provision()["pages"][0]
-    with tenant.scope():
-        connection = ChannelConnection(
-            organization=tenant.organization,
-            platform=platform,
-            display_name=page["name"],
-            external_account_id=page["id"] if platform == "facebook" else page["ig_id"],
-        )
-        connection.set_credentials({"access_token": page["access_token"], "page_id": page["id"]})
-        connection.save()
-        return connection
 
 
 # --- webhooks ---------------------------------------------------------------------------------------------------
@@ -126,7 +113,7 @@ def test_a_batch_of_entries_and_messaging_items_lands_once_each(
 def test_attachment_messages_carry_our_metadata_like_the_text(tenant_a, simulator):
     # Send API: message.metadata is "delivered as a message echo"; each attachment is its own message (own mid,
     # own echo), so without it the echo of our own file would come back as a second, foreign outbound message.
-    connection = linked_connection(tenant_a, simulator, "facebook")
+    connection = page_connection(tenant_a, simulator, "facebook")
     meta = simulator.parts["meta"]
     meta.register_customer(connection.external_account_id, "PSID-1")
     outbound = OutboundMessage(
@@ -148,7 +135,7 @@ def test_the_echo_of_an_attachment_we_sent_adds_no_message(tenant_a, simulator, 
     from tickets import replies
     from tickets.models import Message, Ticket
 
-    connection = linked_connection(tenant_a, simulator, "facebook")
+    connection = page_connection(tenant_a, simulator, "facebook")
     meta = simulator.parts["meta"]
     with django_capture_on_commit_callbacks(execute=True):
         meta.customer_message(connection.external_account_id, "PSID-3", "写真を送ってください", name="高橋 愛")
@@ -176,7 +163,7 @@ def _upload(name: str, content_type: str, content: bytes):
 
 def test_a_2000_character_text_is_within_the_send_api_limit(tenant_a, simulator):
     # Send API reference: message.text "must be UTF-8 and has a 2000 character limit".
-    connection = linked_connection(tenant_a, simulator, "facebook")
+    connection = page_connection(tenant_a, simulator, "facebook")
     simulator.parts["meta"].register_customer(connection.external_account_id, "PSID-1")
     now = datetime.now(UTC)
     context = ReplyContext(kind="direct", is_public=False, last_customer_message_at=now, now=now)
@@ -189,7 +176,7 @@ def test_a_2000_character_text_is_within_the_send_api_limit(tenant_a, simulator)
 @pytest.mark.parametrize("code", [80001, 80002, 80006, 4, 17, 32, 613])
 def test_business_use_case_and_platform_throttling_codes_are_rate_limits(tenant_a, simulator, code):
     # graph-api/overview/rate-limiting: BUC limits answer 80001 (Pages), 80002 (Instagram), 80006 (Messenger).
-    connection = linked_connection(tenant_a, simulator, "facebook")
+    connection = page_connection(tenant_a, simulator, "facebook")
     meta = simulator.parts["meta"]
     meta.register_customer(connection.external_account_id, "PSID-1")
     meta.fail_next(code, "There have been too many calls to this account. Wait a bit and try again.")
@@ -200,7 +187,7 @@ def test_business_use_case_and_platform_throttling_codes_are_rate_limits(tenant_
 
 
 def test_a_transient_graph_error_is_retried_not_refused(tenant_a, simulator):
-    connection = linked_connection(tenant_a, simulator, "facebook")
+    connection = page_connection(tenant_a, simulator, "facebook")
     meta = simulator.parts["meta"]
     meta.register_customer(connection.external_account_id, "PSID-1")
     error = {"message": "Please retry your request later.", "type": "OAuthException", "code": 1200}
@@ -216,7 +203,7 @@ def test_a_transient_graph_error_is_retried_not_refused(tenant_a, simulator):
 
 def test_connecting_an_instagram_account_enables_its_pages_subscription(tenant_a, simulator):
     # webhooks-for-instagram: "The Page connected to the app user's account must have Page subscriptions enabled."
-    connection = linked_connection(tenant_a, simulator, "instagram")
+    connection = page_connection(tenant_a, simulator, "instagram")
     with tenant_a.scope():
         InstagramConnector().on_connect(connection)
     page_id = connection.credentials["page_id"]
@@ -249,7 +236,7 @@ def test_instagram_dm_attachments_follow_the_documented_formats_and_sizes(name, 
 def test_a_batch_of_new_customers_is_named_with_one_multiple_id_read(tenant_a, simulator, monkeypatch):
     from channels_integrations.providers.meta import client
 
-    connection = linked_connection(tenant_a, simulator, "facebook")
+    connection = page_connection(tenant_a, simulator, "facebook")
     meta = simulator.parts["meta"]
     for psid, name in (("PSID-A", "佐藤 陽子"), ("PSID-B", "Emma Brown"), ("PSID-C", "高橋 健")):
         meta.register_customer(connection.external_account_id, psid)
