@@ -547,6 +547,13 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
                     connection=connection, platform_message_id=message.platform_message_id
                 )
                 created.append(False)
+    # A reply to a message earlier in this batch (a comment thread read in one go): its parent exists only now.
+    in_batch = {m.platform_message_id: m for m, new in zip(messages, created, strict=True) if new}
+    for message in messages:
+        parent = in_batch.get(message.reply_to_platform_id) if message.parent_id is None else None
+        if parent is not None and parent.pk != message.pk:
+            message.parent = parent
+            Message.objects.filter(pk=message.pk).update(parent=parent)
     seen: set[int] = set()
     for i, message, new in zip(fresh, messages, created, strict=True):
         results[i] = (message, new)

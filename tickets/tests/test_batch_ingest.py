@@ -145,3 +145,20 @@ def test_an_email_answering_one_earlier_in_the_same_batch_joins_its_ticket(tenan
     )
     (m1, _), (m2, _) = _ingest_many(tenant_a, conn, [first, answer])
     assert m1.ticket_id == m2.ticket_id
+
+
+def test_a_reply_to_a_comment_earlier_in_the_batch_hangs_under_it(tenant_a):
+    conn = connection(tenant_a, platform="facebook")
+    comment = inbound("この商品はいつ入荷しますか", thread="post-1", mid="c-1", kind="comment", is_public=True)
+    reply = inbound(
+        "私も知りたいです",
+        thread="post-1",
+        author="U2",
+        mid="c-2",
+        kind="comment",
+        is_public=True,
+        reply_to_platform_id="c-1",
+    )
+    (first, _), (second, _) = _ingest_many(tenant_a, conn, [comment, reply])
+    with tenant_a.scope():
+        assert Message.objects.get(pk=second.pk).parent_id == first.pk
