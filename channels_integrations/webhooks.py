@@ -50,7 +50,10 @@ def _reject(request: HttpRequest, exc: WebhookRejected, *, platform: str, connec
             changes={"platform": platform, "reason": exc.message, "status": exc.status},
             request=request,
         )
-    return JsonResponse({"error": {"code": exc.code or "rejected", "message": exc.message}}, status=exc.status)
+    response = JsonResponse({"error": {"code": exc.code or "rejected", "message": exc.message}}, status=exc.status)
+    if exc.status == 405:
+        response["Allow"] = "POST"  # RFC 9110 §15.5.6: a 405 names the methods the endpoint does take
+    return response
 
 
 def _malformed(exc: MalformedPayload, *, platform: str) -> HttpResponse:

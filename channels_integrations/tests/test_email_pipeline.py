@@ -234,3 +234,9 @@ def test_a_uidvalidity_change_rereads_the_mailbox_without_duplicating_anything(t
         assert connection.poll_cursor["last_uid"] == 3
         assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["件名0", "件名1", "新しい件名"]
         assert Message.objects.count() == 3
+
+
+def test_the_inbound_endpoint_takes_only_post_and_says_so(client, tenant_a):
+    connection = mailbox(tenant_a)
+    answer = client.get(f"/webhooks/email/{connection.uuid}/")
+    assert answer.status_code == 405 and answer["Allow"] == "POST"
