@@ -25,6 +25,8 @@ def is_webhook(scope: dict) -> bool:
 
 async def webhook_app(scope: dict, receive, send) -> None:
     body = await _read_body(scope, receive)
+    if body is _GONE:
+        return  # the sender hung up before the body was complete: nothing to verify, nobody to answer
     if body is None:
         response = HttpResponse(b'{"error": {"code": "too_large", "message": "body too large"}}', status=413)
         response["Content-Type"] = "application/json"
@@ -36,8 +38,12 @@ async def webhook_app(scope: dict, receive, send) -> None:
     await send({"type": "http.response.body", "body": response.content})
 
 
-async def _read_body(scope: dict, receive) -> bytes | None:
-    """The whole body, or None once it is larger than the endpoints accept (read no further)."""
+_GONE = object()
+
+
+async def _read_body(scope: dict, receive):
+    """The whole body; None once it is larger than the endpoints accept (read no further); _GONE when the client
+    disconnected first."""
     for name, value in scope.get("headers", []):
         if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
             return None
@@ -45,7 +51,7 @@ async def _read_body(scope: dict, receive) -> bytes | None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b""
+            return _GONE
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:

@@ -106,3 +106,24 @@ def test_the_page_lookup_is_remembered_briefly_and_forgotten_on_any_change(tenan
     again = webhooks._connections_of("facebook", PAGE_ID)
     assert again is not first and again[0].status == "paused"
     assert webhooks._connections_of("facebook", "unknown-page") == []
+
+
+def test_a_sender_hanging_up_mid_body_gets_no_answer_and_leaves_no_trace():
+    from asgiref.sync import async_to_sync
+
+    from channels_integrations.asgi import webhook_app
+
+    incoming = [{"type": "http.request", "body": b'{"object": "pa', "more_body": True}, {"type": "http.disconnect"}]
+    sent = []
+
+    async def receive():
+        return incoming.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/webhooks/meta/", "headers": [], "query_string": b""}
+    async_to_sync(webhook_app)(scope, receive, send)
+    assert sent == []
+    with scopes_disabled():
+        assert not AuditEntry.objects.exists()  # a cut-off body is not a forged signature
