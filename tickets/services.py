@@ -327,9 +327,8 @@ def _tickets_for_threads(
     organization: Organization, connection: ChannelConnection, firsts: dict[str, tuple[InboundMessage, Contact, object]]
 ) -> dict[str, tuple[Ticket, str]]:
     """For each thread key (with its first new message, contact and the message's analysis): the active ticket of the
-    thread; else a solved
-    one reopened within the window; else a new one. Every returned ticket is locked. Values are (ticket, what
-    happened: "existing" | "reopened" | "created")."""
+    thread; else a solved one reopened within the window; else a new one. Every returned ticket is locked. Values are
+    (ticket, what happened: "existing" | "reopened" | "created")."""
     found = {key: (ticket, "existing") for key, ticket in _active_tickets(connection, firsts).items()}
     missing = [key for key in firsts if key not in found]
     if missing:
