@@ -12,7 +12,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse
 from django.urls import Resolver404, resolve
 
-from channels_integrations.webhooks import MAX_BODY
+from channels_integrations.webhooks import MAX_BODY, too_large_response
 
 logger = logging.getLogger("tsunagu.webhooks")
 
@@ -28,8 +28,7 @@ async def webhook_app(scope: dict, receive, send) -> None:
     if body is _GONE:
         return  # the sender hung up before the body was complete: nothing to verify, nobody to answer
     if body is None:
-        response = HttpResponse(b'{"error": {"code": "too_large", "message": "body too large"}}', status=413)
-        response["Content-Type"] = "application/json"
+        response = too_large_response()
     else:
         response = await sync_to_async(_respond, thread_sensitive=False)(scope, body)
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]

@@ -61,6 +61,10 @@ def _malformed(exc: MalformedPayload, *, platform: str) -> HttpResponse:
     return JsonResponse({"error": {"code": "malformed", "message": exc.message or "malformed body"}}, status=400)
 
 
+def too_large_response() -> HttpResponse:
+    return JsonResponse({"error": {"code": "too_large", "message": "body too large"}}, status=413)
+
+
 def _too_large(request: HttpRequest) -> bool:
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY
@@ -108,7 +112,7 @@ def meta(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     if _too_large(request):
-        return JsonResponse({"error": {"code": "too_large", "message": "body too large"}}, status=413)
+        return too_large_response()
     body = request.body
     try:
         connector.verify_webhook(request, None)
@@ -164,7 +168,7 @@ def per_connection(request: HttpRequest, platform: str, connection_uuid: uuid.UU
         if request.method != "POST":
             return HttpResponse(status=405, headers={"Allow": "GET, POST"})
         if _too_large(request):
-            return JsonResponse({"error": {"code": "too_large", "message": "body too large"}}, status=413)
+            return too_large_response()
         body = request.body
         try:
             connector.verify_webhook(request, connection)

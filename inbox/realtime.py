@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
-from django_scopes import scope
+from django_scopes import scope, scopes_disabled
 
 from config.db import commit_without_flush
 
@@ -74,8 +74,6 @@ def _committed(organization, type: str, payload: dict, groups: list[str]) -> Non
 
 def _deliver(events: list[tuple]) -> None:
     """Store the events (their ids are the browsers' resume cursors), then send each to its groups."""
-    from django_scopes import scopes_disabled
-
     from inbox.models import RealtimeEvent
 
     rows = [
@@ -125,7 +123,6 @@ def events_after(*, organization, groups: list[str], last_id: int, limit: int = 
 def prune_events() -> int:
     """Forget events older than the retention window (all organizations: a periodic operator task)."""
     from django.core.cache import cache
-    from django_scopes import scopes_disabled
 
     from inbox.models import RealtimeEvent
 

@@ -102,26 +102,6 @@ class Author:
     email: str = ""
 
 
-def contact_for_identity(
-    *,
-    organization: Organization,
-    platform: str,
-    external_id: str,
-    name: str = "",
-    handle: str = "",
-    avatar_url: str = "",
-    email: str = "",
-    lookup_profile: Callable[[], AuthorProfile | None] | None = None,
-) -> Contact:
-    """The contact behind a platform account, created on first contact (race-safe on the identity's unique key).
-    `lookup_profile` asks the platform who this is; it is called only when no name is known yet."""
-    author = Author(external_id, name, handle, avatar_url, email)
-    lookup = _one_profile(lookup_profile)
-    return contacts_for_authors(organization=organization, platform=platform, authors=[author], lookup_profile=lookup)[
-        external_id
-    ]
-
-
 def contacts_for_authors(
     *,
     organization: Organization,
@@ -170,7 +150,7 @@ def contacts_for_authors(
 
 
 def _one_profile(lookup_profile: Callable[[], AuthorProfile | None] | None) -> ProfilesLookup | None:
-    """A single-customer lookup (`message_ingest`, `contact_for_identity`) as a ProfilesLookup."""
+    """`message_ingest`'s single-customer lookup as a ProfilesLookup."""
     if lookup_profile is None:
         return None
 

@@ -81,9 +81,9 @@ def ruleset(organization: Organization) -> RuleSet:
 def _ruleset(organization: Organization) -> RuleSet:
     stats = Rule.objects.aggregate(count=Count("id"), last=Max("updated_at"))
     stamp = (stats["count"], stats["last"])
-    cached = _cache.get(organization.pk)
-    if cached is not None and cached.stamp == stamp:
-        return cached
+    current = _cache.get(organization.pk)
+    if current is not None and current.stamp == stamp:
+        return current
     by_trigger: dict[str, list[CompiledRule]] = {}
     indexes: dict[str, TextIndex] = {}
     for rule in Rule.objects.filter(enabled=True).order_by("trigger", "position", "id"):
