@@ -166,11 +166,12 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
 
     # --- from the bus -----------------------------------------------------------------------------------------
 
-    async def bus_event(self, message):
-        event = message["event"]
-        if event["type"] == "access.changed":
-            await self._refresh_access()
-        await self.send_json(event)
+    async def bus_events(self, message):
+        """Events of one group, in order (`inbox.realtime` sends a batch together); each goes out as its own frame."""
+        for event in message["events"]:
+            if event["type"] == "access.changed":
+                await self._refresh_access()
+            await self.send_json(event)
 
     async def presence_update(self, message):
         await self.send_json({"type": "presence", "ticket_id": message["ticket_id"], "viewers": message["viewers"]})

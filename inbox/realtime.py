@@ -92,10 +92,16 @@ def _deliver(events: list[tuple]) -> None:
 
 
 async def _send_all(rows) -> None:
-    layer = get_channel_layer()
+    """One channel-layer message per group, carrying that group's events in order: a batch of twenty messages is two
+    or three `group_send`s instead of forty, and each browser's consumer wakes once for them, not forty times."""
+    by_group: dict[str, list[dict]] = {}
     for row in rows:
-        message = {"id": row.id, "type": row.type, "payload": row.payload, "at": row.created_at.isoformat()}
-        await layer.group_send(row.group, {"type": "bus.event", "event": message})
+        by_group.setdefault(row.group, []).append(
+            {"id": row.id, "type": row.type, "payload": row.payload, "at": row.created_at.isoformat()}
+        )
+    layer = get_channel_layer()
+    for group, events in by_group.items():
+        await layer.group_send(group, {"type": "bus.events", "events": events})
 
 
 PRUNED_KEY = "realtime:pruned-up-to"

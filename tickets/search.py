@@ -58,7 +58,7 @@ _CJK_RANGES: tuple[tuple[int, int], ...] = (
 )
 _QUOTES = re.compile('["“”＂]')
 
-_SEPARATOR, _WORD, _CJK = 0, 1, 2
+_SEPARATOR, _WORD, _CJK, _MARK = 0, 1, 2, 3
 
 
 class Run(NamedTuple):
@@ -78,24 +78,32 @@ def _is_cjk(char: str) -> bool:
     return any(low <= code <= high for low, high in _CJK_RANGES)
 
 
-def _char_class(char: str, previous: int) -> int:
-    """Letters and digits are CJK or word characters; a combining mark continues a word (Devanagari vowel signs,
-    leftover accents); anything else separates."""
+def _classify(char: str) -> int:
+    """Letters and digits are CJK or word characters; a combining mark (_MARK) continues a word (Devanagari vowel
+    signs, leftover accents) and otherwise separates; anything else separates."""
     category = unicodedata.category(char)[0]
     if category in "LN":
         return _CJK if _is_cjk(char) else _WORD
-    if category == "M" and previous == _WORD:
-        return _WORD
-    return _SEPARATOR
+    return _MARK if category == "M" else _SEPARATOR
+
+
+# Every text of every message is segmented at least twice (its message and its ticket), character by character:
+# each character's class is worked out once per process. At most every Unicode character, a few MB.
+_CLASSES: dict[str, int] = {}
 
 
 def iter_runs(text: str) -> Iterator[Run]:
     """Yield the runs of `text` (normalized here) lazily, so callers can stop early on huge texts."""
     normalized = normalize(text[:MAX_INPUT_CHARS])
+    classes = _CLASSES
     current: list[str] = []
     current_class = _SEPARATOR
     for char in normalized:
-        char_class = _char_class(char, current_class)
+        char_class = classes.get(char)
+        if char_class is None:
+            char_class = classes[char] = _classify(char)
+        if char_class == _MARK:
+            char_class = _WORD if current_class == _WORD else _SEPARATOR
         if char_class != current_class and current:
             yield _make_run(current, current_class)
             current = []
