@@ -90,7 +90,9 @@ class InboundEvent(models.Model):
     redelivery is stored once. Processing is idempotent anyway (messages are unique on the platform's ids)."""
 
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
-    connection = models.ForeignKey(ChannelConnection, on_delete=models.CASCADE, related_name="inbound_events")
+    connection = models.ForeignKey(  # indexed by channels_inbound_event_unique
+        ChannelConnection, on_delete=models.CASCADE, related_name="inbound_events", db_index=False
+    )
     source = models.CharField(max_length=8, default="webhook")  # webhook | poll
     event_key = models.CharField(max_length=200)
     payload = models.BinaryField()

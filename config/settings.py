@@ -76,6 +76,9 @@ if env_bool("DB_POOL", False):
     # The ASGI server (config/asgi.py turns this on) borrows connections from a psycopg pool: a new PostgreSQL
     # backend per request cost more than a webhook's whole work. Celery workers keep one connection per process.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # No round trip to test each borrowed connection (a tenth of a webhook's work): the pool drops a connection that
+    # broke in use, so after a database restart each pooled connection fails one request, then is replaced.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,
         "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "10")),

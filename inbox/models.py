@@ -9,7 +9,9 @@ from django_scopes import ScopedManager
 class RealtimeEvent(models.Model):
     """An event pushed to one Channels group. The id is the browser's resume cursor."""
 
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(  # indexed by inbox_event_resume
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     group = models.CharField(max_length=120)
     type = models.CharField(max_length=60)
     payload = models.JSONField(default=dict)

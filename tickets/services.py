@@ -580,9 +580,7 @@ def _message_stored(
             language=message.language,
             now=now,
         )
-        Ticket.objects.filter(pk=ticket.pk).update(
-            **fields, search_vector=append_expression("search_vector", document=document), updated_at=now
-        )
+        _ticket_message_update(ticket, fields, document, now)
         for name, value in fields.items():
             setattr(ticket, name, value)
     if not outbound:
@@ -600,6 +598,23 @@ def _message_stored(
             kind="customer_replied",
             ticket=ticket,
             params={"contact": contacts[inbound.author_id]},
+        )
+
+
+def _ticket_message_update(ticket: Ticket, fields: dict, document: str, now) -> None:
+    """The one UPDATE a message makes to its ticket: its times, status and sentiment, its words appended to the
+    ticket's search vector (PostgreSQL's `||` shifts their positions past the ticket's). Written as SQL because every
+    message continuing a conversation runs it, and composing it through the ORM cost more than the database's work.
+    Scoped by hand exactly as the tenant-scoped manager would: organization and id."""
+    columns = [Ticket._meta.get_field(name) for name in fields]
+    assignments = "".join(f"{db_connection.ops.quote_name(field.column)} = %s, " for field in columns)
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Ticket._meta.db_table} SET {assignments}updated_at = %s, "
+            "search_vector = COALESCE(search_vector, ''::tsvector) || %s::tsvector "
+            "WHERE id = %s AND organization_id = %s",
+            [field.get_db_prep_save(fields[field.name], db_connection) for field in columns]
+            + [now, document, ticket.pk, ticket.organization_id],
         )
 
 

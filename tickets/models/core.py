@@ -42,7 +42,9 @@ class Contact(models.Model):
 class ContactIdentity(models.Model):
     """The contact's account on one platform (a PSID, an Instagram-scoped id, an email address, a LINE user id)."""
 
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(  # indexed by tickets_identity_platform_id_unique
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
     platform = models.CharField(max_length=32, choices=Platform.choices)
     external_id = models.CharField(max_length=255)
@@ -118,12 +120,16 @@ class Sentiment(models.TextChoices):
 class Ticket(models.Model):
     """One conversation thread with one customer on one channel connection."""
 
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    # Each foreign key below without its own index leads a composite index or unique constraint (Meta), which
+    # serves its lookups: a single-column copy would only cost every insert and update.
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     number = models.PositiveBigIntegerField(editable=False)
     connection = models.ForeignKey(
-        "channels_integrations.ChannelConnection", on_delete=models.PROTECT, related_name="tickets"
+        "channels_integrations.ChannelConnection", on_delete=models.PROTECT, related_name="tickets", db_index=False
     )
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="tickets")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="tickets", db_index=False)
     subject = models.CharField(_("subject"), max_length=300, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=TicketStatus.choices, default=TicketStatus.NEW)
     priority = models.CharField(_("priority"), max_length=8, choices=Priority.choices, default=Priority.NORMAL)
@@ -266,7 +272,9 @@ class Message(models.Model):
     and pollers that deliver the same message more than once."""
 
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    ticket = models.ForeignKey(  # indexed by tickets_message_ticket_time
+        Ticket, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     connection = models.ForeignKey(
         "channels_integrations.ChannelConnection", on_delete=models.PROTECT, related_name="+"
     )
@@ -355,7 +363,9 @@ class TicketEvent(models.Model):
     """The ticket's history: who changed what, when."""
 
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    ticket = models.ForeignKey(  # indexed by tickets_event_ticket_time
+        Ticket, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
