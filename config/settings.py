@@ -298,7 +298,7 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = REDIS_URL
 # Received webhook events are processed in batches of up to this many per transaction (channels_integrations.services
 # events_process_pending): fewer round trips per message; a larger batch delays its first message a little longer.
-INGEST_BATCH = int(os.environ.get("INGEST_BATCH", "20"))
+INGEST_BATCH = int(os.environ.get("INGEST_BATCH", "50"))
 # How long a process remembers which connections a webhook's page id names (channels_integrations/webhooks.py). Off in
 # tests: their rolled-back connections would be remembered across tests.
 WEBHOOK_ACCOUNT_MEMORY_SECONDS = float(os.environ.get("WEBHOOK_ACCOUNT_MEMORY_SECONDS", "0" if TESTING else "5"))
