@@ -13,8 +13,10 @@ Phases (each on a fresh "webhooks-bench" organization with one Facebook page):
    conversations, half start new ones. End to end = WebSocket receive time - the moment just before the POST;
 4. the same at BENCH_WEBHOOK_KEPT_RATE (90) messages/s, a rate this machine keeps up with.
 
-Production settings (DEBUG off), uvicorn with BENCH_WEBHOOK_WEB_WORKERS (2) processes. The load generator posts with
-http.client over keep-alive connections: it shares the cores with what it measures.
+Production settings (DEBUG off), uvicorn with BENCH_WEBHOOK_WEB_WORKERS (1, the Docker image's WEB_CONCURRENCY)
+processes: on 2 cores shared with the worker, PostgreSQL and the load generator, a second web process only added
+contention (2.4 ms of web CPU per webhook with one, 3.0 with two). The load generator posts with http.client over
+keep-alive connections: it shares the cores with what it measures.
 
 The slug is "webhooks-bench", not "bench-hooks": bench/inbox.py counts the tickets of every `bench-*` organization
 and refuses to run when the count differs from its own seed. The children use their own Redis database
@@ -59,7 +61,7 @@ INTAKE_THREADS = 16
 SENDER_THREADS = int(os.environ.get("BENCH_WEBHOOK_SENDERS", "32"))
 CONCURRENCIES = [int(n) for n in os.environ.get("BENCH_WEBHOOK_CONCURRENCY", "2,3").split(",") if n.strip()]
 TRIAL_SECONDS = float(os.environ.get("BENCH_WEBHOOK_TRIAL_SECONDS", "10"))
-WEB_WORKERS = int(os.environ.get("BENCH_WEBHOOK_WEB_WORKERS", "2"))  # one uvicorn process per core, as deployed
+WEB_WORKERS = int(os.environ.get("BENCH_WEBHOOK_WEB_WORKERS", "1"))  # WEB_CONCURRENCY of the Docker image
 # A second open-loop run at a rate this machine keeps up with: the latency when the pipeline is not saturated.
 KEPT_RATE = float(os.environ.get("BENCH_WEBHOOK_KEPT_RATE", "90"))
 STRAGGLER_SECONDS = 60.0
