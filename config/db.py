@@ -1,6 +1,8 @@
-"""PostgreSQL settings the services apply to their own transactions."""
+"""PostgreSQL helpers the services use: per-transaction settings, and the ingest's bulk insert."""
 
 from django.db import connection
+from django.db.models import Model, Value
+from django.db.models.expressions import DatabaseDefault
 
 
 def commit_without_flush() -> None:
@@ -8,3 +10,46 @@ def commit_without_flush() -> None:
     after a database crash (a stored raw event is processed again; a lost realtime row costs a browser a reload)."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+_sequences: dict[str, str] = {}
+
+
+def copy_insert(objs: list[Model]) -> list[Model]:
+    """Insert new instances of one model with COPY, like `bulk_create` (defaults and `auto_now_add` applied, primary
+    keys set on the objects): the ingest writes every row of a batch this way. A 50-row multi-row INSERT cost the
+    worker about 150 µs a row to compose and quote client-side, and PostgreSQL as much to parse; COPY sends the values
+    as data (formatted in psycopg's C code), after one `nextval` round trip for the ids. A unique violation raises
+    IntegrityError and inserts nothing, as `bulk_create` would. Values must be plain values, not SQL expressions."""
+    if not objs:
+        return objs
+    meta = type(objs[0])._meta
+    fields = [field for field in meta.concrete_fields if not field.generated]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        sequence = _sequences.get(meta.db_table)
+        if sequence is None:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
+            sequence = _sequences[meta.db_table] = cursor.fetchone()[0]
+        cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [sequence, len(objs)])
+        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+            obj.pk = pk
+        columns = ", ".join(quote(field.column) for field in fields)
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                row = []
+                for field in fields:
+                    value = field.pre_save(obj, True)
+                    if isinstance(value, DatabaseDefault):  # COPY has no DEFAULT: a constant db_default is sent
+                        default = field.db_default
+                        value = default.value if isinstance(default, Value) else default
+                        setattr(obj, field.attname, value)  # and kept, as bulk_create's RETURNING would
+                    value = field.get_db_prep_save(value, connection)
+                    if hasattr(value, "resolve_expression"):
+                        raise TypeError(f"copy_insert takes values, not expressions ({meta.label}.{field.name})")
+                    row.append(value)
+                copy.write_row(row)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return objs

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
-from config.db import commit_without_flush
+from config.db import commit_without_flush, copy_insert
 
 logger = logging.getLogger("tsunagu.realtime")
 
@@ -84,7 +84,7 @@ def _deliver(events: list[tuple]) -> None:
     # Each row names its own organization (a batch holds one organization's events, but nothing here relies on it).
     with scopes_disabled(), transaction.atomic():
         commit_without_flush()  # stored events only serve resumes
-        rows = RealtimeEvent.objects.bulk_create(rows)
+        rows = copy_insert(rows)
     try:
         async_to_sync(_send_all)(rows)
     except Exception:  # the stored events are replayed on the browsers' next resume

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.errors import DomainError
 from accounts.models import Membership, Organization, Team, User
 from channels_integrations.models import ChannelConnection
+from config.db import copy_insert
 from inbox import realtime
 from tickets import events
 from tickets.batch_reads import batch_reads
@@ -162,7 +163,7 @@ def _one_profile(lookup_profile: Callable[[], AuthorProfile | None] | None) -> P
 
 
 def _contacts_create(organization: Organization, platform: str, authors: list[Author]) -> dict[str, Contact]:
-    contacts = Contact.objects.bulk_create(
+    contacts = copy_insert(
         [
             Contact(
                 organization=organization,
@@ -343,7 +344,7 @@ def _tickets_for_threads(
         ]
         try:
             with transaction.atomic():
-                Ticket.objects.bulk_create(tickets)
+                copy_insert(tickets)
         except IntegrityError:
             # A concurrent delivery opened one of these threads first: theirs is used (and locked), ours not made.
             tickets = []
@@ -355,9 +356,7 @@ def _tickets_for_threads(
                     tickets.append(ticket)
                 except IntegrityError:
                     found[key] = (_active_tickets(connection, [key])[key], "existing")
-        TicketEvent.objects.bulk_create(
-            [TicketEvent(organization=organization, ticket=t, kind=TicketEventKind.CREATED) for t in tickets]
-        )
+        copy_insert([TicketEvent(organization=organization, ticket=t, kind=TicketEventKind.CREATED) for t in tickets])
         found.update((ticket.external_thread_key, (ticket, "created")) for ticket in tickets)
     return found
 
@@ -510,7 +509,7 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
         )
     try:
         with transaction.atomic():
-            Message.objects.bulk_create(messages)
+            copy_insert(messages)
         created = [True] * len(messages)
     except IntegrityError:
         # A concurrent delivery stored one of them first (the unique key, not a check, decides): one by one.
