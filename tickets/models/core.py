@@ -121,7 +121,8 @@ class Ticket(models.Model):
     """One conversation thread with one customer on one channel connection."""
 
     # Each foreign key below without its own index leads a composite index or unique constraint (Meta), which
-    # serves its lookups: a single-column copy would only cost every insert and update.
+    # serves its lookups: a single-column copy would only cost every insert and update. The optional ones are
+    # indexed only where set (Meta): a new ticket, unassigned, is then in none of those indexes.
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
     )
@@ -134,9 +135,11 @@ class Ticket(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=TicketStatus.choices, default=TicketStatus.NEW)
     priority = models.CharField(_("priority"), max_length=8, choices=Priority.choices, default=Priority.NORMAL)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
-    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
     language = models.CharField(max_length=8, blank=True)
     sentiment = models.CharField(max_length=8, choices=Sentiment.choices, blank=True)
@@ -146,7 +149,7 @@ class Ticket(models.Model):
     resolution_due_at = models.DateTimeField(null=True, blank=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
     sla_policy = models.ForeignKey(
-        "tickets.SlaPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+        "tickets.SlaPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets", db_index=False
     )
     sla_state = models.CharField(max_length=8, choices=SlaState.choices, blank=True, db_default="")
     # Set while the ticket is pending on the customer: the SLA clocks stop and resume with the time left.
@@ -157,7 +160,9 @@ class Ticket(models.Model):
     solved_at = models.DateTimeField(null=True, blank=True)
     snoozed_until = models.DateTimeField(null=True, blank=True)
     external_thread_key = models.CharField(max_length=500)
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_customer_message_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -228,6 +233,10 @@ class Ticket(models.Model):
                 name="tickets_team_queue",
             ),
             GinIndex(fields=["search_vector"], name="tickets_ticket_search"),
+            *(
+                models.Index(fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"tickets_{name}_set")
+                for name in ("assignee", "team", "sla_policy", "merged_into")
+            ),
         ]
 
     def __str__(self) -> str:
@@ -281,8 +290,8 @@ class Message(models.Model):
     direction = models.CharField(max_length=8, choices=Direction.choices)
     kind = models.CharField(max_length=8, choices=MessageKind.choices)
     author_contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    author_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    author_user = models.ForeignKey(  # indexed where set (Meta), like `parent`: a customer's message is in neither
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     automated = models.BooleanField(
         default=False, db_default=False, help_text="sent by a rule or an auto-response, not by an agent"
@@ -293,7 +302,9 @@ class Message(models.Model):
     platform_timestamp = models.DateTimeField(null=True, blank=True)
     delivery_state = models.CharField(max_length=12, choices=DeliveryState.choices, blank=True)
     delivery_error = models.TextField(blank=True)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies", db_index=False
+    )
     reply_to_platform_id = models.CharField(max_length=255, blank=True)
     is_public = models.BooleanField(default=False, help_text="a public reply (comment) rather than a private message")
     mentions = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
@@ -325,6 +336,10 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["ticket", "created_at"], name="tickets_message_ticket_time"),
             GinIndex(fields=["search_vector"], name="tickets_message_search"),
+            *(
+                models.Index(fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"tickets_msg_{name}_set")
+                for name in ("author_user", "parent")
+            ),
         ]
 
     def __str__(self) -> str:
