@@ -1,6 +1,6 @@
 """PostgreSQL helpers the services use: per-transaction settings, and the ingest's bulk insert."""
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Model, Value
 from django.db.models.expressions import DatabaseDefault
 
@@ -14,6 +14,29 @@ def commit_without_flush() -> None:
 
 _sequences: dict[str, str] = {}
 
+# Fields whose database value is the Python value itself when it has this type (or is None): copy_insert skips
+# Django's per-value preparation for them (7% of the ingest worker's time). Anything else is prepared as usual.
+_PLAIN: dict[type, tuple[type, ...]] = {
+    models.CharField: (str,),
+    models.TextField: (str,),
+    models.BooleanField: (bool,),
+    models.IntegerField: (int,),
+    models.BigIntegerField: (int,),
+    models.SmallIntegerField: (int,),
+    models.PositiveIntegerField: (int,),
+    models.PositiveSmallIntegerField: (int,),
+    models.PositiveBigIntegerField: (int,),
+    models.FloatField: (float, int),
+    models.ForeignKey: (int,),
+}
+
+
+def _plain_types(field) -> tuple[type, ...]:
+    """The value types `field` stores unchanged (exact classes: a subclass may prepare its values differently)."""
+    if type(field) is models.ForeignKey and type(field.target_field) not in (models.AutoField, models.BigAutoField):
+        return ()
+    return _PLAIN.get(type(field), ())
+
 
 def copy_insert(objs: list[Model]) -> list[Model]:
     """Insert new instances of one model with COPY, like `bulk_create` (defaults and `auto_now_add` applied, primary
@@ -24,7 +47,7 @@ def copy_insert(objs: list[Model]) -> list[Model]:
     if not objs:
         return objs
     meta = type(objs[0])._meta
-    fields = [field for field in meta.concrete_fields if not field.generated]
+    fields = [(field, _plain_types(field)) for field in meta.concrete_fields if not field.generated]
     quote = connection.ops.quote_name
     with connection.cursor() as cursor, connection.wrap_database_errors:
         sequence = _sequences.get(meta.db_table)
@@ -34,12 +57,15 @@ def copy_insert(objs: list[Model]) -> list[Model]:
         cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [sequence, len(objs)])
         for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
             obj.pk = pk
-        columns = ", ".join(quote(field.column) for field in fields)
+        columns = ", ".join(quote(field.column) for field, _plain in fields)
         with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for obj in objs:
                 row = []
-                for field in fields:
+                for field, plain in fields:
                     value = field.pre_save(obj, True)
+                    if value is None or type(value) in plain:
+                        row.append(value)
+                        continue
                     if isinstance(value, DatabaseDefault):  # COPY has no DEFAULT: a constant db_default is sent
                         default = field.db_default
                         value = default.value if isinstance(default, Value) else default
