@@ -116,6 +116,11 @@ class InboundEvent(models.Model):
                 name="channels_event_open",
                 condition=~models.Q(status="processed"),
             ),
+            # The ingest's claim: a connection's received events in id order. Without it the claim walked the primary
+            # key through every processed event of the table (3,000 rows read for none found, growing forever).
+            models.Index(
+                fields=["connection", "id"], name="channels_event_claim", condition=models.Q(status="received")
+            ),
         ]
 
     def __str__(self) -> str:

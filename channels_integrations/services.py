@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from kombu.exceptions import KombuError
@@ -138,17 +138,7 @@ def events_process_pending(*, organization: Organization, connection_id: int) ->
                 with transaction.atomic():
                     # As in event_process: the raw events are durable; a lost commit is processed again.
                     commit_without_flush()
-                    # The connection comes with the claim: a paused one yields no events (they wait for resume).
-                    events = list(
-                        InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
-                        .select_related("connection")
-                        .filter(
-                            connection_id=connection_id,
-                            status=InboundEventStatus.RECEIVED,
-                            connection__status__in=RECEIVING,
-                        )
-                        .order_by("pk")[:batch_size]
-                    )
+                    events = list(claimable_events(connection_id)[:batch_size])
                     claimed = [event.pk for event in events]
                     if events:
                         _apply_events(organization, events[0].connection, events)
@@ -160,6 +150,18 @@ def events_process_pending(*, organization: Organization, connection_id: int) ->
         processed += len(claimed)
         if len(claimed) < batch_size:
             return processed, []
+
+
+def claimable_events(connection_id: int) -> QuerySet[InboundEvent]:
+    """The connection's received events, oldest first, locked as they are read (SKIP LOCKED: concurrent tasks take
+    different ones), with their connection: a paused one yields none (its events wait for resume). Served by the
+    partial index `channels_event_claim`, which holds only received events."""
+    return (
+        InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("connection")
+        .filter(connection_id=connection_id, status=InboundEventStatus.RECEIVED, connection__status__in=RECEIVING)
+        .order_by("pk")
+    )
 
 
 def event_process(*, organization: Organization, event_id: int) -> str:

@@ -85,3 +85,39 @@ def test_a_broker_outage_still_answers_200_and_the_event_waits_for_the_next_wake
     services.ingest_wake(connection)
     with tenant_a.scope():
         assert Message.objects.get().text == "障害中のお問い合わせ"
+
+
+def test_the_claim_reads_only_received_events_however_many_were_processed(tenant_a):
+    """The claim must not walk the events already processed (the bulk of the table, growing forever): it is served by
+    the partial index of received events, and reads a handful of index pages, not one per processed event."""
+    from django.db import connection as db_connection
+    from django.db import transaction
+
+    connection = page(tenant_a)
+    with tenant_a.scope():
+        InboundEvent.objects.bulk_create(
+            InboundEvent(
+                organization=tenant_a.organization,
+                connection=connection,
+                source="webhook",
+                event_key=f"old-{n}",
+                payload=b"{}",
+                status=InboundEventStatus.PROCESSED if n < 5000 else InboundEventStatus.RECEIVED,
+            )
+            for n in range(5003)
+        )
+    with db_connection.cursor() as cursor:
+        cursor.execute("ANALYZE channels_integrations_inboundevent")
+    with tenant_a.scope(), transaction.atomic():
+        claim = services.claimable_events(connection.pk)[:50]
+        plan = json.loads(claim.explain(format="json", analyze=True, buffers=True))[0]["Plan"]
+        assert [e.event_key for e in claim] == ["old-5000", "old-5001", "old-5002"]
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    scans = [n for n in nodes(plan) if n.get("Relation Name") == "channels_integrations_inboundevent"]
+    assert [n.get("Index Name") for n in scans] == ["channels_event_claim"]
+    assert plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0) < 50  # the walk read ~3,000 pages
