@@ -4,7 +4,7 @@ from the `organization_id` keyword before the task body runs."""
 import os
 
 from celery import Celery, Task
-from celery.signals import worker_init, worker_process_init
+from celery.signals import task_postrun, worker_init, worker_process_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -27,14 +27,25 @@ def _load_language_models(**_kwargs) -> None:
 @worker_process_init.connect
 def _keep_database_connections(**_kwargs) -> None:
     """Worker processes keep their PostgreSQL connection between tasks (DB_CONN_MAX_AGE stays 0 for the ASGI
-    server, as Django advises). Opening a backend per task cost more than an ingest task itself. Celery closes the
-    connection inherited from the parent before this runs, and drops broken ones between tasks."""
+    server, as Django advises). A new backend per task, its catalog caches rebuilt, cost PostgreSQL more than the
+    ingest task itself. Celery's Django fixup closes every connection after every task unless CELERY_DB_REUSE_MAX
+    is set (settings); `_close_old_database_connections` then closes only broken and expired ones."""
     from django.db import connections
 
     for alias in connections:
         settings_dict = connections[alias].settings_dict
         if "pool" not in settings_dict["OPTIONS"]:  # a pool (DB_POOL=1) already keeps connections
             settings_dict["CONN_MAX_AGE"] = int(os.environ.get("WORKER_DB_CONN_MAX_AGE", "300"))
+
+
+@task_postrun.connect
+def _close_old_database_connections(sender=None, **_kwargs) -> None:
+    """After each task, as Django does after each request: close a connection that broke or outlived its max age."""
+    if sender is None or getattr(sender.request, "is_eager", False):  # eager (tests): the caller's connection
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 class TenantTask(Task):

@@ -296,6 +296,10 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery -----------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
+# Celery's Django fixup closes every database connection after every task unless this is set; then it closes them
+# only every 2 x this many tasks, and config/celery.py closes broken or expired ones (WORKER_DB_CONN_MAX_AGE) after
+# each task. A new PostgreSQL backend per ingest task doubled the database's share of the ingest.
+CELERY_DB_REUSE_MAX = 500
 # Received webhook events are processed in batches of up to this many per transaction (channels_integrations.services
 # events_process_pending): fewer round trips per message; a larger batch delays its first message a little longer.
 INGEST_BATCH = int(os.environ.get("INGEST_BATCH", "50"))
