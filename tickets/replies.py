@@ -15,7 +15,7 @@ from channels_integrations.connector import ReplyContext, ReplyLimits
 from channels_integrations.models import ConnectionStatus
 from channels_integrations.registry import connector_for, has_connector
 from tickets.models import Attachment, DeliveryState, Direction, Message, MessageKind, Ticket, TicketStatus
-from tickets.search import append_expression, vector_expression
+from tickets.search import document_expression, index_document
 
 logger = logging.getLogger("tsunagu.tickets")
 
@@ -102,6 +102,7 @@ def message_reply(
     kind = answered.kind if answered else MessageKind.DIRECT
     if kind in (MessageKind.NOTE, MessageKind.MENTION, MessageKind.REVIEW):
         kind = MessageKind.COMMENT if public else MessageKind.DIRECT
+    document = index_document(text)
     message = Message.objects.create(
         organization=organization,
         ticket=ticket,
@@ -117,7 +118,7 @@ def message_reply(
         delivery_state=DeliveryState.QUEUED,
         local_ref=uuid.uuid4(),
         based_on_message_id=based_on_message_id,
-        search_vector=vector_expression(text),
+        search_vector=document_expression(document),
     )
     for f in files:
         attachment = Attachment(
@@ -130,13 +131,13 @@ def message_reply(
         attachment.file.save(f.name[-100:], f, save=False)
         attachment.save()
     now = timezone.now()
-    fields = {"last_message_at": now, "updated_at": now}
+    fields = {"last_message_at": now}
     if not automated and ticket.status == TicketStatus.NEW:
         fields["status"] = TicketStatus.OPEN
         fields["status_changed_at"] = now
-    Ticket.objects.filter(pk=ticket.pk).update(**fields, search_vector=append_expression("search_vector", text))
-    for name, value in fields.items():
-        setattr(ticket, name, value)
+    from tickets.services import ticket_message_update
+
+    ticket_message_update(ticket, fields, document, now)
     if not automated:
         _agent_replied(organization, ticket, now)
     from tickets.services import _publish_message, _publish_ticket

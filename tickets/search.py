@@ -237,13 +237,16 @@ class _Concat(Func):
     output_field = SearchVectorField()
 
 
-def append_expression(field: str, *texts: str, document: str | None = None) -> _Concat:
-    """`field || vector(texts)` for `.update(...)`: adds a message's words to a ticket's search vector (`document`:
-    the texts' `index_document`, when it is already made)."""
+def append_expression(field: str, *texts: str) -> _Concat:
+    """`field || vector(texts)` for `.update(...)`: adds words to a ticket's search vector."""
     empty = Cast(Value("", output_field=TextField()), output_field=SearchVectorField())
-    return _Concat(
-        Coalesce(F(field), empty), document_expression(index_document(*texts) if document is None else document)
-    )
+    return _Concat(Coalesce(F(field), empty), vector_expression(*texts))
+
+
+def append_sql(column: str) -> str:
+    """`append_expression` as SQL text, for the hand-written statement a new message makes on its ticket
+    (`tickets.services.ticket_message_update`); its parameter is an `index_document`."""
+    return f"COALESCE({column}, ''::tsvector) || %s::tsvector"
 
 
 class _Matches(Func):

@@ -43,7 +43,7 @@ from tickets.models import (
     TicketStatus,
 )
 from tickets.nlp import analyze, rollup
-from tickets.search import append_expression, index_document, vector_expression
+from tickets.search import append_expression, append_sql, document_expression, index_document, vector_expression
 
 logger = logging.getLogger("tsunagu.tickets")
 
@@ -579,9 +579,7 @@ def _message_stored(
             language=message.language,
             now=now,
         )
-        _ticket_message_update(ticket, fields, document, now)
-        for name, value in fields.items():
-            setattr(ticket, name, value)
+        ticket_message_update(ticket, fields, document, now)
     if not outbound:
         _after_customer_message(
             organization, ticket, message, how=how, previous_status=previous_status, author_id=inbound.author_id
@@ -600,21 +598,23 @@ def _message_stored(
         )
 
 
-def _ticket_message_update(ticket: Ticket, fields: dict, document: str, now) -> None:
-    """The one UPDATE a message makes to its ticket: its times, status and sentiment, its words appended to the
-    ticket's search vector (PostgreSQL's `||` shifts their positions past the ticket's). Written as SQL because every
-    message continuing a conversation runs it, and composing it through the ORM cost more than the database's work.
-    Scoped by hand exactly as the tenant-scoped manager would: organization and id."""
+def ticket_message_update(ticket: Ticket, fields: dict, document: str, now) -> None:
+    """What a new message writes on its ticket, in one UPDATE, and on `ticket`: `fields` (times, status, sentiment),
+    `updated_at`, and the message's words (`document`, from `index_document`) appended to the ticket's search vector.
+    Written as SQL because every message continuing a conversation runs it, and composing it through the ORM cost
+    more than the database's work. Scoped by hand exactly as the tenant-scoped manager would: organization and id."""
     columns = [Ticket._meta.get_field(name) for name in fields]
     assignments = "".join(f"{db_connection.ops.quote_name(field.column)} = %s, " for field in columns)
     with db_connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Ticket._meta.db_table} SET {assignments}updated_at = %s, "
-            "search_vector = COALESCE(search_vector, ''::tsvector) || %s::tsvector "
-            "WHERE id = %s AND organization_id = %s",
+            f"search_vector = {append_sql('search_vector')} WHERE id = %s AND organization_id = %s",
             [field.get_db_prep_save(fields[field.name], db_connection) for field in columns]
             + [now, document, ticket.pk, ticket.organization_id],
         )
+    for name, value in fields.items():
+        setattr(ticket, name, value)
+    ticket.updated_at = now
 
 
 def _after_customer_message(
@@ -933,6 +933,7 @@ def note_add(*, organization: Organization, actor: User | None, ticket: Ticket, 
     text = (text or "").strip()
     if not text:
         raise DomainError(_("Write something first."), field="text")
+    document = index_document(text)
     note = Message.objects.create(
         organization=organization,
         ticket=ticket,
@@ -942,7 +943,7 @@ def note_add(*, organization: Organization, actor: User | None, ticket: Ticket, 
         author_user=actor,
         automated=actor is None,
         text=text,
-        search_vector=vector_expression(text),
+        search_vector=document_expression(document),
     )
     mentioned = _mentioned_members(text)
     note.mentions.set(mentioned)
@@ -957,9 +958,7 @@ def note_add(*, organization: Organization, actor: User | None, ticket: Ticket, 
                 ticket=ticket,
                 params={"actor": actor} if actor else {"automated": True},
             )
-    Ticket.objects.filter(pk=ticket.pk).update(
-        updated_at=timezone.now(), search_vector=append_expression("search_vector", text)
-    )
+    ticket_message_update(ticket, {}, document, timezone.now())
     _publish_message(organization, ticket, note)
     return note
 
