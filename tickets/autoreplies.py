@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.errors import DomainError
 from accounts.models import Organization
 from channels_integrations.models import ChannelConnection
-from tickets.batch_reads import cached
+from tickets.batch_reads import cached_setup
 from tickets.canned import pick_variant, render_canned
 from tickets.models import (
     AutoResponse,
@@ -61,7 +61,8 @@ def auto_respond(
     closed, else its first-contact acknowledgement when the message opened a new conversation. At most one."""
     if message.direction != Direction.INBOUND or message.kind not in PRIVATE_KINDS:
         return None
-    configured = cached(
+    configured = cached_setup(
+        ticket.organization_id,
         ("auto_responses", ticket.connection_id),
         lambda: {
             a.kind: a

@@ -6,17 +6,16 @@ tells a process that its copy is stale. Facts are loaded only for the fields som
 
 import hashlib
 import logging
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, Max, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Organization
-from tickets.batch_reads import cached
+from tickets.batch_reads import cached_setup
 from tickets.models import (
     ACTIVE_STATUSES,
     BusinessCalendar,
@@ -49,15 +48,10 @@ class CompiledRule:
 
 @dataclass(frozen=True)
 class RuleSet:
-    stamp: tuple
     by_trigger: dict[str, list[CompiledRule]]
 
     def rules(self, trigger: str) -> list[CompiledRule]:
         return self.by_trigger.get(trigger, [])
-
-
-_cache: dict[int, RuleSet] = {}
-_cache_lock = threading.Lock()
 
 
 def compile_rule(rule: Rule, index: TextIndex | None = None) -> CompiledRule:
@@ -73,17 +67,11 @@ def compile_rule(rule: Rule, index: TextIndex | None = None) -> CompiledRule:
 
 
 def ruleset(organization: Organization) -> RuleSet:
-    """The organization's enabled rules, compiled (one query when the cached copy is current; none again within an
-    ingest batch)."""
-    return cached(("ruleset", organization.pk), lambda: _ruleset(organization))
+    """The organization's enabled rules, compiled (kept while its automation setup is unchanged)."""
+    return cached_setup(organization.pk, "ruleset", lambda: _ruleset(organization))
 
 
 def _ruleset(organization: Organization) -> RuleSet:
-    stats = Rule.objects.aggregate(count=Count("id"), last=Max("updated_at"))
-    stamp = (stats["count"], stats["last"])
-    current = _cache.get(organization.pk)
-    if current is not None and current.stamp == stamp:
-        return current
     by_trigger: dict[str, list[CompiledRule]] = {}
     indexes: dict[str, TextIndex] = {}
     for rule in Rule.objects.filter(enabled=True).order_by("trigger", "position", "id"):
@@ -94,10 +82,7 @@ def _ruleset(organization: Organization) -> RuleSet:
             logger.exception("rule %s of organization %s cannot be compiled; skipped", rule.pk, organization.pk)
     for index in indexes.values():
         index.freeze()
-    compiled = RuleSet(stamp=stamp, by_trigger=by_trigger)
-    with _cache_lock:
-        _cache[organization.pk] = compiled
-    return compiled
+    return RuleSet(by_trigger=by_trigger)
 
 
 # --- facts ------------------------------------------------------------------------------------------------------
@@ -111,7 +96,7 @@ def default_calendar_spec(organization: Organization):
         calendar = BusinessCalendar.objects.order_by("-is_default", "pk").first()
         return spec_for(calendar, organization) if calendar is not None else None
 
-    return cached(("default_calendar", organization.pk), load)
+    return cached_setup(organization.pk, "default_calendar", load)
 
 
 def build_facts(

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from channels_integrations.crypto import decrypt_json, encrypt_json
-from tickets.batch_reads import cached
+from tickets.batch_reads import cached_setup
 from tickets.models import AutomationSettings, Ticket, WebhookCall, WebhookCallState
 
 logger = logging.getLogger("tsunagu.rules")
@@ -70,7 +70,7 @@ def automation_settings(organization: Organization) -> AutomationSettings:
         found = AutomationSettings.objects.filter(organization=organization).first()
         return found if found is not None else AutomationSettings(organization=organization)
 
-    return cached(("automation_settings", organization.pk), load)
+    return cached_setup(organization.pk, "automation_settings", load)
 
 
 def webhook_secret(organization: Organization) -> str:

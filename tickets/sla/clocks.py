@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import F, Q
 from django.utils import timezone
 
-from tickets.batch_reads import cached
+from tickets.batch_reads import cached_setup
 from tickets.models import SlaEvent, SlaEventKind, SlaMetric, SlaPolicy, SlaState, Ticket, TicketStatus
 from tickets.sla.calendar import add_business_time, business_time_left, spec_for
 
@@ -64,7 +64,8 @@ def _utc(value: datetime) -> datetime:
 def sla_policy_for(*, ticket: Ticket) -> SlaPolicy | None:
     """The enabled policy for the ticket's priority on its channel, else the priority's policy for every channel
     (one query; the calendar comes with it)."""
-    return cached(
+    return cached_setup(
+        ticket.organization_id,
         ("sla_policy", ticket.priority, ticket.connection_id),
         lambda: (
             SlaPolicy.objects.select_related("calendar")
