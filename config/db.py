@@ -1,6 +1,6 @@
 """PostgreSQL helpers the services use: per-transaction settings, and the ingest's bulk insert."""
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Model, Value
 from django.db.models.expressions import DatabaseDefault
 
@@ -48,8 +48,11 @@ def copy_insert(objs: list[Model]) -> list[Model]:
         return objs
     meta = type(objs[0])._meta
     fields = [(field, _plain_types(field)) for field in meta.concrete_fields if not field.generated]
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor, connection.wrap_database_errors:
+    # The connection itself, not the `django.db.connection` proxy: each attribute read through the proxy is a
+    # context-local lookup, and preparing values reads the connection for every value of every row.
+    db = connections[DEFAULT_DB_ALIAS]
+    quote = db.ops.quote_name
+    with db.cursor() as cursor, db.wrap_database_errors:
         sequence = _sequences.get(meta.db_table)
         if sequence is None:
             cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
@@ -70,12 +73,12 @@ def copy_insert(objs: list[Model]) -> list[Model]:
                         default = field.db_default
                         value = default.value if isinstance(default, Value) else default
                         setattr(obj, field.attname, value)  # and kept, as bulk_create's RETURNING would
-                    value = field.get_db_prep_save(value, connection)
+                    value = field.get_db_prep_save(value, db)
                     if hasattr(value, "resolve_expression"):
                         raise TypeError(f"copy_insert takes values, not expressions ({meta.label}.{field.name})")
                     row.append(value)
                 copy.write_row(row)
     for obj in objs:
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = db.alias
     return objs

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, ProgrammingError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, ProgrammingError, connections, transaction
 from django.db import connection as db_connection
 from django.db.models import Max, Q
 from django.db.models.functions import Coalesce
@@ -604,12 +604,13 @@ def ticket_message_update(ticket: Ticket, fields: dict, document: str, now) -> N
     Written as SQL because every message continuing a conversation runs it, and composing it through the ORM cost
     more than the database's work. Scoped by hand exactly as the tenant-scoped manager would: organization and id."""
     columns = [Ticket._meta.get_field(name) for name in fields]
-    assignments = "".join(f"{db_connection.ops.quote_name(field.column)} = %s, " for field in columns)
-    with db_connection.cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]  # not the proxy: one context-local lookup, not one per value (as copy_insert)
+    assignments = "".join(f"{db.ops.quote_name(field.column)} = %s, " for field in columns)
+    with db.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Ticket._meta.db_table} SET {assignments}updated_at = %s, "
             f"search_vector = {append_sql('search_vector')} WHERE id = %s AND organization_id = %s",
-            [field.get_db_prep_save(fields[field.name], db_connection) for field in columns]
+            [field.get_db_prep_save(fields[field.name], db) for field in columns]
             + [now, document, ticket.pk, ticket.organization_id],
         )
     for name, value in fields.items():
