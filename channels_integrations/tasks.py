@@ -51,10 +51,11 @@ def ingest_event(*, organization_id: int, event_id: int) -> str:
 
 @shared_task(base=TenantTask, name="channels.ingest_pending", acks_late=True)
 def ingest_pending(*, organization_id: int, connection_id: int) -> int:
-    """Process the connection's received events in batches (queued by `ingest_wake` when webhooks arrive). Events
-    of a batch that failed are processed one by one, each with its own retries."""
+    """Process the connection's received events in batches (queued by `ingest_wake` when webhooks arrive), and
+    once more after `ingest_linger` for the events whose wake-up was covered by this one. Events of a batch that
+    failed are processed one by one, each with its own retries, and a new task takes the rest."""
     from channels_integrations.models import ChannelConnection
-    from channels_integrations.services import events_process_pending, ingest_wake_clear
+    from channels_integrations.services import events_process_pending, ingest_linger, ingest_wake_clear
 
     organization = _organization(organization_id)
     connection_uuid = ChannelConnection.objects.filter(pk=connection_id).values_list("uuid", flat=True).first()
@@ -62,6 +63,10 @@ def ingest_pending(*, organization_id: int, connection_id: int) -> int:
         return 0
     ingest_wake_clear(connection_uuid)
     processed, failed = events_process_pending(organization=organization, connection_id=connection_id)
+    if not failed:  # (after a failure the task queued below lingers instead)
+        ingest_linger()
+        more, failed = events_process_pending(organization=organization, connection_id=connection_id)
+        processed += more
     for event_id in failed:
         ingest_event(organization_id=organization_id, event_id=event_id)
     if failed:  # the rest of the backlog, if any, after the one-by-one pass

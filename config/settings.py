@@ -303,6 +303,9 @@ CELERY_DB_REUSE_MAX = 500
 # Received webhook events are processed in batches of up to this many per transaction (channels_integrations.services
 # events_process_pending): fewer round trips per message; a larger batch delays its first message a little longer.
 INGEST_BATCH = int(os.environ.get("INGEST_BATCH", "50"))
+# Seconds a web process, having queued a connection's ingest, queues nothing more for it; each ingest task looks for
+# events once more this long after its last empty claim (channels_integrations.services.ingest_wake).
+INGEST_WAKE_DEBOUNCE = float(os.environ.get("INGEST_WAKE_DEBOUNCE", "0.05"))
 # How long a process remembers which connections a webhook's page id names (channels_integrations/webhooks.py). Off in
 # tests: their rolled-back connections would be remembered across tests.
 WEBHOOK_ACCOUNT_MEMORY_SECONDS = float(os.environ.get("WEBHOOK_ACCOUNT_MEMORY_SECONDS", "0" if TESTING else "5"))

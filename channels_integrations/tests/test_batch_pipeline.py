@@ -8,6 +8,7 @@ import pytest
 
 from channels_integrations import services
 from channels_integrations.models import InboundEvent, InboundEventStatus
+from channels_integrations.tasks import ingest_pending
 from channels_integrations.tests.test_pipeline import SECRET, dm, envelope, page, post, signed
 from config.redis_client import redis_client
 from tickets.models import Message, Ticket
@@ -34,8 +35,7 @@ def test_while_a_task_is_queued_new_events_queue_no_other_and_it_takes_them_all(
         assert list(InboundEvent.objects.values_list("status", flat=True)) == [InboundEventStatus.RECEIVED] * 5
         assert Message.objects.count() == 0
     # When that task runs, it takes every waiting event
-    services.ingest_wake_clear(connection.uuid)
-    services.ingest_wake(connection)
+    ingest_pending(organization_id=tenant_a.organization.pk, connection_id=connection.pk)
     with tenant_a.scope():
         assert set(InboundEvent.objects.values_list("status", flat=True)) == {InboundEventStatus.PROCESSED}
         assert sorted(Message.objects.values_list("text", flat=True)) == [f"お問い合わせ {n}" for n in range(5)]
@@ -56,13 +56,53 @@ def test_a_bad_event_in_a_batch_holds_nobody_back(client, tenant_a, settings):
     bodies.insert(4, broken)
     for body in bodies:
         assert post(client, body, signed(body)).status_code == 200
-    services.ingest_wake_clear(connection.uuid)
-    services.ingest_wake(connection)  # 8 events, batches of 3: the second batch fails and is taken one by one
+    # 8 events, batches of 3: the second batch fails and is taken one by one
+    ingest_pending(organization_id=tenant_a.organization.pk, connection_id=connection.pk)
     with tenant_a.scope():
         assert sorted(Message.objects.values_list("text", flat=True)) == [f"正常 {n}" for n in range(7)]
         bad = InboundEvent.objects.get(payload=broken)
         assert bad.status == InboundEventStatus.DEAD and bad.last_error
         assert InboundEvent.objects.filter(status=InboundEventStatus.PROCESSED).count() == 7
+
+
+def test_an_event_that_queued_nothing_is_taken_by_the_task_answering_the_wake_up_before_it(
+    client, tenant_a, monkeypatch, settings
+):
+    """Within INGEST_WAKE_DEBOUNCE of a wake-up, a web process does not ask Redis again: the task that answered that
+    wake-up looks once more after that long, and finds the event."""
+    settings.INGEST_WAKE_DEBOUNCE = 0.5
+    connection = page(tenant_a)
+    redis_client().set(_wake_key(connection), 1, ex=30)  # a task is queued, not started
+    asked = []
+    real_client = services.redis_client
+
+    class Counting:
+        def set(self, *args, **kwargs):
+            asked.append(args[0])
+            return real_client().set(*args, **kwargs)
+
+        def delete(self, *args):
+            return real_client().delete(*args)
+
+    monkeypatch.setattr(services, "redis_client", lambda: Counting())
+    first = envelope(("1000000001", [dm("1000000001", "PSID-1", "m_first", "最初のお問い合わせ")]))
+    assert post(client, first, signed(first)).status_code == 200
+    assert len(asked) == 1  # the wake-up found the task queued
+
+    linger = services.ingest_linger
+
+    def linger_while_a_customer_writes():
+        # The task has started and found nothing more: now a second event arrives, and asks Redis nothing
+        second = envelope(("1000000001", [dm("1000000001", "PSID-1", "m_second", "追加のお問い合わせ")]))
+        assert post(client, second, signed(second)).status_code == 200
+        assert len(asked) == 1
+        linger()
+
+    monkeypatch.setattr(services, "ingest_linger", linger_while_a_customer_writes)
+    ingest_pending(organization_id=tenant_a.organization.pk, connection_id=connection.pk)
+    with tenant_a.scope():
+        assert sorted(Message.objects.values_list("text", flat=True)) == ["最初のお問い合わせ", "追加のお問い合わせ"]
+        assert set(InboundEvent.objects.values_list("status", flat=True)) == {InboundEventStatus.PROCESSED}
 
 
 def test_a_broker_outage_still_answers_200_and_the_event_waits_for_the_next_wake(client, tenant_a, monkeypatch):
