@@ -89,7 +89,7 @@ WAKE_SECONDS = 30
 # When this process last made sure a connection's ingest was queued (monotonic time taken before asking Redis), by
 # connection UUID. Within INGEST_WAKE_DEBOUNCE of that, a new event asks nothing: the wake-up it would make is
 # covered. Either the task queued then has not started (it will claim the event), or it started after that moment
-# and so looks for events once more INGEST_WAKE_DEBOUNCE after its last empty claim (`ingest_linger`), by which time
+# and so looks for events once more INGEST_WAKE_DEBOUNCE after its last claim (`ingest_linger`), by which time
 # every event committed within the window is visible. At 200 webhooks a second the Redis round trip per webhook was
 # a tenth of the web process's work.
 _woken: dict[object, float] = {}
