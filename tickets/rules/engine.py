@@ -1,8 +1,9 @@
 """Running the organization's rules: on events (inside the transaction of the change that caused them), on a
 schedule (time-based rules, Celery beat), and as a dry run over recent tickets.
 
-Rules are compiled once per change and kept per process; a cheap query (how many rules, when one last changed)
-tells a process that its copy is stale. Facts are loaded only for the fields some rule of the trigger reads."""
+Rules are compiled once per change and kept per process; the fingerprint of the organization's automation setup
+(tickets.batch_reads, one query per ingest batch) tells a process that its copy is stale. Facts are loaded only for
+the fields some rule of the trigger reads."""
 
 import hashlib
 import logging
