@@ -190,8 +190,8 @@ def seed():
             external_account_id=PAGE_ID,
             defaults={"display_name": "Bench page", "status": ConnectionStatus.ACTIVE},
         )
-    tables = [model._meta.db_table for model in (Ticket, Message, TicketEvent, Contact, ContactIdentity)]
-    tables += [InboundEvent._meta.db_table, RealtimeEvent._meta.db_table]
+    written = (Ticket, Message, TicketEvent, Contact, ContactIdentity, InboundEvent, RealtimeEvent)
+    tables = [model._meta.db_table for model in written]
     with db_connection.cursor() as cursor:
         cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")  # our table names, not input
     return organization, user, connection

@@ -304,7 +304,7 @@ CELERY_DB_REUSE_MAX = 500
 # events_process_pending): fewer round trips per message; a larger batch delays its first message a little longer.
 INGEST_BATCH = int(os.environ.get("INGEST_BATCH", "50"))
 # Seconds a web process, having queued a connection's ingest, queues nothing more for it; each ingest task looks for
-# events once more this long after its last empty claim (channels_integrations.services.ingest_wake).
+# events once more this long after its last claim (channels_integrations.services.ingest_wake).
 INGEST_WAKE_DEBOUNCE = float(os.environ.get("INGEST_WAKE_DEBOUNCE", "0.05"))
 # How long a process remembers which connections a webhook's page id names (channels_integrations/webhooks.py). Off in
 # tests: their rolled-back connections would be remembered across tests.

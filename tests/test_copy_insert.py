@@ -13,6 +13,18 @@ from tickets.tests.factories import connection
 AWKWARD = "tab\there\nnew line \\ backslash 「引用」 \\N null-marker ' \" 🍣"
 
 
+def _message(tenant, ticket, conn, platform_message_id, **fields):
+    return Message(
+        organization=tenant.organization,
+        ticket=ticket,
+        connection=conn,
+        direction="inbound",
+        kind="direct",
+        platform_message_id=platform_message_id,
+        **fields,
+    )
+
+
 def test_rows_come_back_exactly_with_defaults_and_ids(tenant_a):
     conn = connection(tenant_a)
     before = timezone.now()
@@ -24,16 +36,7 @@ def test_rows_come_back_exactly_with_defaults_and_ids(tenant_a):
         copy_insert([ticket])
         messages = copy_insert(
             [
-                Message(
-                    organization=tenant_a.organization,
-                    ticket=ticket,
-                    connection=conn,
-                    direction="inbound",
-                    kind="direct",
-                    text=text,
-                    platform_message_id=f"p{i}",
-                    sentiment_score=score,
-                )
+                _message(tenant_a, ticket, conn, f"p{i}", text=text, sentiment_score=score)
                 for i, (text, score) in enumerate([(AWKWARD, -0.25), ("", None)])
             ]
         )
@@ -57,20 +60,9 @@ def test_a_unique_violation_raises_integrity_error_and_stores_nothing(tenant_a):
         ticket = copy_insert([Ticket(organization=tenant_a.organization, number=7, connection=conn, contact=contact)])[
             0
         ]
-
-        def message(mid):
-            return Message(
-                organization=tenant_a.organization,
-                ticket=ticket,
-                connection=conn,
-                direction="inbound",
-                kind="direct",
-                platform_message_id=mid,
-            )
-
-        copy_insert([message("dup")])
+        copy_insert([_message(tenant_a, ticket, conn, "dup")])
         with pytest.raises(IntegrityError), transaction.atomic():
-            copy_insert([message("new-1"), message("dup")])
+            copy_insert([_message(tenant_a, ticket, conn, "new-1"), _message(tenant_a, ticket, conn, "dup")])
         assert sorted(Message.objects.filter(ticket=ticket).values_list("platform_message_id", flat=True)) == ["dup"]
 
 
