@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = _("Accounts and organizations")
+
+    def ready(self) -> None:
+        from accounts.selectors import notification_preferences  # models are importable only once apps are ready
+        from core.notification_kinds import set_preferences_lookup
+
+        set_preferences_lookup(notification_preferences)

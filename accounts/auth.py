@@ -15,9 +15,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_scopes import scope
 
 from accounts.audit import audit_record, client_ip
-from accounts.errors import DomainError
 from accounts.models import AuditAction, Organization, User
 from accounts.tokens import digest
+from core.errors import DomainError
 
 logger = logging.getLogger("tsunagu.auth")
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
 from accounts.roles import ROLE_DESCRIPTIONS, RoleKey
+from core import notification_kinds
 
 TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
 
@@ -178,15 +179,13 @@ class Role(models.Model):
         return ROLE_DESCRIPTIONS[RoleKey(self.key)]
 
 
-NOTIFICATION_KINDS = ["assigned", "mentioned", "customer_replied", "rule", "sla_warning", "sla_breach", "crisis"]
-
-
 def default_in_app_kinds() -> list[str]:
-    return list(NOTIFICATION_KINDS)
+    """A new member hears in the app about every kind the apps registered (core.notification_kinds)."""
+    return notification_kinds.default_in_app()
 
 
 def default_email_kinds() -> list[str]:
-    return ["assigned", "mentioned", "sla_breach", "crisis"]
+    return notification_kinds.default_email()
 
 
 class Availability(models.TextChoices):

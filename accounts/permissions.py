@@ -10,7 +10,6 @@ import functools
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
-from rest_framework.permissions import BasePermission
 
 from accounts.models import Membership
 from accounts.roles import Capability
@@ -83,14 +82,3 @@ def require_capability(capability: str):
         return wrapper
 
     return decorator
-
-
-class HasCapability(BasePermission):
-    """DRF permission: `required_capabilities = {"GET": ..., "POST": ...}` on the view (None = any member)."""
-
-    def has_permission(self, request, view) -> bool:
-        membership = getattr(request._request, "membership", None)
-        if membership is None:
-            return False
-        required = getattr(view, "required_capabilities", {}).get(request.method)
-        return required is None or membership.has(required)

@@ -78,3 +78,14 @@ def audit_list(*, filters: AuditFilter = AuditFilter()) -> QuerySet[AuditEntry]:
     if filters.until:
         entries = entries.filter(created_at__lte=filters.until)
     return entries
+
+
+def notification_preferences(organization, user_id: int) -> tuple[list[str], list[str]] | None:
+    """What a member wants to hear about (in the app, by email) in this organization; None for a non-member. Read by
+    core's notifications through the lookup accounts hands it at startup."""
+    row = (
+        Membership.objects.filter(organization=organization, user_id=user_id)
+        .values_list("notify_in_app", "notify_email")
+        .first()
+    )
+    return None if row is None else (row[0], row[1])

@@ -8,15 +8,16 @@ from django.utils.translation import gettext as _
 from django_scopes import scope
 
 from accounts.audit import audit_record
-from accounts.errors import Conflict, DomainError, NotAllowed
 from accounts.models import ApiToken, AuditAction, Invitation, Membership, Organization, Role, Team, User
 from accounts.roles import DEFAULT_MATRIX, Capability, RoleKey
 from accounts.tokens import digest, new_api_key, new_invitation_token
+from core import notification_kinds
+from core.errors import Conflict, DomainError, NotAllowed
 
 
 def _access_changed(organization: Organization, user_ids) -> None:
     """Tell these members' open browsers to recompute what they may see (after commit)."""
-    from inbox import realtime
+    from core import realtime
 
     groups = [realtime.user_group(organization.pk, user_id) for user_id in sorted(set(user_ids))]
     if groups:
@@ -427,3 +428,15 @@ def connection_access_set(*, organization: Organization, actor: User, connection
         changes={"users": sorted(u.email for u in users), "teams": sorted(t.name for t in teams)},
         request=request,
     )
+
+
+@transaction.atomic
+def membership_notifications_set(
+    *, organization: Organization, membership: Membership, in_app: list[str], email: list[str]
+) -> None:
+    """A member's notification preferences in this organization: the kinds they want in the app and by email
+    (unknown kinds are ignored; the order is the registry's)."""
+    keys = notification_kinds.kind_keys()
+    membership.notify_in_app = [k for k in keys if k in in_app]
+    membership.notify_email = [k for k in keys if k in email]
+    membership.save(update_fields=["notify_in_app", "notify_email"])

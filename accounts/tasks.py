@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from accounts.models import Invitation
-from config.celery import TenantTask
+from core.task_base import TenantTask
 
 logger = logging.getLogger("tsunagu.accounts")
 
@@ -24,7 +24,7 @@ logger = logging.getLogger("tsunagu.accounts")
     retry_backoff=True,
     max_retries=5,
 )
-def send_invitation_email(self, *, organization_id: int, invitation_id: int, token: str) -> None:
+def send_invitation_email(self, *, organization, invitation_id: int, token: str) -> None:
     invitation = Invitation.objects.select_related("organization", "invited_by").filter(pk=invitation_id).first()
     if invitation is None or not invitation.is_open:
         logger.info("invitation %s no longer open; email not sent", invitation_id)

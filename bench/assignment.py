@@ -103,7 +103,7 @@ class _Browsers:
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
     def _touch(self) -> None:
-        from inbox import presence
+        from core import presence
 
         for user in self.agents:
             presence.online_touch(self.organization.pk, user.pk, f"bench-{user.pk}")

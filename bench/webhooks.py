@@ -168,7 +168,7 @@ def seed():
     from accounts import services
     from accounts.models import Organization, User
     from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent
-    from inbox.models import RealtimeEvent
+    from core.models import RealtimeEvent
     from tickets.models import Contact, ContactIdentity, Message, Ticket, TicketEvent
 
     with scopes_disabled():

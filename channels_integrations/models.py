@@ -6,7 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
-from channels_integrations import crypto
+from core import crypto
 
 
 class Platform(models.TextChoices):

@@ -20,7 +20,6 @@ from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from accounts.audit import audit_record
-from accounts.errors import DomainError
 from accounts.models import AuditAction, Organization, User
 from channels_integrations.connector import (
     AccountChoice,
@@ -31,8 +30,9 @@ from channels_integrations.connector import (
 )
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from channels_integrations.registry import connector_for
-from config.db import commit_without_flush
-from config.redis_client import redis_client
+from core.db import commit_without_flush
+from core.errors import DomainError
+from core.redis_client import redis_client
 from tickets.inbound import (
     AuthorProfile,
     DeliveryUpdate,
@@ -149,7 +149,7 @@ def events_process_pending(*, organization: Organization, connection_id: int) ->
     transaction with its events locked (SKIP LOCKED: concurrent tasks take different events). The real-time events
     of a batch go out together after its commit. A batch that fails rolls back whole; its events are returned for
     processing one by one, so that one bad event cannot hold the others back. Returns (processed, to retry)."""
-    from inbox import realtime
+    from core import realtime
 
     batch_size = settings.INGEST_BATCH
     processed = 0
@@ -465,7 +465,7 @@ def _connection_error(connection: ChannelConnection, error: str, *, retry_in: fl
 
 
 def _publish_connection(organization: Organization, connection: ChannelConnection) -> None:
-    from inbox import realtime
+    from core import realtime
 
     realtime.publish(
         organization=organization,

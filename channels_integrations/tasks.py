@@ -12,15 +12,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_scopes import scopes_disabled
 
-from config.celery import TenantTask
+from core.task_base import TenantTask
 
 logger = logging.getLogger("tsunagu.channels")
-
-
-def _organization(organization_id: int):
-    from accounts.models import Organization
-
-    return Organization.objects.get(pk=organization_id)
 
 
 def _backoff(attempts: int) -> int:
@@ -28,12 +22,11 @@ def _backoff(attempts: int) -> int:
 
 
 @shared_task(base=TenantTask, name="channels.ingest_event", acks_late=True)
-def ingest_event(*, organization_id: int, event_id: int) -> str:
+def ingest_event(*, organization, event_id: int) -> str:
     """Process one stored raw event; on failure record the attempt and schedule the next one with backoff."""
     from channels_integrations.models import InboundEventStatus
     from channels_integrations.services import event_failed, event_process
 
-    organization = _organization(organization_id)
     try:
         return event_process(organization=organization, event_id=event_id)
     except Exception as exc:
@@ -42,7 +35,7 @@ def ingest_event(*, organization_id: int, event_id: int) -> str:
         if event.status == InboundEventStatus.DEAD:
             return "dead"
         ingest_event.apply_async(
-            kwargs={"organization_id": organization_id, "event_id": event_id},
+            kwargs={"organization_id": organization.pk, "event_id": event_id},
             countdown=_backoff(event.attempts),
             queue="inbound",
         )
@@ -50,14 +43,13 @@ def ingest_event(*, organization_id: int, event_id: int) -> str:
 
 
 @shared_task(base=TenantTask, name="channels.ingest_pending", acks_late=True)
-def ingest_pending(*, organization_id: int, connection_id: int) -> int:
+def ingest_pending(*, organization, connection_id: int) -> int:
     """Process the connection's received events in batches (queued by `ingest_wake` when webhooks arrive), and
     once more after `ingest_linger` for the events whose wake-up was covered by this one. Events of a batch that
     failed are processed one by one, each with its own retries, and a new task takes the rest."""
     from channels_integrations.models import ChannelConnection
     from channels_integrations.services import events_process_pending, ingest_linger, ingest_wake_clear
 
-    organization = _organization(organization_id)
     connection_uuid = ChannelConnection.objects.filter(pk=connection_id).values_list("uuid", flat=True).first()
     if connection_uuid is None:
         return 0
@@ -68,23 +60,23 @@ def ingest_pending(*, organization_id: int, connection_id: int) -> int:
         more, failed = events_process_pending(organization=organization, connection_id=connection_id)
         processed += more
     for event_id in failed:
-        ingest_event(organization_id=organization_id, event_id=event_id)
+        ingest_event(organization_id=organization.pk, event_id=event_id)
     if failed:  # the rest of the backlog, if any, after the one-by-one pass
         ingest_pending.apply_async(
-            kwargs={"organization_id": organization_id, "connection_id": connection_id}, queue="inbound"
+            kwargs={"organization_id": organization.pk, "connection_id": connection_id}, queue="inbound"
         )
     return processed
 
 
 @shared_task(base=TenantTask, name="channels.send_message", acks_late=True)
-def send_message(*, organization_id: int, message_id: int) -> str:
+def send_message(*, organization, message_id: int) -> str:
     """Send one queued reply through its connector (see outbound.message_send)."""
     from channels_integrations.outbound import message_send
 
-    outcome = message_send(organization=_organization(organization_id), message_id=message_id)
+    outcome = message_send(organization=organization, message_id=message_id)
     if outcome.retry_in is not None:
         send_message.apply_async(
-            kwargs={"organization_id": organization_id, "message_id": message_id},
+            kwargs={"organization_id": organization.pk, "message_id": message_id},
             countdown=outcome.retry_in,
             queue="outbound",
         )
@@ -105,10 +97,10 @@ def poll_due() -> int:
 
 
 @shared_task(base=TenantTask, name="channels.poll_connection", acks_late=True)
-def poll_connection(*, organization_id: int, connection_id: int) -> int:
+def poll_connection(*, organization, connection_id: int) -> int:
     from channels_integrations.services import connection_poll
 
-    return connection_poll(organization=_organization(organization_id), connection_id=connection_id)
+    return connection_poll(organization=organization, connection_id=connection_id)
 
 
 @shared_task(name="channels.refresh_tokens")
@@ -131,10 +123,10 @@ def refresh_tokens() -> int:
 
 
 @shared_task(base=TenantTask, name="channels.refresh_connection_token", acks_late=True)
-def refresh_connection_token(*, organization_id: int, connection_id: int) -> bool:
+def refresh_connection_token(*, organization, connection_id: int) -> bool:
     from channels_integrations.services import connection_refresh_credentials
 
-    return connection_refresh_credentials(organization=_organization(organization_id), connection_id=connection_id)
+    return connection_refresh_credentials(organization=organization, connection_id=connection_id)
 
 
 @shared_task(name="channels.sweep_events")
@@ -158,20 +150,19 @@ def sweep_events() -> int:
 
 
 @shared_task(base=TenantTask, name="channels.requeue_stuck_events")
-def requeue_stuck_events(*, organization_id: int) -> int:
+def requeue_stuck_events(*, organization) -> int:
     from channels_integrations.services import events_requeue_stuck
 
-    return events_requeue_stuck(organization=_organization(organization_id))
+    return events_requeue_stuck(organization=organization)
 
 
 @shared_task(base=TenantTask, name="channels.notify_channel_problem", acks_late=True)
-def notify_channel_problem(*, organization_id: int, connection_id: int) -> int:
+def notify_channel_problem(*, organization, connection_id: int) -> int:
     """Email the members who manage channels that a connection needs re-authorization, each in their language."""
     from accounts.models import Membership
     from accounts.roles import Capability
     from channels_integrations.models import ChannelConnection
 
-    organization = _organization(organization_id)
     connection = ChannelConnection.objects.get(pk=connection_id)
     sent = 0
     for membership in Membership.objects.select_related("user", "role"):

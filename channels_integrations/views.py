@@ -19,16 +19,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from requests_oauthlib import OAuth2Session
 
 from accounts import services as account_services
-from accounts.errors import DomainError
 from accounts.models import Membership, Organization, Team, User
 from accounts.permissions import require_capability
 from accounts.roles import Capability
 from accounts.tenancy import organization_scope
-from channels_integrations import crypto, services
+from channels_integrations import services
 from channels_integrations.connector import AccountChoice
 from channels_integrations.forms import AccessForm, MailboxForm, RenameForm
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from channels_integrations.registry import all_connectors, connector_for, has_connector
+from core import crypto
+from core.errors import DomainError
 
 logger = logging.getLogger("tsunagu.channels")
 

@@ -1,9 +1,9 @@
-"""The Celery application. Tasks take ids, never model instances; `TenantTask` activates the organization's scope
-from the `organization_id` keyword before the task body runs."""
+"""The Celery application. Tasks take ids, never model instances; `core.task_base.TenantTask` hands a task its
+organization (from the `organization_id` keyword) inside that organization's scope."""
 
 import os
 
-from celery import Celery, Task
+from celery import Celery
 from celery.signals import task_postrun, worker_init, worker_process_init
 from kombu import Queue
 
@@ -46,18 +46,3 @@ def _close_old_database_connections(sender=None, **_kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
-
-
-class TenantTask(Task):
-    """Base for tasks on tenant data: call with `organization_id=...`; the body runs inside that scope."""
-
-    abstract = True
-
-    def __call__(self, *args, **kwargs):
-        from accounts.tenancy import organization_scope
-
-        organization_id = kwargs.get("organization_id")
-        if organization_id is None:
-            raise TypeError(f"{self.name} must be called with organization_id=")
-        with organization_scope(organization_id):
-            return super().__call__(*args, **kwargs)

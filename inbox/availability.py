@@ -6,9 +6,9 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts.errors import DomainError
 from accounts.permissions import require_capability
 from accounts.roles import Capability
+from core.errors import DomainError
 from tickets.assignment import membership_availability_set
 
 

@@ -8,8 +8,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.errors import DomainError, NotAllowed
 from accounts.roles import Capability
+from core.errors import DomainError, NotAllowed
 from tickets import canned
 
 

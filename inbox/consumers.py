@@ -14,8 +14,8 @@ from django_scopes import scope
 
 from accounts.models import Membership, Organization
 from accounts.permissions import connections_visible_to
-from inbox import realtime
-from inbox.presence import Presence
+from core import realtime
+from core.presence import Presence
 
 logger = logging.getLogger("tsunagu.ws")
 

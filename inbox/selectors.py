@@ -3,11 +3,11 @@
 from django.db.models import QuerySet
 
 from accounts.models import Membership
-from inbox.models import Notification
+from core.models import Notification
 
 
 def notifications_for(membership: Membership) -> QuerySet[Notification]:
-    return Notification.objects.filter(user_id=membership.user_id).select_related("ticket")
+    return Notification.objects.filter(user_id=membership.user_id).select_related("organization", "target_type")
 
 
 def unread_count(membership: Membership) -> int:
@@ -35,6 +35,6 @@ def latest_event_id() -> int:
     """The newest stored event id: a freshly rendered page is current up to here, so the browser resumes after it."""
     from django.db.models import Max
 
-    from inbox.models import RealtimeEvent
+    from core.models import RealtimeEvent
 
     return RealtimeEvent.objects.aggregate(latest=Max("id"))["latest"] or 0

@@ -11,13 +11,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors as account_selectors
-from accounts.errors import DomainError
+from accounts import services as account_services
 from accounts.models import Team, User
 from accounts.permissions import connections_visible_to
 from accounts.roles import Capability
+from core import notification_kinds
+from core.errors import DomainError
+from core.notifications import notifications_mark_read
 from inbox import selectors as inbox_selectors
-from inbox import services as inbox_services
-from inbox.models import AUTOMATED_TEXTS, NOTIFICATION_TEXTS
 from tickets import replies, selectors, services
 from tickets.models import Priority, Sentiment, Ticket, TicketStatus
 from tickets.rules.selectors import rule_runs_for
@@ -68,9 +69,18 @@ def _side_context(request) -> dict:
         "teams": list(Team.objects.all()),
         "saved_views": list(saved_views_for(request.membership)),
         "unread_notifications": inbox_selectors.unread_count(request.membership),
-        "notification_formats": {kind: str(text) for kind, text in NOTIFICATION_TEXTS.items()}
-        | {f"{kind}.automated": str(text) for kind, text in AUTOMATED_TEXTS.items()},
+        "notification_formats": _notification_formats(),
     }
+
+
+def _notification_formats() -> dict[str, str]:
+    """Each kind's sentence in the member's language, for the toasts the browser formats from live events."""
+    formats = {}
+    for kind in notification_kinds.kinds():
+        formats[kind.key] = str(kind.text)
+        if kind.automated_text is not None:
+            formats[f"{kind.key}.automated"] = str(kind.automated_text)
+    return formats
 
 
 def _properties_context(request, ticket: Ticket) -> dict:
@@ -285,7 +295,7 @@ def notifications(request, org_slug):
 
 @require_POST
 def notifications_read(request, org_slug):
-    count = inbox_services.notifications_mark_read(organization=request.organization, user=request.user)
+    count = notifications_mark_read(organization=request.organization, user=request.user)
     return JsonResponse({"marked": count})
 
 
@@ -297,12 +307,9 @@ def properties(request, org_slug, ticket_id):
 @require_http_methods(["GET", "POST"])
 def notification_settings(request, org_slug):
     """The member's notification preferences in this organization (in-app and email, per kind)."""
-    from accounts.models import NOTIFICATION_KINDS
-    from inbox.models import NotificationKind
-
     membership = request.membership
     if request.method == "POST":
-        inbox_services.notification_preferences_set(
+        account_services.membership_notifications_set(
             organization=request.organization,
             membership=membership,
             in_app=request.POST.getlist("in_app"),
@@ -311,8 +318,8 @@ def notification_settings(request, org_slug):
         messages.success(request, _("Notification settings saved."))
         return redirect("org:notification_settings", org_slug=org_slug)
     rows = [
-        (kind, NotificationKind(kind).label, kind in membership.notify_in_app, kind in membership.notify_email)
-        for kind in NOTIFICATION_KINDS
+        (kind.key, kind.label, kind.key in membership.notify_in_app, kind.key in membership.notify_email)
+        for kind in notification_kinds.kinds()
     ]
     return render(request, "inbox/notification_settings.html", {"rows": rows})
 

@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Value
 from django.utils import timezone
 
-from config.db import copy_insert
+from core.db import copy_insert
 from tickets.models import Contact, Message, Ticket
 from tickets.search import index_document
 from tickets.tests.factories import connection

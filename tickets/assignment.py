@@ -34,7 +34,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.audit import audit_record
-from accounts.errors import DomainError, NotAllowed
 from accounts.models import (
     AssignmentStrategy,
     AuditAction,
@@ -47,7 +46,8 @@ from accounts.models import (
 from accounts.permissions import members_who_see_connection
 from accounts.roles import Capability
 from channels_integrations.models import Platform
-from inbox.presence import online_user_ids
+from core.errors import DomainError, NotAllowed
+from core.presence import online_user_ids
 from tickets.models import ACTIVE_STATUSES, Ticket, TicketStatus
 
 logger = logging.getLogger("tsunagu.assignment")

@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
-from config.celery import TenantTask
+from core.task_base import TenantTask
 
 BATCH = 200
 
@@ -20,16 +20,15 @@ BATCH = 200
     retry_backoff=True,
     max_retries=5,
 )
-def drain_team_queue(*, organization_id: int, team_id: int) -> int:
+def drain_team_queue(*, organization, team_id: int) -> int:
     """Assign the team's waiting tickets while its agents have room. Idempotent: running it twice assigns nothing
     twice (each ticket is locked and re-checked)."""
-    from accounts.models import Organization, Team
+    from accounts.models import Team
     from tickets.assignment import team_queue_drain
 
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
         return 0  # deleted since the task was queued
-    organization = Organization.objects.get(pk=organization_id)
     total = 0
     while True:
         # A full batch means more may wait (a long queue, an agent back from a break): go on in batches.

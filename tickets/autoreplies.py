@@ -13,9 +13,9 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.errors import DomainError
 from accounts.models import Organization
 from channels_integrations.models import ChannelConnection
+from core.errors import DomainError
 from tickets.batch_reads import cached_setup
 from tickets.canned import pick_variant, render_canned
 from tickets.models import (

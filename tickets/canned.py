@@ -11,9 +11,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from accounts.errors import Conflict, DomainError, NotAllowed
 from accounts.models import Membership, Organization, User
 from accounts.roles import Capability
+from core.errors import Conflict, DomainError, NotAllowed
 from tickets.models import CannedResponse, CannedResponseVariant, Ticket
 
 # --- reads ------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from accounts.models import Membership, Organization
 from accounts.roles import RoleKey
 from tickets.batch_reads import recall, remember
 from tickets.models import CrisisAlert, Direction, Message, Sentiment, Ticket
+from tickets.notifications import notify_about_ticket
 
 logger = logging.getLogger("tsunagu.tickets")
 
@@ -65,13 +66,11 @@ def crisis_check(*, organization: Organization, ticket: Ticket, message: Message
     logger.warning(
         "crisis alert on connection %s: %s negative messages in %s", message.connection_id, negatives, window
     )
-    from inbox.services import notify
-
     params = {
         "count": negatives,
         "channel": ticket.connection.display_name,
         "minutes": config.crisis_window_minutes,
     }
     for user_id in Membership.objects.filter(role__key__in=ALERTED_ROLES).values_list("user_id", flat=True):
-        notify(organization=organization, user_id=user_id, kind="crisis", ticket=ticket, params=params)
+        notify_about_ticket(organization=organization, user_id=user_id, kind="crisis", ticket=ticket, params=params)
     return alert

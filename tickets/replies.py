@@ -9,11 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.errors import DomainError
 from accounts.models import Organization, User
 from channels_integrations.connector import ReplyContext, ReplyLimits
 from channels_integrations.models import ConnectionStatus
 from channels_integrations.registry import connector_for, has_connector
+from core.errors import DomainError
 from tickets.models import Attachment, DeliveryState, Direction, Message, MessageKind, Ticket, TicketStatus
 from tickets.search import document_expression, index_document
 

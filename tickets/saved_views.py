@@ -8,9 +8,9 @@ from django.db.models import Max, Q, QuerySet
 from django.http import QueryDict
 from django.utils.translation import gettext as _
 
-from accounts.errors import DomainError, NotAllowed
 from accounts.models import Membership, Organization, User
 from accounts.roles import Capability
+from core.errors import DomainError, NotAllowed
 from tickets.models import SavedView
 from tickets.selectors import TicketFilter
 

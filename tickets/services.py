@@ -17,11 +17,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.errors import DomainError
 from accounts.models import Membership, Organization, Team, User
 from channels_integrations.models import ChannelConnection
-from config.db import copy_insert
-from inbox import realtime
+from core import realtime
+from core.db import copy_insert
+from core.errors import DomainError
 from tickets import events
 from tickets.batch_reads import batch_reads
 from tickets.inbound import AuthorProfile, DeliveryUpdate, InboundDelete, InboundEdit, InboundMessage
@@ -43,6 +43,7 @@ from tickets.models import (
     TicketStatus,
 )
 from tickets.nlp import analyze, rollup
+from tickets.notifications import notify_about_ticket
 from tickets.search import append_expression, append_sql, document_expression, index_document, vector_expression
 
 logger = logging.getLogger("tsunagu.tickets")
@@ -587,9 +588,7 @@ def _message_stored(
     _publish_ticket(organization, ticket, events.TICKET_CREATED if how == "created" else events.TICKET_UPDATED)
     _publish_message(organization, ticket, message)
     if ticket.assignee_id and how != "created" and not outbound:
-        from inbox.services import notify
-
-        notify(
+        notify_about_ticket(
             organization=organization,
             user_id=ticket.assignee_id,
             kind="customer_replied",
@@ -857,9 +856,7 @@ def ticket_update(
         ticket.assignee = assignee
         changed.append("assignee")
         if assignee is not None and assignee != actor:
-            from inbox.services import notify
-
-            notify(
+            notify_about_ticket(
                 organization=organization,
                 user_id=assignee.pk,
                 kind="assigned",
@@ -948,11 +945,9 @@ def note_add(*, organization: Organization, actor: User | None, ticket: Ticket, 
     )
     mentioned = _mentioned_members(text)
     note.mentions.set(mentioned)
-    from inbox.services import notify
-
     for user in mentioned:
         if user != actor:
-            notify(
+            notify_about_ticket(
                 organization=organization,
                 user_id=user.pk,
                 kind="mentioned",

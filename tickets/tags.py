@@ -4,8 +4,8 @@
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from accounts.errors import Conflict, DomainError
 from accounts.models import Organization, User
+from core.errors import Conflict, DomainError
 from tickets.models import Tag
 
 

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
-from config.celery import TenantTask
+from core.task_base import TenantTask
 
 # Tasks kept next to the code they run: Celery's autodiscovery imports only this module.
 from tickets.assignment_tasks import drain_queues_everywhere, drain_team_queue
@@ -41,8 +41,7 @@ def wake_snoozed_everywhere() -> int:
 
 
 @shared_task(base=TenantTask, name="tickets.wake_snoozed", acks_late=True)
-def wake_snoozed(*, organization_id: int) -> int:
-    from accounts.models import Organization
+def wake_snoozed(*, organization) -> int:
     from tickets.services import tickets_wake_snoozed
 
-    return tickets_wake_snoozed(organization=Organization.objects.get(pk=organization_id))
+    return tickets_wake_snoozed(organization=organization)

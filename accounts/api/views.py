@@ -4,42 +4,16 @@ TenantMiddleware, so every query here is already limited to the URL's organizati
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, mixins, status
-from rest_framework.permissions import IsAuthenticated
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.api import serializers as s
 from accounts.models import ApiToken, Role, User
-from accounts.permissions import HasCapability
 from accounts.roles import Capability
 from accounts.tenancy import organizations_for_user
-
-
-class OrgAPIView(generics.GenericAPIView):
-    """Base for `/api/v1/orgs/<org_slug>/...`: membership is guaranteed by TenantMiddleware."""
-
-    permission_classes = [IsAuthenticated, HasCapability]
-    required_capabilities: dict[str, str | None] = {}
-
-    @property
-    def organization(self):
-        return self.request._request.organization
-
-    @property
-    def membership(self):
-        return self.request._request.membership
-
-    def actor_kwargs(self) -> dict:
-        return {"organization": self.organization, "actor": self.request.user, "request": self.request._request}
-
-
-class OrgListAPIView(mixins.ListModelMixin, OrgAPIView):
-    """A paginated list (GET) of `get_queryset()`."""
-
-    def get(self, request, org_slug):
-        return self.list(request)
+from core.api.views import OrgAPIView, OrgListAPIView
 
 
 class MeView(APIView):
@@ -149,7 +123,7 @@ def _members_by_id(ids: list[int]) -> list[User]:
     """Users that are members of the current organization; unknown ids are a field error in the service."""
     users = list(User.objects.filter(pk__in=ids))
     if len(users) != len(set(ids)):
-        from accounts.errors import DomainError
+        from core.errors import DomainError
 
         raise DomainError("Unknown member.", field="members")
     return users

@@ -7,10 +7,10 @@ from django.core import mail
 from django_scopes import scope
 
 from accounts import services
-from accounts.errors import Conflict, DomainError, NotAllowed
 from accounts.models import Membership, Role
 from accounts.permissions import connections_visible_to
 from channels_integrations.models import ChannelConnection
+from core.errors import Conflict, DomainError, NotAllowed
 
 pytestmark = pytest.mark.django_db
 

@@ -21,10 +21,10 @@ from django_scopes import scope
 
 from accounts import auth, services
 from accounts.audit import audit_record
-from accounts.errors import DomainError
 from accounts.forms import CodeForm, LoginForm, OrganizationCreateForm, PasswordConfirmForm, ProfileForm, SignupForm
 from accounts.models import AuditAction, User
 from accounts.tenancy import organizations_for_user
+from core.errors import DomainError
 
 PENDING_USER = "tsunagu_2fa_user"
 PENDING_SINCE = "tsunagu_2fa_since"

@@ -10,7 +10,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services
-from accounts.errors import DomainError
 from accounts.forms import (
     ApiTokenForm,
     AuditFilterForm,
@@ -24,6 +23,7 @@ from accounts.forms import (
 from accounts.models import ApiToken, Role
 from accounts.permissions import require_capability
 from accounts.roles import DEFAULT_MATRIX, Capability, RoleKey
+from core.errors import DomainError
 
 
 def _actor(request) -> dict:

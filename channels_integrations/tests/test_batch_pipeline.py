@@ -10,7 +10,7 @@ from channels_integrations import services
 from channels_integrations.models import InboundEvent, InboundEventStatus
 from channels_integrations.tasks import ingest_pending
 from channels_integrations.tests.test_pipeline import SECRET, dm, envelope, page, post, signed
-from config.redis_client import redis_client
+from core.redis_client import redis_client
 from tickets.models import Message, Ticket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,7 +108,7 @@ def test_an_event_that_queued_nothing_is_taken_by_the_task_answering_the_wake_up
 def test_a_broker_outage_still_answers_200_and_the_event_waits_for_the_next_wake(client, tenant_a, monkeypatch):
     from redis.exceptions import ConnectionError as RedisDown
 
-    from config import redis_client as shared
+    from core import redis_client as shared
 
     connection = page(tenant_a)
 

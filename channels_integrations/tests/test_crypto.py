@@ -4,8 +4,8 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 
-from channels_integrations import crypto
 from channels_integrations.models import ChannelConnection
+from core import crypto
 
 
 @pytest.fixture

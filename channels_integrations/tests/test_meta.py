@@ -411,7 +411,7 @@ def test_a_revoked_token_fails_the_reply_and_flags_the_channel(tenant_a, simulat
 
 
 def test_the_24_hour_window_is_checked_before_queueing(tenant_a, simulator):
-    from accounts.errors import DomainError
+    from core.errors import DomainError
     from tickets import replies
     from tickets.models import Ticket
 

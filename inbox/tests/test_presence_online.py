@@ -12,7 +12,7 @@ from django_scopes import scope
 from accounts import services as account_services
 from accounts.models import Availability, Membership, Team
 from config.asgi import application
-from inbox import presence
+from core import presence
 from tickets import services
 from tickets.models import Ticket
 from tickets.tests.factories import connection, inbound

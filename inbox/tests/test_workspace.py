@@ -117,7 +117,7 @@ def test_workspace_query_counts_do_not_grow_with_tickets_or_messages(path, tenan
 def test_notification_preferences_decide_in_app_and_email(tenant_a, login, django_capture_on_commit_callbacks):
     from django.core import mail
 
-    from inbox.models import Notification
+    from core.models import Notification
 
     agent = tenant_a.users["agent"]
     client = login(agent)

@@ -19,10 +19,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from accounts.api.pagination import CreatedCursorPagination
-from accounts.api.views import OrgAPIView, OrgListAPIView
 from accounts.models import Membership
 from accounts.roles import Capability
+from core.api.pagination import CreatedCursorPagination
+from core.api.views import OrgAPIView, OrgListAPIView
 from tickets import canned, replies, saved_views, selectors, services, tags
 from tickets.api import serializers as s
 from tickets.models import CannedResponse, Contact, ContactIdentity, SavedView, Tag, TicketStatus

@@ -1,6 +1,7 @@
 """Tickets, their messages and history, contacts, tags, canned responses and saved views."""
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
@@ -168,6 +169,11 @@ class Ticket(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     search_vector = SearchVectorField(null=True, editable=False)
+
+    # Notifications point at their target generically (core): deleting a ticket deletes its notifications.
+    notifications = GenericRelation(
+        "core.Notification", content_type_field="target_type", object_id_field="target_id"
+    )
 
     objects = scoped()
 

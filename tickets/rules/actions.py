@@ -8,9 +8,10 @@ import logging
 
 from django.db import transaction
 
-from accounts.errors import DomainError
 from accounts.models import Organization, Team, User
+from core.errors import DomainError
 from tickets.models import Rule, Ticket, TicketStatus
+from tickets.notifications import notify_about_ticket
 
 logger = logging.getLogger("tsunagu.rules")
 
@@ -130,7 +131,6 @@ def add_note(*, organization, rule, ticket, action) -> dict:
 
 def notify_members(*, organization, rule, ticket, action) -> dict:
     from accounts.models import Membership
-    from inbox.services import notify
 
     user_ids = set(action.get("users", []))
     if action.get("teams"):
@@ -140,7 +140,9 @@ def notify_members(*, organization, rule, ticket, action) -> dict:
         user_ids.add(ticket.assignee_id)
     members = sorted(Membership.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True))
     for user_id in members:
-        notify(organization=organization, user_id=user_id, kind="rule", ticket=ticket, params={"rule": rule.name})
+        notify_about_ticket(
+            organization=organization, user_id=user_id, kind="rule", ticket=ticket, params={"rule": rule.name}
+        )
     return {"users": members}
 
 

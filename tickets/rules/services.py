@@ -11,9 +11,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
-from accounts.errors import Conflict, DomainError
 from accounts.models import AuditAction, Organization
 from channels_integrations.models import ChannelConnection
+from core.errors import Conflict, DomainError
 from tickets.models import (
     AutomationSettings,
     AutoResponse,

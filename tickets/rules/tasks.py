@@ -3,17 +3,16 @@
 from celery import shared_task
 from django_scopes import scopes_disabled
 
-from config.celery import TenantTask
+from core.task_base import TenantTask
 
 
 @shared_task(base=TenantTask, name="tickets.deliver_webhook", acks_late=True)
-def deliver_webhook(*, organization_id: int, call_id: int) -> str:
-    from accounts.models import Organization
+def deliver_webhook(*, organization, call_id: int) -> str:
     from tickets.rules.webhooks import webhook_deliver
 
-    retry_in = webhook_deliver(organization=Organization.objects.get(pk=organization_id), call_id=call_id)
+    retry_in = webhook_deliver(organization=organization, call_id=call_id)
     if retry_in is not None:
-        deliver_webhook.apply_async(kwargs={"organization_id": organization_id, "call_id": call_id}, countdown=retry_in)
+        deliver_webhook.apply_async(kwargs={"organization_id": organization.pk, "call_id": call_id}, countdown=retry_in)
         return "retrying"
     return "done"
 
@@ -35,8 +34,7 @@ def run_scheduled_rules_everywhere() -> int:
 
 
 @shared_task(base=TenantTask, name="tickets.run_scheduled_rules", acks_late=True)
-def run_scheduled_rules(*, organization_id: int) -> int:
-    from accounts.models import Organization
+def run_scheduled_rules(*, organization) -> int:
     from tickets.rules.engine import run_scheduled_rules as run
 
-    return run(organization=Organization.objects.get(pk=organization_id))
+    return run(organization=organization)

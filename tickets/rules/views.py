@@ -12,10 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.errors import DomainError
 from accounts.permissions import require_capability
 from accounts.roles import Capability
 from channels_integrations.models import ChannelConnection
+from core.errors import DomainError
 from tickets.models import AutoResponse, AutoResponseKind, Rule, RuleTrigger
 from tickets.rules import selectors, services
 from tickets.rules.describe import Names, describe_action, describe_conditions
@@ -262,7 +262,7 @@ def _masked(secret: str) -> str:
 
 
 def _webhooks_page(request, *, form: RotateSecretForm, revealed: str = "", status: int = 200):
-    from channels_integrations.crypto import decrypt_json
+    from core.crypto import decrypt_json
 
     row = automation_settings(request.organization)
     current = decrypt_json(row.webhook_secret)["secret"] if row.webhook_secret else ""

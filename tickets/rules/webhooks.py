@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
-from channels_integrations.crypto import decrypt_json, encrypt_json
+from core.crypto import decrypt_json, encrypt_json
 from tickets.batch_reads import cached_setup
 from tickets.models import AutomationSettings, Ticket, WebhookCall, WebhookCallState
 

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 
 from tickets.models import SlaEvent, SlaEventKind, SlaMetric, Ticket
+from tickets.notifications import notify_about_ticket
 from tickets.sla.clocks import sla_check
 
 logger = logging.getLogger("tsunagu.sla")
@@ -65,13 +66,11 @@ def _run_rules(organization, ticket: Ticket, event: SlaEvent) -> None:
 def _notify_assignee(organization, ticket: Ticket, event: SlaEvent) -> None:
     if ticket.assignee_id is None:
         return
-    from inbox.services import notify
-
     # The metric is stored as text: name it in the assignee's language, as the rest of their notifications.
     language = (ticket.assignee.language if ticket.assignee else "") or organization.default_language
     with translation.override(language):
         metric = str(SlaMetric(event.metric).label)
-    notify(
+    notify_about_ticket(
         organization=organization,
         user_id=ticket.assignee_id,
         kind=NOTIFICATION_KIND[event.kind],

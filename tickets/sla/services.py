@@ -7,10 +7,10 @@ from django.db.models import ProtectedError
 from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
-from accounts.errors import Conflict, DomainError, NotAllowed
 from accounts.models import AuditAction, Membership, Organization, User
 from accounts.roles import Capability
 from channels_integrations.models import ChannelConnection
+from core.errors import Conflict, DomainError, NotAllowed
 from tickets.models import ACTIVE_STATUSES, BusinessCalendar, BusinessClosure, SlaPolicy, Ticket
 from tickets.sla.calendar import spec_invalidate, validate_schedule
 

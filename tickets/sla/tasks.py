@@ -6,7 +6,7 @@ from django.db import OperationalError
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
-from config.celery import TenantTask
+from core.task_base import TenantTask
 
 
 @shared_task(name="tickets.sla_scan_everywhere")
@@ -35,13 +35,11 @@ def sla_scan_everywhere() -> int:
     retry_backoff=True,
     max_retries=3,
 )
-def sla_scan(*, organization_id: int) -> int:
+def sla_scan(*, organization) -> int:
     """Record the organization's due SLA warnings and breaches. Idempotent: a second run finds nothing to record.
     Returns how many events were recorded."""
-    from accounts.models import Organization
     from tickets.sla import monitor
 
-    organization = Organization.objects.get(pk=organization_id)
     recorded = monitor.sla_scan(organization=organization)
     # The automation rules on SLA warning / breach run on `recorded` here (wired with tickets/rules).
     return len(recorded)

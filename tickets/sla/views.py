@@ -9,9 +9,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.errors import DomainError, NotAllowed
 from accounts.permissions import require_capability
 from accounts.roles import Capability
+from core.errors import DomainError, NotAllowed
 from tickets.models import PRIORITY_RANK, BusinessCalendar, BusinessClosure, SlaPolicy
 from tickets.sla import services
 from tickets.sla.calendar import calendar_tz_name, spec_for, upcoming_holidays

@@ -17,8 +17,8 @@ from django_scopes import scope
 from accounts import services as account_services
 from accounts.models import AuditAction, AuditEntry, Availability, Membership, Team
 from conftest import add_member, make_user
-from inbox import presence
-from inbox.models import Notification
+from core import presence
+from core.models import Notification
 from tickets import assignment, services
 from tickets.assignment_tasks import drain_queues_everywhere
 from tickets.models import Ticket, TicketEvent, TicketEventKind, TicketStatus

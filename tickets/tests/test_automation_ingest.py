@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Membership
-from inbox.models import Notification
+from core.models import Notification
 from tickets import services
 from tickets.models import (
     AutomationSettings,

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
-from inbox.models import RealtimeEvent
+from core.models import RealtimeEvent
 from tickets import services
 from tickets.inbound import AuthorProfile
 from tickets.models import Contact, ContactIdentity, Message, Ticket, TicketEvent, TicketStatus

@@ -119,7 +119,7 @@ def test_ticket_numbers_and_identities_are_per_organization(tenant_a, tenant_b):
 
 
 def test_update_records_history_and_notes_notify_mentions(tenant_a):
-    from inbox.models import Notification
+    from core.models import Notification
 
     conn = connection(tenant_a)
     msg, _ = _ingest(tenant_a, conn, inbound("help"))

@@ -8,9 +8,9 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.errors import DomainError
 from channels_integrations.outbound import message_send
 from channels_integrations.tests.test_email_pipeline import MAILBOX, mailbox
+from core.errors import DomainError
 from tickets import replies, services
 from tickets.models import DeliveryState, Message
 from tickets.tests.factories import connection, inbound

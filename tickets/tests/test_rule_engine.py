@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
-from inbox.models import Notification
+from core.models import Notification
 from tickets import services
 from tickets.models import (
     CannedResponse,
@@ -415,7 +415,7 @@ def test_rule_changes_never_cross_tenants_through_the_cache(tenant_a, tenant_b):
 
 def _team(tenant, name, *members, strategy="round_robin"):
     from accounts import services as account_services
-    from inbox import presence
+    from core import presence
 
     with tenant.scope():
         team = account_services.team_create(

@@ -6,8 +6,8 @@ import pytest
 from django.utils import translation
 
 from accounts import services as account_services
-from accounts.errors import Conflict, DomainError
 from accounts.models import AuditAction, AuditEntry
+from core.errors import Conflict, DomainError
 from tickets.canned import canned_response_create
 from tickets.models import AutoResponse, AutoResponseKind, Rule
 from tickets.rules import services

@@ -14,7 +14,7 @@ from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
-from inbox.models import Notification, RealtimeEvent
+from core.models import Notification, RealtimeEvent
 from tickets.models import (
     BusinessCalendar,
     Contact,

@@ -187,7 +187,7 @@ def test_an_agent_reads_but_cannot_change(tenant_a, objects, login):
 
 
 def test_the_services_refuse_a_member_without_the_capability(tenant_a, objects):
-    from accounts.errors import NotAllowed
+    from core.errors import NotAllowed
 
     with tenant_a.scope(), pytest.raises(NotAllowed):
         services.policy_delete(

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.errors import DomainError
+from core.errors import DomainError
 from tickets import selectors, services
 from tickets.models import Message, Ticket
 from tickets.tests.factories import connection, inbound

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_scopes import scopes_disabled
 
-from channels_integrations import crypto
 from channels_integrations.models import ChannelConnection
+from core import crypto
 
 
 class Command(BaseCommand):

@@ -15,7 +15,7 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from config.redis_client import redis_client
+from core.redis_client import redis_client
 
 VIEW_TTL = 60  # seconds without a heartbeat before a viewer disappears
 TYPING_TTL = 6

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
-from config.db import commit_without_flush, copy_insert
+from core.db import commit_without_flush, copy_insert
 
 logger = logging.getLogger("tsunagu.realtime")
 
@@ -74,7 +74,7 @@ def _committed(organization, type: str, payload: dict, groups: list[str]) -> Non
 
 def _deliver(events: list[tuple]) -> None:
     """Store the events (their ids are the browsers' resume cursors), then send each to its groups."""
-    from inbox.models import RealtimeEvent
+    from core.models import RealtimeEvent
 
     rows = [
         RealtimeEvent(organization_id=organization.pk, group=group, type=type, payload=payload)
@@ -112,7 +112,7 @@ def events_after(*, organization, groups: list[str], last_id: int, limit: int = 
     (it is older than what is retained, or more than `limit` events behind)."""
     from django.core.cache import cache
 
-    from inbox.models import RealtimeEvent
+    from core.models import RealtimeEvent
 
     if last_id < (cache.get(PRUNED_KEY) or 0):
         return [], True
@@ -130,7 +130,7 @@ def prune_events() -> int:
     """Forget events older than the retention window (all organizations: a periodic operator task)."""
     from django.core.cache import cache
 
-    from inbox.models import RealtimeEvent
+    from core.models import RealtimeEvent
 
     cutoff = timezone.now() - timedelta(seconds=RETENTION_SECONDS)
     with scopes_disabled():

@@ -1,0 +1,67 @@
+"""Real-time events (kept briefly so a reconnecting browser can catch up) and in-app notifications.
+
+Both tables keep the names they had in the `inbox` app (`inbox_realtimeevent`, `inbox_notification`): the models
+moved to `core` without copying a row (core/migrations/0001)."""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django_scopes import ScopedManager
+
+from core.notification_kinds import notification_text, target_path
+
+
+class RealtimeEvent(models.Model):
+    """An event pushed to one Channels group. The id is the browser's resume cursor."""
+
+    organization = models.ForeignKey(  # indexed by inbox_event_resume
+        settings.TENANT_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    group = models.CharField(max_length=120)
+    type = models.CharField(max_length=60)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        db_table = "inbox_realtimeevent"
+        indexes = [models.Index(fields=["organization", "group", "id"], name="inbox_event_resume")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.type} → {self.group}"
+
+
+class Notification(models.Model):
+    """One member told about one thing: a kind (registered by the app that owns it, core.notifications), its
+    parameters, and what it is about (a ticket, a post, an asset...). Rendered in the reader's language."""
+
+    organization = models.ForeignKey(settings.TENANT_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=40)
+    target_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    target_id = models.PositiveBigIntegerField()
+    target = GenericForeignKey("target_type", "target_id")
+    params = models.JSONField(default=dict)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        db_table = "inbox_notification"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "user", "read_at", "-created_at"], name="inbox_notif_unread")]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return notification_text(self.kind, self.params)
+
+    @property
+    def path(self) -> str:
+        """Where the notification leads (a path on this site), "" when its kind of target has no page."""
+        return target_path(self.organization, self.target_type.model_class(), self.target_id)

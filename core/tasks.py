@@ -1,0 +1,48 @@
+"""Core's background work: notification emails (sent after the transaction that caused them commits) and pruning
+the real-time events kept for resuming browsers."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.core.mail import send_mail
+from django.utils import translation
+
+from core import realtime
+from core.notification_kinds import member_preferences, notification_text, target_path
+from core.task_base import TenantTask
+
+logger = logging.getLogger("tsunagu.notifications")
+
+
+@shared_task(
+    base=TenantTask,
+    name="core.send_notification_email",
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_notification_email(
+    *, organization, user_id: int, kind: str, target_type_id: int, target_id: int, params: dict
+) -> bool:
+    """Email one notification in the reader's language, with a link to what it is about. Returns whether it went."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or member_preferences(organization, user_id) is None:  # gone since the notification was made
+        return False
+    model = ContentType.objects.get_for_id(target_type_id).model_class()
+    path = target_path(organization, model, target_id)
+    with translation.override(user.language or organization.default_language):
+        text = notification_text(kind, params)
+        subject = f"[{organization.name}] {text}"
+        body = f"{text}\n\n{settings.SITE_URL}{path}\n" if path else f"{text}\n"
+    send_mail(subject[:200], body, None, [user.email])
+    return True
+
+
+@shared_task(name="core.prune_realtime_events")
+def prune_realtime_events() -> int:
+    """Forget real-time events older than the resume window."""
+    return realtime.prune_events()
