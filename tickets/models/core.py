@@ -171,9 +171,7 @@ class Ticket(models.Model):
     search_vector = SearchVectorField(null=True, editable=False)
 
     # Notifications point at their target generically (core): deleting a ticket deletes its notifications.
-    notifications = GenericRelation(
-        "core.Notification", content_type_field="target_type", object_id_field="target_id"
-    )
+    notifications = GenericRelation("core.Notification", content_type_field="target_type", object_id_field="target_id")
 
     objects = scoped()
 
