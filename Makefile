@@ -17,7 +17,7 @@ test: deps
 	$(PY) -m config.embedded run -- $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: deps
-	$(PY) -m config.embedded run -- $(PY) -m bench $(if $(ONLY),--only $(ONLY),) $(if $(RESET),--reset,)
+	$(PY) -m config.embedded run -- $(PY) -m bench $(if $(ONLY),--only $(ONLY),) $(if $(RESET),--reset,) $(if $(SMOKE),--smoke,)
 
 stop:
 	$(PY) -m config.embedded down
@@ -25,6 +25,7 @@ stop:
 lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: deps
 	$(VENV)/bin/ruff check --fix .

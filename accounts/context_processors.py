@@ -13,14 +13,4 @@ def tenancy(request):
         "membership": membership,
         "can": {c.name.lower(): membership.has(c) for c in Capability} if membership else {},
         "my_organizations": SimpleLazyObject(lambda: list(organizations_for_user(user))) if user else [],
-        "channels_need_reauth": SimpleLazyObject(lambda: _channels_need_reauth(membership)),
     }
-
-
-def _channels_need_reauth(membership) -> bool:
-    """For members who can fix it: does a channel of this organization need to be connected again? (one query)"""
-    if membership is None or not membership.has(Capability.CHANNELS_MANAGE):
-        return False
-    from channels_integrations.models import ChannelConnection, ConnectionStatus
-
-    return ChannelConnection.objects.filter(status=ConnectionStatus.NEEDS_REAUTH).exists()

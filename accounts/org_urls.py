@@ -12,7 +12,6 @@ urlpatterns = [
     path("settings/members/<int:membership_id>/remove/", org.member_remove, name="member_remove"),
     path("settings/invitations/<int:invitation_id>/revoke/", org.invitation_revoke, name="invitation_revoke"),
     path("settings/teams/", org.teams, name="teams"),
-    path("settings/teams/<int:team_id>/", org.team_detail, name="team_detail"),
     path("settings/teams/<int:team_id>/delete/", org.team_delete, name="team_delete"),
     path("settings/roles/", org.roles, name="roles"),
     path("settings/audit/", org.audit_log, name="audit"),

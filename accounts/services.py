@@ -6,18 +6,22 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_scopes import scope
+from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
 
+from accounts import hooks
 from accounts.audit import audit_record
+from accounts.auth import user_has_two_factor
 from accounts.models import ApiToken, AuditAction, Invitation, Membership, Organization, Role, Team, User
+from accounts.permissions import VIEW_CONNECTION
 from accounts.roles import DEFAULT_MATRIX, Capability, RoleKey
+from accounts.tasks import send_invitation_email
 from accounts.tokens import digest, new_api_key, new_invitation_token
-from core import notification_kinds
+from core import notification_kinds, realtime
 from core.errors import Conflict, DomainError, NotAllowed
 
 
 def _access_changed(organization: Organization, user_ids) -> None:
     """Tell these members' open browsers to recompute what they may see (after commit)."""
-    from core import realtime
 
     groups = [realtime.user_group(organization.pk, user_id) for user_id in sorted(set(user_ids))]
     if groups:
@@ -60,8 +64,6 @@ def organization_update(*, organization: Organization, actor: User, request=None
     if set(fields) - allowed:
         raise DomainError(_("Unknown setting."))
     if fields.get("require_two_factor") and not organization.require_two_factor:
-        from accounts.auth import user_has_two_factor
-
         if not user_has_two_factor(actor):
             raise DomainError(
                 _("Set up two-factor authentication for yourself before requiring it."), field="require_two_factor"
@@ -137,21 +139,13 @@ def member_change_role(
 def member_remove(
     *, organization: Organization, actor: User, actor_membership: Membership, membership: Membership, request=None
 ) -> None:
-    """Remove a member: their team memberships, channel grants and API tokens in this organization go with them."""
-    from guardian.models import UserObjectPermission
-
+    """Remove a member: their team memberships, grants (channel access: accounts.hooks) and API tokens in this
+    organization go with them."""
     membership = Membership.objects.select_for_update().select_related("role", "user").get(pk=membership.pk)
     _check_owner_rules(actor_membership=actor_membership, target=membership, new_role=None)
     user = membership.user
     user.groups.remove(*Group.objects.filter(team__organization=organization))
-    from channels_integrations.models import ChannelConnection
-
-    connection_ids = [
-        str(pk) for pk in ChannelConnection.objects.filter(organization=organization).values_list("pk", flat=True)
-    ]
-    UserObjectPermission.objects.filter(
-        user=user, content_type__app_label="channels_integrations", object_pk__in=connection_ids
-    ).delete()
+    hooks.member_removed(organization, user)
     ApiToken.objects.filter(organization=organization, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
@@ -215,7 +209,6 @@ def invitation_create(
         changes={"email": email, "role": role.key, "teams": [t.name for t in team_list]},
         request=request,
     )
-    from accounts.tasks import send_invitation_email
 
     transaction.on_commit(
         lambda: send_invitation_email.delay(organization_id=organization.pk, invitation_id=invitation.pk, token=token)
@@ -396,10 +389,6 @@ def api_token_revoke(*, organization: Organization, actor: User, token: ApiToken
 @transaction.atomic
 def connection_access_set(*, organization: Organization, actor: User, connection, users=(), teams=(), request=None):
     """Replace who (besides roles that see every channel) may see this connection's tickets."""
-    from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
-
-    from accounts.permissions import VIEW_CONNECTION
-
     if connection.organization_id != organization.pk:
         raise DomainError(_("Unknown channel."))
     users = _validate_team_members(organization, users)

@@ -6,7 +6,7 @@ are serialised by its row lock, so this measures how much that lock costs), and 
 
 The organization's slug is "assignment-bench", not "bench-…" (bench/inbox.py counts the tickets of `bench-*`
 organizations). Every run adds fresh tickets; the agents' email notifications are off so that no email task is
-queued on the development broker."""
+queued on the development broker. Smoke mode (`python -m bench --smoke`): 5 agents, 40 tickets per phase."""
 
 import os
 import statistics
@@ -18,8 +18,10 @@ from django.db.models import Max
 from django_scopes import scope, scopes_disabled
 
 SLUG = "assignment-bench"
-AGENTS = int(os.environ.get("BENCH_ASSIGN_AGENTS", "20"))
-TICKETS = int(os.environ.get("BENCH_ASSIGN_TICKETS", "500"))  # per phase
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+AGENTS = 5 if SMOKE else int(os.environ.get("BENCH_ASSIGN_AGENTS", "20"))
+TICKETS = 40 if SMOKE else int(os.environ.get("BENCH_ASSIGN_TICKETS", "500"))  # per phase
+RECORD_TICKETS = 10 if SMOKE else 100
 THREADS = 4
 TARGET_TPS = 100.0  # tickets routed per second into one team: well above one organization's intake of new tickets
 
@@ -123,7 +125,7 @@ class _Browsers:
 
 
 def _route_all(organization, team, ticket_ids: list[int], timings: list[float], assigned: list[int]) -> None:
-    from tickets.assignment import ticket_route
+    from automation.routing.assignment import ticket_route
     from tickets.models import Ticket
 
     try:
@@ -179,11 +181,11 @@ def _result(name: str, routed: int, seconds: float, timings: list[float], detail
     ]
 
 
-def _record_only_ms(organization, team, conn, agents, n: int = 100) -> float:
+def _record_only_ms(organization, team, conn, agents, n: int = RECORD_TICKETS) -> float:
     """For reference: what recording an assignment costs alone (ticket_update with its event, notification and
     real-time events), without choosing the agent."""
     from tickets.models import Ticket
-    from tickets.services import ticket_update
+    from tickets.services.changes import ticket_update
 
     ids = _new_tickets(organization, conn, n)
     with scope(organization=organization):
@@ -198,7 +200,7 @@ def _record_only_ms(organization, team, conn, agents, n: int = 100) -> float:
 
 
 def run() -> list[dict]:
-    from tickets.assignment import team_queue_drain, waiting_tickets
+    from automation.routing.assignment import team_queue_drain, waiting_tickets
 
     organization, team, conn, agents = _setup()
     record_ms = _record_only_ms(organization, team, conn, agents)

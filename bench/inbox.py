@@ -2,7 +2,7 @@
 seeded with SQL (independent pseudo-random status, priority, channel and assignee per ticket) from a pool of
 realistic Japanese and English texts. Each ticket's search vector holds its subject and its five messages, as
 ingestion does. Measured in-process: the server time of the inbox list with common filters, the conversation page,
-and a Japanese and an English search."""
+and a Japanese and an English search. In smoke mode (`python -m bench --smoke`): 1,000 tickets in 2 organizations."""
 
 import os
 import random
@@ -10,14 +10,17 @@ import statistics
 import time
 
 from django.db import connection, transaction
+from django.db.models.expressions import DatabaseDefault
 from django.test import Client
 from django_scopes import scope, scopes_disabled
 
-TICKETS = int(os.environ.get("BENCH_TICKETS", "1000000"))
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+TICKETS = 1000 if SMOKE else int(os.environ.get("BENCH_TICKETS", "1000000"))
 MESSAGES_PER_TICKET = 5
-ORGS = 10
-CONTACTS_PER_ORG = 20000
-SAMPLES = int(os.environ.get("BENCH_SAMPLES", "40"))
+ORGS = 2 if SMOKE else 10  # each organization has 7 users, a third of a second of password hashing each
+CONTACTS_PER_ORG = 100 if SMOKE else 20000
+AGENTS_PER_ORG = 5
+SAMPLES = 20 if SMOKE else int(os.environ.get("BENCH_SAMPLES", "40"))
 
 JA = [
     "注文した商品がまだ届いていません。至急確認してください。",
@@ -63,15 +66,45 @@ def _pool() -> list[str]:
 
 def _seeded() -> bool:
     from accounts.models import Organization
-    from tickets.models import Ticket
+    from tickets.models import Message, Ticket
 
     if not Organization.objects.filter(slug__startswith="bench-").exists():
         return False
     with scopes_disabled():
         existing = Ticket.objects.filter(organization__slug__startswith="bench-").count()
-    if existing != TICKETS:
-        raise SystemExit(f"the bench database holds {existing} tickets, not {TICKETS}: run `make bench RESET=1`")
+        messages = Message.objects.filter(organization__slug__startswith="bench-").count()
+    # A seed that stopped half-way (as when the message INSERT failed) left all the tickets and no messages.
+    if (existing, messages) != (TICKETS, TICKETS * MESSAGES_PER_TICKET):
+        raise SystemExit(
+            f"the bench database holds {existing} tickets and {messages} messages, not {TICKETS} and "
+            f"{TICKETS * MESSAGES_PER_TICKET}: run `make bench RESET=1`"
+        )
     return True
+
+
+def _columns(model, names: str) -> tuple[str, str, dict]:
+    """For a raw `INSERT INTO <table> (...) SELECT <values of names>`: the column list, the SELECT items to append and
+    their parameters, so that each column the seeder does not name gets what `Model.objects.create` would write (the
+    field's default, '' for text, the time for auto_now). A NOT NULL column added to the model later, as
+    `Message.send_attempts` was (a Python-side default: the column has none in the database), is then filled instead
+    of failing the seed. Columns with a database default, and nullable ones without a default, are left to the
+    database; a NOT NULL column without any default (a new foreign key, say) stops the seed with its name."""
+    named = names.split()
+    blank = model()  # the defaults, as a new instance gets them
+    columns, items, params = list(named), [], {}
+    for field in model._meta.concrete_fields:
+        if field.column in named or field.primary_key or field.generated:
+            continue
+        value = field.pre_save(blank, True)
+        if isinstance(value, DatabaseDefault) or (value is None and field.null):
+            continue
+        if value is None:
+            raise RuntimeError(f"bench/inbox.py must set {model._meta.db_table}.{field.column} (NOT NULL, no default)")
+        key = f"default_{field.column}"
+        columns.append(field.column)
+        items.append(f", %({key})s::{field.db_type(connection)}")  # typed: an untyped literal in a SELECT is text
+        params[key] = field.get_db_prep_save(value, connection)
+    return ", ".join(columns), "".join(items), params
 
 
 def seed() -> float:
@@ -79,8 +112,22 @@ def seed() -> float:
     from accounts import services
     from accounts.models import Membership, Role, User
     from channels_integrations.models import ChannelConnection
+    from tickets.models import Contact, Message, Ticket
     from tickets.search import index_document
 
+    contact_columns, contact_extra, contact_params = _columns(
+        Contact, "organization_id name avatar_url email language vip attributes created_at search_vector"
+    )
+    ticket_columns, ticket_extra, ticket_params = _columns(
+        Ticket,
+        """organization_id number connection_id contact_id subject status priority assignee_id language sentiment
+           external_thread_key last_message_at last_customer_message_at created_at updated_at search_vector""",
+    )
+    message_columns, message_extra, message_params = _columns(
+        Message,
+        """organization_id ticket_id connection_id direction kind author_contact_id text html platform_message_id
+           reply_to_platform_id delivery_state delivery_error is_public language sentiment created_at search_vector""",
+    )
     started = time.perf_counter()
     orgs, connections, agents = [], [], []
     with scopes_disabled(), transaction.atomic():
@@ -92,7 +139,7 @@ def seed() -> float:
             manager = User.objects.create_user(f"manager{n}@bench.example", "bench-password", name=f"Manager {n}")
             Membership.objects.create(organization=org, user=manager, role=manager_role)
             org_agents = []
-            for a in range(5):
+            for a in range(AGENTS_PER_ORG):
                 agent = User.objects.create_user(f"agent{n}-{a}@bench.example", "bench-password", name=f"Agent {n}-{a}")
                 Membership.objects.create(organization=org, user=agent, role=agent_role)
                 org_agents.append(agent.pk)
@@ -115,66 +162,74 @@ def seed() -> float:
             [(i, t, index_document(t)) for i, t in enumerate(texts)],
         )
         cur.execute(
-            """INSERT INTO tickets_contact (organization_id, name, avatar_url, email, language, vip, attributes,
-                                            created_at, search_vector)
-               SELECT o, 'Customer ' || g, '', '', '', false, '{}', now(), to_tsvector('simple', 'customer ' || g)
-               FROM unnest(%s::bigint[]) o, generate_series(1, %s) g""",
-            [orgs, CONTACTS_PER_ORG],
+            f"""INSERT INTO tickets_contact ({contact_columns})
+                SELECT o, 'Customer ' || g, '', '', '', false, '{{}}', now(), to_tsvector('simple', 'customer ' || g)
+                       {contact_extra}
+                FROM unnest(%(orgs)s::bigint[]) o, generate_series(1, %(cpo)s) g""",
+            {"orgs": orgs, "cpo": CONTACTS_PER_ORG, **contact_params},
         )
         cur.execute("SELECT organization_id, min(id) FROM tickets_contact GROUP BY organization_id")
         contact_base = dict(cur.fetchall())
         chunk = 100000
+        # Ticket g belongs to organization g % ORGS, with number g / ORGS + 1 there.
         for start in range(0, TICKETS, chunk):
             cur.execute(
-                """INSERT INTO tickets_ticket (organization_id, number, connection_id, contact_id, subject, status,
-                       priority, assignee_id, language, sentiment, external_thread_key, last_message_at,
-                       last_customer_message_at, created_at, updated_at, search_vector)
-                   SELECT (%(orgs)s::bigint[])[g %% 10 + 1],
-                          g / 10 + 1,
-                          (%(conns)s::bigint[])[(g %% 10) * 2 + abs(hashint4(g + 5)) %% 2 + 1],
-                          (%(cbase)s::bigint[])[g %% 10 + 1] + (g / 10) %% %(cpo)s,
-                          left(p.body, 80),
-                          (ARRAY['new','open','open','pending','on_hold','solved','solved','closed'])
-                              [abs(hashint4(g + 1)) %% 8 + 1],
-                          (ARRAY['low','normal','normal','normal','high','urgent'])[abs(hashint4(g + 2)) %% 6 + 1],
-                          CASE WHEN abs(hashint4(g + 3)) %% 3 = 0 THEN NULL
-                               ELSE (%(agents)s::bigint[])[(g %% 10) * 5 + abs(hashint4(g + 4)) %% 5 + 1] END,
-                          '', '', 'bench-' || g,
-                          now() - g * interval '13 seconds', now() - g * interval '13 seconds',
-                          now() - g * interval '13 seconds', now(),
-                          p.vec || m1.vec || m2.vec || m3.vec || m4.vec || m5.vec
-                   FROM generate_series(%(start)s, %(stop)s) g
-                   JOIN bench_pool p ON p.i = g %% 600
-                   JOIN bench_pool m1 ON m1.i = ((g / 10 + 1) * 7 + 1) %% 600
-                   JOIN bench_pool m2 ON m2.i = ((g / 10 + 1) * 7 + 2) %% 600
-                   JOIN bench_pool m3 ON m3.i = ((g / 10 + 1) * 7 + 3) %% 600
-                   JOIN bench_pool m4 ON m4.i = ((g / 10 + 1) * 7 + 4) %% 600
-                   JOIN bench_pool m5 ON m5.i = ((g / 10 + 1) * 7 + 5) %% 600""",
+                f"""INSERT INTO tickets_ticket ({ticket_columns})
+                    SELECT (%(orgs)s::bigint[])[g %% %(norgs)s + 1],
+                           g / %(norgs)s + 1,
+                           (%(conns)s::bigint[])[(g %% %(norgs)s) * 2 + abs(hashint4(g + 5)) %% 2 + 1],
+                           (%(cbase)s::bigint[])[g %% %(norgs)s + 1] + (g / %(norgs)s) %% %(cpo)s,
+                           left(p.body, 80),
+                           (ARRAY['new','open','open','pending','on_hold','solved','solved','closed'])
+                               [abs(hashint4(g + 1)) %% 8 + 1],
+                           (ARRAY['low','normal','normal','normal','high','urgent'])[abs(hashint4(g + 2)) %% 6 + 1],
+                           CASE WHEN abs(hashint4(g + 3)) %% 3 = 0 THEN NULL
+                                ELSE (%(agents)s::bigint[])
+                                    [(g %% %(norgs)s) * %(apo)s + abs(hashint4(g + 4)) %% %(apo)s + 1] END,
+                           '', '', 'bench-' || g,
+                           now() - g * interval '13 seconds', now() - g * interval '13 seconds',
+                           now() - g * interval '13 seconds', now(),
+                           p.vec || m1.vec || m2.vec || m3.vec || m4.vec || m5.vec
+                           {ticket_extra}
+                    FROM generate_series(%(start)s, %(stop)s) g
+                    JOIN bench_pool p ON p.i = g %% 600
+                    JOIN bench_pool m1 ON m1.i = ((g / %(norgs)s + 1) * 7 + 1) %% 600
+                    JOIN bench_pool m2 ON m2.i = ((g / %(norgs)s + 1) * 7 + 2) %% 600
+                    JOIN bench_pool m3 ON m3.i = ((g / %(norgs)s + 1) * 7 + 3) %% 600
+                    JOIN bench_pool m4 ON m4.i = ((g / %(norgs)s + 1) * 7 + 4) %% 600
+                    JOIN bench_pool m5 ON m5.i = ((g / %(norgs)s + 1) * 7 + 5) %% 600""",
                 {
                     "orgs": orgs,
+                    "norgs": ORGS,
                     "conns": connections,
                     "cbase": [contact_base[o] for o in orgs],
                     "cpo": CONTACTS_PER_ORG,
                     "agents": [a for org_agents in agents for a in org_agents],
+                    "apo": AGENTS_PER_ORG,
                     "start": start,
                     "stop": min(start + chunk, TICKETS) - 1,
+                    **ticket_params,
                 },
             )
         cur.execute("SELECT min(id), max(id) FROM tickets_ticket WHERE organization_id = ANY(%s)", [orgs])
         low, high = cur.fetchone()
         for start in range(low, high + 1, chunk):
             cur.execute(
-                """INSERT INTO tickets_message (organization_id, ticket_id, connection_id, direction, kind,
-                       author_contact_id, text, html, platform_message_id, reply_to_platform_id, delivery_state,
-                       delivery_error, is_public, language, sentiment, created_at, search_vector)
-                   SELECT t.organization_id, t.id, t.connection_id,
-                          CASE WHEN k %% 2 = 1 THEN 'inbound' ELSE 'outbound' END, 'direct', t.contact_id,
-                          p.body, '', 'bm-' || t.id || '-' || k, '', CASE WHEN k %% 2 = 1 THEN '' ELSE 'sent' END, '',
-                          false, '', '', t.created_at + k * interval '1 minute', p.vec
-                   FROM tickets_ticket t CROSS JOIN generate_series(1, %(per)s) k
-                   JOIN bench_pool p ON p.i = (t.number * 7 + k) %% 600
-                   WHERE t.id BETWEEN %(start)s AND %(stop)s""",
-                {"per": MESSAGES_PER_TICKET, "start": start, "stop": min(start + chunk, high + 1) - 1},
+                f"""INSERT INTO tickets_message ({message_columns})
+                    SELECT t.organization_id, t.id, t.connection_id,
+                           CASE WHEN k %% 2 = 1 THEN 'inbound' ELSE 'outbound' END, 'direct', t.contact_id,
+                           p.body, '', 'bm-' || t.id || '-' || k, '', CASE WHEN k %% 2 = 1 THEN '' ELSE 'sent' END,
+                           '', false, '', '', t.created_at + k * interval '1 minute', p.vec
+                           {message_extra}
+                    FROM tickets_ticket t CROSS JOIN generate_series(1, %(per)s) k
+                    JOIN bench_pool p ON p.i = (t.number * 7 + k) %% 600
+                    WHERE t.id BETWEEN %(start)s AND %(stop)s""",
+                {
+                    "per": MESSAGES_PER_TICKET,
+                    "start": start,
+                    "stop": min(start + chunk, high + 1) - 1,
+                    **message_params,
+                },
             )
         for index in ("tickets_message_search", "tickets_ticket_search", "tickets_contact_search"):
             cur.execute("SELECT gin_clean_pending_list(%s::regclass)", [index])

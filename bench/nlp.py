@@ -1,10 +1,11 @@
-"""Language and sentiment at ingestion (tickets.nlp): the time of analyze() per message, p50/p95 over the Japanese and
-English test samples repeated (after a warm-up), the time of one 20,000-character message, and what the first call
+"""Language and sentiment at ingestion (automation.nlp): the time of analyze() per message, p50/p95 over the Japanese
+and English test samples repeated (after a warm-up), the time of one 20,000-character message, and what the first call
 costs a fresh process (model loading) in seconds and resident memory, measured in a subprocess so that nothing loaded
-earlier in this process hides it."""
+earlier in this process hides it. Smoke mode (`python -m bench --smoke`): one round, three long messages."""
 
 import csv
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -12,8 +13,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = [ROOT / "tickets" / "tests" / "data" / f"sentiment_{lang}.tsv" for lang in ("ja", "en")]
-ROUNDS = 20
+SAMPLES = [ROOT / "automation" / "tests" / "data" / f"sentiment_{lang}.tsv" for lang in ("ja", "en")]
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+ROUNDS = 1 if SMOKE else 20
+LONG_ROUNDS = 3 if SMOKE else 20
 P95_TARGET_MS = 5.0
 LONG_TARGET_MS = 50.0
 # Paid once per process (or at start with nlp.warm_up()): about 1.7 s on an idle machine, up to 3.4 s under load.
@@ -22,7 +25,7 @@ LOAD_TARGET_S = 5.0
 # Run in a fresh interpreter: RSS before and after the first Japanese and English analyses.
 _FIRST_CALL = """
 import json, time, psutil
-from tickets import nlp
+from automation import nlp
 process = psutil.Process()
 before = process.memory_info().rss
 started = time.perf_counter()
@@ -61,7 +64,7 @@ def _result(name: str, value: float, unit: str, target: float | None, detail: st
 
 
 def run() -> list[dict]:
-    from tickets import nlp
+    from automation import nlp
 
     first = _first_call()
     texts = _texts()
@@ -76,7 +79,7 @@ def run() -> list[dict]:
             timings.append((time.perf_counter() - started) * 1000)
     long_text = ("返品の手続きについて確認させてください。The parcel has not arrived yet. " * 400)[:20000]
     long_timings = []
-    for _ in range(20):
+    for _ in range(LONG_ROUNDS):
         started = time.perf_counter()
         nlp.analyze(long_text)
         long_timings.append((time.perf_counter() - started) * 1000)

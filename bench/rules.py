@@ -8,8 +8,11 @@ English messages:
 * `rules.evaluate`: the compiled rules over the message's facts (what the engine does for every message);
 * `rules.run_rules`: the engine's whole pass inside a transaction on a real ticket, i.e. the compiled-set check
   (one query), loading the facts the rules need (contact, tags, first contact, business hours) and evaluating.
+
+Smoke mode (`python -m bench --smoke`): 20 rules (every shape), 20 messages.
 """
 
+import os
 import random
 import statistics
 import time
@@ -17,8 +20,9 @@ import time
 from django.db import transaction
 from django_scopes import scope, scopes_disabled
 
-RULES = 200
-MESSAGES = 400
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+RULES = 20 if SMOKE else 200
+MESSAGES = 20 if SMOKE else 400
 
 KEYWORDS = [
     ["返金", "refund"],
@@ -99,8 +103,8 @@ def _rule_shapes(rng: random.Random, connection_ids: list[int]) -> list[dict]:
 def _seed():
     from accounts import services as account_services
     from accounts.models import Organization, User
+    from automation.models import BusinessCalendar, Rule, RuleTrigger
     from channels_integrations.models import ChannelConnection
-    from tickets.models import BusinessCalendar, Rule, RuleTrigger
 
     with scopes_disabled():
         organization = Organization.objects.filter(slug="bench-rules").first()
@@ -142,11 +146,12 @@ def _percentiles(values: list[float]) -> tuple[float, float]:
 
 
 def run() -> list[dict]:
-    from tickets import services
-    from tickets.inbound import InboundMessage
-    from tickets.models import Message, RuleTrigger, Ticket
-    from tickets.rules import engine
-    from tickets.rules.compiler import Facts
+    from automation.models import RuleTrigger
+    from automation.rules import engine
+    from automation.rules.compiler import Facts
+    from channels_integrations.inbound import InboundMessage
+    from tickets.models import Message, Ticket
+    from tickets.services.ingest import message_ingest
 
     organization, connections = _seed()
     rng = random.Random(11)
@@ -185,7 +190,7 @@ def run() -> list[dict]:
         run_ms = []
         for i in range(MESSAGES):
             with transaction.atomic():
-                message, _ = services.message_ingest(
+                message, _ = message_ingest(
                     organization=organization,
                     connection=connections[i % len(connections)],
                     inbound=InboundMessage(

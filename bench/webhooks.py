@@ -21,7 +21,10 @@ connections with a minimal client (`Poster`): it shares the cores with what it m
 The slug is "webhooks-bench", not "bench-hooks": bench/inbox.py counts the tickets of every `bench-*` organization
 and refuses to run when the count differs from its own seed. The children use their own Redis database
 (BENCH_REDIS_DB, default 12) on the same server, so a development worker on the same Redis never takes the bench's
-tasks (and the bench never takes its tasks). Everything this module starts is stopped in `finally`."""
+tasks (and the bench never takes its tasks). Everything this module starts is stopped in `finally`.
+
+Smoke mode (`python -m bench --smoke`): the same processes and phases for a few seconds (one concurrency candidate,
+a 2 s trial, 100 intake POSTs, 3 s at 20 and at 10 msg/s, short waits for stragglers) on Redis database 13."""
 
 import hashlib
 import hmac
@@ -53,19 +56,23 @@ SLUG = "webhooks-bench"
 OWNER_EMAIL = "owner@webhooks-bench.example"
 PAGE_ID = "910000000000001"
 SECRET = "bench-meta-app-secret"
-REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "12"))
-RATE = float(os.environ.get("BENCH_WEBHOOK_RATE", "200"))
-SECONDS = float(os.environ.get("BENCH_WEBHOOK_SECONDS", "30"))
-INTAKE_REQUESTS = int(os.environ.get("BENCH_WEBHOOK_INTAKE", "2000"))
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+REDIS_DB = 13 if SMOKE else int(os.environ.get("BENCH_REDIS_DB", "12"))
+RATE = 20.0 if SMOKE else float(os.environ.get("BENCH_WEBHOOK_RATE", "200"))
+SECONDS = 3.0 if SMOKE else float(os.environ.get("BENCH_WEBHOOK_SECONDS", "30"))
+INTAKE_REQUESTS = 100 if SMOKE else int(os.environ.get("BENCH_WEBHOOK_INTAKE", "2000"))
 INTAKE_THREADS = 16
-SENDER_THREADS = int(os.environ.get("BENCH_WEBHOOK_SENDERS", "32"))
-CONCURRENCIES = [int(n) for n in os.environ.get("BENCH_WEBHOOK_CONCURRENCY", "2,3").split(",") if n.strip()]
-TRIAL_SECONDS = float(os.environ.get("BENCH_WEBHOOK_TRIAL_SECONDS", "10"))
-WEB_WORKERS = int(os.environ.get("BENCH_WEBHOOK_WEB_WORKERS", "1"))  # WEB_CONCURRENCY of the Docker image
+SENDER_THREADS = 4 if SMOKE else int(os.environ.get("BENCH_WEBHOOK_SENDERS", "32"))
+_CONCURRENCIES = "2" if SMOKE else os.environ.get("BENCH_WEBHOOK_CONCURRENCY", "2,3")
+CONCURRENCIES = [int(n) for n in _CONCURRENCIES.split(",") if n.strip()]
+TRIAL_SECONDS = 2.0 if SMOKE else float(os.environ.get("BENCH_WEBHOOK_TRIAL_SECONDS", "10"))
+# The Docker image's WEB_CONCURRENCY.
+WEB_WORKERS = 1 if SMOKE else int(os.environ.get("BENCH_WEBHOOK_WEB_WORKERS", "1"))
 # A second open-loop run at a rate this machine keeps up with: the latency when the pipeline is not saturated.
-KEPT_RATE = float(os.environ.get("BENCH_WEBHOOK_KEPT_RATE", "90"))
-STRAGGLER_SECONDS = 60.0
-DRAIN_SECONDS = 900.0  # a hard cap; the wait normally ends when everything arrived or nothing moved for a minute
+KEPT_RATE = 10.0 if SMOKE else float(os.environ.get("BENCH_WEBHOOK_KEPT_RATE", "90"))
+STRAGGLER_SECONDS = 10.0 if SMOKE else 60.0
+# A hard cap; the wait normally ends when everything arrived or nothing moved for STRAGGLER_SECONDS.
+DRAIN_SECONDS = 60.0 if SMOKE else 900.0
 INTAKE_P99_TARGET = 250.0
 SIMULATOR = {"url": ""}  # the platform simulator's base URL, once started
 E2E_P95_TARGET = 1000.0

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from tickets.inbound import AuthorProfile, InboundItem
+from channels_integrations.inbound import AuthorProfile, InboundItem
+from channels_integrations.models import ChannelConnection
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
-
-    from channels_integrations.models import ChannelConnection
 
 
 # --- errors -----------------------------------------------------------------------------------------------------
@@ -208,12 +207,19 @@ class Connector:
     lacks raises `NotImplementedError` and the framework never calls it (see the class flags)."""
 
     platform: ClassVar[str]
+    label: ClassVar[str] = ""  # the platform's name as people read it ("Facebook", a translated "Email")
     receives_webhooks: ClassVar[bool] = False
     app_level_webhook: ClassVar[str] = ""  # e.g. "meta": shares /webhooks/meta/ with other platforms
+    # On a shared endpoint: the values of the payload's routing key (`webhook_route`) this connector takes
+    # (Meta's `object`: "page", "instagram", "whatsapp_business_account").
+    webhook_objects: ClassVar[tuple[str, ...]] = ()
     polls: ClassVar[bool] = False
     poll_interval_seconds: ClassVar[int] = 60
     can_publish: ClassVar[bool] = False
-    connects_with_oauth: ClassVar[bool] = False  # else the admin fills a form (email: server settings)
+    connects_with_oauth: ClassVar[bool] = False  # else the admin fills `connect_form` (email: server settings)
+    connect_form: ClassVar[str] = ""  # dotted path of its ConnectForm (channels_integrations.connect)
+    # The Channels page's button; "" when accounts come through another platform's flow (Instagram: Facebook Login).
+    connect_label: ClassVar[str] = ""
     idempotent_send: ClassVar[bool] = False  # sending the same OutboundMessage twice cannot duplicate it
     fetches_profiles: ClassVar[bool] = False  # author_profile() names customers whose messages carry only an id
 
@@ -225,6 +231,11 @@ class Connector:
         raise NotImplementedError
 
     def split_webhook(self, body: bytes) -> list[WebhookDelivery]:
+        raise NotImplementedError
+
+    def webhook_route(self, body: bytes) -> str:
+        """On a shared endpoint (after the signature was verified): the payload's routing key, which selects the
+        connector whose `webhook_objects` holds it. Raises MalformedPayload."""
         raise NotImplementedError
 
     # Parsing is pure: the same payload always gives the same items. `account_id` is the connection's own

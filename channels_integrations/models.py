@@ -2,25 +2,13 @@
 
 import uuid
 
+from django.contrib.contenttypes.fields import GenericRelation
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
+from channels_integrations.registry import platform_choices
 from core import crypto
-
-
-class Platform(models.TextChoices):
-    EMAIL = "email", _("Email")
-    FACEBOOK = "facebook", "Facebook"
-    INSTAGRAM = "instagram", "Instagram"
-    X = "x", "X"
-    LINE = "line", "LINE"
-    LINKEDIN = "linkedin", "LinkedIn"
-    YOUTUBE = "youtube", "YouTube"
-    WHATSAPP = "whatsapp", "WhatsApp"
-    WEBCHAT = "webchat", _("Web chat")
-    FORM = "form", _("Form")
-    PHONE = "phone", _("Phone")
 
 
 class ConnectionStatus(models.TextChoices):
@@ -33,11 +21,11 @@ class ConnectionStatus(models.TextChoices):
 
 class ChannelConnection(models.Model):
     """One connected account of one platform. Agents see its tickets only when granted `view_channelconnection`
-    on it (directly or through a team) — see accounts.permissions.connections_visible_to."""
+    on it (directly or through a team) — see channels_integrations.permissions.connections_visible_to."""
 
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="connections")
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    platform = models.CharField(_("platform"), max_length=32, choices=Platform.choices)
+    platform = models.CharField(_("platform"), max_length=32, choices=platform_choices)
     display_name = models.CharField(_("name"), max_length=120)
     external_account_id = models.CharField(_("account id"), max_length=128)
     status = models.CharField(
@@ -45,7 +33,7 @@ class ChannelConnection(models.Model):
     )
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
-    # Tokens, passwords and signing secrets: Fernet-encrypted JSON (channels_integrations.crypto). Never rendered.
+    # Tokens, passwords and signing secrets: Fernet-encrypted JSON (core.crypto). Never rendered.
     credentials_encrypted = models.TextField(blank=True, editable=False)
     token_expires_at = models.DateTimeField(null=True, blank=True)
     # Non-secret settings (mail server host/port, the OAuth user's name...).
@@ -101,6 +89,9 @@ class InboundEvent(models.Model):
     last_error = models.TextField(blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+
+    # Every attempt of it (core.retry), deleted with it.
+    attempt_log = GenericRelation("core.Attempt", content_type_field="subject_type", object_id_field="subject_id")
 
     objects = ScopedManager(organization="organization")
 

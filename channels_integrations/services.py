@@ -7,7 +7,6 @@ cleanly and the next attempt starts from the stored raw event."""
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,6 +20,7 @@ from redis.exceptions import RedisError
 
 from accounts.audit import audit_record
 from accounts.models import AuditAction, Organization, User
+from channels_integrations import tasks  # the module, not its names: the tasks call these services
 from channels_integrations.connector import (
     AccountChoice,
     AuthFailed,
@@ -28,23 +28,23 @@ from channels_integrations.connector import (
     RateLimited,
     TransientError,
 )
+from channels_integrations.handlers import ProfilesLookup, ingest_handler
+from channels_integrations.inbound import (
+    AuthorProfile,
+    InboundItem,
+)
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
-from channels_integrations.registry import connector_for
+from channels_integrations.registry import all_connectors, connector_for
+from core import realtime
 from core.db import commit_without_flush
 from core.errors import DomainError
+from core.models import AttemptOutcome
 from core.redis_client import redis_client
-from tickets.inbound import (
-    AuthorProfile,
-    DeliveryUpdate,
-    InboundDelete,
-    InboundEdit,
-    InboundItem,
-    InboundMessage,
-)
+from core.retry import MAX_ATTEMPTS, attempt_record
 
 logger = logging.getLogger("tsunagu.channels")
 
-MAX_EVENT_ATTEMPTS = 6  # then the event is a dead letter an admin can inspect and replay
+MAX_EVENT_ATTEMPTS = MAX_ATTEMPTS  # then the event is a dead letter an admin can inspect and replay (core.retry)
 STUCK_AFTER = timedelta(minutes=5)  # a received event nobody processed (lost task) is re-queued by the sweeper
 RECEIVING = (ConnectionStatus.ACTIVE, ConnectionStatus.ERROR, ConnectionStatus.NEEDS_REAUTH)
 
@@ -98,8 +98,6 @@ _woken: dict[object, float] = {}
 def ingest_wake(connection: ChannelConnection) -> None:
     """Make sure an ingest task for this connection is queued: at most one waits at a time, however many events
     arrive meanwhile (it takes them in batches). The key is the connection's UUID, never reused."""
-    from channels_integrations.tasks import ingest_pending
-
     now = time.monotonic()
     last = _woken.get(connection.uuid)
     if last is not None and now - last < settings.INGEST_WAKE_DEBOUNCE:
@@ -107,7 +105,7 @@ def ingest_wake(connection: ChannelConnection) -> None:
     _woken[connection.uuid] = now
     try:
         if redis_client().set(_wake_key(connection.uuid), 1, nx=True, ex=WAKE_SECONDS):
-            ingest_pending.apply_async(
+            tasks.ingest_pending.apply_async(
                 kwargs={"organization_id": connection.organization_id, "connection_id": connection.pk},
                 queue="inbound",
             )
@@ -135,11 +133,12 @@ def _wake_key(connection_uuid) -> str:
 
 def _queue_ingest(organization_id: int, event_ids: list[int]) -> None:
     """Queue events one by one (a replay, a retry, the sweeper): each runs in its own task with backoff on failure."""
-    from channels_integrations.tasks import ingest_event
 
     def send() -> None:
         for event_id in event_ids:
-            ingest_event.apply_async(kwargs={"organization_id": organization_id, "event_id": event_id}, queue="inbound")
+            tasks.ingest_event.apply_async(
+                kwargs={"organization_id": organization_id, "event_id": event_id}, queue="inbound"
+            )
 
     transaction.on_commit(send)
 
@@ -149,8 +148,6 @@ def events_process_pending(*, organization: Organization, connection_id: int) ->
     transaction with its events locked (SKIP LOCKED: concurrent tasks take different events). The real-time events
     of a batch go out together after its commit. A batch that fails rolls back whole; its events are returned for
     processing one by one, so that one bad event cannot hold the others back. Returns (processed, to retry)."""
-    from core import realtime
-
     batch_size = settings.INGEST_BATCH
     processed = 0
     while True:
@@ -216,7 +213,9 @@ def _apply_events(organization: Organization, connection: ChannelConnection, eve
     items: list[InboundItem] = []
     for event in events:
         items.extend(connector.parse_event(bytes(event.payload), account_id=connection.external_account_id))
-    items_apply(organization=organization, connection=connection, items=items)
+    ingest_handler()(
+        organization=organization, connection=connection, items=items, lookup_profile=_profile_lookup(connection)
+    )
     now = timezone.now()
     InboundEvent.objects.filter(pk__in=[event.pk for event in events]).update(
         status=InboundEventStatus.PROCESSED, processed_at=now, attempts=F("attempts") + 1, last_error=""
@@ -228,39 +227,7 @@ def _apply_events(organization: Organization, connection: ChannelConnection, eve
         ).update(last_event_at=now)
 
 
-def items_apply(*, organization: Organization, connection: ChannelConnection, items: list[InboundItem]) -> None:
-    """Hand normalized items, in order, to the tickets services that own them; consecutive messages go together."""
-    from tickets import services as tickets
-
-    run: list[InboundMessage] = []
-
-    def flush() -> None:
-        if run:
-            tickets.messages_ingest(
-                organization=organization,
-                connection=connection,
-                inbounds=list(run),
-                lookup_profile=_profile_lookup(connection),
-            )
-            run.clear()
-
-    for item in items:
-        if isinstance(item, InboundMessage):
-            run.append(item)
-            continue
-        flush()
-        if isinstance(item, InboundEdit):
-            tickets.message_edit_ingest(organization=organization, connection=connection, edit=item)
-        elif isinstance(item, InboundDelete):
-            tickets.message_delete_ingest(organization=organization, connection=connection, delete=item)
-        elif isinstance(item, DeliveryUpdate):
-            tickets.message_delivery_update(organization=organization, connection=connection, update=item)
-        else:  # pragma: no cover - a connector returned something outside the boundary
-            raise TypeError(f"unknown inbound item {type(item).__name__}")
-    flush()
-
-
-def _profile_lookup(connection: ChannelConnection) -> Callable[[list[str]], dict[str, AuthorProfile]] | None:
+def _profile_lookup(connection: ChannelConnection) -> ProfilesLookup | None:
     """Messenger and Instagram DMs carry only the sender's id: the tickets service asks the platform for the names
     of customers it cannot name yet (a batch's at once), so the first message already shows who wrote. A failed
     lookup leaves the contacts nameless (the inbox shows the platform) and their next message asks again."""
@@ -278,14 +245,25 @@ def _profile_lookup(connection: ChannelConnection) -> Callable[[list[str]], dict
     return lookup
 
 
-def event_failed(*, organization: Organization, event_id: int, error: str) -> InboundEvent:
-    """Record a failed attempt; after MAX_EVENT_ATTEMPTS the event becomes a dead letter."""
+def event_failed(*, organization: Organization, event_id: int, error: str, started_at=None) -> InboundEvent:
+    """Record a failed attempt (kept: core.retry); after the retry policy's last attempt the event becomes a dead
+    letter."""
+    now = timezone.now()
     with transaction.atomic():
         event = InboundEvent.objects.select_for_update().get(pk=event_id)
         event.attempts += 1
         event.last_error = error[:4000]
         event.status = InboundEventStatus.DEAD if event.attempts >= MAX_EVENT_ATTEMPTS else InboundEventStatus.RETRYING
         event.save(update_fields=["attempts", "last_error", "status"])
+        attempt_record(
+            organization=organization,
+            subject=event,
+            number=event.attempts,
+            outcome=AttemptOutcome.FAILED if event.status == InboundEventStatus.DEAD else AttemptOutcome.RETRYING,
+            started_at=started_at or now,
+            duration_ms=int(((now - started_at) if started_at else timedelta(0)).total_seconds() * 1000),
+            error=error,
+        )
     log = logger.error if event.status == InboundEventStatus.DEAD else logger.warning
     log("event %s on connection %s failed (attempt %s): %s", event.pk, event.connection_id, event.attempts, error)
     return event
@@ -385,8 +363,6 @@ def connections_due_for_poll() -> list[tuple[int, int]]:
     cross-tenant read of the scheduler, which only hands ids to per-organization tasks."""
     from django_scopes import scopes_disabled
 
-    from channels_integrations.registry import all_connectors
-
     platforms = [c.platform for c in all_connectors() if c.polls]
     now = timezone.now()
     with scopes_disabled():
@@ -446,10 +422,9 @@ def _needs_reauth(organization: Organization, connection: ChannelConnection, err
         obj=connection,
         changes={"error": error[:500]},
     )
-    from channels_integrations.tasks import notify_channel_problem
 
     transaction.on_commit(
-        lambda: notify_channel_problem.delay(organization_id=organization.pk, connection_id=connection.pk)
+        lambda: tasks.notify_channel_problem.delay(organization_id=organization.pk, connection_id=connection.pk)
     )
     _publish_connection(organization, connection)
 
@@ -465,8 +440,6 @@ def _connection_error(connection: ChannelConnection, error: str, *, retry_in: fl
 
 
 def _publish_connection(organization: Organization, connection: ChannelConnection) -> None:
-    from core import realtime
-
     realtime.publish(
         organization=organization,
         type="connection.updated",

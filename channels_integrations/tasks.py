@@ -1,8 +1,10 @@
-"""Celery tasks of the connector framework: ingest (queue `inbound`), send (queue `outbound`), and the beat jobs that
-poll, refresh tokens and re-queue lost events. Tasks take ids and are idempotent: acks_late means each may run
-twice, and the row locks and unique constraints underneath make the second run a no-op."""
+"""Celery tasks of the gateway: ingest (queue `inbound`) and the beat jobs that poll, refresh tokens and re-queue lost
+events; sends are the owning apps' tasks, on queue `outbound`, through channels_integrations.outbound. Tasks take
+ids and are idempotent: acks_late means each may run twice, and the row locks and unique constraints underneath make
+the second run a no-op."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -12,31 +14,32 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_scopes import scopes_disabled
 
+from accounts.models import Membership
+from accounts.roles import Capability
+from channels_integrations import services  # the module, not its names: services queue these tasks
+from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
+from core.retry import retry_delay
 from core.task_base import TenantTask
 
 logger = logging.getLogger("tsunagu.channels")
 
 
-def _backoff(attempts: int) -> int:
-    return min(5 * 2**attempts, 900)
-
-
 @shared_task(base=TenantTask, name="channels.ingest_event", acks_late=True)
 def ingest_event(*, organization, event_id: int) -> str:
-    """Process one stored raw event; on failure record the attempt and schedule the next one with backoff."""
-    from channels_integrations.models import InboundEventStatus
-    from channels_integrations.services import event_failed, event_process
-
+    """Process one stored raw event; on failure record the attempt and schedule the next one (core.retry)."""
+    started = timezone.now()
     try:
-        return event_process(organization=organization, event_id=event_id)
+        return services.event_process(organization=organization, event_id=event_id)
     except Exception as exc:
         logger.exception("processing event %s failed", event_id)
-        event = event_failed(organization=organization, event_id=event_id, error=f"{type(exc).__name__}: {exc}")
+        event = services.event_failed(
+            organization=organization, event_id=event_id, error=f"{type(exc).__name__}: {exc}", started_at=started
+        )
         if event.status == InboundEventStatus.DEAD:
             return "dead"
         ingest_event.apply_async(
             kwargs={"organization_id": organization.pk, "event_id": event_id},
-            countdown=_backoff(event.attempts),
+            countdown=retry_delay(event.attempts),
             queue="inbound",
         )
         return "retrying"
@@ -47,17 +50,15 @@ def ingest_pending(*, organization, connection_id: int) -> int:
     """Process the connection's received events in batches (queued by `ingest_wake` when webhooks arrive), and
     once more after `ingest_linger` for the events whose wake-up was covered by this one. Events of a batch that
     failed are processed one by one, each with its own retries, and a new task takes the rest."""
-    from channels_integrations.models import ChannelConnection
-    from channels_integrations.services import events_process_pending, ingest_linger, ingest_wake_clear
 
     connection_uuid = ChannelConnection.objects.filter(pk=connection_id).values_list("uuid", flat=True).first()
     if connection_uuid is None:
         return 0
-    ingest_wake_clear(connection_uuid)
-    processed, failed = events_process_pending(organization=organization, connection_id=connection_id)
+    services.ingest_wake_clear(connection_uuid)
+    processed, failed = services.events_process_pending(organization=organization, connection_id=connection_id)
     if not failed:  # (after a failure the task queued below lingers instead)
-        ingest_linger()
-        more, failed = events_process_pending(organization=organization, connection_id=connection_id)
+        services.ingest_linger()
+        more, failed = services.events_process_pending(organization=organization, connection_id=connection_id)
         processed += more
     for event_id in failed:
         ingest_event(organization_id=organization.pk, event_id=event_id)
@@ -68,27 +69,11 @@ def ingest_pending(*, organization, connection_id: int) -> int:
     return processed
 
 
-@shared_task(base=TenantTask, name="channels.send_message", acks_late=True)
-def send_message(*, organization, message_id: int) -> str:
-    """Send one queued reply through its connector (see outbound.message_send)."""
-    from channels_integrations.outbound import message_send
-
-    outcome = message_send(organization=organization, message_id=message_id)
-    if outcome.retry_in is not None:
-        send_message.apply_async(
-            kwargs={"organization_id": organization.pk, "message_id": message_id},
-            countdown=outcome.retry_in,
-            queue="outbound",
-        )
-    return outcome.state
-
-
 @shared_task(name="channels.poll_due")
 def poll_due() -> int:
     """Beat: queue a poll for every connection whose poll is due (the poll itself locks the connection)."""
-    from channels_integrations.services import connections_due_for_poll
 
-    due = connections_due_for_poll()
+    due = services.connections_due_for_poll()
     for organization_id, connection_id in due:
         poll_connection.apply_async(
             kwargs={"organization_id": organization_id, "connection_id": connection_id}, queue="inbound"
@@ -98,17 +83,13 @@ def poll_due() -> int:
 
 @shared_task(base=TenantTask, name="channels.poll_connection", acks_late=True)
 def poll_connection(*, organization, connection_id: int) -> int:
-    from channels_integrations.services import connection_poll
 
-    return connection_poll(organization=organization, connection_id=connection_id)
+    return services.connection_poll(organization=organization, connection_id=connection_id)
 
 
 @shared_task(name="channels.refresh_tokens")
 def refresh_tokens() -> int:
     """Beat: refresh tokens that expire within a week (each in its organization's scope)."""
-    from datetime import timedelta
-
-    from channels_integrations.models import ChannelConnection, ConnectionStatus
 
     soon = timezone.now() + timedelta(days=7)
     with scopes_disabled():
@@ -124,18 +105,15 @@ def refresh_tokens() -> int:
 
 @shared_task(base=TenantTask, name="channels.refresh_connection_token", acks_late=True)
 def refresh_connection_token(*, organization, connection_id: int) -> bool:
-    from channels_integrations.services import connection_refresh_credentials
 
-    return connection_refresh_credentials(organization=organization, connection_id=connection_id)
+    return services.connection_refresh_credentials(organization=organization, connection_id=connection_id)
 
 
 @shared_task(name="channels.sweep_events")
 def sweep_events() -> int:
     """Beat: find organizations with events nobody processed (a lost task) and re-queue them."""
-    from channels_integrations.models import InboundEvent, InboundEventStatus
-    from channels_integrations.services import STUCK_AFTER
 
-    cutoff = timezone.now() - STUCK_AFTER
+    cutoff = timezone.now() - services.STUCK_AFTER
     with scopes_disabled():
         organization_ids = list(
             InboundEvent.objects.filter(
@@ -151,17 +129,13 @@ def sweep_events() -> int:
 
 @shared_task(base=TenantTask, name="channels.requeue_stuck_events")
 def requeue_stuck_events(*, organization) -> int:
-    from channels_integrations.services import events_requeue_stuck
 
-    return events_requeue_stuck(organization=organization)
+    return services.events_requeue_stuck(organization=organization)
 
 
 @shared_task(base=TenantTask, name="channels.notify_channel_problem", acks_late=True)
 def notify_channel_problem(*, organization, connection_id: int) -> int:
     """Email the members who manage channels that a connection needs re-authorization, each in their language."""
-    from accounts.models import Membership
-    from accounts.roles import Capability
-    from channels_integrations.models import ChannelConnection
 
     connection = ChannelConnection.objects.get(pk=connection_id)
     sent = 0

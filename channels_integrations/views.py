@@ -13,6 +13,7 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,21 +26,18 @@ from accounts.roles import Capability
 from accounts.tenancy import organization_scope
 from channels_integrations import services
 from channels_integrations.connector import AccountChoice
-from channels_integrations.forms import AccessForm, MailboxForm, RenameForm
+from channels_integrations.forms import AccessForm, RenameForm
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from channels_integrations.registry import all_connectors, connector_for, has_connector
 from core import crypto
 from core.errors import DomainError
+from core.views import actor_kwargs
 
 logger = logging.getLogger("tsunagu.channels")
 
 OAUTH_SESSION_KEY = "channels_oauth"
 CHOICES_SESSION_KEY = "channels_oauth_choices"
 OPEN_EVENTS = [InboundEventStatus.RECEIVED, InboundEventStatus.RETRYING, InboundEventStatus.DEAD]
-
-
-def _actor(request) -> dict:
-    return {"organization": request.organization, "actor": request.user, "request": request}
 
 
 def _connection(connection_id: int) -> ChannelConnection:
@@ -56,11 +54,19 @@ def channel_list(request, org_slug):
         ),
         dead=Count("inbound_events", filter=Q(inbound_events__status=InboundEventStatus.DEAD)),
     ).order_by("platform", "display_name")
-    oauth_platforms = [c.platform for c in all_connectors() if c.connects_with_oauth]
+    connectors = all_connectors()
     return render(
         request,
         "channels_integrations/channel_list.html",
-        {"connections": list(connections), "oauth_platforms": oauth_platforms},
+        {
+            "connections": list(connections),
+            "oauth_platforms": {c.platform for c in connectors if c.connects_with_oauth},
+            "form_platforms": {c.platform for c in connectors if c.connect_form},
+            # OAuth flows first (they bring several accounts at once), then forms.
+            "connect_options": sorted(
+                (c for c in connectors if c.connect_label), key=lambda c: (not c.connects_with_oauth, c.platform)
+            ),
+        },
     )
 
 
@@ -91,7 +97,7 @@ def channel_detail(request, org_slug, connection_id):
         try:
             if request.POST.get("form") == "rename" and rename.is_valid():
                 services.connection_rename(
-                    connection=connection, display_name=rename.cleaned_data["display_name"], **_actor(request)
+                    connection=connection, display_name=rename.cleaned_data["display_name"], **actor_kwargs(request)
                 )
                 messages.success(request, _("Channel renamed."))
                 return redirect("org:channel_detail", org_slug=org_slug, connection_id=connection.pk)
@@ -100,7 +106,7 @@ def channel_detail(request, org_slug, connection_id):
                     connection=connection,
                     users=list(access.cleaned_data["users"]),
                     teams=list(access.cleaned_data["teams"]),
-                    **_actor(request),
+                    **actor_kwargs(request),
                 )
                 messages.success(request, _("Access saved."))
                 return redirect("org:channel_detail", org_slug=org_slug, connection_id=connection.pk)
@@ -108,7 +114,9 @@ def channel_detail(request, org_slug, connection_id):
             messages.error(request, exc.message)
         status = 400
     events = list(
-        InboundEvent.objects.filter(connection=connection, status__in=OPEN_EVENTS).order_by("-received_at")[:50]
+        InboundEvent.objects.filter(connection=connection, status__in=OPEN_EVENTS)
+        .prefetch_related("attempt_log")
+        .order_by("-received_at")[:50]
     )
     for event in events:
         event.preview = bytes(event.payload)[:4000].decode("utf-8", "replace")
@@ -137,7 +145,9 @@ def channel_detail(request, org_slug, connection_id):
 def channel_status(request, org_slug, connection_id):
     connection = _connection(connection_id)
     try:
-        services.connection_set_status(connection=connection, status=request.POST.get("status", ""), **_actor(request))
+        services.connection_set_status(
+            connection=connection, status=request.POST.get("status", ""), **actor_kwargs(request)
+        )
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -155,7 +165,7 @@ def channel_event_replay(request, org_slug, connection_id, event_id):
     connection = _connection(connection_id)
     event = get_object_or_404(InboundEvent.objects.filter(connection=connection), pk=event_id)
     try:
-        services.event_replay(event=event, **_actor(request))
+        services.event_replay(event=event, **actor_kwargs(request))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -165,54 +175,27 @@ def channel_event_replay(request, org_slug, connection_id, event_id):
 
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.CHANNELS_MANAGE)
-def channel_email(request, org_slug):
-    form = MailboxForm(request.POST or None)
+def channel_connect_form(request, org_slug, platform):
+    """Connect an account with its connector's form (`Connector.connect_form`); what must be copied now (an inbound
+    token) is shown once on the page that answers the POST."""
+    if not has_connector(platform) or not connector_for(platform).connect_form:
+        raise Http404
+    connector = connector_for(platform)
+    form_class = import_string(connector.connect_form)
+    form = form_class(request.POST or None, organization=request.organization)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        existing = ChannelConnection.objects.filter(platform="email", external_account_id=data["address"]).first()
-        old = existing.credentials if existing and existing.credentials_encrypted else {}
-        password = data["password"] or old.get("password", "")
-        if not password:
-            form.add_error("password", _("Enter the mailbox password."))
+        try:
+            connection = services.connection_connect(choice=form.account_choice(), **actor_kwargs(request))
+        except DomainError as exc:
+            form.add_error(None, exc.message)
         else:
-            token = secrets.token_urlsafe(32)
-            choice = AccountChoice(
-                platform="email",
-                external_account_id=data["address"],
-                display_name=data["from_name"] or data["address"],
-                credentials={"password": password, "inbound_token": token},
-                config={
-                    k: data[k]
-                    for k in (
-                        "address",
-                        "from_name",
-                        "username",
-                        "imap_host",
-                        "imap_port",
-                        "imap_security",
-                        "imap_folder",
-                        "smtp_host",
-                        "smtp_port",
-                        "smtp_security",
-                    )
-                },
-            )
-            try:
-                connection = services.connection_connect(choice=choice, **_actor(request))
-            except DomainError as exc:
-                form.add_error(None, exc.message)
-            else:
-                return render(
-                    request,
-                    "channels_integrations/channel_email_done.html",
-                    {
-                        "connection": connection,
-                        "token": token,
-                        "webhook_url": f"{settings.SITE_URL}/webhooks/email/{connection.uuid}/",
-                    },
-                )
+            context = {"connection": connection, "form": form, "shown_once": form.shown_once(connection)}
+            return render(request, "channels_integrations/connect_done.html", context)
     return render(
-        request, "channels_integrations/channel_email.html", {"form": form}, status=400 if form.errors else 200
+        request,
+        "channels_integrations/connect_form.html",
+        {"form": form, "connector": connector},
+        status=400 if form.errors else 200,
     )
 
 
@@ -339,7 +322,7 @@ def channel_choose(request, org_slug):
                 token_expires_at=datetime.fromisoformat(item["expires"]) if item["expires"] else None,
             )
             try:
-                services.connection_connect(choice=choice, **_actor(request))
+                services.connection_connect(choice=choice, **actor_kwargs(request))
                 added += 1
             except DomainError as exc:
                 messages.error(request, exc.message)

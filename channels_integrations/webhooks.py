@@ -1,8 +1,9 @@
 """Webhook endpoints. Order matters and never changes: verify the handshake or the signature over the raw bytes
 (constant time, in the connector) → store the raw event → answer 200 → process in a Celery task.
 
-- `/webhooks/meta/` is Meta's one app-level endpoint (Facebook pages, Instagram accounts): each `entry[]` names
-  the page/account, which selects the connection(s).
+- `/webhooks/<endpoint>/` serves app-level endpoints shared by several connectors (`app_level_webhook`; Meta's
+  `/webhooks/meta/`): the payload's routing key picks the connector, whose deliveries name the account, which
+  selects the connection(s).
 - `/webhooks/<platform>/<connection uuid>/` serves platforms that sign per connection (LINE, the email inbound
   endpoint...).
 
@@ -24,7 +25,7 @@ from accounts.audit import audit_record, client_ip
 from accounts.models import AuditAction
 from channels_integrations.connector import Connector, MalformedPayload, WebhookRejected
 from channels_integrations.models import ChannelConnection, ConnectionStatus
-from channels_integrations.registry import connector_for, has_connector
+from channels_integrations.registry import app_level_connectors, connector_for, has_connector
 from channels_integrations.services import events_store
 
 logger = logging.getLogger("tsunagu.webhooks")
@@ -102,38 +103,50 @@ def _forget_accounts(**_kwargs) -> None:
 
 
 @csrf_exempt
-def meta(request: HttpRequest) -> HttpResponse:
-    connector = connector_for("facebook")  # owns the shared endpoint's handshake, signature and splitting
+def app_level(request: HttpRequest, endpoint: str) -> HttpResponse:
+    """An app-level endpoint shared by several connectors (`/webhooks/meta/`: Facebook pages, Instagram accounts,
+    WhatsApp numbers). They share its handshake and signature (one app, one secret); after verification the payload's
+    routing key (Meta's `object`) picks the connector, whose `split_webhook` names the accounts."""
+    connectors = app_level_connectors(endpoint)
+    if not connectors:
+        return HttpResponse(status=404)
+    verifier = connectors[0]
     if request.method == "GET":
         try:
-            return connector.handshake(request, None)
+            return verifier.handshake(request, None)
         except WebhookRejected as exc:
-            return _reject(request, exc, platform="meta")
+            return _reject(request, exc, platform=endpoint)
     if request.method != "POST":
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     if _too_large(request):
         return too_large_response()
     body = request.body
     try:
-        connector.verify_webhook(request, None)
+        verifier.verify_webhook(request, None)
     except WebhookRejected as exc:
-        return _reject(request, exc, platform="meta")
+        return _reject(request, exc, platform=endpoint)
     try:
+        route = verifier.webhook_route(body)
+        connector = next((c for c in connectors if route in c.webhook_objects), None)
+        if connector is None:
+            raise MalformedPayload(f"no channel takes {route!r} payloads on this endpoint")
         deliveries = connector.split_webhook(body)
     except MalformedPayload as exc:
-        return _malformed(exc, platform="meta")
-    by_account: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
+        return _malformed(exc, platform=endpoint)
+    by_account: dict[str, list[tuple[str, bytes]]] = {}
     for delivery in deliveries:
-        by_account.setdefault((delivery.platform, delivery.account_id), []).append(
-            (delivery.event_key, delivery.payload)
-        )
-    for (platform, account_id), items in by_account.items():
-        # The one place a request spans tenants: the page id names the connections (one per organization that
-        # connected this page); each is then handled inside its own organization's scope.
-        connections = _connections_of(platform, account_id)
+        by_account.setdefault(delivery.account_id, []).append((delivery.event_key, delivery.payload))
+    for account_id, items in by_account.items():
+        # The one place a request spans tenants: the account id names the connections (one per organization that
+        # connected this account); each is then handled inside its own organization's scope.
+        connections = _connections_of(connector.platform, account_id)
         if not connections:
             logger.warning(
-                "meta webhook for unknown %s account %s: %d events dropped", platform, account_id, len(items)
+                "%s webhook for unknown %s account %s: %d events dropped",
+                endpoint,
+                connector.platform,
+                account_id,
+                len(items),
             )
         for connection in connections:
             # One statement, committed on its own (autocommit): the events are durable before the 200.

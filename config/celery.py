@@ -19,7 +19,7 @@ app.autodiscover_tasks()
 def _load_language_models(**_kwargs) -> None:
     """Load the language and sentiment analyzers once in the parent, so forked worker processes share the memory
     (about 110 MB) instead of each loading it on their first message."""
-    from tickets.nlp import warm_up
+    from automation.nlp import warm_up  # the Celery app is built before Django's apps are ready
 
     warm_up()
 

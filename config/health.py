@@ -30,7 +30,7 @@ def _check_redis() -> None:
 
 
 def _check_broker() -> None:
-    from config.celery import app
+    from config.celery import app  # only the readiness probe needs the broker's client
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)

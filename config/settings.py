@@ -43,7 +43,7 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # --- services ---------------------------------------------------------------------------------------------------
 _missing = {name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)}
 if _missing:
-    from config import embedded
+    from config import embedded  # only without external services: production images do not install it
 
     os.environ.update(embedded.service_urls(database="DATABASE_URL" in _missing, redis="REDIS_URL" in _missing))
 DATABASE_URL = os.environ["DATABASE_URL"]
@@ -130,6 +130,7 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "inbox",
+    "automation",
     "tickets",
     "channels_integrations",
     "approvals",
@@ -171,6 +172,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "accounts.context_processors.tenancy",
+                "channels_integrations.context_processors.channel_problems",
             ]
         },
     }
@@ -331,9 +333,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "poll-channels": {"task": "channels.poll_due", "schedule": 15.0},
     "refresh-channel-tokens": {"task": "channels.refresh_tokens", "schedule": 3600.0},
     "requeue-stuck-events": {"task": "channels.sweep_events", "schedule": 120.0},
-    "time-based-rules": {"task": "tickets.run_scheduled_rules_everywhere", "schedule": 60.0},
-    "sla-scan": {"task": "tickets.sla_scan_everywhere", "schedule": 30.0},
-    "drain-assignment-queues": {"task": "tickets.drain_queues_everywhere", "schedule": 60.0},
+    "time-based-rules": {"task": "automation.run_scheduled_rules_everywhere", "schedule": 60.0},
+    "sla-scan": {"task": "automation.sla_scan_everywhere", "schedule": 30.0},
+    "drain-assignment-queues": {"task": "automation.drain_queues_everywhere", "schedule": 60.0},
 }
 # Tests run task bodies in-process (the real code, no broker hop); end-to-end tests start a real worker.
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER", False)

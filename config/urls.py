@@ -16,7 +16,7 @@ org_patterns = [
     path("", include("accounts.org_urls")),
     path("", include("inbox.org_urls")),
     path("", include("channels_integrations.org_urls")),
-    path("", include("tickets.org_urls")),
+    path("", include("automation.org_urls")),
 ]
 org_api_patterns = [
     path("", include(accounts_api.org_urlpatterns)),
@@ -27,7 +27,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("webhooks/meta/", webhooks.meta, name="webhook-meta"),
+    path("webhooks/<slug:endpoint>/", webhooks.app_level, name="webhook-app"),
     path("oauth/<slug:platform>/callback/", channel_views.oauth_callback, name="oauth-callback"),
     path("webhooks/<slug:platform>/<uuid:connection_uuid>/", webhooks.per_connection, name="webhook-connection"),
     path("accounts/", include("accounts.urls")),

@@ -1,4 +1,5 @@
-"""Real-time events (kept briefly so a reconnecting browser can catch up) and in-app notifications.
+"""Real-time events (kept briefly so a reconnecting browser can catch up), in-app notifications, and the attempts
+of everything that is retried.
 
 Both tables keep the names they had in the `inbox` app (`inbox_realtimeevent`, `inbox_notification`): the models
 moved to `core` without copying a row (core/migrations/0001)."""
@@ -7,6 +8,7 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
 from core.notification_kinds import notification_text, target_path
@@ -65,3 +67,35 @@ class Notification(models.Model):
     def path(self) -> str:
         """Where the notification leads (a path on this site), "" when its kind of target has no page."""
         return target_path(self.organization, self.target_type.model_class(), self.target_id)
+
+
+class AttemptOutcome(models.TextChoices):
+    SUCCEEDED = "succeeded", _("Succeeded")
+    RETRYING = "retrying", _("Failed, will be retried")
+    FAILED = "failed", _("Failed")
+
+
+class Attempt(models.Model):
+    """One attempt of something that may be retried (core.retry): processing a received event, sending a reply
+    through a platform, calling a rule's webhook. Every attempt is kept, so the history of a failure can be read."""
+
+    organization = models.ForeignKey(settings.TENANT_MODEL, on_delete=models.CASCADE, related_name="+")
+    subject_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    subject_id = models.PositiveBigIntegerField()
+    subject = GenericForeignKey("subject_type", "subject_id")
+    number = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=10, choices=AttemptOutcome.choices)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    response = models.TextField(blank=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["subject_type", "subject_id", "number", "id"]
+        indexes = [models.Index(fields=["subject_type", "subject_id", "number"], name="core_attempt_subject")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.subject_type_id}:{self.subject_id}: {self.outcome}"

@@ -2,7 +2,7 @@
 is the browsers' resume cursor) and sent to the Channels group. Groups, and so who receives what:
 
 - `org.<org>.queue.<connection>`: every member allowed to see that connection's tickets (the consumer subscribes
-  each member to exactly the connections `accounts.permissions.connections_visible_to` returns);
+  each member to exactly the connections `channels_integrations.permissions.connections_visible_to` returns);
 - `org.<org>.user.<user>`: one member (notifications, their own access changes);
 - `org.<org>.ticket.<ticket>`: the members currently viewing that ticket, for presence and typing — joined only after
   the same permission check. Ticket and message events go to the queue group only: every viewer is in it.
@@ -20,6 +20,7 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from core.db import commit_without_flush, copy_insert
+from core.models import RealtimeEvent
 
 logger = logging.getLogger("tsunagu.realtime")
 
@@ -74,7 +75,6 @@ def _committed(organization, type: str, payload: dict, groups: list[str]) -> Non
 
 def _deliver(events: list[tuple]) -> None:
     """Store the events (their ids are the browsers' resume cursors), then send each to its groups."""
-    from core.models import RealtimeEvent
 
     rows = [
         RealtimeEvent(organization_id=organization.pk, group=group, type=type, payload=payload)
@@ -112,8 +112,6 @@ def events_after(*, organization, groups: list[str], last_id: int, limit: int = 
     (it is older than what is retained, or more than `limit` events behind)."""
     from django.core.cache import cache
 
-    from core.models import RealtimeEvent
-
     if last_id < (cache.get(PRUNED_KEY) or 0):
         return [], True
     with scope(organization=organization):
@@ -129,8 +127,6 @@ def events_after(*, organization, groups: list[str], last_id: int, limit: int = 
 def prune_events() -> int:
     """Forget events older than the retention window (all organizations: a periodic operator task)."""
     from django.core.cache import cache
-
-    from core.models import RealtimeEvent
 
     cutoff = timezone.now() - timedelta(seconds=RETENTION_SECONDS)
     with scopes_disabled():

@@ -8,8 +8,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import require_capability
 from accounts.roles import Capability
+from automation.routing.assignment import membership_availability_set
 from core.errors import DomainError
-from tickets.assignment import membership_availability_set
 
 
 @require_POST

@@ -1,7 +1,7 @@
 """The browser's WebSocket: `/ws/orgs/<slug>/`. Authenticated by the session; joins only the groups the member may
-see (inbox.realtime); replays stored events after the last id the browser saw; carries presence and typing.
+see (core.realtime); replays stored events after the last id the browser saw; carries presence and typing.
 
-An open socket also makes its member *online* in the organization (inbox.presence): marked on connect, refreshed by
+An open socket also makes its member *online* in the organization (core.presence): marked on connect, refreshed by
 the browser's `ping` (inbox.js sends one every 20 s), removed on disconnect, expired when the pings stop. When a
 member comes online, the queues of their teams are drained (automatic assignment) by a Celery task."""
 
@@ -13,9 +13,11 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_scopes import scope
 
 from accounts.models import Membership, Organization
-from accounts.permissions import connections_visible_to
+from automation.routing.assignment import agent_queues_drain_later
+from channels_integrations.permissions import connections_visible_to
 from core import realtime
 from core.presence import Presence
+from tickets.models import Ticket
 
 logger = logging.getLogger("tsunagu.ws")
 
@@ -114,8 +116,6 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await database_sync_to_async(self._came_online)()
 
     def _came_online(self) -> None:
-        from tickets.assignment import agent_queues_drain_later
-
         try:
             with scope(organization=self.organization):
                 agent_queues_drain_later(organization=self.organization, user=self.user)
@@ -152,8 +152,6 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         await self._leave({realtime.ticket_group(self.organization.pk, ticket_id)})
 
     def _may_see_ticket(self, ticket_id: int) -> bool:
-        from tickets.models import Ticket
-
         with scope(organization=self.organization):
             return Ticket.objects.filter(pk=ticket_id, connection_id__in=self.connection_ids).exists()
 
@@ -167,7 +165,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     # --- from the bus -----------------------------------------------------------------------------------------
 
     async def bus_events(self, message):
-        """Events of one group, in order (`inbox.realtime` sends a batch together); each goes out as its own frame."""
+        """Events of one group, in order (`core.realtime` sends a batch together); each goes out as its own frame."""
         for event in message["events"]:
             if event["type"] == "access.changed":
                 await self._refresh_access()

@@ -3,7 +3,8 @@
 from django.db.models import QuerySet
 
 from accounts.models import Membership
-from core.models import Notification
+from core.models import Notification, RealtimeEvent
+from tickets.selectors import view_counts
 
 
 def notifications_for(membership: Membership) -> QuerySet[Notification]:
@@ -21,8 +22,6 @@ def cached_view_counts(membership: Membership) -> dict:
     """The left pane's counts, cached briefly per member (visibility differs between members)."""
     from django.core.cache import cache
 
-    from tickets.selectors import view_counts
-
     key = f"inbox:counts:{membership.organization_id}:{membership.user_id}"
     counts = cache.get(key)
     if counts is None:
@@ -34,7 +33,5 @@ def cached_view_counts(membership: Membership) -> dict:
 def latest_event_id() -> int:
     """The newest stored event id: a freshly rendered page is current up to here, so the browser resumes after it."""
     from django.db.models import Max
-
-    from core.models import RealtimeEvent
 
     return RealtimeEvent.objects.aggregate(latest=Max("id"))["latest"] or 0

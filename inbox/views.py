@@ -13,16 +13,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.models import Team, User
-from accounts.permissions import connections_visible_to
 from accounts.roles import Capability
+from automation.rules.selectors import rule_runs_for
+from channels_integrations.permissions import connections_visible_to
 from core import notification_kinds
 from core.errors import DomainError
 from core.notifications import notifications_mark_read
 from inbox import selectors as inbox_selectors
-from tickets import replies, selectors, services
-from tickets.models import Priority, Sentiment, Ticket, TicketStatus
-from tickets.rules.selectors import rule_runs_for
+from tickets import selectors
+from tickets.models import Message, Priority, Sentiment, Ticket, TicketStatus
 from tickets.saved_views import saved_views_for
+from tickets.services import changes, notes, replies
+from tickets.services import merge as merging
 
 PAGE_SIZE = 50
 
@@ -179,7 +181,7 @@ def ticket_update(request, org_slug, ticket_id):
     if "tags" in data:
         kwargs["tags"] = [t for t in data["tags"].replace("、", ",").split(",")]
     try:
-        ticket = services.ticket_update(organization=request.organization, actor=request.user, ticket=ticket, **kwargs)
+        ticket = changes.ticket_update(organization=request.organization, actor=request.user, ticket=ticket, **kwargs)
     except DomainError as exc:
         return JsonResponse({"error": {"code": exc.code, "message": exc.message, "fields": {}}}, status=400)
     ticket = _ticket(request, ticket.pk)
@@ -207,7 +209,7 @@ def note(request, org_slug, ticket_id):
     if stale:
         return stale
     try:
-        message = services.note_add(
+        message = notes.note_add(
             organization=request.organization, actor=request.user, ticket=ticket, text=request.POST.get("text", "")
         )
     except DomainError as exc:
@@ -248,8 +250,6 @@ def _based_on(request) -> int | None:
 def _stale_warning(request, ticket: Ticket) -> HttpResponse | None:
     """Collision guard: the composer sends the last message id it showed (`based_on`). If someone else has written
     since, answer 409 so the browser asks before sending (it resends with `confirm=1`)."""
-    from tickets.models import Message
-
     try:
         based_on = int(request.POST.get("based_on") or 0)
     except ValueError:
@@ -280,7 +280,7 @@ def bulk(request, org_slug):
     else:
         return JsonResponse({"error": {"code": "invalid", "message": _("Choose an action."), "fields": {}}}, status=400)
     changed = len(
-        services.tickets_bulk_update(
+        changes.tickets_bulk_update(
             organization=request.organization, actor=request.user, membership=request.membership, ids=ids, **change
         )
     )
@@ -353,7 +353,7 @@ def snooze(request, org_slug, ticket_id):
     choice = request.POST.get("until", "")
     if choice not in SNOOZE_CHOICES:
         return HttpResponse(_("Choose when the ticket should come back."), status=400)
-    services.ticket_snooze(
+    changes.ticket_snooze(
         organization=request.organization, actor=request.user, ticket=ticket, until=_snooze_until(choice)
     )
     return render(request, "inbox/_properties.html", _properties_context(request, _ticket(request, ticket_id)))
@@ -369,7 +369,7 @@ def merge(request, org_slug, ticket_id):
         return HttpResponse(_("Choose the ticket to merge into."), status=400)
     target = _ticket(request, int(target_id))
     try:
-        target = services.ticket_merge(
+        target = merging.ticket_merge(
             organization=request.organization, actor=request.user, source=source, target=target
         )
     except DomainError as exc:
@@ -380,13 +380,12 @@ def merge(request, org_slug, ticket_id):
 @require_POST
 def split(request, org_slug, ticket_id, message_id):
     """Move one customer message into its own ticket; answers with the new ticket's conversation."""
-    from tickets.models import Message
 
     _require_work(request)
     ticket = _ticket(request, ticket_id)
     message = get_object_or_404(Message.objects.filter(ticket=ticket), pk=message_id)
     try:
-        new = services.message_split(organization=request.organization, actor=request.user, message=message)
+        new = merging.message_split(organization=request.organization, actor=request.user, message=message)
     except DomainError as exc:
         return HttpResponse(exc.message, status=400)
     return render(request, "inbox/_conversation.html", _conversation_context(request, _ticket(request, new.pk)))

@@ -55,12 +55,12 @@ OBJECT_MAKERS = {
 
 
 def _ticket(tenant):
-    from tickets import services as ticket_services
+    from tickets.services.ingest import message_ingest
     from tickets.tests.factories import connection, inbound
 
     conn = connection(tenant)
     with scope(organization=tenant.organization):
-        message, _created = ticket_services.message_ingest(
+        message, _created = message_ingest(
             organization=tenant.organization,
             connection=conn,
             inbound=inbound(f"Secret ticket {tenant.slug}", thread=f"iso-{timezone.now().timestamp()}"),
@@ -72,13 +72,13 @@ OBJECT_MAKERS["ticket_id"] = _ticket
 
 
 def _contact(tenant):
-    from tickets import services as ticket_services
+    from tickets.services.ingest import message_ingest
     from tickets.tests.factories import connection, inbound
 
     conn = connection(tenant)
     stamp = timezone.now().timestamp()
     with scope(organization=tenant.organization):
-        message, _created = ticket_services.message_ingest(
+        message, _created = message_ingest(
             organization=tenant.organization,
             connection=conn,
             inbound=inbound(
@@ -180,8 +180,8 @@ OBJECT_MAKERS["event_id"] = _event
 
 
 def _sla_calendar(tenant):
-    from tickets.models.sla import default_schedule
-    from tickets.sla.services import calendar_save
+    from automation.models.sla import default_schedule
+    from automation.sla.services import calendar_save
 
     with scope(organization=tenant.organization):
         return calendar_save(
@@ -196,8 +196,8 @@ def _sla_calendar(tenant):
 def _sla_closure(tenant):
     from datetime import timedelta
 
-    from tickets.models import BusinessCalendar
-    from tickets.sla.services import closure_add
+    from automation.models import BusinessCalendar
+    from automation.sla.services import closure_add
 
     calendar_id = _sla_calendar(tenant)
     with scope(organization=tenant.organization):
@@ -213,8 +213,8 @@ def _sla_closure(tenant):
 
 
 def _sla_policy(tenant):
+    from automation.sla.services import policy_save
     from channels_integrations.models import ChannelConnection
-    from tickets.sla.services import policy_save
 
     connection_id = _connection(tenant)  # a channel of its own: one policy per priority and channel
     with scope(organization=tenant.organization):
@@ -230,7 +230,7 @@ def _sla_policy(tenant):
 
 
 def _rule(tenant):
-    from tickets.rules.services import rule_create
+    from automation.rules.services import rule_create
 
     with scope(organization=tenant.organization):
         return rule_create(
@@ -247,3 +247,8 @@ OBJECT_MAKERS["calendar_id"] = _sla_calendar
 OBJECT_MAKERS["closure_id"] = _sla_closure
 OBJECT_MAKERS["policy_id"] = _sla_policy
 OBJECT_MAKERS["rule_id"] = _rule
+
+
+# Keywords that name no tenant object but a fixed value (the platform of a connect form): the same in every
+# organization, so there is nothing of B's to reach through them.
+PLAIN_VALUES = {"platform": "email"}

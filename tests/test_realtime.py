@@ -8,7 +8,7 @@ from django.test import Client
 
 from accounts import services as account_services
 from config.asgi import application
-from tickets import services
+from tickets.services.ingest import message_ingest
 from tickets.tests.factories import connection, inbound
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,7 +29,7 @@ def _socket(slug: str, user=None) -> WebsocketCommunicator:
 
 def _ingest(tenant, conn, text, **kw):
     with tenant.scope():
-        return services.message_ingest(organization=tenant.organization, connection=conn, inbound=inbound(text, **kw))
+        return message_ingest(organization=tenant.organization, connection=conn, inbound=inbound(text, **kw))
 
 
 def _grant(tenant, conn, user):

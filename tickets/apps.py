@@ -7,7 +7,10 @@ class TicketsConfig(AppConfig):
     verbose_name = _("Tickets")
 
     def ready(self) -> None:
-        from tickets import automation_notifications, notifications  # models are importable only once apps are ready
+        # Imported here: models are importable only once apps are ready.
+        from channels_integrations.handlers import register_ingest_handler
+        from tickets import notifications
+        from tickets.services.ingest import items_apply
 
         notifications.register()
-        automation_notifications.register()
+        register_ingest_handler(items_apply)

@@ -1,5 +1,5 @@
 """Reads for tickets. Every list starts from `visible_tickets(membership)`: the connections the member may see
-(accounts.permissions.connections_visible_to) inside the active organization's scope."""
+(channels_integrations.permissions.connections_visible_to) inside the active organization's scope."""
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -9,9 +9,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from accounts.models import Membership
-from accounts.permissions import connections_visible_to
 from accounts.roles import Capability
 from channels_integrations.models import ChannelConnection
+from channels_integrations.permissions import connections_visible_to
 from tickets.models import (
     ACTIVE_STATUSES,
     PRIORITY_RANK,
@@ -23,6 +23,7 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
+from tickets.search import filter_matching
 
 VIEWS = ("mine", "unassigned", "all", "mentions", "snoozed")
 SORTS = {
@@ -166,8 +167,6 @@ def apply_filters(tickets: QuerySet[Ticket], membership: Membership, f: TicketFi
     if f.until:
         tickets = tickets.filter(last_message_at__lte=datetime.combine(f.until, time.max, tzinfo=tz))
     if f.q:
-        from tickets.search import filter_matching
-
         # The ticket's vector holds its subject, the customer's name and every message (tickets.services).
         tickets = filter_matching(tickets, f.q)
     return tickets

@@ -1,5 +1,5 @@
 """Writes for tags. Tags are also created on the fly when a ticket is tagged with a new name
-(tickets.services.ticket_update); these services are for managing the list itself."""
+(tickets.services.changes.ticket_update); these services are for managing the list itself."""
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _

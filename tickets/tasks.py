@@ -5,29 +5,14 @@ from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from core.task_base import TenantTask
-
-# Tasks kept next to the code they run: Celery's autodiscovery imports only this module.
-from tickets.assignment_tasks import drain_queues_everywhere, drain_team_queue
-from tickets.rules.tasks import deliver_webhook, run_scheduled_rules, run_scheduled_rules_everywhere
-from tickets.sla.tasks import sla_scan, sla_scan_everywhere
-
-__all__ = [
-    "deliver_webhook",
-    "drain_queues_everywhere",
-    "drain_team_queue",
-    "run_scheduled_rules",
-    "run_scheduled_rules_everywhere",
-    "sla_scan",
-    "sla_scan_everywhere",
-    "wake_snoozed",
-    "wake_snoozed_everywhere",
-]
+from tickets.models import Ticket
+from tickets.services.changes import tickets_wake_snoozed
+from tickets.services.delivery import message_send
 
 
 @shared_task(name="tickets.wake_snoozed_everywhere")
 def wake_snoozed_everywhere() -> int:
     """Fan out one task per organization that has a snooze ending (the lookup spans tenants by design)."""
-    from tickets.models import Ticket
 
     with scopes_disabled():
         organization_ids = list(
@@ -42,6 +27,18 @@ def wake_snoozed_everywhere() -> int:
 
 @shared_task(base=TenantTask, name="tickets.wake_snoozed", acks_late=True)
 def wake_snoozed(*, organization) -> int:
-    from tickets.services import tickets_wake_snoozed
-
     return tickets_wake_snoozed(organization=organization)
+
+
+@shared_task(base=TenantTask, name="tickets.send_message", acks_late=True)
+def send_message(*, organization, message_id: int) -> str:
+    """Send one queued reply through its channel, exactly once (tickets.services.delivery.message_send); a
+    transient failure queues the next attempt on the retry policy's schedule."""
+    outcome = message_send(organization=organization, message_id=message_id)
+    if outcome.retry_in is not None:
+        send_message.apply_async(
+            kwargs={"organization_id": organization.pk, "message_id": message_id},
+            countdown=outcome.retry_in,
+            queue="outbound",
+        )
+    return outcome.state

@@ -14,6 +14,7 @@ from accounts.models import ApiToken, Role, User
 from accounts.roles import Capability
 from accounts.tenancy import organizations_for_user
 from core.api.views import OrgAPIView, OrgListAPIView
+from core.errors import DomainError
 
 
 class MeView(APIView):
@@ -123,8 +124,6 @@ def _members_by_id(ids: list[int]) -> list[User]:
     """Users that are members of the current organization; unknown ids are a field error in the service."""
     users = list(User.objects.filter(pk__in=ids))
     if len(users) != len(set(ids)):
-        from core.errors import DomainError
-
         raise DomainError("Unknown member.", field="members")
     return users
 

@@ -15,23 +15,14 @@ from accounts.forms import (
     AuditFilterForm,
     InviteForm,
     MemberRoleForm,
-    MemberRoutingForm,
     OrganizationSettingsForm,
     TeamForm,
-    TeamRoutingForm,
 )
 from accounts.models import ApiToken, Role
 from accounts.permissions import require_capability
 from accounts.roles import DEFAULT_MATRIX, Capability, RoleKey
 from core.errors import DomainError
-
-
-def _actor(request) -> dict:
-    return {"organization": request.organization, "actor": request.user, "request": request}
-
-
-def _form_error(form, exc: DomainError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+from core.views import actor_kwargs, form_error
 
 
 @require_GET
@@ -58,9 +49,9 @@ def org_settings(request, org_slug):
         if form.is_valid():
             organization.refresh_from_db()  # the form mutated the instance; the service computes the diff
             try:
-                services.organization_update(**_actor(request), **form.cleaned_data)
+                services.organization_update(**actor_kwargs(request), **form.cleaned_data)
             except DomainError as exc:
-                _form_error(form, exc)
+                form_error(form, exc)
             else:
                 messages.success(request, _("Settings saved."))
                 return redirect("org:settings", org_slug=org_slug)
@@ -84,10 +75,10 @@ def members(request, org_slug):
                     email=invite_form.cleaned_data["email"],
                     role=invite_form.cleaned_data["role"],
                     teams=invite_form.cleaned_data["teams"],
-                    **_actor(request),
+                    **actor_kwargs(request),
                 )
             except DomainError as exc:
-                _form_error(invite_form, exc)
+                form_error(invite_form, exc)
                 status = 400
             else:
                 messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
@@ -117,7 +108,7 @@ def member_update(request, org_slug, membership_id):
                 actor_membership=request.membership,
                 membership=target,
                 role=form.cleaned_data["role"],
-                **_actor(request),
+                **actor_kwargs(request),
             )
         except DomainError as exc:
             messages.error(request, exc.message)
@@ -131,7 +122,7 @@ def member_update(request, org_slug, membership_id):
 def member_remove(request, org_slug, membership_id):
     target = get_object_or_404(selectors.membership_list(), pk=membership_id)
     try:
-        services.member_remove(actor_membership=request.membership, membership=target, **_actor(request))
+        services.member_remove(actor_membership=request.membership, membership=target, **actor_kwargs(request))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -144,7 +135,7 @@ def member_remove(request, org_slug, membership_id):
 def invitation_revoke(request, org_slug, invitation_id):
     invitation = get_object_or_404(selectors.invitation_list(), pk=invitation_id)
     try:
-        services.invitation_revoke(invitation=invitation, **_actor(request))
+        services.invitation_revoke(invitation=invitation, **actor_kwargs(request))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -166,10 +157,10 @@ def teams(request, org_slug):
                     name=form.cleaned_data["name"],
                     description=form.cleaned_data["description"],
                     members=form.cleaned_data["members"],
-                    **_actor(request),
+                    **actor_kwargs(request),
                 )
             except DomainError as exc:
-                _form_error(form, exc)
+                form_error(form, exc)
                 status = 400
             else:
                 messages.success(request, _("Team “%(name)s” created.") % {"name": team.name})
@@ -184,91 +175,11 @@ def teams(request, org_slug):
     )
 
 
-@require_http_methods(["GET", "POST"])
-def team_detail(request, org_slug, team_id):
-    """The team: its name and members (`members.manage`) and how it assigns tickets (`rules.manage`, which the
-    matrix describes as "automation rules, routing and SLA policies"), with each member's load and presence.
-    The two forms post here, told apart by `action`."""
-    from tickets.assignment import MemberRouting, team_member_loads, team_routing_update
-
-    team = get_object_or_404(selectors.team_list(), pk=team_id)
-    can_manage = request.membership.has(Capability.MEMBERS_MANAGE)
-    can_route = request.membership.has(Capability.RULES_MANAGE)
-    action = request.POST.get("action", "team") if request.method == "POST" else None
-    if action is not None and not (can_route if action == "routing" else can_manage):
-        raise PermissionDenied
-    team_data = request.POST if action == "team" else None
-    routing_data = request.POST if action == "routing" else None
-    initial = {"name": team.name, "description": team.description, "members": list(team.group.user_set.all())}
-    form = TeamForm(team_data, organization=request.organization, initial=initial) if can_manage else None
-    loads = team_member_loads(organization=request.organization, team=team)
-    routing_form = TeamRoutingForm(routing_data, initial=TeamRoutingForm.initial_for(team)) if can_route else None
-    member_forms = [
-        MemberRoutingForm(
-            routing_data,
-            prefix=f"member-{load.membership.pk}",
-            initial=MemberRoutingForm.initial_for(load.membership),
-        )
-        if can_route
-        else None
-        for load in loads
-    ]
-    status = 200
-    if action == "team":
-        if form.is_valid():
-            try:
-                services.team_update(
-                    team=team,
-                    name=form.cleaned_data["name"],
-                    description=form.cleaned_data["description"],
-                    members=form.cleaned_data["members"],
-                    **_actor(request),
-                )
-            except DomainError as exc:
-                _form_error(form, exc)
-                status = 400
-            else:
-                messages.success(request, _("Team saved."))
-                return redirect("org:team_detail", org_slug=org_slug, team_id=team.pk)
-        else:
-            status = 400
-    elif action == "routing":
-        valid = [f.is_valid() for f in [routing_form, *member_forms]]  # every form, so each shows its errors
-        if all(valid):
-            try:
-                team_routing_update(
-                    team=team,
-                    **routing_form.cleaned_data,
-                    members={
-                        load.membership.pk: MemberRouting(**member_form.cleaned_data)
-                        for load, member_form in zip(loads, member_forms, strict=True)
-                    },
-                    **_actor(request),
-                )
-            except DomainError as exc:
-                _form_error(routing_form, exc)
-                status = 400
-            else:
-                messages.success(request, _("Assignment settings saved."))
-                return redirect("org:team_detail", org_slug=org_slug, team_id=team.pk)
-        else:
-            status = 400
-    context = {
-        "team": team,
-        "form": form,
-        "can_manage": can_manage,
-        "can_route": can_route,
-        "routing_form": routing_form,
-        "members": list(zip(loads, member_forms, strict=True)),
-    }
-    return render(request, "accounts/team_detail.html", context, status=status)
-
-
 @require_POST
 @require_capability(Capability.MEMBERS_MANAGE)
 def team_delete(request, org_slug, team_id):
     team = get_object_or_404(selectors.team_list(), pk=team_id)
-    services.team_delete(team=team, **_actor(request))
+    services.team_delete(team=team, **actor_kwargs(request))
     messages.success(request, _("Team “%(name)s” deleted.") % {"name": team.name})
     return redirect("org:teams", org_slug=org_slug)
 
@@ -305,7 +216,7 @@ def tokens(request, org_slug):
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            _token, new_key = services.api_token_create(name=form.cleaned_data["name"], **_actor(request))
+            _token, new_key = services.api_token_create(name=form.cleaned_data["name"], **actor_kwargs(request))
             form = ApiTokenForm()
         else:
             status = 400
@@ -318,6 +229,6 @@ def tokens(request, org_slug):
 @require_POST
 def token_revoke(request, org_slug, token_id):
     token = get_object_or_404(ApiToken.objects.filter(user=request.user), pk=token_id)
-    services.api_token_revoke(token=token, **_actor(request))
+    services.api_token_revoke(token=token, **actor_kwargs(request))
     messages.success(request, _("Token revoked."))
     return redirect("org:tokens", org_slug=org_slug)

@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from channels_integrations.simulator.core import Simulator
+from channels_integrations.simulator.core import Simulator, part_classes
 from channels_integrations.simulator.demo_texts import TEXTS
 
 
@@ -27,14 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="simulator %(levelname)s %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
-    sim = Simulator(
-        webhook_base=args.webhook_base,
-        host=args.host,
-        port=args.port,
-        meta_app_secret=os.environ.get("META_APP_SECRET", ""),
-        meta_app_id=os.environ.get("META_APP_ID", ""),
-        meta_verify_token=os.environ.get("META_VERIFY_TOKEN", ""),
-    ).start()
+    # Each part names the environment variables it reads (the app's secrets it signs webhooks with...).
+    config = {
+        name.lower(): os.environ[name] for part in part_classes() for name in part.environment if name in os.environ
+    }
+    sim = Simulator(webhook_base=args.webhook_base, host=args.host, port=args.port, **config).start()
     if args.state_file:
         state = {"base_url": sim.base_url, **{name: part.state().get("ports", {}) for name, part in sim.parts.items()}}
         Path(args.state_file).write_text(json.dumps(state))

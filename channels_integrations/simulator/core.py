@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from channels_integrations import registry
+
 logger = logging.getLogger("tsunagu.simulator")
 
 
@@ -107,9 +109,12 @@ Route = tuple[str, str, Handler]  # (method, path regex, handler)
 
 class SimulatorPart:
     """One platform's part. Subclasses set `name` and implement `routes()`; `start`/`stop` for extra servers (IMAP,
-    SMTP); `operator_html()` for the operator page; `trickle(text, lang)` for the demo's steady trickle."""
+    SMTP); `operator_html()` for the operator page; `trickle(text, lang)` for the demo's steady trickle. Settings
+    reach a part through `sim.config` (lower-cased names); `environment` names the variables `python -m
+    channels_integrations.simulator` copies there."""
 
     name: str = ""
+    environment: tuple[str, ...] = ()
 
     def __init__(self, sim: Simulator):
         self.sim = sim
@@ -284,8 +289,5 @@ def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:
 
 
 def part_classes() -> list[type[SimulatorPart]]:
-    """Every platform's simulator part (add a new platform's here)."""
-    from channels_integrations.providers.email.simulator import EmailSimulator
-    from channels_integrations.providers.meta.simulator import MetaSimulator
-
-    return [MetaSimulator, EmailSimulator]
+    """Every registered provider's simulator part (channels_integrations.registry: the core knows no platform)."""
+    return registry.simulator_parts()

@@ -5,8 +5,8 @@ import pytest
 
 from accounts import services as account_services
 from accounts.models import Availability, Membership, Team
-from tickets import services
 from tickets.models import Ticket
+from tickets.services.ingest import message_ingest
 from tickets.tests.factories import connection, inbound
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +76,7 @@ def test_switching_to_available_assigns_the_waiting_tickets(tenant_a, login, dja
             organization=tenant_a.organization, actor=tenant_a.users["owner"], connection=conn, teams=[team]
         )
         Membership.objects.filter(user=agent).update(availability=Availability.AWAY)
-        message, _ = services.message_ingest(organization=tenant_a.organization, connection=conn, inbound=inbound("?"))
+        message, _ = message_ingest(organization=tenant_a.organization, connection=conn, inbound=inbound("?"))
         Ticket.objects.filter(pk=message.ticket_id).update(team=team)
     client = login(agent)
 

@@ -5,7 +5,7 @@ import pytest
 from accounts import services as account_services
 from conftest import PASSWORD, add_member, make_user
 from tests.e2e.conftest import screenshot, sign_in
-from tickets import services
+from tickets.services.ingest import message_ingest
 from tickets.tests.factories import connection, inbound
 
 pytestmark = [pytest.mark.browser]
@@ -30,7 +30,7 @@ def off_loop(fn):
 def ingest(tenant, conn, message):
     def run():
         with tenant.scope():
-            return services.message_ingest(organization=tenant.organization, connection=conn, inbound=message)[0]
+            return message_ingest(organization=tenant.organization, connection=conn, inbound=message)[0]
 
     return off_loop(run)
 

@@ -8,11 +8,12 @@ import pytest
 from django.utils import timezone
 
 from accounts import services as account_services
+from automation.models import Rule, SlaPolicy
+from automation.sla.monitor import sla_scan
 from conftest import PASSWORD
 from tests.e2e.conftest import screenshot, sign_in
 from tests.e2e.test_inbox_browser import ingest, off_loop
-from tickets.models import Rule, SlaPolicy, Ticket
-from tickets.sla.monitor import sla_scan
+from tickets.models import Ticket
 from tickets.tests.factories import connection, inbound
 
 pytestmark = [pytest.mark.browser]

@@ -7,10 +7,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from automation.models import Rule
 from conftest import PASSWORD
 from tests.e2e.conftest import screenshot, sign_in
 from tests.e2e.test_inbox_browser import ingest, off_loop
-from tickets.models import Rule
 from tickets.tests.factories import connection, inbound
 
 pytestmark = [pytest.mark.browser]
@@ -125,7 +125,7 @@ def test_admin_builds_a_rule_with_a_nested_group_fixes_a_bad_pattern_and_saves(b
 
 
 def _rules(tenant, *names):
-    from tickets.rules.services import rule_create
+    from automation.rules.services import rule_create
 
     def make():
         with tenant.scope():

@@ -21,12 +21,16 @@ from rest_framework.response import Response
 
 from accounts.models import Membership
 from accounts.roles import Capability
+from channels_integrations.permissions import connections_visible_to
 from core.api.pagination import CreatedCursorPagination
 from core.api.views import OrgAPIView, OrgListAPIView
-from tickets import canned, replies, saved_views, selectors, services, tags
+from tickets import canned, saved_views, selectors, tags
 from tickets.api import serializers as s
 from tickets.models import CannedResponse, Contact, ContactIdentity, SavedView, Tag, TicketStatus
 from tickets.search import filter_matching
+from tickets.services import replies
+from tickets.services.changes import ticket_update, tickets_bulk_update
+from tickets.services.notes import note_add
 
 # --- pagination -------------------------------------------------------------------------------------------------
 
@@ -120,7 +124,7 @@ class TicketDetailView(OrgAPIView):
         ticket = self.get_object()
         data = s.TicketUpdateSerializer(data=request.data, organization=self.organization)
         data.is_valid(raise_exception=True)
-        services.ticket_update(organization=self.organization, actor=request.user, ticket=ticket, **data.validated_data)
+        ticket_update(organization=self.organization, actor=request.user, ticket=ticket, **data.validated_data)
         return Response(self.get_serializer(self.get_object()).data)
 
 
@@ -136,7 +140,7 @@ class TicketBulkView(OrgAPIView):
         data.is_valid(raise_exception=True)
         change = dict(data.validated_data)
         ids = list(dict.fromkeys(change.pop("ids")))
-        found = services.tickets_bulk_update(
+        found = tickets_bulk_update(
             organization=self.organization, actor=request.user, membership=self.membership, ids=ids, **change
         )
         found_ids = set(found)
@@ -171,7 +175,7 @@ class TicketNotesView(OrgAPIView):
         ticket = _visible_ticket(self, ticket_id)
         data = s.NoteCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        note = services.note_add(
+        note = note_add(
             organization=self.organization, actor=request.user, ticket=ticket, text=data.validated_data["text"]
         )
         note = selectors.conversation(ticket).get(pk=note.pk)
@@ -210,8 +214,6 @@ class TicketRepliesView(OrgAPIView):
 def visible_contacts(membership: Membership) -> QuerySet[Contact]:
     """Contacts with at least one ticket the member may see (a contact known only from other channels stays
     hidden), with their identities on the platforms of the channels the member may see."""
-    from accounts.permissions import connections_visible_to
-
     platforms = sorted(set(connections_visible_to(membership).values_list("platform", flat=True)))
     identities = ContactIdentity.objects.filter(platform__in=platforms).order_by("platform", "id")
     return (

@@ -1,10 +1,10 @@
-"""The tickets app's models: conversations (core), SLAs and business hours (sla), automation rules and their log
-(rules), team routing (routing), auto-responses (autoresponses)."""
+"""The tickets app's models: conversations, their messages and history, contacts, tags, canned responses and saved
+views (core)."""
 
-from tickets.models.autoresponses import AutoResponse, AutoResponseKind, AutoResponseSent
 from tickets.models.core import (
     ACTIVE_CONDITION,
     ACTIVE_STATUSES,
+    DONE_STATUSES,
     PRIORITY_RANK,
     Attachment,
     CannedResponse,
@@ -18,6 +18,7 @@ from tickets.models.core import (
     Priority,
     SavedView,
     Sentiment,
+    SlaMetric,
     SlaState,
     Tag,
     Ticket,
@@ -26,54 +27,30 @@ from tickets.models.core import (
     TicketStatus,
     scoped,
 )
-from tickets.models.rules import (
-    AutomationSettings,
-    CrisisAlert,
-    Rule,
-    RuleRun,
-    RuleTrigger,
-    WebhookCall,
-    WebhookCallState,
-)
-from tickets.models.sla import BusinessCalendar, BusinessClosure, SlaEvent, SlaEventKind, SlaMetric, SlaPolicy
 
 __all__ = [
     "ACTIVE_CONDITION",
     "ACTIVE_STATUSES",
+    "DONE_STATUSES",
     "PRIORITY_RANK",
     "Attachment",
-    "AutoResponse",
-    "AutoResponseKind",
-    "AutoResponseSent",
-    "AutomationSettings",
-    "BusinessCalendar",
-    "BusinessClosure",
     "CannedResponse",
     "CannedResponseVariant",
     "Contact",
     "ContactIdentity",
-    "CrisisAlert",
     "DeliveryState",
     "Direction",
     "Message",
     "MessageKind",
     "Priority",
-    "Rule",
-    "RuleRun",
-    "RuleTrigger",
     "SavedView",
     "Sentiment",
-    "SlaEvent",
-    "SlaEventKind",
     "SlaMetric",
-    "SlaPolicy",
     "SlaState",
     "Tag",
     "Ticket",
     "TicketEvent",
     "TicketEventKind",
     "TicketStatus",
-    "WebhookCall",
-    "WebhookCallState",
     "scoped",
 ]

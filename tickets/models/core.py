@@ -1,5 +1,7 @@
 """Tickets, their messages and history, contacts, tags, canned responses and saved views."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
 from django.contrib.postgres.fields import ArrayField
@@ -10,7 +12,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
-from channels_integrations.models import Platform
+from channels_integrations.registry import platform_choices
 
 
 def scoped():
@@ -47,7 +49,7 @@ class ContactIdentity(models.Model):
         "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
-    platform = models.CharField(max_length=32, choices=Platform.choices)
+    platform = models.CharField(max_length=32, choices=platform_choices)
     external_id = models.CharField(max_length=255)
     handle = models.CharField(max_length=255, blank=True)
 
@@ -89,6 +91,8 @@ class TicketStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = [TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.ON_HOLD]
+# Solved and closed tickets: their resolution clock has stopped.
+DONE_STATUSES = frozenset({TicketStatus.SOLVED, TicketStatus.CLOSED})
 # Partial-index predicate for the inbox's active lists (the list queries imply it, so PostgreSQL can use them).
 ACTIVE_CONDITION = Q(status__in=["new", "open", "pending", "on_hold"], merged_into__isnull=True)
 
@@ -110,6 +114,14 @@ class SlaState(models.TextChoices):
     OK = "ok", _("On track")
     WARNING = "warning", _("Due soon")
     BREACHED = "breached", _("Overdue")
+
+
+class SlaMetric(models.TextChoices):
+    """The ticket's SLA clocks (its due columns); automation starts, pauses and stops them."""
+
+    FIRST_RESPONSE = "first_response", _("First response")
+    NEXT_RESPONSE = "next_response", _("Next response")
+    RESOLUTION = "resolution", _("Resolution")
 
 
 class Sentiment(models.TextChoices):
@@ -150,7 +162,7 @@ class Ticket(models.Model):
     resolution_due_at = models.DateTimeField(null=True, blank=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
     sla_policy = models.ForeignKey(
-        "tickets.SlaPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets", db_index=False
+        "automation.SlaPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets", db_index=False
     )
     sla_state = models.CharField(max_length=8, choices=SlaState.choices, blank=True, db_default="")
     # Set while the ticket is pending on the customer: the SLA clocks stop and resume with the time left.
@@ -246,12 +258,22 @@ class Ticket(models.Model):
     def __str__(self) -> str:
         return f"#{self.number} {self.subject}"
 
+    def running_clocks(self) -> list[tuple[str, datetime]]:
+        """(metric, due) of each SLA clock that is counting, or held while the ticket is paused (automation starts,
+        pauses and stops them; the columns are the ticket's)."""
+        clocks = []
+        if self.first_response_due_at is not None and self.first_response_at is None:
+            clocks.append((SlaMetric.FIRST_RESPONSE.value, self.first_response_due_at))
+        if self.next_response_due_at is not None:
+            clocks.append((SlaMetric.NEXT_RESPONSE.value, self.next_response_due_at))
+        if self.resolution_due_at is not None and self.status not in DONE_STATUSES:
+            clocks.append((SlaMetric.RESOLUTION.value, self.resolution_due_at))
+        return clocks
+
     @property
     def sla_due_at(self):
         """The earliest due time among the SLA clocks still counting (what the inbox shows), or None."""
-        from tickets.sla.clocks import running_clocks
-
-        dues = [due for _metric, due in running_clocks(self)]
+        dues = [due for _metric, due in self.running_clocks()]
         return min(dues) if dues else None
 
 
@@ -325,6 +347,9 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)  # the customer deleted it on the platform
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     search_vector = SearchVectorField(null=True, editable=False)
+
+    # Every attempt of it (core.retry), deleted with it.
+    attempt_log = GenericRelation("core.Attempt", content_type_field="subject_type", object_id_field="subject_id")
 
     objects = scoped()
 

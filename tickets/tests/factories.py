@@ -2,8 +2,8 @@
 
 import itertools
 
+from channels_integrations.inbound import InboundMessage
 from channels_integrations.models import ChannelConnection
-from tickets.inbound import InboundMessage
 
 _serial = itertools.count(1)
 

@@ -16,6 +16,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 from django.conf import settings
 from django.utils.html import escape
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_integrations.connector import (
     AuthFailed,
@@ -32,8 +33,8 @@ from channels_integrations.connector import (
     WebhookDelivery,
     WebhookRejected,
 )
+from channels_integrations.inbound import DeliveryUpdate, InboundAttachment, InboundMessage
 from channels_integrations.providers.email import mime
-from tickets.inbound import DeliveryUpdate, InboundAttachment, InboundMessage
 
 logger = logging.getLogger("tsunagu.email")
 
@@ -43,6 +44,9 @@ REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|返信)\s*[:：]", re.IGNORECASE)
 
 class EmailConnector(Connector):
     platform = "email"
+    label = gettext_lazy("Email")
+    connect_form = "channels_integrations.providers.email.connect.MailboxForm"
+    connect_label = gettext_lazy("Connect a mailbox")
     receives_webhooks = True
     polls = True
     poll_interval_seconds = 60

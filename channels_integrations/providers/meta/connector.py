@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_integrations.connector import (
     AccountChoice,
@@ -29,8 +30,8 @@ from channels_integrations.connector import (
     SendResult,
     WebhookRejected,
 )
+from channels_integrations.inbound import AuthorProfile
 from channels_integrations.providers.meta import client, schemas
-from tickets.inbound import AuthorProfile
 
 logger = logging.getLogger("tsunagu.meta")
 
@@ -108,6 +109,9 @@ class MetaConnector(Connector):
 
     def split_webhook(self, body):
         return schemas.split(body)
+
+    def webhook_route(self, body):
+        return schemas.webhook_object(body)
 
     def parse_event(self, payload, *, account_id):
         return schemas.parse(payload, account_id=account_id)
@@ -352,10 +356,15 @@ class MetaConnector(Connector):
 
 class FacebookConnector(MetaConnector):
     platform = "facebook"
+    label = "Facebook"
+    webhook_objects = ("page",)
+    connect_label = gettext_lazy("Connect Facebook pages and Instagram accounts")
 
 
 class InstagramConnector(MetaConnector):
     platform = "instagram"
+    label = "Instagram"
+    webhook_objects = ("instagram",)
     instagram = True
     dm_max_length = 1000
 

@@ -8,7 +8,14 @@ import logging
 from datetime import UTC, datetime
 
 from channels_integrations.connector import MalformedPayload, WebhookDelivery
-from tickets.inbound import DeliveryUpdate, InboundAttachment, InboundDelete, InboundEdit, InboundItem, InboundMessage
+from channels_integrations.inbound import (
+    DeliveryUpdate,
+    InboundAttachment,
+    InboundDelete,
+    InboundEdit,
+    InboundItem,
+    InboundMessage,
+)
 
 logger = logging.getLogger("tsunagu.meta")
 
@@ -23,6 +30,17 @@ def _time(value, *, millis: bool) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return datetime.fromtimestamp(number / 1000 if millis else number, tz=UTC)
+
+
+def webhook_object(body: bytes) -> str:
+    """The envelope's `object` ("page", "instagram", …): which connector of the shared endpoint takes the body."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise MalformedPayload("the body is not JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("object"), str):
+        raise MalformedPayload('expected {"object": …, "entry": [...]}')
+    return data["object"]
 
 
 def split(body: bytes) -> list[WebhookDelivery]:

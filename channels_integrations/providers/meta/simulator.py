@@ -46,6 +46,7 @@ def graph_error(
 
 class MetaSimulator(SimulatorPart):
     name = "meta"
+    environment = ("META_APP_SECRET", "META_APP_ID", "META_VERIFY_TOKEN")
 
     def __init__(self, sim):
         super().__init__(sim)

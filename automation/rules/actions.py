@@ -1,0 +1,171 @@
+"""What a matched rule does to a ticket. Each action goes through the same services an agent's change does (so it
+is recorded, published and audited the same way), as automation (`actor=None`, `run_rules=False`: a rule's changes
+do not trigger "ticket updated" rules again, so rules cannot loop).
+
+Every action returns what it did as a small dict for the ticket's "why" log: {"type", "ok", …parameters}."""
+
+import logging
+
+from django.db import transaction
+
+from accounts.models import Membership, Organization, Team, User
+from automation.autoreplies import send_canned_automatically
+from automation.models import Rule, SlaPolicy
+from automation.routing.assignment import ticket_route
+from automation.rules import webhooks
+from automation.sla.clocks import sla_start
+from channels_integrations.permissions import connections_visible_to
+from core.errors import DomainError
+from tickets.events import publish_ticket
+from tickets.models import CannedResponse, Ticket, TicketStatus
+from tickets.notifications import notify_about_ticket
+from tickets.services.changes import ticket_update
+from tickets.services.notes import note_add
+
+logger = logging.getLogger("tsunagu.rules")
+
+SPAM_TAG = "spam"
+
+
+def perform(*, organization: Organization, rule: Rule, ticket: Ticket, action: dict) -> dict:
+    """Run one action inside a savepoint: a failing action (a deleted team, a channel that cannot send) is logged
+    as not done and the rule's other actions still run."""
+    kind = action["type"]
+    try:
+        with transaction.atomic():
+            outcome = _HANDLERS[kind](organization=organization, rule=rule, ticket=ticket, action=action)
+        return {"type": kind, "ok": True, **outcome}
+    except (DomainError, User.DoesNotExist, Team.DoesNotExist, LookupError) as exc:
+        logger.info("rule %s: action %s on ticket %s not done: %s", rule.pk, kind, ticket.pk, exc)
+        error = str(exc)
+    except Exception as exc:  # a bug in one action must not lose the customer's message: it rolls back alone
+        logger.exception("rule %s: action %s on ticket %s failed", rule.pk, kind, ticket.pk)
+        error = f"{type(exc).__name__}"
+    params = {key: value for key, value in action.items() if key != "type"}
+    return {"type": kind, "ok": False, **params, "error": error[:300]}
+
+
+def _update(organization: Organization, ticket: Ticket, **change) -> Ticket:
+    updated = ticket_update(organization=organization, actor=None, ticket=ticket, run_rules=False, **change)
+    _copy(updated, ticket)
+    return ticket
+
+
+def _copy(source: Ticket, target: Ticket) -> None:
+    """Keep the engine's ticket instance current, so later rules see what earlier actions changed."""
+    if source is target:
+        return
+    for name in ("status", "priority", "assignee_id", "team_id", "solved_at", "status_changed_at", "sla_policy_id"):
+        setattr(target, name, getattr(source, name))
+    for cache in ("assignee", "team"):
+        target._state.fields_cache.pop(cache, None)
+
+
+def _tag_names(ticket: Ticket) -> list[str]:
+    return list(ticket.tags.values_list("name", flat=True))
+
+
+def assign_agent(*, organization, rule, ticket, action) -> dict:
+    membership = Membership.objects.select_related("role", "user").get(user_id=action["user"])
+    if not connections_visible_to(membership).filter(pk=ticket.connection_id).exists():
+        raise DomainError(f"{membership.user} cannot see this channel")
+    _update(organization, ticket, assignee=membership.user)
+    return {"user": membership.user_id}
+
+
+def assign_team(*, organization, rule, ticket, action) -> dict:
+    team = Team.objects.get(pk=action["team"])
+    assignee = ticket_route(organization=organization, ticket=ticket, team=team, actor=None)
+    _copy(Ticket.objects.get(pk=ticket.pk), ticket)
+    return {"team": team.pk, "user": assignee.pk if assignee else None}
+
+
+def set_priority(*, organization, rule, ticket, action) -> dict:
+    _update(organization, ticket, priority=action["priority"])
+    return {"priority": action["priority"]}
+
+
+def set_status(*, organization, rule, ticket, action) -> dict:
+    _update(organization, ticket, status=action["status"])
+    return {"status": action["status"]}
+
+
+def add_tags(*, organization, rule, ticket, action) -> dict:
+    _update(organization, ticket, tags=[*_tag_names(ticket), *action["tags"]])
+    return {"tags": action["tags"]}
+
+
+def remove_tags(*, organization, rule, ticket, action) -> dict:
+    drop = set(action["tags"])
+    _update(organization, ticket, tags=[t for t in _tag_names(ticket) if t not in drop])
+    return {"tags": action["tags"]}
+
+
+def apply_sla(*, organization, rule, ticket, action) -> dict:
+    policy = SlaPolicy.objects.get(pk=action["policy"])
+    locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    sla_start(organization=organization, ticket=locked, policy=policy)
+    _copy(locked, ticket)
+    publish_ticket(organization, locked)
+    return {"policy": policy.pk}
+
+
+def auto_reply(*, organization, rule, ticket, action) -> dict:
+    response = CannedResponse.objects.get(pk=action["response"], owner__isnull=True)
+    message = send_canned_automatically(organization=organization, ticket=ticket, response=response)
+    return {"response": response.pk, "message": message.pk}
+
+
+def add_note(*, organization, rule, ticket, action) -> dict:
+    note = note_add(organization=organization, actor=None, ticket=ticket, text=action["text"])
+    return {"message": note.pk}
+
+
+def notify_members(*, organization, rule, ticket, action) -> dict:
+    user_ids = set(action.get("users", []))
+    if action.get("teams"):
+        teams = Team.objects.filter(pk__in=action["teams"]).values_list("group_id", flat=True)
+        user_ids |= set(User.objects.filter(groups__in=list(teams)).values_list("pk", flat=True))
+    if action.get("assignee") and ticket.assignee_id:
+        user_ids.add(ticket.assignee_id)
+    members = sorted(Membership.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True))
+    for user_id in members:
+        notify_about_ticket(
+            organization=organization, user_id=user_id, kind="rule", ticket=ticket, params={"rule": rule.name}
+        )
+    return {"users": members}
+
+
+def escalate(*, organization, rule, ticket, action) -> dict:
+    team = Team.objects.get(pk=action["team"])
+    _update(organization, ticket, priority=action["priority"], team=team, assignee=None)
+    assignee = ticket_route(organization=organization, ticket=ticket, team=team, actor=None)
+    _copy(Ticket.objects.get(pk=ticket.pk), ticket)
+    return {"team": team.pk, "priority": action["priority"], "user": assignee.pk if assignee else None}
+
+
+def mark_spam(*, organization, rule, ticket, action) -> dict:
+    _update(organization, ticket, tags=[*_tag_names(ticket), SPAM_TAG], status=TicketStatus.CLOSED)
+    return {}
+
+
+def call_webhook(*, organization, rule, ticket, action) -> dict:
+    call = webhooks.webhook_enqueue(organization=organization, rule=rule, ticket=ticket, url=action["url"])
+    return {"call": call.pk, "url": action["url"]}
+
+
+_HANDLERS = {
+    "assign_agent": assign_agent,
+    "assign_team": assign_team,
+    "set_priority": set_priority,
+    "set_status": set_status,
+    "add_tags": add_tags,
+    "remove_tags": remove_tags,
+    "apply_sla": apply_sla,
+    "auto_reply": auto_reply,
+    "add_note": add_note,
+    "notify": notify_members,
+    "escalate": escalate,
+    "mark_spam": mark_spam,
+    "webhook": call_webhook,
+}

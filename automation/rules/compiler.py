@@ -1,0 +1,253 @@
+"""Turn a rule's conditions into one Python function, once per rule change, and evaluate it against `Facts`.
+
+Keyword matching is Japanese-aware without relying on spaces: text and keywords are NFKC-normalized and case-folded
+(ＡＢＣ = abc, ｶﾀｶﾅ = カタカナ), a keyword in a script without spaces (kana, kanji, Hangul) matches anywhere as a
+substring (「返金」 in 「返金してください」), and a keyword made of Latin letters or digits matches only as a whole word
+("refund" in "refund please!" or in 「refundをお願いします」, not "ok" in "book").
+"""
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+import re2
+
+from automation.rules.schema import compile_pattern
+
+MAX_TEXT = 20_000  # characters of a message the conditions look at
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything a condition can look at, as plain values (built by the engine from a ticket and a message)."""
+
+    now: datetime
+    connection_id: int
+    platform: str
+    status: str
+    priority: str
+    created_at: datetime
+    assignee_id: int | None = None
+    team_id: int | None = None
+    ticket_tags: frozenset[str] = frozenset()
+    ticket_sentiment: str = ""
+    last_message_at: datetime | None = None
+    last_customer_message_at: datetime | None = None
+    status_changed_at: datetime | None = None
+    contact_tags: frozenset[str] = frozenset()
+    vip: bool = False
+    attributes: dict = field(default_factory=dict)
+    first_contact: bool = False
+    in_business_hours: bool = True
+    changed: frozenset[str] = frozenset()
+    has_message: bool = False
+    message_kind: str = ""
+    text: str = ""
+    language: str = ""
+    sentiment: str = ""
+
+    @cached_property
+    def folded_text(self) -> str:
+        return fold(self.text[:MAX_TEXT])
+
+    @cached_property
+    def folded_ticket_tags(self) -> frozenset[str]:
+        return frozenset(fold(t) for t in self.ticket_tags)
+
+    @cached_property
+    def folded_contact_tags(self) -> frozenset[str]:
+        return frozenset(fold(t) for t in self.contact_tags)
+
+
+def fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+_WORDLIKE = re.compile(r"^[0-9a-z_'\-. ]+$")
+
+
+def keyword_regex(keyword: str) -> str:
+    """An RE2 pattern for one keyword in folded text (see the module docstring)."""
+    folded = fold(keyword).strip()
+    escaped = re2.escape(folded)
+    if _WORDLIKE.match(folded):
+        return f"(?:^|[^0-9a-z]){escaped}(?:[^0-9a-z]|$)"
+    return escaped
+
+
+class TextIndex:
+    """Every keyword and pattern of a set of rules, matched against a message in two passes (one RE2 set over the
+    folded text for keywords, one over the text for patterns) instead of one search per condition and keyword.
+    The answer is kept on the message's Facts, so each message is scanned once whatever the number of rules."""
+
+    def __init__(self):
+        self._keywords: dict[str, int] = {}
+        self._patterns: dict[str, int] = {}
+        self._keyword_set = None
+        self._pattern_set = None
+        self._memo = f"_hits_{id(self)}"
+
+    def keyword(self, keyword: str) -> int:
+        return self._keywords.setdefault(keyword_regex(keyword), len(self._keywords))
+
+    def pattern(self, pattern: str) -> int:
+        compile_pattern(pattern)  # raises re2.error for an invalid one, as validation does
+        return self._patterns.setdefault(pattern, len(self._patterns))
+
+    def freeze(self) -> "TextIndex":
+        self._keyword_set = _re2_set(self._keywords)
+        self._pattern_set = _re2_set(self._patterns)
+        return self
+
+    def hits(self, facts: "Facts") -> tuple[frozenset[int], frozenset[int]]:
+        memo = facts.__dict__.get(self._memo)  # Facts is frozen; its __dict__ also holds its cached properties
+        if memo is None:
+            keywords = self._keyword_set.Match(facts.folded_text) if self._keyword_set and facts.text else ()
+            patterns = self._pattern_set.Match(facts.text[:MAX_TEXT]) if self._pattern_set else ()
+            memo = (frozenset(keywords or ()), frozenset(patterns or ()))
+            facts.__dict__[self._memo] = memo
+        return memo
+
+
+def _re2_set(patterns: dict[str, int]):
+    if not patterns:
+        return None
+    options = re2.Options()
+    options.max_mem = 64 << 20
+    options.log_errors = False
+    matcher = re2.Set.SearchSet(options)
+    for pattern, number in sorted(patterns.items(), key=lambda item: item[1]):
+        if matcher.Add(pattern) != number:
+            raise ValueError(f"pattern {number} not added in order")
+    matcher.Compile()
+    return matcher
+
+
+def minutes_between(earlier: datetime | None, now: datetime) -> float | None:
+    if earlier is None:
+        return None
+    return (now - earlier).total_seconds() / 60
+
+
+Predicate = Callable[[Facts], bool]
+
+
+def compile_conditions(node: dict, index: TextIndex | None = None) -> Predicate:
+    """The conditions (already validated by schema.validate_rule) as one Python function of Facts.
+
+    The tree becomes one expression (`f.status in C[0] and (…)`), compiled once: evaluating 200 rules is then 200
+    calls, not thousands of nested closure calls. The expression only ever names Facts attributes and helpers from
+    fixed tables here; every value an administrator typed is a constant reached by index (`C[3]`), never source.
+    Rules compiled together share one `index` (frozen by the caller once all are compiled)."""
+    own = index is None
+    index = TextIndex() if own else index
+    constants: list = []
+    source = "lambda f: " + _expression(node, index, constants)
+    namespace = {"__builtins__": {}, "C": tuple(constants), "K": index.hits, "M": minutes_between, "A": _attribute}
+    predicate = eval(compile(source, "<rule>", "eval"), namespace)  # noqa: S307 - source built from fixed tables only
+    if own:
+        index.freeze()
+    return predicate
+
+
+def fields_used(node: dict) -> set[str]:
+    """Which fields a condition tree reads (the engine loads only what is needed)."""
+    if "all" in node or "any" in node:
+        return set().union(*(fields_used(child) for child in node.get("all", node.get("any", []))))
+    return {node["field"]}
+
+
+def _cost(node: dict) -> int:
+    """Cheap checks first: evaluation is free of side effects, so a group may test its members in any order."""
+    if "all" in node or "any" in node:
+        return max((_cost(child) for child in node.get("all", node.get("any", []))), default=0) + 1
+    if node["field"] == "message.text":
+        return 3
+    return 2 if node["field"] in ("contact.attribute", "ticket.tags", "contact.tags") else 1
+
+
+# Facts attributes (and expressions over them) per field.
+_VALUES = {
+    "channel": "f.connection_id",
+    "platform": "f.platform",
+    "message.kind": "f.message_kind",
+    "message.language": "f.language",
+    "message.sentiment": "f.sentiment",
+    "ticket.sentiment": "f.ticket_sentiment",
+    "ticket.status": "f.status",
+    "ticket.priority": "f.priority",
+    "ticket.assignee": "f.assignee_id",
+    "ticket.team": "f.team_id",
+}
+_TAGS = {"ticket.tags": "f.folded_ticket_tags", "contact.tags": "f.folded_contact_tags", "ticket.changed": "f.changed"}
+_TIMES = {
+    "ticket.minutes_since_created": "f.created_at",
+    "ticket.minutes_since_activity": "(f.last_message_at or f.created_at)",
+    "ticket.minutes_since_customer": "f.last_customer_message_at",
+    "ticket.minutes_in_status": "(f.status_changed_at or f.created_at)",
+}
+
+
+def _expression(node: dict, index: TextIndex, constants: list) -> str:
+    def const(value) -> str:
+        constants.append(value)
+        return f"C[{len(constants) - 1}]"
+
+    if "all" in node or "any" in node:
+        mode = "all" if "all" in node else "any"
+        parts = [_expression(child, index, constants) for child in sorted(node[mode], key=_cost)]
+        if not parts:
+            return "True" if mode == "all" else "False"
+        return "(" + (" and " if mode == "all" else " or ").join(parts) + ")"
+    field, op, value = node["field"], node["op"], node.get("value")
+    if field in _VALUES and op in ("is_set", "is_not_set"):
+        return f"({_VALUES[field]} is {'not ' if op == 'is_set' else ''}None)"
+    if field in _VALUES:
+        return f"({_VALUES[field]} {'in' if op == 'in' else 'not in'} {const(frozenset(value))})"
+    if field in _TAGS:
+        wanted = const(frozenset(fold(v) for v in value))
+        have = _TAGS[field]
+        return {
+            "contains_any": f"(not {wanted}.isdisjoint({have}))",
+            "contains_all": f"({wanted} <= {have})",
+            "contains_none": f"{wanted}.isdisjoint({have})",
+        }[op]
+    if field in _TIMES:
+        # A time that never happened (no customer message yet) is neither more nor less than anything.
+        return f"((m := M({_TIMES[field]}, f.now)) is not None and m {'>' if op == 'gt' else '<'} {const(value)})"
+    if field == "contact.vip":
+        return f"(f.vip is {bool(value)!r})"
+    if field == "contact.first_contact":
+        return f"(f.first_contact is {bool(value)!r})"
+    if field == "business_hours":
+        return "f.in_business_hours" if op == "inside" else "(not f.in_business_hours)"
+    if field == "contact.attribute":
+        return f"A(f.attributes, {const(node['key'])}, {const(op)}, {const(fold(str(value or '')))})"
+    if field == "message.text":
+        if op in ("matches", "not_matches"):
+            number = const(index.pattern(value))
+            return f"({number} {'in' if op == 'matches' else 'not in'} K(f)[1])"
+        numbers = const(frozenset(index.keyword(k) for k in value))
+        return {
+            "contains_any": f"(not {numbers}.isdisjoint(K(f)[0]))",
+            "contains_all": f"({numbers} <= K(f)[0])",
+            "contains_none": f"{numbers}.isdisjoint(K(f)[0])",
+        }[op]
+    raise ValueError(f"unknown field {field}")  # validate_rule refuses these before anything is compiled
+
+
+def _attribute(attributes: dict, key: str, op: str, wanted: str) -> bool:
+    current = attributes.get(key)
+    if op == "exists":
+        return current not in (None, "")
+    if op == "not_exists":
+        return current in (None, "")
+    current = fold(str(current if current is not None else ""))
+    if op == "eq":
+        return current == wanted
+    if op == "ne":
+        return current != wanted
+    return wanted in current

@@ -1,0 +1,343 @@
+"""Running the organization's rules: on events (inside the transaction of the change that caused them), on a
+schedule (time-based rules, Celery beat), and as a dry run over recent tickets.
+
+Rules are compiled once per change and kept per process; the fingerprint of the organization's automation setup
+(automation.setup_cache, one query per ingest batch) tells a process that its copy is stale. Facts are loaded only for
+the fields some rule of the trigger reads."""
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from accounts.models import Organization
+from automation.models import Rule, RuleRun, RuleTrigger
+from automation.rules import actions as rule_actions
+from automation.rules.compiler import Facts, Predicate, TextIndex, compile_conditions, fields_used
+from automation.rules.schema import References, validate_rule
+from automation.setup_cache import cached_setup
+from automation.sla.calendar import default_calendar_spec, is_open
+from tickets.models import ACTIVE_STATUSES, Direction, Message, Ticket
+
+logger = logging.getLogger("tsunagu.rules")
+
+SCHEDULED_BATCH = 2000  # active tickets a time-based pass looks at per organization and run
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    pk: int
+    name: str
+    trigger: str
+    matches: Predicate
+    actions: list[dict]
+    stop_processing: bool
+    fields: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    by_trigger: dict[str, list[CompiledRule]]
+
+    def rules(self, trigger: str) -> list[CompiledRule]:
+        return self.by_trigger.get(trigger, [])
+
+
+def compile_rule(rule: Rule, index: TextIndex | None = None) -> CompiledRule:
+    return CompiledRule(
+        pk=rule.pk,
+        name=rule.name,
+        trigger=rule.trigger,
+        matches=compile_conditions(rule.conditions, index),
+        actions=list(rule.actions),
+        stop_processing=rule.stop_processing,
+        fields=frozenset(fields_used(rule.conditions)),
+    )
+
+
+def ruleset(organization: Organization) -> RuleSet:
+    """The organization's enabled rules, compiled (kept while its automation setup is unchanged)."""
+    return cached_setup(organization.pk, "ruleset", lambda: _ruleset(organization))
+
+
+def _ruleset(organization: Organization) -> RuleSet:
+    by_trigger: dict[str, list[CompiledRule]] = {}
+    indexes: dict[str, TextIndex] = {}
+    for rule in Rule.objects.filter(enabled=True).order_by("trigger", "position", "id"):
+        index = indexes.setdefault(rule.trigger, TextIndex())
+        try:
+            by_trigger.setdefault(rule.trigger, []).append(compile_rule(rule, index))
+        except Exception:  # a rule stored before a validation change; skipping it beats stopping every rule
+            logger.exception("rule %s of organization %s cannot be compiled; skipped", rule.pk, organization.pk)
+    for index in indexes.values():
+        index.freeze()
+    return RuleSet(by_trigger=by_trigger)
+
+
+# --- facts ------------------------------------------------------------------------------------------------------
+
+
+def build_facts(
+    *,
+    organization: Organization,
+    ticket: Ticket,
+    message: Message | None,
+    needed: Iterable[str],
+    changed: Iterable[str] = (),
+    now: datetime | None = None,
+    calendar_spec=None,
+) -> Facts:
+    """Facts about the ticket (and the customer message that triggered the rules), loading only what is needed."""
+    needed = set(needed)
+    now = now or timezone.now()
+    contact = ticket.contact if any(f.startswith("contact.") for f in needed) else None
+    in_hours = True
+    if "business_hours" in needed:
+        spec = calendar_spec if calendar_spec is not None else default_calendar_spec(organization)
+        in_hours = True if spec is None else is_open(now, spec)
+    return Facts(
+        now=now,
+        connection_id=ticket.connection_id,
+        platform=ticket.connection.platform if "platform" in needed else "",
+        status=ticket.status,
+        priority=ticket.priority,
+        created_at=ticket.created_at,
+        assignee_id=ticket.assignee_id,
+        team_id=ticket.team_id,
+        ticket_tags=frozenset(ticket.tags.values_list("name", flat=True)) if "ticket.tags" in needed else frozenset(),
+        ticket_sentiment=ticket.sentiment,
+        last_message_at=ticket.last_message_at,
+        last_customer_message_at=ticket.last_customer_message_at,
+        status_changed_at=ticket.status_changed_at,
+        contact_tags=frozenset(contact.tags) if contact else frozenset(),
+        vip=contact.vip if contact else False,
+        attributes=contact.attributes if contact and isinstance(contact.attributes, dict) else {},
+        first_contact=(
+            not Ticket.objects.filter(contact_id=ticket.contact_id, created_at__lt=ticket.created_at).exists()
+            if "contact.first_contact" in needed
+            else False
+        ),
+        in_business_hours=in_hours,
+        changed=frozenset(changed),
+        has_message=message is not None,
+        message_kind=message.kind if message else "",
+        text=message.text if message else "",
+        language=message.language if message else "",
+        sentiment=message.sentiment if message else "",
+    )
+
+
+# --- running ----------------------------------------------------------------------------------------------------
+
+
+def run_rules(
+    *,
+    organization: Organization,
+    trigger: str,
+    ticket: Ticket,
+    message: Message | None = None,
+    changed: Iterable[str] = (),
+    dedupe_key: str = "",
+    now: datetime | None = None,
+) -> list[RuleRun]:
+    """Run the enabled rules of `trigger` on the ticket, in order, inside the caller's transaction. Each matching
+    rule's actions run and are logged on the ticket (RuleRun); later rules see what earlier ones changed;
+    `stop_processing` ends the pass. With a `dedupe_key`, a rule acts at most once per ticket and key."""
+    rules = ruleset(organization).rules(trigger)
+    if not rules:
+        return []
+    needed = frozenset().union(*(rule.fields for rule in rules))
+    changed = frozenset(changed)
+    facts = build_facts(
+        organization=organization, ticket=ticket, message=message, needed=needed, changed=changed, now=now
+    )
+    runs = []
+    for rule in rules:
+        if not _matches(rule, facts):
+            continue
+        run = _record_run(organization, rule, ticket, trigger, dedupe_key)
+        if run is None:
+            continue  # this rule already acted on this ticket for this key
+        results = [
+            rule_actions.perform(organization=organization, rule=rule, ticket=ticket, action=action)
+            for action in rule.actions
+        ]
+        run.actions = results
+        run.save(update_fields=["actions"])
+        runs.append(run)
+        if rule.stop_processing:
+            break
+        facts = build_facts(
+            organization=organization, ticket=ticket, message=message, needed=needed, changed=changed, now=now
+        )
+    if runs:
+        logger.info("ticket %s: %s rule(s) acted on %s", ticket.pk, len(runs), trigger)
+    return runs
+
+
+def _matches(rule: CompiledRule, facts: Facts) -> bool:
+    try:
+        return bool(rule.matches(facts))
+    except Exception:  # odd stored data (a contact attribute of an unexpected type): this rule does not apply
+        logger.exception("rule %s could not be evaluated", rule.pk)
+        return False
+
+
+def _record_run(organization, rule: CompiledRule, ticket: Ticket, trigger: str, dedupe_key: str) -> RuleRun | None:
+    """The RuleRun is written before the actions run, so that its unique key claims the (rule, ticket, key)."""
+    try:
+        with transaction.atomic():
+            return RuleRun.objects.create(
+                organization=organization,
+                ticket=ticket,
+                rule_id=rule.pk,
+                rule_name=rule.name,
+                trigger=trigger,
+                dedupe_key=dedupe_key,
+            )
+    except IntegrityError:
+        return None
+
+
+def state_key(ticket: Ticket) -> str:
+    """Identifies the ticket's state for time-based rules: a rule fires once per state, again once it changes."""
+    parts = [
+        ticket.status,
+        ticket.status_changed_at.isoformat() if ticket.status_changed_at else "",
+        ticket.last_message_at.isoformat() if ticket.last_message_at else "",
+        str(ticket.assignee_id or ""),
+        str(ticket.team_id or ""),
+    ]
+    return "t:" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def run_scheduled_rules(*, organization: Organization, now: datetime | None = None) -> int:
+    """Time-based rules ("pending for 48 hours", "unassigned for 10 minutes"): evaluated on the organization's
+    active tickets; each (rule, ticket, state) acts once. Returns how many rule runs acted."""
+    now = now or timezone.now()
+    rules = ruleset(organization).rules(RuleTrigger.SCHEDULED)
+    if not rules:
+        return 0
+    needed = frozenset().union(*(rule.fields for rule in rules))
+    spec = default_calendar_spec(organization) if "business_hours" in needed else None
+    candidates = (
+        Ticket.objects.filter(status__in=ACTIVE_STATUSES, merged_into__isnull=True)
+        .select_related("connection", "contact")
+        .order_by("last_message_at", "pk")[:SCHEDULED_BATCH]
+    )
+    acted = 0
+    for ticket in candidates:
+        facts = build_facts(
+            organization=organization, ticket=ticket, message=None, needed=needed, now=now, calendar_spec=spec
+        )
+        if not any(_matches(rule, facts) for rule in rules):
+            continue
+        with transaction.atomic():
+            locked = (
+                Ticket.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("connection", "contact")
+                .filter(pk=ticket.pk, status__in=ACTIVE_STATUSES)
+                .first()
+            )
+            if locked is None:
+                continue  # being changed right now; the next pass looks again
+            acted += len(
+                run_rules(
+                    organization=organization,
+                    trigger=RuleTrigger.SCHEDULED,
+                    ticket=locked,
+                    dedupe_key=state_key(locked),
+                    now=now,
+                )
+            )
+    return acted
+
+
+# --- dry run ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DryRunMatch:
+    ticket: Ticket
+    message: Message | None
+
+
+def rules_dry_run(
+    *, organization: Organization, trigger: str, conditions, actions, limit: int = 500
+) -> tuple[int, list[DryRunMatch]]:
+    """Which of the last `limit` tickets would this rule match (as if its trigger happened at the time of the
+    ticket's latest customer message, or now for rules without a message)? Nothing is changed. Returns
+    (tickets looked at, matches). Raises RuleInvalid for a rule that cannot be saved either."""
+    conditions, actions = validate_rule(
+        trigger=trigger, conditions=conditions, actions=actions, refs=References.of(organization)
+    )
+    probe = CompiledRule(
+        pk=0,
+        name="",
+        trigger=trigger,
+        matches=compile_conditions(conditions),
+        actions=actions,
+        stop_processing=False,
+        fields=frozenset(fields_used(conditions)),
+    )
+    needed = probe.fields
+    earlier = Ticket.objects.filter(contact_id=OuterRef("contact_id"), created_at__lt=OuterRef("created_at"))
+    tickets = list(
+        Ticket.objects.filter(merged_into__isnull=True)
+        .select_related("connection", "contact")
+        .prefetch_related("tags")
+        .annotate(returning=Exists(earlier))
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    latest: dict[int, Message] = {}
+    message_trigger = trigger in (RuleTrigger.TICKET_CREATED, RuleTrigger.MESSAGE_RECEIVED)
+    if message_trigger and tickets:
+        for message in (
+            Message.objects.filter(ticket_id__in=[t.pk for t in tickets], direction=Direction.INBOUND)
+            .order_by("ticket_id", "-created_at", "-pk")
+            .distinct("ticket_id")
+        ):
+            latest[message.ticket_id] = message
+    spec = default_calendar_spec(organization) if "business_hours" in needed else None
+    now = timezone.now()
+    found = []
+    for ticket in tickets:
+        message = latest.get(ticket.pk)
+        at = message.created_at if message is not None else now
+        in_hours = True
+        if spec is not None:
+            in_hours = is_open(at, spec)
+        contact = ticket.contact
+        facts = Facts(
+            now=at,
+            connection_id=ticket.connection_id,
+            platform=ticket.connection.platform,
+            status=ticket.status,
+            priority=ticket.priority,
+            created_at=ticket.created_at,
+            assignee_id=ticket.assignee_id,
+            team_id=ticket.team_id,
+            ticket_tags=frozenset(tag.name for tag in ticket.tags.all()),
+            ticket_sentiment=ticket.sentiment,
+            last_message_at=ticket.last_message_at,
+            last_customer_message_at=ticket.last_customer_message_at,
+            status_changed_at=ticket.status_changed_at,
+            contact_tags=frozenset(contact.tags),
+            vip=contact.vip,
+            attributes=contact.attributes if isinstance(contact.attributes, dict) else {},
+            first_contact=not ticket.returning,
+            in_business_hours=in_hours,
+            has_message=message is not None,
+            message_kind=message.kind if message else "",
+            text=message.text if message else "",
+            language=message.language if message else "",
+            sentiment=message.sentiment if message else "",
+        )
+        if _matches(probe, facts):
+            found.append(DryRunMatch(ticket=ticket, message=message))
+    return len(tickets), found

@@ -1,0 +1,83 @@
+"""Connecting a mailbox: its IMAP and SMTP servers, checked when the connection is saved (EmailConnector.on_connect),
+and an inbound-parse endpoint whose bearer token is shown once."""
+
+import secrets
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from channels_integrations.connect import ConnectForm
+from channels_integrations.connector import AccountChoice
+from channels_integrations.models import ChannelConnection
+
+SECURITY = [("ssl", _("SSL/TLS")), ("starttls", "STARTTLS"), ("none", _("None (local servers only)"))]
+CONFIG_FIELDS = (
+    "address",
+    "from_name",
+    "username",
+    "imap_host",
+    "imap_port",
+    "imap_security",
+    "imap_folder",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+)
+
+
+class MailboxForm(ConnectForm):
+    title = _("Connect a mailbox")
+    intro = _(
+        "Tsunagu checks the mailbox over IMAP every minute and sends replies over SMTP, so they thread in the "
+        "customer's mail client. Saving an address that is already connected updates its settings."
+    )
+    done_intro = _(
+        "If your mail provider can forward incoming mail as raw MIME (inbound parse), point it at this endpoint with "
+        "this bearer token. Copy the token now: it will not be shown again."
+    )
+
+    address = forms.EmailField(label=_("Support address"))
+    from_name = forms.CharField(label=_("Sender name"), max_length=120, required=False)
+    username = forms.CharField(label=_("User name"), max_length=254, help_text=_("Usually the address itself."))
+    password = forms.CharField(
+        label=_("Password"),
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text=_("Leave empty to keep the stored password."),
+    )
+    imap_host = forms.CharField(label=_("IMAP server"), max_length=253)
+    imap_port = forms.IntegerField(label=_("IMAP port"), min_value=1, max_value=65535, initial=993)
+    imap_security = forms.ChoiceField(label=_("IMAP security"), choices=SECURITY, initial="ssl")
+    imap_folder = forms.CharField(label=_("Folder"), max_length=200, initial="INBOX")
+    smtp_host = forms.CharField(label=_("SMTP server"), max_length=253)
+    smtp_port = forms.IntegerField(label=_("SMTP port"), min_value=1, max_value=65535, initial=587)
+    smtp_security = forms.ChoiceField(label=_("SMTP security"), choices=SECURITY, initial="starttls")
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        existing = ChannelConnection.objects.filter(platform="email", external_account_id=data["address"]).first()
+        stored = existing.credentials if existing and existing.credentials_encrypted else {}
+        data["password"] = data.get("password") or stored.get("password", "")
+        if not data["password"]:
+            self.add_error("password", _("Enter the mailbox password."))
+        return data
+
+    def account_choice(self) -> AccountChoice:
+        data = self.cleaned_data
+        self.token = secrets.token_urlsafe(32)
+        return AccountChoice(
+            platform="email",
+            external_account_id=data["address"],
+            display_name=data["from_name"] or data["address"],
+            credentials={"password": data["password"], "inbound_token": self.token},
+            config={name: data[name] for name in CONFIG_FIELDS},
+        )
+
+    def shown_once(self, connection) -> list[tuple[str, str]]:
+        return [
+            (_("Inbound endpoint"), f"{settings.SITE_URL}/webhooks/email/{connection.uuid}/"),
+            (_("Bearer token"), self.token),
+        ]

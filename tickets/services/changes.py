@@ -1,0 +1,158 @@
+"""Changing tickets: status, priority, assignee, team and tags (one at a time or in bulk), snoozing and waking."""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Membership, Organization, Team, User
+from core.errors import DomainError
+from tickets.automation_hooks import automation
+from tickets.events import publish_ticket
+from tickets.models import (
+    Priority,
+    Tag,
+    Ticket,
+    TicketEventKind,
+    TicketStatus,
+)
+from tickets.notifications import notify_about_ticket
+from tickets.selectors import visible_tickets
+from tickets.services.history import ticket_event_add
+
+logger = logging.getLogger("tsunagu.tickets")
+
+
+@transaction.atomic
+def ticket_update(
+    *,
+    organization: Organization,
+    actor: User | None,
+    ticket: Ticket,
+    status: str | None = None,
+    priority: str | None = None,
+    assignee: User | None | bool = False,
+    team: Team | None | bool = False,
+    tags: list[str] | None = None,
+    run_rules: bool = True,
+) -> Ticket:
+    """Change status, priority, assignee (None = unassign), team or tags; each change is a TicketEvent.
+    `False` for assignee/team means "leave as is". `actor=None` is automation (a rule or routing); automation passes
+    `run_rules=False` so that its own changes do not trigger the "ticket updated" rules again."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    changed = []
+    old_status = ticket.status
+    old_assignee_id = ticket.assignee_id
+    if status is not None and status != ticket.status:
+        if status not in TicketStatus.values:
+            raise DomainError(_("Unknown status."), field="status")
+        ticket_event_add(ticket, actor, TicketEventKind.STATUS, ticket.status, status)
+        ticket.status = status
+        ticket.solved_at = timezone.now() if status == TicketStatus.SOLVED else None
+        ticket.status_changed_at = timezone.now()
+        changed += ["status", "solved_at", "status_changed_at"]
+    if priority is not None and priority != ticket.priority:
+        if priority not in Priority.values:
+            raise DomainError(_("Unknown priority."), field="priority")
+        ticket_event_add(ticket, actor, TicketEventKind.PRIORITY, ticket.priority, priority)
+        ticket.priority = priority
+        changed.append("priority")
+    if assignee is not False and (assignee.pk if assignee else None) != ticket.assignee_id:
+        if assignee is not None and not Membership.objects.filter(user=assignee).exists():
+            raise DomainError(_("The assignee must be a member of this organization."), field="assignee")
+        ticket_event_add(
+            ticket, actor, TicketEventKind.ASSIGNMENT, ticket.assignee_id, assignee.pk if assignee else None
+        )
+        ticket.assignee = assignee
+        changed.append("assignee")
+        if assignee is not None and assignee != actor:
+            notify_about_ticket(
+                organization=organization,
+                user_id=assignee.pk,
+                kind="assigned",
+                ticket=ticket,
+                params={"actor": actor} if actor else {"automated": True},
+            )
+    if team is not False and (team.pk if team else None) != ticket.team_id:
+        ticket_event_add(ticket, actor, TicketEventKind.TEAM, ticket.team_id, team.pk if team else None)
+        ticket.team = team
+        changed.append("team")
+    if changed:
+        ticket.save(update_fields=[*changed, "updated_at"])
+    if tags is not None:
+        wanted = {name.strip()[:60] for name in tags if name.strip()}
+        current = set(ticket.tags.values_list("name", flat=True))
+        if wanted != current:
+            objects = [Tag.objects.get_or_create(organization=organization, name=name)[0] for name in sorted(wanted)]
+            ticket.tags.set(objects)
+            ticket_event_add(ticket, actor, TicketEventKind.TAGS, sorted(current), sorted(wanted))
+            changed.append("tags")
+    automation().ticket_changed(
+        organization=organization,
+        ticket=ticket,
+        actor=actor,
+        old_status=old_status,
+        old_assignee_id=old_assignee_id,
+        changed={"status", "priority", "assignee", "team", "tags"} & set(changed),
+        rules=run_rules,
+    )
+    if changed:
+        publish_ticket(organization, ticket)
+    return ticket
+
+
+@transaction.atomic
+def tickets_bulk_update(
+    *,
+    organization: Organization,
+    actor: User,
+    membership: Membership,
+    ids: list[int],
+    tags_add: list[str] | None = None,
+    **change,
+) -> list[int]:
+    """Apply one change (ticket_update's keywords, plus `tags_add`) to every listed ticket the member may see, all
+    or nothing. Returns the ids changed; the others are unknown or not visible and are left alone."""
+    tickets = visible_tickets(membership).filter(pk__in=ids).order_by("pk")
+    if tags_add is not None:
+        tickets = tickets.prefetch_related("tags")
+    changed = []
+    for ticket in tickets:
+        kwargs = dict(change)
+        if tags_add is not None:
+            kwargs["tags"] = [*(tag.name for tag in ticket.tags.all()), *tags_add]
+        ticket_update(organization=organization, actor=actor, ticket=ticket, **kwargs)
+        changed.append(ticket.pk)
+    return changed
+
+
+@transaction.atomic
+def ticket_snooze(*, organization: Organization, actor: User, ticket: Ticket, until) -> Ticket:
+    """Hide the ticket from the active views until `until` (None wakes it now). A customer message wakes it too."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if until is not None and until <= timezone.now():
+        raise DomainError(_("Choose a time in the future."), field="until")
+    old = ticket.snoozed_until.isoformat() if ticket.snoozed_until else None
+    ticket.snoozed_until = until
+    ticket.save(update_fields=["snoozed_until", "updated_at"])
+    ticket_event_add(ticket, actor, TicketEventKind.SNOOZE, old, until.isoformat() if until else None)
+    publish_ticket(organization, ticket)
+    return ticket
+
+
+def tickets_wake_snoozed(*, organization: Organization) -> int:
+    """Bring back tickets whose snooze has ended (Celery beat, every minute). Returns how many woke."""
+    woke = 0
+    due = Ticket.objects.filter(snoozed_until__lte=timezone.now()).values_list("pk", flat=True)[:500]
+    for ticket_id in due:
+        with transaction.atomic():
+            ticket = Ticket.objects.select_for_update(skip_locked=True).filter(pk=ticket_id).first()
+            if ticket is None or ticket.snoozed_until is None or ticket.snoozed_until > timezone.now():
+                continue
+            ticket.snoozed_until = None
+            ticket.save(update_fields=["snoozed_until", "updated_at"])
+            ticket_event_add(ticket, None, TicketEventKind.SNOOZE, "ended", None)
+            publish_ticket(organization, ticket)
+            woke += 1
+    return woke

@@ -1,0 +1,169 @@
+"""Agent replies to customers: checked against the platform's rules, stored as `queued`, sent after commit by the
+outbound task (channels_integrations.outbound), and their delivery state kept up to date live."""
+
+import logging
+import uuid
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Organization, User
+from channels_integrations.connector import ReplyContext, ReplyLimits
+from channels_integrations.models import ConnectionStatus
+from channels_integrations.registry import connector_for, has_connector
+from core.errors import DomainError
+from tickets.automation_hooks import automation
+from tickets.events import publish_message, publish_ticket
+from tickets.models import Attachment, DeliveryState, Direction, Message, MessageKind, Ticket, TicketStatus
+from tickets.search import document_expression, index_document
+from tickets.services.ingest import ticket_message_update
+from tickets.tasks import send_message
+
+logger = logging.getLogger("tsunagu.tickets")
+
+MAX_FILES = 10
+
+
+def _answered(ticket: Ticket) -> Message | None:
+    """The customer message a reply answers: the latest one on the ticket's own connection."""
+    return (
+        Message.objects.filter(ticket=ticket, direction=Direction.INBOUND, connection_id=ticket.connection_id)
+        .exclude(platform_message_id="")
+        .order_by("-pk")
+        .first()
+    )
+
+
+def reply_context(ticket: Ticket, *, public: bool) -> tuple[ReplyContext, Message | None]:
+    answered = _answered(ticket)
+    kind = answered.kind if answered else MessageKind.DIRECT
+    already_private = bool(
+        answered
+        and kind == MessageKind.COMMENT
+        and Message.objects.filter(
+            ticket=ticket,
+            direction=Direction.OUTBOUND,
+            is_public=False,
+            reply_to_platform_id=answered.platform_message_id,
+        )
+        .exclude(delivery_state=DeliveryState.FAILED)
+        .exists()
+    )
+    context = ReplyContext(
+        kind=kind,
+        is_public=public,
+        last_customer_message_at=ticket.last_customer_message_at,
+        now=timezone.now(),
+        already_replied_privately=already_private,
+    )
+    return context, answered
+
+
+def reply_limits(ticket: Ticket, *, public: bool = False) -> ReplyLimits | None:
+    """What the reply box shows before sending; None when the channel cannot send (no connector yet)."""
+    if not has_connector(ticket.connection.platform):
+        return None
+    context, _answered_message = reply_context(ticket, public=public)
+    return connector_for(ticket.connection.platform).reply_limits(ticket.connection, context)
+
+
+@transaction.atomic
+def message_reply(
+    *,
+    organization: Organization,
+    actor: User | None,
+    ticket: Ticket,
+    text: str,
+    public: bool = False,
+    files: list[UploadedFile] | tuple = (),
+    based_on_message_id: int | None = None,
+    automated: bool = False,
+) -> Message:
+    """Queue a reply through the ticket's channel. Platform rules (length, window, attachment types, public or
+    private) are checked here, so the agent hears about them now and not from a failed delivery later.
+    `automated` (actor None): an automatic reply, which is not the agent's response (SLA clocks keep running)."""
+    text = (text or "").replace("\r\n", "\n").strip()
+    connection = ticket.connection
+    if not has_connector(connection.platform):
+        raise DomainError(_("Replies cannot be sent through this channel yet."), code="unsupported")
+    if connection.status not in (ConnectionStatus.ACTIVE, ConnectionStatus.ERROR):
+        raise DomainError(
+            _("The channel %(name)s is %(status)s; replies cannot be sent until it is active again.")
+            % {"name": connection.display_name, "status": connection.get_status_display().lower()},
+            code="channel_unavailable",
+        )
+    if len(files) > MAX_FILES:
+        raise DomainError(_("Attach at most %(n)d files.") % {"n": MAX_FILES}, field="files")
+    context, answered = reply_context(ticket, public=public)
+    connector = connector_for(connection.platform)
+    problems = connector.check_reply(
+        connection, context, text, [(f.name, f.content_type or "application/octet-stream", f.size) for f in files]
+    )
+    if problems:
+        raise DomainError(" ".join(problems), field="text", code="platform_rule")
+    kind = answered.kind if answered else MessageKind.DIRECT
+    if kind in (MessageKind.NOTE, MessageKind.MENTION, MessageKind.REVIEW):
+        kind = MessageKind.COMMENT if public else MessageKind.DIRECT
+    document = index_document(text)
+    message = Message.objects.create(
+        organization=organization,
+        ticket=ticket,
+        connection=connection,
+        direction=Direction.OUTBOUND,
+        kind=kind,
+        author_user=actor,
+        automated=automated,
+        text=text,
+        is_public=public,
+        reply_to_platform_id=answered.platform_message_id if answered else "",
+        parent=answered,
+        delivery_state=DeliveryState.QUEUED,
+        local_ref=uuid.uuid4(),
+        based_on_message_id=based_on_message_id,
+        search_vector=document_expression(document),
+    )
+    for f in files:
+        attachment = Attachment(
+            organization=organization,
+            message=message,
+            filename=f.name[:255],
+            content_type=(f.content_type or "application/octet-stream")[:120],
+            size=f.size,
+        )
+        attachment.file.save(f.name[-100:], f, save=False)
+        attachment.save()
+    now = timezone.now()
+    fields = {"last_message_at": now}
+    if not automated and ticket.status == TicketStatus.NEW:
+        fields["status"] = TicketStatus.OPEN
+        fields["status_changed_at"] = now
+    ticket_message_update(ticket, fields, document, now)
+    if not automated:
+        _agent_replied(organization, ticket, now)
+    publish_ticket(organization, ticket)
+    publish_message(organization, ticket, message)
+    transaction.on_commit(
+        lambda: send_message.apply_async(
+            kwargs={"organization_id": organization.pk, "message_id": message.pk}, queue="outbound"
+        )
+    )
+    logger.info("reply %s queued on ticket %s", message.pk, ticket.pk)
+    return message
+
+
+def _agent_replied(organization: Organization, ticket: Ticket, at) -> None:
+    """The agent answered: the SLA's first- or next-response clock stops (on the locked ticket row)."""
+    locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    automation().agent_replied(organization=organization, ticket=locked, at=at)
+    ticket.first_response_at = locked.first_response_at
+
+
+def retry_failed(*, organization: Organization, actor: User, message: Message) -> Message:
+    """The agent resends a failed reply as a new message (the failed one stays, so nothing is sent twice silently)."""
+    if message.direction != Direction.OUTBOUND or message.delivery_state != DeliveryState.FAILED:
+        raise DomainError(_("Only a failed reply can be sent again."))
+    return message_reply(
+        organization=organization, actor=actor, ticket=message.ticket, text=message.text, public=message.is_public
+    )

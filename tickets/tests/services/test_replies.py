@@ -1,0 +1,156 @@
+"""Replies through the workspace and the API: platform rules checked before queueing, delivery states pushed live,
+nothing sent twice."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from channels_integrations.providers.email.tests.test_connector import MAILBOX, mailbox
+from core.errors import DomainError
+from tickets.models import DeliveryState, Message
+from tickets.services import replies
+from tickets.services.delivery import message_send
+from tickets.services.ingest import message_ingest
+from tickets.tests.factories import connection, inbound
+
+
+def email_ticket(tenant, simulator):
+    part = simulator.parts["email"]
+    part.add_mailbox(MAILBOX, MAILBOX, "mail-password")
+    conn = mailbox(tenant, imap_port=part.imap_port, smtp_port=part.smtp_port)
+    with tenant.scope():
+        message, _ = message_ingest(
+            organization=tenant.organization,
+            connection=conn,
+            inbound=inbound(
+                "返品できますか",
+                kind="email",
+                mid="<q1@example.jp>",
+                thread="<q1@example.jp>",
+                author="hanako@example.jp",
+                author_email="hanako@example.jp",
+                subject="返品",
+            ),
+        )
+    return conn, message.ticket
+
+
+def test_workspace_reply_is_queued_sent_and_pushed(tenant_a, login, simulator, django_capture_on_commit_callbacks):
+    _conn, ticket = email_ticket(tenant_a, simulator)
+    client = login(tenant_a.users["owner"])
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"/{tenant_a.slug}/inbox/tickets/{ticket.pk}/reply/", {"text": "はい、可能です。"})
+    assert answer.status_code == 200
+    assert "はい、可能です。" in answer.content.decode()
+    with tenant_a.scope():
+        reply = Message.objects.get(ticket=ticket, direction="outbound")
+        assert reply.delivery_state == DeliveryState.SENT
+        assert reply.platform_message_id.startswith("<")
+        ticket.refresh_from_db()
+        assert ticket.first_response_at is not None
+    assert len(simulator.parts["email"].sent()) == 1
+
+
+def test_a_reply_breaking_a_rule_is_refused_with_the_reason(tenant_a, login, simulator):
+    _conn, ticket = email_ticket(tenant_a, simulator)
+    client = login(tenant_a.users["agent"])
+    with tenant_a.scope():
+        from accounts import services as account_services
+
+        account_services.connection_access_set(
+            organization=tenant_a.organization,
+            actor=tenant_a.users["owner"],
+            connection=ticket.connection,
+            users=[tenant_a.users["agent"]],
+        )
+    answer = client.post(f"/{tenant_a.slug}/inbox/tickets/{ticket.pk}/reply/", {"text": "   "})
+    assert answer.status_code == 400
+    assert answer.content.decode()  # a sentence for the agent
+    with tenant_a.scope():
+        assert not Message.objects.filter(ticket=ticket, direction="outbound").exists()
+
+
+def test_channels_without_a_connector_or_paused_refuse_replies(tenant_a):
+    line = connection(tenant_a, "line")
+    with tenant_a.scope():
+        message, _ = message_ingest(organization=tenant_a.organization, connection=line, inbound=inbound("hi"))
+        with pytest.raises(DomainError):
+            replies.message_reply(
+                organization=tenant_a.organization, actor=tenant_a.users["agent"], ticket=message.ticket, text="hello"
+            )
+
+
+def test_api_reply_and_a_second_send_attempt_sends_nothing_more(
+    tenant_a, api_client_for, simulator, django_capture_on_commit_callbacks
+):
+    _conn, ticket = email_ticket(tenant_a, simulator)
+    api = api_client_for(tenant_a, "owner")
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = api.post(
+            f"/api/v1/orgs/{tenant_a.slug}/tickets/{ticket.pk}/replies/", {"text": "Thanks!"}, format="json"
+        )
+    assert answer.status_code == 201, answer.content
+    body = answer.json()
+    assert body["direction"] == "outbound" and body["delivery_state"] in ("queued", "sent")
+    with tenant_a.scope():
+        # A redelivered task finds the reply sent and does nothing
+        assert message_send(organization=tenant_a.organization, message_id=body["id"]).state == DeliveryState.SENT
+    assert len(simulator.parts["email"].sent()) == 1
+
+
+def test_a_send_interrupted_mid_way_is_resent_only_where_the_platform_deduplicates(tenant_a, simulator):
+    _conn, ticket = email_ticket(tenant_a, simulator)
+    with tenant_a.scope():
+        reply = Message.objects.create(
+            organization=tenant_a.organization,
+            ticket=ticket,
+            connection=ticket.connection,
+            direction="outbound",
+            kind="email",
+            text="再送テスト",
+            delivery_state=DeliveryState.SENDING,
+            send_claimed_at=timezone.now() - timedelta(minutes=10),
+            local_ref="0b7e8f4e-1c7d-4a55-9d0e-5f3f7b0c1a11",
+        )
+        # Email is idempotent (same Message-ID on a resend), so the stale claim is sent again
+        assert message_send(organization=tenant_a.organization, message_id=reply.pk).state == DeliveryState.SENT
+        reply.refresh_from_db()
+        assert reply.platform_message_id.startswith("<0b7e8f4e-1c7d-4a55-9d0e-5f3f7b0c1a11@")
+
+
+def test_conversation_shows_the_reply_box_with_the_channel_limits(tenant_a, login, simulator):
+    _conn, ticket = email_ticket(tenant_a, simulator)
+    page = login(tenant_a.users["owner"]).get(f"/{tenant_a.slug}/inbox/tickets/{ticket.pk}/conversation/")
+    html = page.content.decode()
+    assert 'id="reply-form"' in html and 'name="files"' in html
+
+
+def test_reply_query_count_does_not_grow_with_the_conversation(tenant_a, login, simulator):
+    _conn, ticket = email_ticket(tenant_a, simulator)
+    client = login(tenant_a.users["owner"])
+    url = f"/{tenant_a.slug}/inbox/tickets/{ticket.pk}/reply/"
+
+    def count() -> int:
+        with CaptureQueriesContext(db) as queries:
+            assert client.post(url, {"text": "確認します"}).status_code == 200
+        return len(queries)
+
+    count()  # the first reply also records the first response time
+    small = count()
+    with tenant_a.scope():
+        for i in range(15):
+            message_ingest(
+                organization=tenant_a.organization,
+                connection=ticket.connection,
+                inbound=inbound(
+                    f"追記 {i}",
+                    kind="email",
+                    mid=f"<more{i}@example.jp>",
+                    thread="<q1@example.jp>",
+                    author="hanako@example.jp",
+                ),
+            )
+    assert count() == small
