@@ -16,6 +16,7 @@ org_patterns = [
     path("", include("accounts.org_urls")),
     path("", include("inbox.org_urls")),
     path("", include("channels_integrations.org_urls")),
+    path("", include("tickets.org_urls")),
     path("", include("automation.org_urls")),
 ]
 org_api_patterns = [

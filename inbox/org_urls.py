@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from inbox import availability, canned_views, views
+from inbox import availability, views
 
 urlpatterns = [
     path("inbox/", views.inbox, name="inbox"),
@@ -13,9 +13,6 @@ urlpatterns = [
     path("inbox/notifications/read/", views.notifications_read, name="notifications_read"),
     path("inbox/availability/", availability.availability_set, name="availability"),
     path("settings/notifications/", views.notification_settings, name="notification_settings"),
-    path("settings/canned-responses/", canned_views.canned_list, name="canned_list"),
-    path("settings/canned-responses/<int:canned_id>/", canned_views.canned_edit, name="canned_edit"),
-    path("settings/canned-responses/<int:canned_id>/delete/", canned_views.canned_delete, name="canned_delete"),
     path("inbox/tickets/<int:ticket_id>/", views.inbox, name="inbox_ticket"),
     path("inbox/tickets/<int:ticket_id>/conversation/", views.conversation, name="ticket_conversation"),
     path("inbox/tickets/<int:ticket_id>/messages/", views.messages_after, name="ticket_messages"),

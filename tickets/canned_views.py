@@ -76,7 +76,7 @@ def canned_list(request, org_slug):
                 return redirect("org:canned_list", org_slug=org_slug)
         status = 400
     items = list(canned.canned_for(request.membership))
-    return render(request, "inbox/canned_list.html", {"items": items, "form": form}, status=status)
+    return render(request, "tickets/canned_list.html", {"items": items, "form": form}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -112,7 +112,9 @@ def canned_edit(request, org_slug, canned_id):
                 messages.success(request, _("Canned response saved."))
                 return redirect("org:canned_list", org_slug=org_slug)
         status = 400
-    return render(request, "inbox/canned_edit.html", {"item": item, "form": form, "editable": editable}, status=status)
+    return render(
+        request, "tickets/canned_edit.html", {"item": item, "form": form, "editable": editable}, status=status
+    )
 
 
 @require_POST
