@@ -20,15 +20,8 @@ from tickets.services.delivery import message_send
 from tickets.services.replies import message_reply
 
 FAKE = "channels_integrations.tests.fake_provider"
-WHATSAPP = (
-    Path(__file__).parents[1]
-    / "providers"
-    / "meta"
-    / "tests"
-    / "fixtures"
-    / "whatsapp"
-    / "signed_text_message.raw.json"
-)
+META_FIXTURES = Path(__file__).parents[1] / "providers" / "meta" / "tests" / "fixtures"
+WHATSAPP = META_FIXTURES / "whatsapp" / "signed_text_message.raw.json"
 
 
 @pytest.fixture

@@ -453,7 +453,6 @@ def test_every_action_type_is_tested_here():
     import sys
 
     from automation.rules.schema import ACTIONS
-
     from automation.tests import test_hooks
 
     source = inspect.getsource(sys.modules[__name__]) + inspect.getsource(test_hooks)
