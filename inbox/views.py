@@ -97,11 +97,12 @@ def _properties_context(request, ticket: Ticket) -> dict:
 
 
 def _conversation_context(request, ticket: Ticket) -> dict:
-    messages = list(selectors.conversation(ticket))
+    # Not "messages": that name is Django's flash messages, which base.html shows as banners.
+    conversation_messages = list(selectors.conversation(ticket))
     return {
         **_properties_context(request, ticket),
-        "messages": messages,
-        "last_message_id": messages[-1].pk if messages else 0,
+        "conversation_messages": conversation_messages,
+        "last_message_id": conversation_messages[-1].pk if conversation_messages else 0,
         "reply_limits": replies.reply_limits(ticket),
         "history": list(selectors.contact_history(request.membership, ticket)),
         "events": list(ticket.events.select_related("actor").order_by("-created_at")[:30]),
@@ -153,11 +154,15 @@ def messages_after(request, org_slug, ticket_id):
         after = int(request.GET.get("after") or 0)
     except ValueError:
         after = 0
-    messages = list(selectors.conversation(ticket).filter(pk__gt=after))
+    newer = list(selectors.conversation(ticket).filter(pk__gt=after))
     return render(
         request,
         "inbox/_messages.html",
-        {"messages": messages, "ticket": ticket, "can_work": request.membership.has(Capability.TICKETS_WORK)},
+        {
+            "conversation_messages": newer,
+            "ticket": ticket,
+            "can_work": request.membership.has(Capability.TICKETS_WORK),
+        },
     )
 
 
@@ -214,7 +219,7 @@ def note(request, org_slug, ticket_id):
         )
     except DomainError as exc:
         return HttpResponse(exc.message, status=400)
-    return render(request, "inbox/_messages.html", {"messages": [message], "ticket": ticket})
+    return render(request, "inbox/_messages.html", {"conversation_messages": [message], "ticket": ticket})
 
 
 @require_POST
@@ -237,7 +242,7 @@ def reply(request, org_slug, ticket_id):
         )
     except DomainError as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
-    return render(request, "inbox/_messages.html", {"messages": [message], "ticket": ticket})
+    return render(request, "inbox/_messages.html", {"conversation_messages": [message], "ticket": ticket})
 
 
 def _based_on(request) -> int | None:

@@ -182,3 +182,22 @@ def test_canned_responses_are_managed_in_settings_and_inserted_rendered(tenant_a
         f"/api/v1/orgs/{tenant_a.slug}/canned-responses/{canned_id}/render/", {"ticket": message.ticket_id}
     )
     assert body.json() == {"body": "鈴木 一郎様、ありがとうございます。"}
+
+
+def test_a_ticket_opened_by_its_url_shows_its_messages_in_the_conversation_not_as_banners(tenant_a, login):
+    conn = connection(tenant_a)
+    message = _ingest(tenant_a, conn, "お問い合わせの本文です", thread="deep")
+    with tenant_a.scope():
+        from tickets.services.notes import note_add
+
+        note_add(
+            organization=tenant_a.organization,
+            actor=tenant_a.users["manager"],
+            ticket=message.ticket,
+            text="社内メモ: 返金済み",
+        )
+    page = login(tenant_a.users["manager"]).get(f"/{tenant_a.slug}/inbox/tickets/{message.ticket_id}/").content.decode()
+    # Django's flash messages render as <ul class="messages" role="status">; the ticket's messages are no flash.
+    assert 'class="messages" role="status"' not in page
+    conversation = page[page.index('id="messages"') : page.index("</ol>", page.index('id="messages"'))]
+    assert "お問い合わせの本文です" in conversation and "社内メモ: 返金済み" in conversation
