@@ -38,7 +38,12 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Absolute links (the OAuth callback, invitation and notification emails, a mailbox's inbound URL). Unset, they point
+# where `make run` serves: HOST and PORT (a wildcard host is reached on loopback).
+_link_host = os.environ.get("HOST", "127.0.0.1")
+if _link_host in {"0.0.0.0", "::", "[::]", ""}:
+    _link_host = "127.0.0.1"
+SITE_URL = (os.environ.get("SITE_URL") or f"http://{_link_host}:{os.environ.get('PORT', '8000')}").rstrip("/")
 
 # --- services ---------------------------------------------------------------------------------------------------
 _missing = {name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)}
