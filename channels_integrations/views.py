@@ -206,12 +206,15 @@ def _redirect_uri(platform: str) -> str:
     return f"{settings.SITE_URL}/oauth/{platform}/callback/"
 
 
-@require_POST
+@require_GET
 @require_capability(Capability.CHANNELS_MANAGE)
 def channel_connect(request, org_slug):
-    platform = request.POST.get("platform", "")
+    """Start a platform's OAuth flow. A link, not a form: the browser then follows the redirect to the platform's
+    dialog, which a form submission may not do under the Content-Security-Policy's `form-action 'self'`. Starting a
+    flow changes nothing; the `state` kept in the session protects the callback."""
+    platform = request.GET.get("platform", "")
     if not has_connector(platform) or not connector_for(platform).connects_with_oauth:
-        raise Http404
+        return HttpResponseBadRequest(_("Choose a channel to connect."))
     oauth = connector_for(platform).oauth_settings()
     session = OAuth2Session(
         oauth.client_id, redirect_uri=_redirect_uri(platform), scope=oauth.scope_separator.join(oauth.scopes)

@@ -60,7 +60,7 @@ REQUIRED = {
     ("org:channel_connect_form", "POST"): C.CHANNELS_MANAGE,
     ("org:channel_choose", "GET"): C.CHANNELS_MANAGE,
     ("org:channel_choose", "POST"): C.CHANNELS_MANAGE,
-    ("org:channel_connect", "POST"): C.CHANNELS_MANAGE,
+    ("org:channel_connect", "GET"): C.CHANNELS_MANAGE,
     ("org:channel_detail", "GET"): C.CHANNELS_MANAGE,
     ("org:channel_detail", "POST"): C.CHANNELS_MANAGE,
     ("org:channel_status", "POST"): C.CHANNELS_MANAGE,

@@ -280,7 +280,7 @@ def test_facebook_pages_are_connected_through_the_oauth_dialog(tenant_a, login, 
     meta = simulator.parts["meta"]
     pages = meta.provision()["pages"]
     client = login(tenant_a.users["owner"])
-    started = client.post(f"/{tenant_a.slug}/settings/channels/connect/", {"platform": "facebook"})
+    started = client.get(f"/{tenant_a.slug}/settings/channels/connect/", {"platform": "facebook"})
     assert started.status_code == 302
     location = started["Location"]
     assert location.startswith(f"{simulator.base_url}/{settings.META_GRAPH_VERSION}/dialog/oauth?")
@@ -308,7 +308,7 @@ def test_facebook_pages_are_connected_through_the_oauth_dialog(tenant_a, login, 
 def test_a_declined_dialog_connects_nothing_and_says_why(tenant_a, login, simulator):
     simulator.parts["meta"].provision()
     client = login(tenant_a.users["owner"])
-    started = client.post(f"/{tenant_a.slug}/settings/channels/connect/", {"platform": "facebook"})
+    started = client.get(f"/{tenant_a.slug}/settings/channels/connect/", {"platform": "facebook"})
     back = client.get(_dialog_link(started["Location"], "cancel"), follow=True)
     assert "Permissions error" in back.content.decode()
     with tenant_a.scope():
@@ -318,7 +318,7 @@ def test_a_declined_dialog_connects_nothing_and_says_why(tenant_a, login, simula
 def test_a_callback_with_a_forged_state_is_refused(tenant_a, login, simulator):
     simulator.parts["meta"].provision()
     client = login(tenant_a.users["owner"])
-    started = client.post(f"/{tenant_a.slug}/settings/channels/connect/", {"platform": "facebook"})
+    started = client.get(f"/{tenant_a.slug}/settings/channels/connect/", {"platform": "facebook"})
     callback = _dialog_link(started["Location"], "continue")
     forged = re.sub(r"state=[^&]+", "state=forged", callback)
     assert client.get(forged).status_code == 400
@@ -330,7 +330,7 @@ def test_an_agent_cannot_finish_someone_elses_oauth_flow(tenant_a, login, simula
     """The state lives in the admin's session: a code replayed in another member's session is refused."""
     simulator.parts["meta"].provision()
     client = login(tenant_a.users["owner"])
-    started = client.post(f"/{tenant_a.slug}/settings/channels/connect/", {"platform": "facebook"})
+    started = client.get(f"/{tenant_a.slug}/settings/channels/connect/", {"platform": "facebook"})
     callback = _dialog_link(started["Location"], "continue")
     agent = login(tenant_a.users["agent"])  # the same client, now signed in as the agent: a new session
     assert agent.get(callback).status_code == 400

@@ -33,7 +33,11 @@ class AsgiServer:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(
-            os.environ, DATABASE_URL=subprocess_database_url(), DJANGO_SETTINGS_MODULE="config.settings", **extra_env
+            os.environ,
+            DATABASE_URL=subprocess_database_url(),
+            DJANGO_SETTINGS_MODULE="config.settings",
+            SITE_URL=self.url,  # links (the OAuth callback...) point at this server
+            **extra_env,
         )
         self.process = subprocess.Popen(
             [
