@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import AuditAction, Organization, Role, Team, User
+from accounts.models import AuditAction, Organization, Role, Team, User, timezone_choices
 
 
 class LoginForm(forms.Form):
@@ -30,6 +30,11 @@ class ProfileForm(forms.ModelForm):
     class Meta:
         model = User
         fields = ["name", "language", "timezone"]
+
+    def __init__(self, *args, organization_timezone: str = "Asia/Tokyo", **kwargs):
+        super().__init__(*args, **kwargs)
+        blank = self.fields["timezone"].choices[0]
+        self.fields["timezone"].choices = [blank, *timezone_choices(self.instance.timezone or organization_timezone)]
 
 
 class SignupForm(forms.Form):
@@ -66,11 +71,19 @@ class OrganizationCreateForm(forms.ModelForm):
         model = Organization
         fields = ["name", "slug", "timezone", "default_language"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = timezone_choices(self.initial.get("timezone") or "Asia/Tokyo")
+
 
 class OrganizationSettingsForm(forms.ModelForm):
     class Meta:
         model = Organization
         fields = ["name", "timezone", "default_language", "require_two_factor", "ticket_reopen_days"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = timezone_choices(self.instance.timezone)
 
 
 class RoleChoiceField(forms.ModelChoiceField):

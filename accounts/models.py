@@ -19,6 +19,17 @@ from core import notification_kinds
 
 TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
 
+
+def timezone_choices(preferred: str) -> list[tuple[str, str]]:
+    """The time zones for a form: `preferred` first, then the rest of its region ("Asia/…"), then the others. A
+    Japanese organization finds Asia/Tokyo on top rather than after Africa/Abidjan."""
+    region = preferred.partition("/")[0] + "/" if "/" in preferred else None
+    first = [choice for choice in TIMEZONE_CHOICES if choice[0] == preferred]
+    near = [c for c in TIMEZONE_CHOICES if region and c[0].startswith(region) and c[0] != preferred]
+    rest = [choice for choice in TIMEZONE_CHOICES if choice not in first and choice not in near]
+    return first + near + rest
+
+
 # First path segments the application itself uses; an organization may not take them as its slug.
 RESERVED_SLUGS = frozenset(
     {

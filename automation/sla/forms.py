@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from accounts.models import TIMEZONE_CHOICES
+from accounts.models import timezone_choices
 from automation.models import BusinessCalendar
 from automation.sla.calendar import validate_schedule
 from channels_integrations.models import ChannelConnection
@@ -52,7 +52,7 @@ class CalendarForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["timezone"].choices = [
             ("", _("The organization's time zone (%(tz)s)") % {"tz": organization.timezone}),
-            *TIMEZONE_CHOICES,
+            *timezone_choices(organization.timezone),
         ]
         schedule = schedule or {}
         posted: dict[int, int] = {}

@@ -76,3 +76,12 @@ def test_inviting_an_existing_member_is_a_field_error(tenant_a, login):
     response = client.post(f"/{tenant_a.slug}/settings/members/", {"email": "agent@org-a.test", "role": role.pk})
     assert response.status_code == 400
     assert "already a member" in response.content.decode() or "すでにメンバー" in response.content.decode()
+
+
+def test_time_zone_lists_start_with_the_organization_s_region(tenant_a, login):
+    page = login(tenant_a.users["owner"]).get(f"/{tenant_a.slug}/settings/").content.decode()
+    options = page[page.index('name="timezone"') :].split("</select>")[0]
+    zones = [part.split('"')[0] for part in options.split('<option value="')[1:]]
+    assert zones[0] == tenant_a.organization.timezone
+    region = tenant_a.organization.timezone.split("/")[0]
+    assert all(zone.startswith(region) for zone in zones[1:5]) and "Africa/Abidjan" in zones[5:]
