@@ -10,6 +10,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_scopes import ScopedManager
 
 from channels_integrations.registry import platform_choices
@@ -391,7 +392,7 @@ class Attachment(models.Model):
 
 
 class TicketEventKind(models.TextChoices):
-    CREATED = "created", _("Created")
+    CREATED = "created", pgettext_lazy("a ticket's history", "Created")
     STATUS = "status", _("Status changed")
     PRIORITY = "priority", _("Priority changed")
     ASSIGNMENT = "assignment", _("Assigned")
