@@ -7,6 +7,7 @@ import imaplib
 import logging
 import re
 import smtplib
+import socket
 import ssl
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -138,7 +139,7 @@ class EmailConnector(Connector):
         try:
             imap = self._imap(config)
         except (OSError, imaplib.IMAP4.error) as exc:
-            raise TransientError(_("The mail server could not be reached: %(error)s") % {"error": exc}) from exc
+            raise TransientError(_unreachable(exc, config["imap_host"], config["imap_port"])) from exc
         try:
             imap.login(config.get("username") or connection.external_account_id, credentials.get("password", ""))
         except imaplib.IMAP4.error as exc:
@@ -272,7 +273,7 @@ class EmailConnector(Connector):
                 raise TransientError(_text(exc.smtp_error), code=str(exc.smtp_code)) from exc
             raise SendRejected(_text(exc.smtp_error), code=str(exc.smtp_code)) from exc
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-            raise TransientError(_("The mail server could not be reached: %(error)s") % {"error": exc}) from exc
+            raise TransientError(_unreachable(exc, host, port)) from exc
 
     def send(self, connection, outbound: OutboundMessage) -> SendResult:
         message = self.build(connection, outbound)
@@ -286,6 +287,23 @@ def _event_key(headers, raw: bytes, fallback: str = "") -> str:
     if message_id:
         return "msgid:" + mime.platform_id(message_id)[:190]
     return fallback or mime.content_hash(raw)
+
+
+def _unreachable(exc: Exception, host: str, port) -> str:
+    """Why a mail server could not be reached, in words an admin can act on (not `[Errno -2] Name or service not
+    known`); the technical detail stays in the log."""
+    logger.info("mail server %s:%s unreachable: %r", host, port, exc)
+    if isinstance(exc, socket.gaierror):
+        return _("The server name %(host)s was not found. Check its spelling.") % {"host": host}
+    if isinstance(exc, ConnectionRefusedError):
+        return _("%(host)s refused the connection on port %(port)s. Check the port.") % {"host": host, "port": port}
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return _("%(host)s did not answer in time. Check the server name and port.") % {"host": host}
+    if isinstance(exc, ssl.SSLError):
+        return _("The secure connection to %(host)s failed. Check the security setting (SSL/TLS or STARTTLS).") % {
+            "host": host
+        }
+    return _("The mail server %(host)s could not be reached.") % {"host": host}
 
 
 def _logout(imap: imaplib.IMAP4) -> None:
