@@ -37,6 +37,12 @@ class RoleKey(models.TextChoices):
 C = Capability
 ALL = frozenset(Capability)
 
+# Capabilities of features that ship with later work (publishing, the asset library, reports, exports). Roles hold
+# them already, so nothing changes for members when a feature lands; until then no page lists them as something a
+# member can do.
+COMING = frozenset({C.POSTS_CREATE, C.POSTS_APPROVE, C.ASSETS_MANAGE, C.ANALYTICS_VIEW, C.DATA_EXPORT})
+SHOWN = [capability for capability in Capability if capability not in COMING]
+
 # Agents (and editors/approvers with channel grants) see tickets only of channels granted to them or their teams.
 DEFAULT_MATRIX: dict[str, frozenset[str]] = {
     RoleKey.OWNER: ALL,

@@ -154,6 +154,7 @@ MIDDLEWARE = [
     "accounts.middleware.TenantMiddleware",
     "accounts.middleware.LanguageAndTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.NotFoundPageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]

@@ -51,3 +51,15 @@ def test_pages_carry_a_strict_content_security_policy(client):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.cookies["csrftoken"]["samesite"] == "Lax"
+
+
+@pytest.mark.django_db
+def test_a_missing_page_is_the_product_s_page_even_in_development(client, settings):
+    settings.DEBUG = True
+    response = client.get("/no-such-page/at-all/")
+    body = response.content.decode()
+    assert response.status_code == 404
+    assert "Using the URLconf" not in body and "webhooks/" not in body  # Django's technical page lists every URL
+    assert 'href="/"' in body
+    api = client.get("/api/v1/orgs/no-such-org/tickets/")
+    assert api.status_code in {401, 403, 404} and "Using the URLconf" not in api.content.decode()

@@ -20,7 +20,7 @@ from accounts.forms import (
 )
 from accounts.models import ApiToken, Role
 from accounts.permissions import require_capability
-from accounts.roles import DEFAULT_MATRIX, Capability, RoleKey
+from accounts.roles import DEFAULT_MATRIX, SHOWN, Capability, RoleKey
 from core.errors import DomainError
 from core.views import actor_kwargs, form_error
 
@@ -34,7 +34,7 @@ def org_home(request, org_slug):
         "my_teams": [
             team for team in selectors.team_list() if any(u.pk == request.user.pk for u in team.group.user_set.all())
         ],
-        "capabilities": [c for c in Capability if membership.has(c)],
+        "capabilities": [c for c in SHOWN if membership.has(c)],
     }
     return render(request, "accounts/org_home.html", context)
 
@@ -190,7 +190,7 @@ def roles(request, org_slug):
     role_list = list(Role.objects.all())
     order = list(RoleKey)
     role_list.sort(key=lambda r: order.index(RoleKey(r.key)))
-    matrix = [(capability, [capability.value in role.capabilities for role in role_list]) for capability in Capability]
+    matrix = [(capability, [capability.value in role.capabilities for role in role_list]) for capability in SHOWN]
     return render(request, "accounts/roles.html", {"roles": role_list, "matrix": matrix, "defaults": DEFAULT_MATRIX})
 
 

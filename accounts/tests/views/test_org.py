@@ -85,3 +85,10 @@ def test_time_zone_lists_start_with_the_organization_s_region(tenant_a, login):
     assert zones[0] == tenant_a.organization.timezone
     region = tenant_a.organization.timezone.split("/")[0]
     assert all(zone.startswith(region) for zone in zones[1:5]) and "Africa/Abidjan" in zones[5:]
+
+
+def test_the_overview_promises_no_feature_that_does_not_exist_yet(tenant_a, login):
+    page = login(tenant_a.users["owner"]).get(f"/{tenant_a.slug}/").content.decode()
+    assert "返信" in page or "Reply to, assign and update tickets" in page
+    for coming in ("posts", "asset", "dashboards", "Export data", "投稿", "素材", "ダッシュボード", "エクスポート"):
+        assert coming not in page, coming
