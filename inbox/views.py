@@ -4,7 +4,7 @@ and activated the scope; every ticket lookup goes through `visible_tickets`, so 
 may not see is a 404 like a missing one."""
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -27,6 +27,7 @@ from tickets.services import changes, notes, replies
 from tickets.services import merge as merging
 
 PAGE_SIZE = 50
+MAX_ROWS = 500  # what a live refresh re-renders at most (rows already loaded by scrolling)
 
 
 def _ticket(request, ticket_id: int) -> Ticket:
@@ -44,22 +45,24 @@ def _require_work(request) -> None:
 
 
 def _list_context(request) -> dict:
-    """One page of the list. No COUNT(*): on a big inbox it costs more than the page itself; one extra row tells
-    whether a next page exists."""
+    """A page of the list: from the top, or after `cursor` (the list loads more rows as it is scrolled). `size` asks
+    for as many rows as the browser shows already, when a live update refreshes them. No COUNT(*): on a big inbox it
+    costs more than the page itself; one extra row tells whether more follow."""
     filters = selectors.TicketFilter.from_query(request.GET)
     try:
-        number = max(1, int(request.GET.get("page") or 1))
+        size = min(MAX_ROWS, max(PAGE_SIZE, int(request.GET.get("size") or PAGE_SIZE)))
+        rows, next_cursor = selectors.ticket_page(
+            request.membership, filters, after=request.GET.get("cursor", ""), size=size
+        )
     except ValueError as exc:
-        raise Http404 from exc
-    offset = (number - 1) * PAGE_SIZE
-    rows = list(selectors.ticket_list(request.membership, filters)[offset : offset + PAGE_SIZE + 1])
+        raise BadRequest(_("This list link is not valid any more; reload the inbox.")) from exc
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in ("cursor", "size", "rows"):
+        query.pop(name, None)
     return {
         "filters": filters,
-        "tickets": rows[:PAGE_SIZE],
-        "page_number": number,
-        "has_next": len(rows) > PAGE_SIZE,
+        "tickets": rows,
+        "next_cursor": next_cursor,
         "query": query.urlencode(),
     }
 
@@ -129,8 +132,9 @@ def inbox(request, org_slug, ticket_id=None):
 
 @require_GET
 def ticket_list(request, org_slug):
-    """The list pane for htmx."""
-    return render(request, "inbox/_list.html", _list_context(request))
+    """The list pane for htmx; with `rows=1`, only the next rows (appended as the list is scrolled)."""
+    template = "inbox/_rows.html" if request.GET.get("rows") else "inbox/_list.html"
+    return render(request, template, _list_context(request))
 
 
 @require_GET

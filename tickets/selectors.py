@@ -1,12 +1,14 @@
 """Reads for tickets. Every list starts from `visible_tickets(membership)`: the connections the member may see
 (channels_integrations.permissions.connections_visible_to) inside the active organization's scope."""
 
+import json
+from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
-from django.utils.dateparse import parse_date
+from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import Membership
 from accounts.roles import Capability
@@ -191,6 +193,76 @@ def ticket_list(membership: Membership, f: TicketFilter) -> QuerySet[Ticket]:
         .annotate(preview=Subquery(last_message.values("text")[:1]))
         .order_by(*SORTS[f.sort])
     )
+
+
+# --- keyset pages of the list -------------------------------------------------------------------------------------
+# The list loads more rows as it is scrolled: each page starts after the last row of the one before, by the values of
+# the sort order (ending with the id, so every row has one place). Unlike an offset, a ticket that arrives or moves
+# meanwhile neither repeats a row nor skips one.
+
+
+def ticket_page(membership: Membership, f: TicketFilter, *, after: str = "", size: int) -> tuple[list[Ticket], str]:
+    """Up to `size` rows of the list after the cursor `after` ("" = from the top), and the cursor of the next page
+    ("" when this is the last). Raises ValueError for a cursor that is not one of ours."""
+    order = SORTS[f.sort]
+    tickets = ticket_list(membership, f)
+    if after:
+        tickets = tickets.filter(_after(order, _cursor_values(after, order)))
+    rows = list(tickets[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (_cursor(rows[-1], order) if more else "")
+
+
+def _after(order: tuple[str, ...], values: list) -> Q:
+    """Rows after `values` in `order`, with PostgreSQL's places for NULL (last ascending, first descending)."""
+    after, same = Q(pk__in=[]), Q()
+    for spec, value in zip(order, values, strict=True):
+        name, descending = spec.lstrip("-"), spec.startswith("-")
+        if value is None:
+            step = Q(**{f"{name}__isnull": False}) if descending else Q(pk__in=[])
+            equal = Q(**{f"{name}__isnull": True})
+        else:
+            step = Q(**{f"{name}__lt" if descending else f"{name}__gt": value})
+            if not descending:
+                step |= Q(**{f"{name}__isnull": True})
+            equal = Q(**{name: value})
+        after |= same & step
+        same &= equal
+    return after
+
+
+def _cursor(row: Ticket, order: tuple[str, ...]) -> str:
+    values = [getattr(row, spec.lstrip("-")) for spec in order]
+    encoded = [value.isoformat() if isinstance(value, datetime) else value for value in values]
+    return urlsafe_b64encode(json.dumps(encoded).encode()).decode().rstrip("=")
+
+
+def _cursor_values(cursor: str, order: tuple[str, ...]) -> list:
+    try:
+        values = json.loads(urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("not a list cursor") from exc
+    if not isinstance(values, list) or len(values) != len(order):
+        raise ValueError("not a list cursor")
+    parsed = []
+    for spec, value in zip(order, values, strict=True):
+        name = spec.lstrip("-")
+        if value is None:
+            parsed.append(None)
+        elif name in _CURSOR_TIMES:
+            when = parse_datetime(value) if isinstance(value, str) else None
+            if when is None:
+                raise ValueError("not a list cursor")
+            parsed.append(when)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            parsed.append(value)
+        else:
+            raise ValueError("not a list cursor")
+    return parsed
+
+
+_CURSOR_TIMES = {"last_message_at", "created_at", "first_response_due_at"}
 
 
 def view_counts(membership: Membership) -> dict:

@@ -87,10 +87,7 @@
   // --- panes ------------------------------------------------------------------------------------------------
   function currentQuery() {
     const form = document.getElementById("filters");
-    const params = new URLSearchParams(new FormData(form));
-    const page = new URLSearchParams(location.search).get("page");
-    if (page) params.set("page", page);
-    return params.toString();
+    return new URLSearchParams(new FormData(form)).toString();
   }
 
   let countsTimer = null;
@@ -108,10 +105,13 @@
     refreshCounts();
     clearTimeout(listTimer);
     listTimer = setTimeout(() => {
-      const selected = document.querySelector(".ticket-row.selected");
-      const keep = selected ? selected.dataset.ticketId : null;
-      htmx.ajax("GET", `${root.dataset.listUrl}?${currentQuery()}`, { target: "#ticket-list", swap: "innerHTML" }).then(() => {
-        if (keep) select(document.getElementById(`ticket-row-${keep}`));
+      // As many rows as scrolling has loaded, where the list was scrolled to: a live update must not take the agent
+      // back to the top.
+      const pane = document.getElementById("ticket-list");
+      const scrolled = pane ? pane.scrollTop : 0;
+      const size = Math.max(rows().length, 1);
+      htmx.ajax("GET", `${root.dataset.listUrl}?${currentQuery()}&size=${size}`, { target: "#ticket-list", swap: "innerHTML" }).then(() => {
+        if (pane) pane.scrollTop = scrolled;
       });
     }, 250);
   }
@@ -205,6 +205,9 @@
     if (id) {
       send({ type: "view", ticket_id: id });
       select(document.getElementById(`ticket-row-${id}`));
+      // One column (a phone): the conversation sits below the list; bring it into view.
+      const pane = document.getElementById("conversation");
+      if (pane && pane.getBoundingClientRect().top >= window.innerHeight) pane.scrollIntoView({ block: "start" });
       const list = document.getElementById("messages");
       if (list && list.lastElementChild) list.lastElementChild.scrollIntoView({ block: "end" });
     }
@@ -212,6 +215,10 @@
 
   document.body.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target.id === "conversation") onConversationShown();
+    // Rows came in (a refresh, or more rows as the list scrolls): the open ticket's row stays marked.
+    if (viewing && document.getElementById("tickets") && document.getElementById("tickets").contains(document.getElementById(`ticket-row-${viewing}`))) {
+      markSelected(document.getElementById(`ticket-row-${viewing}`));
+    }
     if (event.detail.target.id === "messages") {
       const list = document.getElementById("messages");
       list.querySelectorAll("li.message").forEach((li) => {
@@ -276,8 +283,9 @@
 
   // --- keyboard ---------------------------------------------------------------------------------------------
   function rows() { return Array.from(document.querySelectorAll(".ticket-row")); }
+  function markSelected(row) { rows().forEach((r) => r.classList.toggle("selected", r === row)); }
   function select(row) {
-    rows().forEach((r) => r.classList.toggle("selected", r === row));
+    markSelected(row);
     if (row) row.scrollIntoView({ block: "nearest" });
   }
   function move(step) {
