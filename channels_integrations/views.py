@@ -31,7 +31,7 @@ from channels_integrations.models import ChannelConnection, ConnectionStatus, In
 from channels_integrations.registry import all_connectors, connector_for, has_connector
 from core import crypto
 from core.errors import DomainError
-from core.views import actor_kwargs
+from core.views import actor_kwargs, unconfirmed
 
 logger = logging.getLogger("tsunagu.channels")
 
@@ -144,6 +144,16 @@ def channel_detail(request, org_slug, connection_id):
 @require_capability(Capability.CHANNELS_MANAGE)
 def channel_status(request, org_slug, connection_id):
     connection = _connection(connection_id)
+    if request.POST.get("status") == ConnectionStatus.DISCONNECTED:
+        asked = unconfirmed(
+            request,
+            question=_("Disconnect %(name)s?") % {"name": connection.display_name},
+            detail=_("Its stored credentials are deleted; its tickets stay. Connect the account again to resume."),
+            action=_("Disconnect"),
+            cancel_url=reverse("org:channels", args=[org_slug]),
+        )
+        if asked:
+            return asked
     try:
         services.connection_set_status(
             connection=connection, status=request.POST.get("status", ""), **actor_kwargs(request)

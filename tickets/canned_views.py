@@ -4,12 +4,14 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.roles import Capability
 from core.errors import DomainError, NotAllowed
+from core.views import unconfirmed
 from tickets import canned
 
 
@@ -120,6 +122,17 @@ def canned_edit(request, org_slug, canned_id):
 @require_POST
 def canned_delete(request, org_slug, canned_id):
     item = get_object_or_404(canned.canned_for(request.membership), pk=canned_id)
+    if not canned.can_manage(request.membership, shared=item.owner_id is None, owner_id=item.owner_id):
+        raise PermissionDenied  # refused before asking: a question only for what the member may do
+    asked = unconfirmed(
+        request,
+        question=_("Delete the canned response “%(title)s”?") % {"title": item.title},
+        detail=_("Automatic replies that use it stop."),
+        action=_("Delete"),
+        cancel_url=reverse("org:canned_edit", args=[org_slug, item.pk]),
+    )
+    if asked:
+        return asked
     try:
         canned.canned_response_delete(canned=item, **_actor(request))
     except NotAllowed as exc:

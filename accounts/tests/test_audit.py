@@ -29,7 +29,7 @@ def test_member_role_team_and_token_changes_are_audited(tenant_a, login):
     client.post(f"{base}/members/{agent.pk}/role/", {"role": editor.pk})
     client.post(f"{base}/teams/", {"name": "Night", "members": [tenant_a.users["agent"].pk]})
     client.post(f"{base}/tokens/", {"name": "crm"})
-    client.post(f"{base}/members/{tenant_a.memberships['analyst'].pk}/remove/")
+    client.post(f"{base}/members/{tenant_a.memberships['analyst'].pk}/remove/", {"confirmed": "yes"})
     assert _actions(tenant_a)[-5:] == [
         AuditAction.MEMBER_INVITED,
         AuditAction.MEMBER_ROLE_CHANGED,

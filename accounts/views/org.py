@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,7 +23,7 @@ from accounts.models import ApiToken, Role
 from accounts.permissions import require_capability
 from accounts.roles import DEFAULT_MATRIX, SHOWN, Capability, RoleKey
 from core.errors import DomainError
-from core.views import actor_kwargs, form_error
+from core.views import actor_kwargs, form_error, unconfirmed
 
 
 @require_GET
@@ -121,6 +122,15 @@ def member_update(request, org_slug, membership_id):
 @require_capability(Capability.MEMBERS_MANAGE)
 def member_remove(request, org_slug, membership_id):
     target = get_object_or_404(selectors.membership_list(), pk=membership_id)
+    asked = unconfirmed(
+        request,
+        question=_("Remove %(user)s from the organization?") % {"user": target.user},
+        detail=_("Their team memberships, channel access and API tokens here go with them."),
+        action=_("Remove"),
+        cancel_url=reverse("org:members", args=[org_slug]),
+    )
+    if asked:
+        return asked
     try:
         services.member_remove(actor_membership=request.membership, membership=target, **actor_kwargs(request))
     except DomainError as exc:
@@ -134,6 +144,15 @@ def member_remove(request, org_slug, membership_id):
 @require_capability(Capability.MEMBERS_MANAGE)
 def invitation_revoke(request, org_slug, invitation_id):
     invitation = get_object_or_404(selectors.invitation_list(), pk=invitation_id)
+    asked = unconfirmed(
+        request,
+        question=_("Revoke the invitation of %(email)s?") % {"email": invitation.email},
+        detail=_("The link in the email stops working."),
+        action=_("Revoke"),
+        cancel_url=reverse("org:members", args=[org_slug]),
+    )
+    if asked:
+        return asked
     try:
         services.invitation_revoke(invitation=invitation, **actor_kwargs(request))
     except DomainError as exc:
@@ -179,6 +198,15 @@ def teams(request, org_slug):
 @require_capability(Capability.MEMBERS_MANAGE)
 def team_delete(request, org_slug, team_id):
     team = get_object_or_404(selectors.team_list(), pk=team_id)
+    asked = unconfirmed(
+        request,
+        question=_("Delete the team “%(name)s”?") % {"name": team.name},
+        detail=_("Channel access granted to it is removed; its members stay in the organization."),
+        action=_("Delete"),
+        cancel_url=reverse("org:team_detail", args=[org_slug, team.pk]),
+    )
+    if asked:
+        return asked
     services.team_delete(team=team, **actor_kwargs(request))
     messages.success(request, _("Team “%(name)s” deleted.") % {"name": team.name})
     return redirect("org:teams", org_slug=org_slug)
@@ -229,6 +257,15 @@ def tokens(request, org_slug):
 @require_POST
 def token_revoke(request, org_slug, token_id):
     token = get_object_or_404(ApiToken.objects.filter(user=request.user), pk=token_id)
+    asked = unconfirmed(
+        request,
+        question=_("Revoke the token “%(name)s”?") % {"name": token.name},
+        detail=_("Programs using it stop working at once."),
+        action=_("Revoke"),
+        cancel_url=reverse("org:tokens", args=[org_slug]),
+    )
+    if asked:
+        return asked
     services.api_token_revoke(token=token, **actor_kwargs(request))
     messages.success(request, _("Token revoked."))
     return redirect("org:tokens", org_slug=org_slug)

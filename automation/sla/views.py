@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,7 +18,7 @@ from automation.sla import services
 from automation.sla.calendar import calendar_tz_name, spec_for, upcoming_holidays
 from automation.sla.forms import WEEKDAYS, CalendarForm, ClosureForm, PolicyForm
 from core.errors import DomainError, NotAllowed
-from core.views import actor_kwargs, form_error
+from core.views import actor_kwargs, form_error, unconfirmed
 from tickets.models import PRIORITY_RANK
 
 
@@ -154,6 +155,15 @@ def sla_calendar_edit(request, org_slug, calendar_id):
 @require_capability(Capability.RULES_MANAGE)
 def sla_calendar_delete(request, org_slug, calendar_id):
     calendar = get_object_or_404(BusinessCalendar, pk=calendar_id)
+    asked = unconfirmed(
+        request,
+        question=_("Delete the business hours “%(name)s”?") % {"name": calendar.name},
+        detail=_("SLA policies on them count around the clock instead."),
+        action=_("Delete"),
+        cancel_url=reverse("org:sla_calendar_edit", args=[org_slug, calendar.pk]),
+    )
+    if asked:
+        return asked
     try:
         services.calendar_delete(calendar=calendar, **actor_kwargs(request, with_membership=True))
     except NotAllowed as exc:
@@ -191,6 +201,14 @@ def sla_closure_add(request, org_slug, calendar_id):
 @require_capability(Capability.RULES_MANAGE)
 def sla_closure_delete(request, org_slug, closure_id):
     closure = get_object_or_404(BusinessClosure.objects.select_related("calendar"), pk=closure_id)
+    asked = unconfirmed(
+        request,
+        question=_("Delete the closure “%(name)s”?") % {"name": closure.name},
+        action=_("Delete"),
+        cancel_url=reverse("org:sla_calendar_edit", args=[org_slug, closure.calendar_id]),
+    )
+    if asked:
+        return asked
     services.closure_delete(closure=closure, **actor_kwargs(request, with_membership=True))
     messages.success(request, _("Closure deleted."))
     return redirect("org:sla_calendar_edit", org_slug=org_slug, calendar_id=closure.calendar_id)
@@ -248,6 +266,15 @@ def sla_policy_edit(request, org_slug, policy_id):
 def sla_policy_delete(request, org_slug, policy_id):
     policy = get_object_or_404(SlaPolicy, pk=policy_id)
     name = policy.name
+    asked = unconfirmed(
+        request,
+        question=_("Delete the SLA policy “%(name)s”?") % {"name": name},
+        detail=_("Open tickets under it keep their due times; new tickets get another policy or none."),
+        action=_("Delete"),
+        cancel_url=reverse("org:sla_policy_edit", args=[org_slug, policy.pk]),
+    )
+    if asked:
+        return asked
     services.policy_delete(policy=policy, **actor_kwargs(request, with_membership=True))
     messages.success(request, _("SLA policy “%(name)s” deleted.") % {"name": name})
     return redirect("org:sla_settings", org_slug=org_slug)

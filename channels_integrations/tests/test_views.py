@@ -107,7 +107,7 @@ def test_pause_resume_and_disconnect_are_audited_and_disconnect_forgets_the_cred
     client = login(tenant_a.users["admin"])
     url = f"/{tenant_a.slug}/settings/channels/{connection.pk}/status/"
     for status in ("paused", "active", "disconnected"):
-        assert client.post(url, {"status": status}).status_code == 302
+        assert client.post(url, {"status": status, "confirmed": "yes"}).status_code == 302
         connection.refresh_from_db()
         assert connection.status == status
     assert connection.credentials_encrypted == ""

@@ -66,3 +66,56 @@ def test_the_connect_button_runs_the_oauth_round_trip_under_the_real_csp(
     finally:
         context.close()
         server.stop()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["with-javascript", "without-javascript"])
+def test_disconnecting_a_channel_asks_first(browser, asgi_server, tenant_a, javascript):
+    def setup():
+        with tenant_a.scope():
+            connection = ChannelConnection(
+                organization=tenant_a.organization,
+                platform="facebook",
+                display_name="ショップのページ",
+                external_account_id="PAGE-1",
+            )
+            connection.set_credentials({"access_token": "secret-token"})
+            connection.save()
+            return connection.pk
+
+    connection_id = off_loop(setup)
+
+    def status() -> str:
+        with tenant_a.scope():
+            return ChannelConnection.objects.get(pk=connection_id).status
+
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, locale="ja-JP", java_script_enabled=javascript
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        sign_in(page, asgi_server.url, tenant_a.users["owner"].email, PASSWORD)
+        page.goto(f"{asgi_server.url}/{tenant_a.slug}/settings/channels/")
+        disconnect = page.locator(f"#channel-{connection_id} button.danger")
+        if javascript:
+            # An accessible dialog asks, with the safe choice focused; Escape or Cancel changes nothing
+            disconnect.click()
+            dialog = page.get_by_role("dialog")
+            expect(dialog).to_contain_text("ショップのページ")
+            expect(dialog.get_by_role("button", name="キャンセル")).to_be_focused()
+            page.keyboard.press("Escape")
+            expect(dialog).to_have_count(0)
+            assert off_loop(status) == "active"
+            disconnect.click()
+            page.get_by_role("dialog").get_by_role("button", name="接続解除").click()
+        else:
+            # The server asks on a page of its own
+            disconnect.click()
+            expect(page.locator("h1")).to_contain_text("ショップのページ")
+            assert off_loop(status) == "active"
+            screenshot(page, "confirm-disconnect-no-js")
+            page.locator("section.confirm button[type=submit]").click()
+        page.wait_for_url(f"**/{tenant_a.slug}/settings/channels/")
+        assert off_loop(status) == "disconnected"
+    finally:
+        context.close()

@@ -281,14 +281,21 @@ def test_one_default_calendar(tenant_a, objects, login):
 
 def test_a_calendar_in_use_is_not_deleted(tenant_a, objects, login):
     client = login(tenant_a.users["admin"])
-    response = client.post(url(tenant_a, "calendar_delete", calendar_id=objects["calendar"].pk), follow=True)
+    response = client.post(
+        url(tenant_a, "calendar_delete", calendar_id=objects["calendar"].pk), {"confirmed": "yes"}, follow=True
+    )
     assert "Normal" in response.content.decode()  # the message names the policy using it
     with tenant_a.scope():
         assert BusinessCalendar.objects.count() == 1
         services.policy_save(
             policy=objects["policy"], name="Normal", priority="normal", first_response_minutes=60, **_actor(tenant_a)
         )
-    assert client.post(url(tenant_a, "calendar_delete", calendar_id=objects["calendar"].pk)).status_code == 302
+    assert (
+        client.post(
+            url(tenant_a, "calendar_delete", calendar_id=objects["calendar"].pk), {"confirmed": "yes"}
+        ).status_code
+        == 302
+    )
     with tenant_a.scope():
         assert BusinessCalendar.objects.count() == 0
     assert audit(tenant_a, AuditAction.CALENDAR_CHANGED)[-1]["deleted"] is True
@@ -308,7 +315,7 @@ def test_closures_are_entered_in_the_calendars_time_zone(tenant_a, login):
     assert closure.ends_at == datetime(2027, 1, 2, 5, 0, tzinfo=UTC)
     page = client.get(url(tenant_a, "calendar_edit", calendar_id=calendar.pk)).content.decode()
     assert "2026-12-24 00:00" in page
-    assert client.post(url(tenant_a, "closure_delete", closure_id=closure.pk)).status_code == 302
+    assert client.post(url(tenant_a, "closure_delete", closure_id=closure.pk), {"confirmed": "yes"}).status_code == 302
     with tenant_a.scope():
         assert not BusinessClosure.objects.exists()
     added, deleted = [c for c in audit(tenant_a, AuditAction.CALENDAR_CHANGED) if "created" not in c]
@@ -371,7 +378,7 @@ def test_creating_editing_and_deleting_a_policy(tenant_a, objects, login):
             sla_check_at=timezone.now(),
             sla_state="warning",
         )
-    assert client.post(url(tenant_a, "policy_delete", policy_id=policy.pk)).status_code == 302
+    assert client.post(url(tenant_a, "policy_delete", policy_id=policy.pk), {"confirmed": "yes"}).status_code == 302
     ticket.refresh_from_db()
     assert (ticket.sla_policy_id, ticket.first_response_due_at, ticket.sla_check_at, ticket.sla_state) == (
         None,
