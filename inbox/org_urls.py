@@ -19,6 +19,7 @@ urlpatterns = [
     path("inbox/tickets/<int:ticket_id>/properties/", views.properties, name="ticket_properties"),
     path("inbox/tickets/<int:ticket_id>/update/", views.ticket_update, name="ticket_update"),
     path("inbox/tickets/<int:ticket_id>/note/", views.note, name="ticket_note"),
+    path("inbox/tickets/<int:ticket_id>/mentionable/", views.mentionable, name="ticket_mentionable"),
     path("inbox/tickets/<int:ticket_id>/reply/", views.reply, name="ticket_reply"),
     path("inbox/tickets/<int:ticket_id>/snooze/", views.snooze, name="ticket_snooze"),
     path("inbox/tickets/<int:ticket_id>/merge/", views.merge, name="ticket_merge"),

@@ -101,7 +101,7 @@ def _properties_context(request, ticket: Ticket) -> dict:
 
 def _conversation_context(request, ticket: Ticket) -> dict:
     # Not "messages": that name is Django's flash messages, which base.html shows as banners.
-    conversation_messages = list(selectors.conversation(ticket))
+    conversation_messages = list(selectors.conversation(ticket).prefetch_related("mentions"))  # marked in notes
     return {
         **_properties_context(request, ticket),
         "conversation_messages": conversation_messages,
@@ -158,7 +158,7 @@ def messages_after(request, org_slug, ticket_id):
         after = int(request.GET.get("after") or 0)
     except ValueError:
         after = 0
-    newer = list(selectors.conversation(ticket).filter(pk__gt=after))
+    newer = list(selectors.conversation(ticket).filter(pk__gt=after).prefetch_related("mentions"))
     return render(
         request,
         "inbox/_messages.html",
@@ -218,12 +218,30 @@ def note(request, org_slug, ticket_id):
     if stale:
         return stale
     try:
+        mention_ids = [int(value) for value in request.POST.getlist("mentions")]
+    except ValueError:
+        return HttpResponse(_("Pick the colleagues to mention from the list."), status=400)
+    try:
         message = notes.note_add(
-            organization=request.organization, actor=request.user, ticket=ticket, text=request.POST.get("text", "")
+            organization=request.organization,
+            actor=request.user,
+            ticket=ticket,
+            text=request.POST.get("text", ""),
+            mention_ids=mention_ids,
         )
     except DomainError as exc:
         return HttpResponse(exc.message, status=400)
     return render(request, "inbox/_messages.html", {"conversation_messages": [message], "ticket": ticket})
+
+
+@require_GET
+def mentionable(request, org_slug, ticket_id):
+    """Colleagues a note on this ticket may mention, for the composer's @ autocomplete."""
+    ticket = _ticket(request, ticket_id)
+    users = notes.mentionable_members(ticket, query=request.GET.get("q", "").strip()[:60])
+    return JsonResponse(
+        {"results": [{"id": u.pk, "name": u.get_full_name() or u.email, "email": u.email} for u in users]}
+    )
 
 
 @require_POST

@@ -41,6 +41,7 @@ REQUIRED = {
     ("org:ticket_properties", "GET"): ANY,
     ("org:ticket_update", "POST"): C.TICKETS_WORK,
     ("org:ticket_note", "POST"): C.TICKETS_WORK,
+    ("org:ticket_mentionable", "GET"): ANY,
     ("org:ticket_reply", "POST"): C.TICKETS_WORK,
     ("org:inbox_bulk", "POST"): C.TICKETS_WORK,
     ("org:ticket_snooze", "POST"): C.TICKETS_WORK,

@@ -228,6 +228,7 @@
       const sent = event.detail.requestConfig && event.detail.requestConfig.elt;
       if (sent && sent.matches && sent.matches("#note-form, #reply-form")) {
         sent.reset();
+        sent.querySelectorAll("input[name=mentions]").forEach((field) => field.remove());
         const error = sent.querySelector("[data-error]");
         if (error) error.textContent = "";
         updateCounter();
@@ -356,6 +357,91 @@
       document.getElementById("bell-count").textContent = "";
     });
   });
+
+  // --- @mentions in a note: pick a colleague who can see the ticket (names in any script: 高橋, managerさん) --
+  // The note carries the picked ids; the server stores and notifies by id, never by guessing where a name ends.
+  let mentionRequest = 0;
+  function mentionQuery(textarea) {
+    const before = textarea.value.slice(0, textarea.selectionStart);
+    const match = before.match(/(^|\s)@([^\s@]{0,30})$/);
+    return match ? match[2] : null;
+  }
+  function closeMentions() {
+    const menu = document.getElementById("mention-menu");
+    if (menu) menu.remove();
+  }
+  function pickMention(textarea, person) {
+    const caret = textarea.selectionStart;
+    const before = textarea.value.slice(0, caret).replace(/@[^\s@]*$/, `@${person.name} `);
+    textarea.value = before + textarea.value.slice(caret);
+    textarea.selectionStart = textarea.selectionEnd = before.length;
+    const form = textarea.form;
+    if (!form.querySelector(`input[name=mentions][value="${person.id}"]`)) {
+      const field = document.createElement("input");
+      Object.assign(field, { type: "hidden", name: "mentions", value: String(person.id) });
+      field.dataset.name = person.name;
+      form.appendChild(field);
+    }
+    closeMentions();
+    textarea.focus();
+  }
+  document.addEventListener("input", (event) => {
+    const textarea = event.target;
+    if (!textarea.matches("#note-text")) return;
+    const query = mentionQuery(textarea);
+    if (query === null) { closeMentions(); return; }
+    const request = ++mentionRequest;
+    fetch(`${textarea.form.dataset.mentionableUrl}?q=${encodeURIComponent(query)}`, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : { results: [] }))
+      .then((body) => {
+        if (request !== mentionRequest) return; // a later keystroke asked again
+        closeMentions();
+        if (!body.results.length) return;
+        const menu = document.createElement("ul");
+        menu.id = "mention-menu";
+        menu.className = "canned-menu";
+        menu.setAttribute("role", "listbox");
+        menu.setAttribute("aria-label", textarea.form.dataset.mentionLabel);
+        body.results.forEach((person, index) => {
+          const li = document.createElement("li");
+          li.setAttribute("role", "option");
+          li.dataset.index = String(index);
+          li.textContent = person.name;
+          const small = document.createElement("small");
+          small.textContent = ` ${person.email}`;
+          li.appendChild(small);
+          if (index === 0) li.classList.add("active");
+          li.addEventListener("mousedown", (e) => { e.preventDefault(); pickMention(textarea, person); });
+          menu.appendChild(li);
+        });
+        menu.people = body.results;
+        textarea.insertAdjacentElement("afterend", menu);
+      });
+  });
+  document.addEventListener("keydown", (event) => {
+    const menu = document.getElementById("mention-menu");
+    if (!menu || !event.target.matches("#note-text") || event.isComposing) return;
+    const options = Array.from(menu.children);
+    const active = options.findIndex((o) => o.classList.contains("active"));
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const next = (active + (event.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
+      options.forEach((o, i) => o.classList.toggle("active", i === next));
+    } else if (event.key === "Enter" || event.key === "Tab") {
+      event.preventDefault();
+      pickMention(event.target, menu.people[Math.max(0, active)]);
+    } else if (event.key === "Escape") {
+      closeMentions();
+    }
+  }, true);
+  // A name removed from the text is no longer mentioned.
+  document.addEventListener("submit", (event) => {
+    if (!event.target.matches("#note-form")) return;
+    const text = event.target.querySelector("#note-text").value;
+    event.target.querySelectorAll("input[name=mentions]").forEach((field) => {
+      if (!text.includes(`@${field.dataset.name}`)) field.remove();
+    });
+  }, true);
 
   // --- canned responses: type "/" at the start of a line in the composer --------------------------------------
   let cannedCache = null;

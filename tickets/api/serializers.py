@@ -182,6 +182,9 @@ class MessageSerializer(serializers.ModelSerializer):
 
 class NoteCreateSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=10000)
+    mentions = serializers.ListField(
+        child=serializers.IntegerField(), required=False, max_length=50, help_text="user ids of colleagues to notify"
+    )
 
 
 class ReplyCreateSerializer(serializers.Serializer):

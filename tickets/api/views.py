@@ -176,7 +176,11 @@ class TicketNotesView(OrgAPIView):
         data = s.NoteCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         note = note_add(
-            organization=self.organization, actor=request.user, ticket=ticket, text=data.validated_data["text"]
+            organization=self.organization,
+            actor=request.user,
+            ticket=ticket,
+            text=data.validated_data["text"],
+            mention_ids=data.validated_data.get("mentions", []),
         )
         note = selectors.conversation(ticket).get(pk=note.pk)
         return Response(self.get_serializer(note).data, status=status.HTTP_201_CREATED)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Membership, Organization, User
+from channels_integrations.permissions import members_who_see_connection
 from core.errors import DomainError
 from tickets.events import publish_message
 from tickets.models import (
@@ -25,12 +26,20 @@ logger = logging.getLogger("tsunagu.tickets")
 
 
 @transaction.atomic
-def note_add(*, organization: Organization, actor: User | None, ticket: Ticket, text: str) -> Message:
-    """A private note; @mentions of members (by email local part or full email) notify them. `actor=None` is a note
-    written by an automation rule."""
+def note_add(
+    *, organization: Organization, actor: User | None, ticket: Ticket, text: str, mention_ids: list[int] = ()
+) -> Message:
+    """A private note. It mentions the members picked by id (the composer's autocomplete: names in any script, as
+    `@高橋` or `@managerさん` cannot be told apart from the words after them) and, for API clients and rules, those
+    named as @local-part or @full@address. Only members who may see the ticket's channel can be mentioned; each is
+    notified. `actor=None` is a note written by an automation rule."""
     text = (text or "").strip()
     if not text:
         raise DomainError(_("Write something first."), field="text")
+    mentioned = _mentionable(ticket, set(mention_ids) | {user.pk for user in _mentioned_by_address(text)})
+    unknown = set(mention_ids) - {user.pk for user in mentioned}
+    if unknown:
+        raise DomainError(_("Only colleagues who can see this ticket can be mentioned."), field="mentions")
     document = index_document(text)
     note = Message.objects.create(
         organization=organization,
@@ -43,7 +52,6 @@ def note_add(*, organization: Organization, actor: User | None, ticket: Ticket, 
         text=text,
         search_vector=document_expression(document),
     )
-    mentioned = _mentioned_members(text)
     note.mentions.set(mentioned)
     for user in mentioned:
         if user != actor:
@@ -59,7 +67,26 @@ def note_add(*, organization: Organization, actor: User | None, ticket: Ticket, 
     return note
 
 
-def _mentioned_members(text: str) -> list[User]:
+def mentionable_members(ticket: Ticket, *, query: str = "", limit: int = 8) -> list[User]:
+    """Colleagues a note on this ticket may mention: members who may see its channel, whose name or address holds
+    `query` (any script; "高橋" finds 高橋 誠), by name."""
+    members = list(Membership.objects.select_related("role", "user").filter(user__is_active=True))
+    allowed = members_who_see_connection(ticket.connection_id, members)
+    users = User.objects.filter(pk__in=allowed)
+    if query:
+        users = users.filter(Q(name__icontains=query) | Q(email__istartswith=query))
+    return list(users.order_by("name", "email")[:limit])
+
+
+def _mentionable(ticket: Ticket, user_ids: set[int]) -> list[User]:
+    if not user_ids:
+        return []
+    members = list(Membership.objects.select_related("role").filter(user_id__in=user_ids))
+    allowed = members_who_see_connection(ticket.connection_id, members)
+    return list(User.objects.filter(pk__in=allowed).order_by("pk"))
+
+
+def _mentioned_by_address(text: str) -> list[User]:
     """Members named as @local-part or @full@address in the text."""
     handles = {h.lower() for h in re.findall(r"@([\w.+-]+(?:@[\w.-]+)?)", text)}
     if not handles:
