@@ -96,6 +96,7 @@ def _properties_context(request, ticket: Ticket) -> dict:
         "members": [m.user for m in account_selectors.membership_list()],
         "teams": list(Team.objects.all()),
         "can_work": request.membership.has(Capability.TICKETS_WORK),
+        "events": list(ticket.events.select_related("actor").order_by("-created_at")[:30]),
     }
 
 
@@ -108,7 +109,6 @@ def _conversation_context(request, ticket: Ticket) -> dict:
         "last_message_id": conversation_messages[-1].pk if conversation_messages else 0,
         "reply_limits": replies.reply_limits(ticket),
         "history": list(selectors.contact_history(request.membership, ticket)),
-        "events": list(ticket.events.select_related("actor").order_by("-created_at")[:30]),
         "rule_runs": rule_runs_for(ticket),
     }
 

@@ -89,10 +89,13 @@ def test_two_agents_work_a_ticket_live(browser, asgi_server, tenant_a):
     assert one.locator(f"#message-{message.pk} script, #message-{message.pk} img").count() == 0
     assert dialogs == []
 
-    # A status change by the first agent reaches the second agent's browser
+    # A status change by the first agent reaches the second agent's browser, in the history too
+    history = two.locator("#properties .ticket-history li").count()
     one.locator("#prop-status").select_option("pending")
     two.wait_for_selector("#prop-status option[value='pending'][selected]", state="attached")
     two.wait_for_selector(f"#ticket-row-{ticket_id}.status-pending")
+    two.wait_for_function(f"() => document.querySelectorAll('#properties .ticket-history li').length > {history}")
+    assert first.name in two.locator("#properties .ticket-history li").first.inner_text()
     # A note from the second agent appears live for the first
     two.locator("#note-text").fill("@agent 確認しました")
     two.locator("#note-form button").click()
