@@ -18,11 +18,13 @@ def unread_count(membership: Membership) -> int:
 COUNTS_TTL = 3  # seconds: counts are refreshed on events; a burst of events costs one computation
 
 
-def cached_view_counts(membership: Membership) -> dict:
-    """The left pane's counts, cached briefly per member (visibility differs between members)."""
+def cached_view_counts(membership: Membership, *, as_of: int) -> dict:
+    """The left pane's counts, cached briefly per member (visibility differs between members) and per newest event
+    (`as_of`, latest_event_id()): a burst of browsers asking after the same events costs one computation, while any
+    new event (a ticket arriving, changing) gives fresh counts, not the ones cached just before it."""
     from django.core.cache import cache
 
-    key = f"inbox:counts:{membership.organization_id}:{membership.user_id}"
+    key = f"inbox:counts:{membership.organization_id}:{membership.user_id}:{as_of}"
     counts = cache.get(key)
     if counts is None:
         counts = view_counts(membership)

@@ -67,9 +67,9 @@ def _list_context(request) -> dict:
     }
 
 
-def _side_context(request) -> dict:
+def _side_context(request, *, as_of: int) -> dict:
     return {
-        "counts": inbox_selectors.cached_view_counts(request.membership),
+        "counts": inbox_selectors.cached_view_counts(request.membership, as_of=as_of),
         "connections": list(connections_visible_to(request.membership)),
         "teams": list(Team.objects.all()),
         "saved_views": list(saved_views_for(request.membership)),
@@ -116,13 +116,14 @@ def _conversation_context(request, ticket: Ticket) -> dict:
 @require_GET
 def inbox(request, org_slug, ticket_id=None):
     """The whole workspace; with a ticket id the conversation pane opens on it (deep link)."""
+    event_cursor = inbox_selectors.latest_event_id()
     context = {
         **_list_context(request),
-        **_side_context(request),
+        **_side_context(request, as_of=event_cursor),
         "statuses": TicketStatus.choices,
         "priorities": Priority.choices,
         "sentiments": Sentiment.choices,
-        "event_cursor": inbox_selectors.latest_event_id(),
+        "event_cursor": event_cursor,
     }
     if ticket_id is not None:
         context["open_ticket"] = _ticket(request, ticket_id)
@@ -141,7 +142,8 @@ def ticket_list(request, org_slug):
 def views_pane(request, org_slug):
     """The left pane with live counts (refreshed by inbox.js after events, at most every few seconds)."""
     filters = selectors.TicketFilter.from_query(request.GET)
-    return render(request, "inbox/_counts.html", {"filters": filters, **_side_context(request)})
+    side = _side_context(request, as_of=inbox_selectors.latest_event_id())
+    return render(request, "inbox/_counts.html", {"filters": filters, **side})
 
 
 @require_GET

@@ -201,3 +201,16 @@ def test_a_ticket_opened_by_its_url_shows_its_messages_in_the_conversation_not_a
     assert 'class="messages" role="status"' not in page
     conversation = page[page.index('id="messages"') : page.index("</ol>", page.index('id="messages"'))]
     assert "お問い合わせの本文です" in conversation and "社内メモ: 返金済み" in conversation
+
+
+def test_the_left_pane_counts_a_ticket_that_just_arrived(tenant_a, login, django_capture_on_commit_callbacks):
+    conn = connection(tenant_a)
+    client = login(tenant_a.users["manager"])
+    url = f"/{tenant_a.slug}/inbox/views/"
+    with django_capture_on_commit_callbacks(execute=True):  # its real-time events are stored, as after a commit
+        _ingest(tenant_a, conn, "一件目", thread="c1")
+    assert 'data-count="all">1<' in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        _ingest(tenant_a, conn, "二件目", thread="c2")
+    # Within the counts' cache time, as the live refresh after that event asks: the new ticket is counted
+    assert 'data-count="all">2<' in client.get(url).content.decode()
