@@ -40,6 +40,8 @@ def test_the_list_scrolls_on_its_own_loads_more_and_keeps_the_selection(browser,
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
     page = context.new_page()
     page.set_default_timeout(15_000)
+    refused = []  # the real Content-Security-Policy: nothing the page does may be refused (inline styles, scripts)
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     try:
         sign_in(page, asgi_server.url, tenant_a.users["manager"].email, PASSWORD)
         page.goto(f"{asgi_server.url}/{tenant_a.slug}/inbox/")
@@ -75,5 +77,6 @@ def test_the_list_scrolls_on_its_own_loads_more_and_keeps_the_selection(browser,
         assert 0 <= box["y"] < 800
         assert page.locator("ul.messages[role=status]").count() == 0
         assert not _page_scrolls(page)
+        assert refused == []
     finally:
         context.close()
