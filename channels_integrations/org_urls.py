@@ -10,6 +10,7 @@ urlpatterns = [
     path("settings/channels/connect/", views.channel_connect, name="channel_connect"),
     path("settings/channels/<int:connection_id>/", views.channel_detail, name="channel_detail"),
     path("settings/channels/<int:connection_id>/status/", views.channel_status, name="channel_status"),
+    path("settings/channels/<int:connection_id>/poll/", views.channel_poll_now, name="channel_poll_now"),
     # Connectors that connect with a form (after the literal paths and the connections' ids above).
     path("settings/channels/<slug:platform>/", views.channel_connect_form, name="channel_connect_form"),
     path(

@@ -304,6 +304,27 @@ def events_requeue_stuck(*, organization: Organization) -> int:
 # --- polling ----------------------------------------------------------------------------------------------------
 
 
+@transaction.atomic
+def connection_poll_now(*, organization: Organization, connection: ChannelConnection):
+    """An admin asks to check a polled channel now rather than at its next interval. A wait the platform or the
+    retry policy asked for still holds: returns when the check will run (None: now)."""
+    connection = ChannelConnection.objects.select_for_update().get(pk=connection.pk)
+    if not connector_for(connection.platform).polls:
+        raise DomainError(_("This channel receives its messages as they are sent; there is nothing to check."))
+    if connection.status not in (ConnectionStatus.ACTIVE, ConnectionStatus.ERROR):
+        raise DomainError(_("Resume or reconnect the channel first."))
+    if connection.status == ConnectionStatus.ACTIVE:
+        connection.next_poll_at = None
+        connection.save(update_fields=["next_poll_at"])
+    organization_id, connection_id = organization.pk, connection.pk
+    transaction.on_commit(
+        lambda: tasks.poll_connection.apply_async(
+            kwargs={"organization_id": organization_id, "connection_id": connection_id}, queue="inbound"
+        )
+    )
+    return connection.next_poll_at
+
+
 def connection_poll(*, organization: Organization, connection_id: int) -> int:
     """Poll one connection once. The connection row stays locked for the whole poll (one poll per connection at a
     time; a concurrent poll skips), and the new cursor is saved in the same transaction as the messages it covers.

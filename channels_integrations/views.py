@@ -13,7 +13,9 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.module_loading import import_string
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -135,6 +137,7 @@ def channel_detail(request, org_slug, connection_id):
             "events": events,
             "recent": recent,
             "webhook_url": webhook_url,
+            "polls": connector_for(connection.platform).polls,
         },
         status=status,
     )
@@ -167,6 +170,26 @@ def channel_status(request, org_slug, connection_id):
             % {"name": connection.display_name, "status": ConnectionStatus(request.POST["status"]).label},
         )
     return redirect("org:channels", org_slug=org_slug)
+
+
+@require_POST
+@require_capability(Capability.CHANNELS_MANAGE)
+def channel_poll_now(request, org_slug, connection_id):
+    connection = _connection(connection_id)
+    try:
+        when = services.connection_poll_now(organization=request.organization, connection=connection)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        if when is None:
+            messages.success(request, _("Checking %(name)s now.") % {"name": connection.display_name})
+        else:
+            messages.info(
+                request,
+                _("%(name)s will be checked at %(time)s: the server asked to wait.")
+                % {"name": connection.display_name, "time": date_format(localtime(when), "SHORT_DATETIME_FORMAT")},
+            )
+    return redirect("org:channel_detail", org_slug=org_slug, connection_id=connection.pk)
 
 
 @require_POST

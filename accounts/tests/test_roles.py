@@ -65,6 +65,7 @@ REQUIRED = {
     ("org:channel_detail", "GET"): C.CHANNELS_MANAGE,
     ("org:channel_detail", "POST"): C.CHANNELS_MANAGE,
     ("org:channel_status", "POST"): C.CHANNELS_MANAGE,
+    ("org:channel_poll_now", "POST"): C.CHANNELS_MANAGE,
     ("org:channel_event_replay", "POST"): C.CHANNELS_MANAGE,
     ("org:availability", "POST"): C.TICKETS_WORK,
     ("org:rules_list", "GET"): C.RULES_MANAGE,

@@ -240,3 +240,26 @@ def test_the_inbound_endpoint_takes_only_post_and_says_so(client, tenant_a):
     connection = mailbox(tenant_a)
     answer = client.get(f"/webhooks/email/{connection.uuid}/")
     assert answer.status_code == 405 and answer["Allow"] == "POST"
+
+
+def test_check_now_fetches_new_mail_before_the_next_interval(
+    tenant_a, simulator, login, django_capture_on_commit_callbacks
+):
+    part = simulator.parts["email"]
+    part.add_mailbox(MAILBOX, MAILBOX, "mail-password")
+    connection = mailbox(tenant_a, imap_port=part.imap_port, smtp_port=part.smtp_port)
+    with tenant_a.scope():
+        services.connection_poll(organization=tenant_a.organization, connection_id=connection.pk)  # the last check
+        connection.refresh_from_db()
+        assert connection.next_poll_at is not None  # the next one is a minute away
+    part.customer_email(
+        to=MAILBOX, from_addr="hanako@example.jp", from_name="鈴木 花子", subject="至急", text="至急", deliver="imap"
+    )
+    client = login(tenant_a.users["admin"])
+    page = client.get(f"/{tenant_a.slug}/settings/channels/{connection.pk}/").content.decode()
+    assert 'id="check-now"' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"/{tenant_a.slug}/settings/channels/{connection.pk}/poll/")
+    assert answer.status_code == 302
+    with tenant_a.scope():
+        assert list(Ticket.objects.values_list("subject", flat=True)) == ["至急"]
