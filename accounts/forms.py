@@ -37,8 +37,22 @@ class ProfileForm(forms.ModelForm):
         self.fields["timezone"].choices = [blank, *timezone_choices(self.instance.timezone or organization_timezone)]
 
 
+class SignupStartForm(forms.Form):
+    """The first step of sign-up: the address the confirmation link goes to. `website` is a honeypot: hidden from
+    people (and from assistive technology), filled by form-filling bots."""
+
+    email = forms.EmailField(
+        label=_("Work email address"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    website = forms.CharField(
+        label=_("Leave this field empty"),
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
+
+
 class SignupForm(forms.Form):
-    """Create an account from an invitation (the email address is the invitation's)."""
+    """Create an account for an address known to be the person's (an invitation, a confirmed sign-up)."""
 
     name = forms.CharField(label=_("Your name"), max_length=150)
     password1 = forms.CharField(

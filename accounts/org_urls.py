@@ -5,7 +5,6 @@ from django.urls import path
 from accounts.views import org
 
 urlpatterns = [
-    path("", org.org_home, name="home"),
     path("settings/", org.org_settings, name="settings"),
     path("settings/members/", org.members, name="members"),
     path("settings/members/<int:membership_id>/role/", org.member_update, name="member_update"),

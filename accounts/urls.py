@@ -1,11 +1,13 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from accounts.views import auth
+from accounts.views import auth, signup
 
 app_name = "accounts"
 
 urlpatterns = [
+    path("signup/", signup.signup_start, name="signup"),
+    path("signup/confirm/<str:token>/", signup.signup_confirm, name="signup_confirm"),
     path("login/", auth.login_view, name="login"),
     path("login/verify/", auth.two_factor_verify, name="two_factor_verify"),
     path("logout/", auth.logout_view, name="logout"),

@@ -209,6 +209,14 @@ LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900"))
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 INVITATION_MAX_AGE = timedelta(days=7)
+
+# Self-service sign-up (SIGNUP_OPEN=0 turns it off: people then join only by invitation). Requests per IP and per
+# address inside the window; the emailed confirmation link is valid for SIGNUP_LINK_MAX_AGE seconds.
+SIGNUP_OPEN = env_bool("SIGNUP_OPEN", True)
+SIGNUP_IP_LIMIT = int(os.environ.get("SIGNUP_IP_LIMIT", "10"))
+SIGNUP_EMAIL_LIMIT = int(os.environ.get("SIGNUP_EMAIL_LIMIT", "3"))
+SIGNUP_WINDOW_SECONDS = int(os.environ.get("SIGNUP_WINDOW_SECONDS", "3600"))
+SIGNUP_LINK_MAX_AGE = int(os.environ.get("SIGNUP_LINK_MAX_AGE", str(48 * 3600)))
 OTP_TOTP_ISSUER = "Tsunagu"
 
 # --- security ---------------------------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from inbox import availability, views
+from inbox import availability, home, views
 
 urlpatterns = [
+    path("", home.org_home, name="home"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/list/", views.ticket_list, name="inbox_list"),
     path("inbox/views/", views.views_pane, name="inbox_views"),

@@ -13,6 +13,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -64,7 +65,8 @@ def login_view(request):
             return redirect(next_url)
     elif request.method == "POST":
         status = 400
-    return render(request, "accounts/login.html", {"form": form, "next": next_url}, status=status)
+    context = {"form": form, "next": next_url, "signup_open": settings.SIGNUP_OPEN}
+    return render(request, "accounts/login.html", context, status=status)
 
 
 def _pending_user(request) -> User | None:
@@ -256,7 +258,9 @@ def invitation_accept(request, token: str):
 @login_required
 @require_http_methods(["GET", "POST"])
 def organization_create(request):
-    form = OrganizationCreateForm(request.POST or None, initial={"timezone": "Asia/Tokyo", "default_language": "ja"})
+    language = request.user.language or get_language() or "ja"
+    initial = {"timezone": "Asia/Tokyo" if language == "ja" else "UTC", "default_language": language}
+    form = OrganizationCreateForm(request.POST or None, initial=initial)
     status = 200
     if request.method == "POST":
         if form.is_valid():

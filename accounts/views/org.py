@@ -26,20 +26,6 @@ from core.errors import DomainError
 from core.views import actor_kwargs, form_error, unconfirmed
 
 
-@require_GET
-def org_home(request, org_slug):
-    membership = request.membership
-    context = {
-        "member_count": selectors.membership_list().count(),
-        "team_count": selectors.team_list().count(),
-        "my_teams": [
-            team for team in selectors.team_list() if any(u.pk == request.user.pk for u in team.group.user_set.all())
-        ],
-        "capabilities": [c for c in SHOWN if membership.has(c)],
-    }
-    return render(request, "accounts/org_home.html", context)
-
-
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.ORG_MANAGE)
 def org_settings(request, org_slug):
