@@ -287,6 +287,9 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Where EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend writes each message (the first-day browser
+# test reads the confirmation and invitation links from there).
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Tsunagu <no-reply@tsunagu.example>")
 
 # --- REST API ---------------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def onboarding_steps(organization) -> list[Step]:
             _("Invite your teammates"),
             _("Everyone answers from the same inbox, and nobody answers a customer twice."),
             _("Invite people"),
-            reverse("org:members", args=[slug]),
+            reverse("org:members", args=[slug]) + "#invite-form",
             invited,
         ),
         Step(

@@ -75,7 +75,7 @@ def test_the_list_scrolls_on_its_own_loads_more_and_keeps_the_selection(browser,
         page.wait_for_selector(f"#conversation [data-ticket-id='{ticket_ids[0]}']")
         box = page.locator(f"#conversation [data-ticket-id='{ticket_ids[0]}']").bounding_box()
         assert 0 <= box["y"] < 800
-        assert page.locator("ul.messages[role=status]").count() == 0
+        assert page.locator("ul.messages.flash").count() == 0
         assert not _page_scrolls(page)
         assert refused == []
     finally:
