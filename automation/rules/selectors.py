@@ -1,15 +1,16 @@
 """Reading automation: a ticket's "why" log (which rules acted on it and what each action did), the rule list with
-descriptions, and the webhook delivery log. Each reads in a constant number of queries."""
+descriptions, the rule templates on offer, and the webhook delivery log. Each reads in a constant number of queries."""
 
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
 
-from accounts.models import Organization
-from automation.models import Rule, RuleRun, RuleTrigger, WebhookCall
+from accounts.models import Organization, Team
+from automation.models import BusinessCalendar, Rule, RuleRun, RuleTrigger, WebhookCall
+from automation.rules.catalogue import TEMPLATES, RuleTemplate, describe_template
 from automation.rules.describe import ConditionGroup, Names, describe_action, describe_conditions
-from tickets.models import Ticket
+from tickets.models import CannedResponse, Ticket
 
 WHY_LOG_LIMIT = 50
 WEBHOOK_PAGE_SIZE = 50
@@ -127,3 +128,49 @@ def webhook_calls_page(organization: Organization, page_number) -> Page:
         .order_by("-created_at", "-pk")
     )
     return Paginator(calls, WEBHOOK_PAGE_SIZE).get_page(page_number)
+
+
+# --- rule templates -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemplateCard:
+    """A ready-made rule as the list offers it: in words, with what this organization still lacks to use it."""
+
+    template: RuleTemplate
+    conditions: ConditionGroup
+    actions: list[str]
+    missing: list[str]
+
+
+def template_missing(template: RuleTemplate, available: dict[str, bool]) -> list[str]:
+    """What the template needs that the organization has none of yet: "team", "response", "calendar"."""
+    missing = [kind for kind in template.needs if not available.get(kind)]
+    if template.uses_business_hours and not available.get("calendar"):
+        missing.append("calendar")
+    return missing
+
+
+def template_setup_available(organization: Organization) -> dict[str, bool]:
+    """Whether the organization has teams, shared canned responses and business hours (three queries)."""
+    return {
+        "team": Team.objects.filter(organization=organization).exists(),
+        "response": CannedResponse.objects.filter(organization=organization, owner__isnull=True).exists(),
+        "calendar": BusinessCalendar.objects.filter(organization=organization).exists(),
+    }
+
+
+def rule_template_cards(organization: Organization) -> list[TemplateCard]:
+    available = template_setup_available(organization)
+    cards = []
+    for template in TEMPLATES:
+        conditions, actions = describe_template(template)
+        cards.append(
+            TemplateCard(
+                template=template,
+                conditions=conditions,
+                actions=actions,
+                missing=template_missing(template, available),
+            )
+        )
+    return cards

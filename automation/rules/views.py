@@ -1,6 +1,9 @@
 """Settings → Automation: the rules (list, editor with condition/action builders and a dry run), the webhook
 delivery log with the signing secret, and the automation settings (crisis alert, auto-responses per channel).
 
+A first rule can start from a ready-made template (automation.rules.catalogue): the editor opens pre-filled, and
+nothing is saved until the administrator saves it like any other rule.
+
 Everything here needs `rules.manage` (403 otherwise, like the channel settings; non-members get 404 from the tenant
 middleware). Rules are looked up through the scoped manager, so another organization's rule id is a 404."""
 
@@ -8,6 +11,7 @@ import json
 
 from django.contrib import messages
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -16,6 +20,7 @@ from accounts.permissions import require_capability
 from accounts.roles import Capability
 from automation.models import AutoResponse, AutoResponseKind, Rule, RuleTrigger
 from automation.rules import selectors, services
+from automation.rules.catalogue import RuleTemplate, describe_template, template_get
 from automation.rules.describe import Names, describe_action, describe_conditions
 from automation.rules.engine import rules_dry_run
 from automation.rules.forms import (
@@ -53,8 +58,10 @@ def _rule(rule_id: int) -> Rule:
 
 
 def _list_context(request, notice: str = "", notice_error: bool = False) -> dict:
+    groups = selectors.rules_by_trigger(request.organization)
     return {
-        "groups": selectors.rules_by_trigger(request.organization),
+        "groups": groups,
+        "has_rules": any(group.rows for group in groups),
         "notice": notice,
         "notice_error": notice_error,
     }
@@ -63,7 +70,8 @@ def _list_context(request, notice: str = "", notice_error: bool = False) -> dict
 @require_GET
 @require_capability(Capability.RULES_MANAGE)
 def rules_list(request, org_slug):
-    return render(request, "automation/rules/list.html", _list_context(request))
+    context = _list_context(request) | {"templates": selectors.rule_template_cards(request.organization)}
+    return render(request, "automation/rules/list.html", context)
 
 
 def _list_answer(request, org_slug, notice: str, error: bool = False):
@@ -131,8 +139,13 @@ def rules_delete(request, org_slug, rule_id):
 # --- the editor ---------------------------------------------------------------------------------------------------
 
 
-def _editor(request, org_slug, rule: Rule | None):
-    initial = RuleForm.initial_for(rule) if rule else {"trigger": RuleTrigger.MESSAGE_RECEIVED}
+def _editor(request, org_slug, rule: Rule | None, template: RuleTemplate | None = None):
+    if rule:
+        initial = RuleForm.initial_for(rule)
+    elif template:
+        initial = template.initial()
+    else:
+        initial = {"trigger": RuleTrigger.MESSAGE_RECEIVED}
     form = RuleForm(request.POST if request.method == "POST" else None, initial=initial)
     rule_errors: dict[str, str] = {}
     dry_run = None
@@ -176,14 +189,26 @@ def _editor(request, org_slug, rule: Rule | None):
             "rule_errors": rule_errors,
             "error_list": _error_list(rule_errors),
             "dry_run": dry_run,
-            "summary": _summary(request, form, rule),
+            "summary": _summary(request, form, rule, template),
+            "template": template,
+            "template_missing": _template_missing(request, template),
         },
         status=status,
     )
 
 
-def _summary(request, form: RuleForm, rule: Rule | None) -> dict | None:
-    """The rule in words as submitted (or as saved), so that it is readable without the builder script."""
+def _template_missing(request, template: RuleTemplate | None) -> list[str]:
+    if template is None:
+        return []
+    return selectors.template_missing(template, selectors.template_setup_available(request.organization))
+
+
+def _summary(request, form: RuleForm, rule: Rule | None, template: RuleTemplate | None = None) -> dict | None:
+    """The rule in words as submitted (or as saved, or as the template has it), so that it is readable without the
+    builder script."""
+    if not form.is_bound and rule is None and template is not None:
+        conditions, actions = describe_template(template)
+        return {"conditions": conditions, "actions": actions}
     if form.is_bound:
         try:
             conditions = json.loads(form.data.get("conditions") or '{"all": []}')
@@ -243,7 +268,12 @@ def _dry_run(request, form: RuleForm) -> dict:
 @require_http_methods(["GET", "POST"])
 @require_capability(Capability.RULES_MANAGE)
 def rules_new(request, org_slug):
-    return _editor(request, org_slug, None)
+    """A blank rule, or with `?template=<key>` a ready-made one pre-filled (an unknown template is a 404)."""
+    key = request.GET.get("template")
+    template = template_get(key)
+    if key is not None and template is None:
+        raise Http404("no such rule template")
+    return _editor(request, org_slug, None, template)
 
 
 @require_http_methods(["GET", "POST"])

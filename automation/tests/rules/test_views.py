@@ -4,6 +4,7 @@ the "why" log — and query counts that stay the same as rules, tickets, calls a
 
 import html
 import json
+from html.parser import HTMLParser
 
 import pytest
 from django.db import connection as db
@@ -15,6 +16,7 @@ from accounts import services as account_services
 from accounts.models import AuditAction, AuditEntry
 from automation.models import AutoResponse, Rule, RuleRun, WebhookCall
 from automation.rules import services
+from automation.rules.catalogue import TEMPLATES
 from automation.rules.selectors import rule_runs_for
 from tickets.canned import canned_response_create
 from tickets.models import Ticket
@@ -448,3 +450,159 @@ def test_why_log_queries_do_not_grow_with_runs(tenant_a):
         with CaptureQueriesContext(db) as six:
             assert len(rule_runs_for(ticket)) == 6
     assert len(one.captured_queries) == len(six.captured_queries) == 3  # runs, members, teams
+
+
+# --- templates and the empty list ---------------------------------------------------------------------------------
+
+
+class _FormReader(HTMLParser):
+    """The fields of one form as a browser would submit them (text inputs, checked boxes, textareas, selects)."""
+
+    def __init__(self, form_id: str):
+        super().__init__()
+        self.form_id, self.inside, self.data = form_id, False, {}
+        self._textarea = self._select = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.inside = a.get("id") == self.form_id
+        elif not self.inside:
+            return
+        elif tag == "input" and a.get("name") and a.get("type") not in ("submit", "button"):
+            if a.get("type") != "checkbox" or "checked" in a:
+                self.data[a["name"]] = a.get("value", "on")
+        elif tag == "textarea":
+            self._textarea = a["name"]
+            self.data[self._textarea] = ""
+        elif tag == "select":
+            self._select = a["name"]
+        elif tag == "option" and self._select and "selected" in a:
+            self.data[self._select] = a.get("value", "")
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.data[self._textarea] += data
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.inside = False
+        elif tag == "textarea" and self._textarea:
+            self.data[self._textarea] = self.data[self._textarea].lstrip("\n")
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+
+def _card(body: str, key: str) -> str:
+    """One template's card on the list page."""
+    return body.split(f'id="template-{key}"')[1].split('<li class="template-card"')[0].split("</section>")[0]
+
+
+def _form_data(body: str, form_id: str = "rule-form") -> dict:
+    reader = _FormReader(form_id)
+    reader.feed(body)
+    return reader.data
+
+
+def test_the_empty_rule_list_says_what_rules_do_with_the_buttons_that_create_one(tenant_a, login):
+    client = _admin(tenant_a, login)
+    body = client.get(_url(tenant_a, "settings/rules/")).content.decode()
+    empty = body.split('id="rules-empty"')[1].split("</div>")[0]
+    assert "No rules yet" in empty and "routes the ticket to a team" in empty
+    assert f'href="/{tenant_a.slug}/settings/rules/new/"' in empty and 'href="#rule-templates"' in empty
+    assert 'id="rule-templates"' in body and "No rules for this event." not in body
+    # Once a rule exists the list shows the rules by event, and the templates stay on offer below them
+    _rule(tenant_a)
+    body = client.get(_url(tenant_a, "settings/rules/")).content.decode()
+    assert 'id="rules-empty"' not in body and "No rules for this event." in body
+    assert body.index('id="rules-list"') < body.index('id="rule-templates"')
+
+
+def test_the_list_offers_every_template_and_says_what_this_organization_lacks(tenant_a, login):
+    client = _admin(tenant_a, login)
+    body = client.get(_url(tenant_a, "settings/rules/")).content.decode()
+    for template in TEMPLATES:
+        assert f'href="/{tenant_a.slug}/settings/rules/new/?template={template.key}"' in body
+    card = _card(body, "cancellation")
+    assert "Cancellations to a team" in card and "Route to the team you choose" in card and "“キャンセル”" in card
+    assert "no team yet" in card and f'href="/{tenant_a.slug}/settings/teams/#new-team"' in card
+    reply = _card(body, "out_of_hours")
+    assert f'href="/{tenant_a.slug}/settings/canned-responses/"' in reply
+    assert f'href="/{tenant_a.slug}/settings/sla/calendars/new/"' in reply
+    assert "template-missing" not in _card(body, "urgent")
+    # With a team, the routing templates have nothing missing
+    _team(tenant_a)
+    body = client.get(_url(tenant_a, "settings/rules/")).content.decode()
+    assert "template-missing" not in _card(body, "cancellation")
+    # In Japanese too (the template's words are translated, its keywords are data)
+    japanese = _admin(tenant_a, login, language="ja").get(_url(tenant_a, "settings/rules/")).content.decode()
+    assert 'lang="ja"' in japanese and "“キャンセル”" in japanese
+
+
+def test_a_template_needing_a_team_says_so_in_the_editor_when_there_is_none(tenant_a, login):
+    client = _admin(tenant_a, login)
+    body = client.get(_url(tenant_a, "settings/rules/new/?template=refund")).content.decode()
+    notice = body.split('id="template-notice"')[1].split("</div>")[0]
+    assert "Refunds to a team" in notice and "no team yet" in notice
+    assert f'href="/{tenant_a.slug}/settings/teams/#new-team"' in notice
+    assert client.get(_url(tenant_a, "settings/rules/new/?template=made-up")).status_code == 404
+    with tenant_a.scope():
+        assert not Rule.objects.exists()
+
+
+def test_a_template_applied_through_the_editor_routes_and_tags_cancellations(tenant_a, login):
+    # Given a team for cancellations and two recent tickets, one asking to cancel
+    team = _team(tenant_a, name="キャンセル窓口")
+    line = connection(tenant_a, "line", "LINE 公式")
+    _ingest(tenant_a, line, "注文をキャンセルしたいです", "tpl-old-1")
+    _ingest(tenant_a, line, "営業時間を教えてください", "tpl-old-2")
+    client = _admin(tenant_a, login)
+    # When the admin chooses the template on the list, the editor opens filled in, with the team still to choose
+    list_page = client.get(_url(tenant_a, "settings/rules/")).content.decode()
+    link = f"/{tenant_a.slug}/settings/rules/new/?template=cancellation"
+    assert f'href="{link}"' in list_page
+    editor = client.get(link)
+    assert editor.status_code == 200
+    data = _form_data(editor.content.decode())
+    actions = json.loads(data["actions"])
+    assert data["name"] == "Cancellations to a team" and data["trigger"] == "message_received"
+    assert data["enabled"] == "on" and actions[0] == {"type": "assign_team", "team": None}
+    assert "キャンセル" in json.loads(data["conditions"])["all"][0]["value"]
+    with tenant_a.scope():
+        assert not Rule.objects.exists()  # nothing saved by opening it
+    # Saved as is, the editor asks for the team (on its row) and saves nothing
+    refused = client.post(link, data)
+    assert refused.status_code == 400
+    errors = json.loads(refused.content.decode().split('id="rule-errors" type="application/json">')[1].split("<")[0])
+    assert errors == {"actions.0.team": "Choose a team."}
+    # With the team chosen, the dry run finds the ticket asking to cancel, and changes nothing
+    actions[0]["team"] = team.pk
+    data["actions"] = json.dumps(actions, ensure_ascii=False)
+    dry = client.post(link, {**data, "dry_run": "1"}, headers={"HX-Request": "true"}).content.decode()
+    assert "1 of the last 2 tickets would match" in dry and "キャンセル窓口" in dry and "cancellation" in dry
+    # Saved, it is a rule like a hand-written one
+    saved = client.post(link, data)
+    assert saved.status_code == 302 and saved.url == _url(tenant_a, "settings/rules/")
+    with tenant_a.scope():
+        rule = Rule.objects.get()
+        assert rule.name == "Cancellations to a team" and rule.enabled
+        assert rule.actions == [
+            {"type": "assign_team", "team": team.pk},
+            {"type": "add_tags", "tags": ["cancellation"]},
+        ]
+        assert AuditEntry.objects.filter(action=AuditAction.RULE_CREATED, object_id=str(rule.pk)).exists()
+    # And a customer who writes to cancel gets their ticket routed to the team and tagged
+    message = _ingest(tenant_a, line, "注文をキャンセルしたいです", "tpl-new-1")
+    other = _ingest(tenant_a, line, "商品の色を教えてください", "tpl-new-2")
+    with tenant_a.scope():
+        ticket = Ticket.objects.get(pk=message.ticket_id)
+        assert ticket.team_id == team.pk
+        assert list(ticket.tags.values_list("name", flat=True)) == ["cancellation"]
+        assert RuleRun.objects.filter(ticket=ticket, rule=rule).count() == 1
+        untouched = Ticket.objects.get(pk=other.ticket_id)
+        assert untouched.team_id is None and not untouched.tags.exists()
+    # Writing again about the cancellation does not route the ticket a second time
+    _ingest(tenant_a, line, "キャンセルの件、どうなりましたか", "tpl-new-1")
+    with tenant_a.scope():
+        assert RuleRun.objects.filter(ticket=ticket, rule=rule).count() == 1
