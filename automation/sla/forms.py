@@ -29,6 +29,15 @@ WEEKDAYS = [
 ]
 
 
+JAPAN_TIME_ZONE = "Asia/Tokyo"
+
+
+def japanese_holidays_preselected(organization) -> bool:
+    """A new calendar closes on Japanese public holidays by default only where the organization works on Japan's
+    time; elsewhere the admin ticks it if their team keeps Japan's holidays. Saved calendars keep their own value."""
+    return organization.timezone == JAPAN_TIME_ZONE
+
+
 def _time_input(label: str) -> forms.TextInput:
     # A text box typed as a time: browsers offer a picker; "24:00" typed by hand is accepted too.
     return forms.TextInput(attrs={"type": "time", "aria-label": label, "class": "time"})

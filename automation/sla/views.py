@@ -16,7 +16,7 @@ from automation.models import BusinessCalendar, BusinessClosure, SlaPolicy
 from automation.models.sla import default_schedule
 from automation.sla import services
 from automation.sla.calendar import calendar_tz_name, spec_for, upcoming_holidays
-from automation.sla.forms import WEEKDAYS, CalendarForm, ClosureForm, PolicyForm
+from automation.sla.forms import WEEKDAYS, CalendarForm, ClosureForm, PolicyForm, japanese_holidays_preselected
 from core.errors import DomainError, NotAllowed
 from core.views import actor_kwargs, form_error, unconfirmed
 from tickets.models import PRIORITY_RANK
@@ -63,7 +63,7 @@ def sla_calendar_create(request, org_slug):
         request.POST or None,
         organization=request.organization,
         schedule=default_schedule(),
-        initial={"japanese_holidays": True},
+        initial={"japanese_holidays": japanese_holidays_preselected(request.organization)},
     )
     status = 200
     if request.method == "POST":

@@ -2,6 +2,7 @@
 query budgets."""
 
 import itertools
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import services as account_services
 from accounts.models import AuditAction, AuditEntry
 from automation.models import BusinessCalendar, BusinessClosure, SlaPolicy
 from automation.models.sla import default_schedule
@@ -225,6 +227,60 @@ def test_creating_a_calendar_saves_the_hours_and_audits(tenant_a, login):
     # The edit page offers the stored intervals and one empty row more per weekday
     page = client.get(url(tenant_a, "calendar_edit", calendar_id=calendar.pk)).content.decode()
     assert 'name="day1_2_start"' in page and 'name="day1_3_start"' not in page and 'value="13:00"' in page
+
+
+def _holidays_box(body: str) -> str:
+    return re.search(r'<input[^>]*name="japanese_holidays"[^>]*>', body).group(0)
+
+
+def test_japanese_holidays_are_preselected_for_a_new_calendar_only_in_tokyo(tenant_a, login):
+    client = login(tenant_a.users["admin"])
+    # An organization on Japan's time: a new calendar closes on Japanese public holidays unless unticked
+    assert tenant_a.organization.timezone == "Asia/Tokyo"
+    assert "checked" in _holidays_box(client.get(url(tenant_a, "calendar_create")).content.decode())
+    # An organization on another time zone: not preselected, and saved as posted (unticked)
+    with tenant_a.scope():
+        account_services.organization_update(
+            organization=tenant_a.organization, actor=tenant_a.users["owner"], timezone="Europe/Berlin"
+        )
+    assert "checked" not in _holidays_box(client.get(url(tenant_a, "calendar_create")).content.decode())
+    assert client.post(url(tenant_a, "calendar_create"), calendar_data("Berlin", holidays=False)).status_code == 302
+    # Saved calendars keep their own value whatever the organization's time zone
+    kept = make_calendar(tenant_a, "Tokyo office", timezone="Asia/Tokyo", japanese_holidays=True)
+    page = client.get(url(tenant_a, "calendar_edit", calendar_id=kept.pk)).content.decode()
+    assert "checked" in _holidays_box(page)
+    with tenant_a.scope():
+        account_services.organization_update(
+            organization=tenant_a.organization, actor=tenant_a.users["owner"], timezone="Asia/Tokyo"
+        )
+        berlin = BusinessCalendar.objects.get(name="Berlin")
+        assert not berlin.japanese_holidays
+    page = client.get(url(tenant_a, "calendar_edit", calendar_id=berlin.pk)).content.decode()
+    assert "checked" not in _holidays_box(page)
+
+
+def test_the_empty_settings_say_what_sla_and_business_hours_are_with_the_buttons(tenant_a, login):
+    # An admin with nothing set up yet: each part says what belongs there, with the button that creates it
+    admin = login(_in_english(tenant_a.users["admin"]))
+    body = admin.get(url(tenant_a, "settings")).content.decode()
+    policies = body.split('id="sla-policies-empty"')[1].split("</div>")[0]
+    calendars = body.split('id="sla-calendars-empty"')[1].split("</div>")[0]
+    assert "No SLA policies yet" in policies and "how soon the first reply" in policies
+    assert f'href="{url(tenant_a, "policy_create")}"' in policies
+    assert f'href="{url(tenant_a, "calendar_create")}"' in policies  # no business hours yet either
+    assert "No business hours yet" in calendars and "SLA clocks count only within them" in calendars
+    assert f'href="{url(tenant_a, "calendar_create")}"' in calendars
+    assert 'id="sla-policies"' not in body and 'id="sla-calendars"' not in body
+    # An agent reads the same explanation, without buttons
+    agent = login(_in_english(tenant_a.users["agent"])).get(url(tenant_a, "settings")).content.decode()
+    assert "No SLA policies yet" in agent and "An administrator can set this up." in agent
+    assert url(tenant_a, "policy_create") not in agent and url(tenant_a, "calendar_create") not in agent
+    # With business hours but no policy, the policy part no longer sends to business hours
+    make_calendar(tenant_a)
+    body = login(tenant_a.users["admin"]).get(url(tenant_a, "settings")).content.decode()
+    policies = body.split('id="sla-policies-empty"')[1].split("</div>")[0]
+    assert f'href="{url(tenant_a, "calendar_create")}"' not in policies
+    assert 'id="sla-calendars"' in body and 'id="sla-calendars-empty"' not in body
 
 
 def test_editing_a_calendar_replaces_its_hours_and_audits_the_change(tenant_a, objects, login):
