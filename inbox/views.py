@@ -15,7 +15,7 @@ from accounts import services as account_services
 from accounts.models import Team, User
 from accounts.roles import Capability
 from automation.rules.selectors import rule_runs_for
-from channels_integrations.permissions import connections_visible_to
+from channels_integrations.permissions import connections_visible_to, members_who_see_connection
 from core import notification_kinds
 from core.errors import DomainError
 from core.notifications import notifications_mark_read
@@ -88,12 +88,19 @@ def _notification_formats() -> dict[str, str]:
     return formats
 
 
+def _assignable(ticket: Ticket) -> list[User]:
+    """Members the ticket may be assigned to: those who may see its channel (tickets.services.changes checks it)."""
+    memberships = list(account_selectors.membership_list())
+    allowed = members_who_see_connection(ticket.connection_id, memberships)
+    return [m.user for m in memberships if m.user_id in allowed or m.user_id == ticket.assignee_id]
+
+
 def _properties_context(request, ticket: Ticket) -> dict:
     return {
         "ticket": ticket,
         "statuses": TicketStatus.choices,
         "priorities": Priority.choices,
-        "members": [m.user for m in account_selectors.membership_list()],
+        "members": _assignable(ticket),
         "teams": list(Team.objects.all()),
         "can_work": request.membership.has(Capability.TICKETS_WORK),
         "events": list(ticket.events.select_related("actor").order_by("-created_at")[:30]),

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Membership, Organization, Team, User
+from channels_integrations.permissions import members_who_see_connection
 from core.errors import DomainError
 from tickets.automation_hooks import automation
 from tickets.events import publish_ticket
@@ -22,6 +23,19 @@ from tickets.selectors import visible_tickets
 from tickets.services.history import ticket_event_add
 
 logger = logging.getLogger("tsunagu.tickets")
+
+
+def _check_assignable(ticket: Ticket, assignee: User) -> None:
+    """The assignee must be a member who may see the ticket's channel: otherwise they would be told the customer's
+    name and message in a notification for a ticket they cannot open (automation already asks the same)."""
+    membership = Membership.objects.select_related("role").filter(user=assignee).first()
+    if membership is None:
+        raise DomainError(_("The assignee must be a member of this organization."), field="assignee")
+    if assignee.pk not in members_who_see_connection(ticket.connection_id, [membership]):
+        raise DomainError(
+            _("%(name)s has no access to this ticket's channel, so cannot be assigned to it.") % {"name": assignee},
+            field="assignee",
+        )
 
 
 @transaction.atomic
@@ -59,8 +73,8 @@ def ticket_update(
         ticket.priority = priority
         changed.append("priority")
     if assignee is not False and (assignee.pk if assignee else None) != ticket.assignee_id:
-        if assignee is not None and not Membership.objects.filter(user=assignee).exists():
-            raise DomainError(_("The assignee must be a member of this organization."), field="assignee")
+        if assignee is not None:
+            _check_assignable(ticket, assignee)
         ticket_event_add(
             ticket, actor, TicketEventKind.ASSIGNMENT, ticket.assignee_id, assignee.pk if assignee else None
         )
