@@ -151,9 +151,29 @@ class ApiTokenForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
+    """Filters of the audit log page and its export. `members` are this organization's users (the only actors one
+    can pick); dates are days in the viewer's time zone, both ends included."""
+
+    SYSTEM = "system"
+
+    actor = forms.ChoiceField(label=_("Who"), required=False)
     action = forms.ChoiceField(
         label=_("Action"), choices=[("", _("All actions"))] + list(AuditAction.choices), required=False
     )
-    actor = forms.CharField(label=_("Actor email"), required=False)
     since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, members=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["actor"].choices = [
+            ("", _("Anyone")),
+            (self.SYSTEM, _("System (automatic actions)")),
+            *((str(user.pk), f"{user.name} <{user.email}>" if user.name else user.email) for user in members),
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("until", _("The end date is before the start date."))
+        return cleaned

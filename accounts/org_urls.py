@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts.views import org
+from accounts.views import audit, org
 
 urlpatterns = [
     path("settings/", org.org_settings, name="settings"),
@@ -13,7 +13,8 @@ urlpatterns = [
     path("settings/teams/", org.teams, name="teams"),
     path("settings/teams/<int:team_id>/delete/", org.team_delete, name="team_delete"),
     path("settings/roles/", org.roles, name="roles"),
-    path("settings/audit/", org.audit_log, name="audit"),
+    path("settings/audit/", audit.audit_log, name="audit"),
+    path("settings/audit/export.csv", audit.audit_export, name="audit_export"),
     path("settings/tokens/", org.tokens, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke/", org.token_revoke, name="token_revoke"),
 ]

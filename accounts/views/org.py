@@ -3,8 +3,6 @@ API tokens. TenantMiddleware has already checked membership and activated the sc
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import InvalidPage, Paginator
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -13,7 +11,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import selectors, services
 from accounts.forms import (
     ApiTokenForm,
-    AuditFilterForm,
     InviteForm,
     MemberRoleForm,
     OrganizationSettingsForm,
@@ -206,21 +203,6 @@ def roles(request, org_slug):
     role_list.sort(key=lambda r: order.index(RoleKey(r.key)))
     matrix = [(capability, [capability.value in role.capabilities for role in role_list]) for capability in SHOWN]
     return render(request, "accounts/roles.html", {"roles": role_list, "matrix": matrix, "defaults": DEFAULT_MATRIX})
-
-
-@require_GET
-@require_capability(Capability.AUDIT_VIEW)
-def audit_log(request, org_slug):
-    form = AuditFilterForm(request.GET or None)
-    filters = selectors.AuditFilter.from_query(request.GET)
-    paginator = Paginator(selectors.audit_list(filters=filters), 50)
-    try:
-        page = paginator.page(request.GET.get("page") or 1)
-    except InvalidPage as exc:
-        raise Http404 from exc
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(request, "accounts/audit_log.html", {"form": form, "page": page, "query": query.urlencode()})
 
 
 @require_http_methods(["GET", "POST"])
