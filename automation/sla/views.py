@@ -3,7 +3,7 @@ may read them; changing them needs `rules.manage` (403 otherwise, and the forms 
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +17,7 @@ from automation.models.sla import default_schedule
 from automation.sla import services
 from automation.sla.calendar import calendar_tz_name, spec_for, upcoming_holidays
 from automation.sla.forms import WEEKDAYS, CalendarForm, ClosureForm, PolicyForm, japanese_holidays_preselected
+from channels_integrations.permissions import connections_visible_to
 from core.errors import DomainError, NotAllowed
 from core.views import actor_kwargs, form_error, unconfirmed
 from tickets.models import PRIORITY_RANK
@@ -38,10 +39,19 @@ def format_duration(minutes: int | None) -> str:
     return _("%(minutes)d min") % {"minutes": rest}
 
 
+def _visible_policies(request) -> Q:
+    """A policy names its channel: a member sees the organization-wide ones and those of the channels they may see."""
+    return Q(connection__isnull=True) | Q(connection__in=connections_visible_to(request.membership))
+
+
 @require_GET
 def sla_settings(request, org_slug):
     calendars = BusinessCalendar.objects.annotate(policy_count=Count("policies")).order_by("name")
-    policies = list(SlaPolicy.objects.select_related("connection", "calendar").order_by("name", "pk"))
+    policies = list(
+        SlaPolicy.objects.filter(_visible_policies(request))
+        .select_related("connection", "calendar")
+        .order_by("name", "pk")
+    )
     policies.sort(key=lambda p: -PRIORITY_RANK.get(p.priority, 0))  # urgent first (stable: by name within)
     for policy in policies:
         for metric in ("first_response", "next_response", "resolution"):
@@ -237,7 +247,9 @@ def sla_policy_create(request, org_slug):
 
 @require_http_methods(["GET", "POST"])
 def sla_policy_edit(request, org_slug, policy_id):
-    policy = get_object_or_404(SlaPolicy.objects.select_related("connection", "calendar"), pk=policy_id)
+    policy = get_object_or_404(
+        SlaPolicy.objects.filter(_visible_policies(request)).select_related("connection", "calendar"), pk=policy_id
+    )
     can_manage = _can_manage(request)
     if request.method == "POST" and not can_manage:
         raise PermissionDenied

@@ -547,3 +547,25 @@ def test_pages_have_constant_query_counts(tenant_a, objects, login, django_asser
     with django_assert_num_queries(small):
         assert client.get(target).status_code == 200
     assert small <= 14, small
+
+
+def test_a_member_sees_no_policy_of_a_channel_they_may_not_see(tenant_a, objects, login):
+    secret = connection(tenant_a, "facebook", "役員専用ページ")
+    shared = connection(tenant_a, "line", "みんなの LINE")
+    with tenant_a.scope():
+        account_services.connection_access_set(
+            organization=tenant_a.organization,
+            actor=tenant_a.users["owner"],
+            connection=shared,
+            users=[tenant_a.users["agent"]],
+        )
+    hidden = make_policy(tenant_a, name="Board page policy", connection=secret)
+    make_policy(tenant_a, name="LINE policy", connection=shared)
+    client = login(_in_english(tenant_a.users["agent"]))
+    listing = client.get(url(tenant_a, "settings")).content.decode()
+    assert "みんなの LINE" in listing and "LINE policy" in listing
+    assert "役員専用ページ" not in listing and "Board page policy" not in listing
+    assert client.get(url(tenant_a, "policy_edit", policy_id=hidden.pk)).status_code == 404
+    # Those who see every channel still see it.
+    admin_listing = login(_in_english(tenant_a.users["admin"])).get(url(tenant_a, "settings")).content.decode()
+    assert "役員専用ページ" in admin_listing
