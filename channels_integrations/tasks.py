@@ -18,6 +18,7 @@ from accounts.models import Membership
 from accounts.roles import Capability
 from channels_integrations import services  # the module, not its names: services queue these tasks
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
+from core.errors import DomainError
 from core.retry import retry_delay
 from core.task_base import TenantTask
 
@@ -85,6 +86,22 @@ def poll_due() -> int:
 def poll_connection(*, organization, connection_id: int) -> int:
 
     return services.connection_poll(organization=organization, connection_id=connection_id)
+
+
+@shared_task(base=TenantTask, name="channels.check_connection", acks_late=True)
+def check_connection(*, organization, connection_id: int) -> bool:
+    """The mailbox watcher heard of new mail (IMAP IDLE): check the connection now, as the Check now button does —
+    the poll it queues is the one way polled mail comes in, and a wait the server or the retry policy asked for
+    still holds. False when the connection is gone, paused or disconnected."""
+
+    connection = ChannelConnection.objects.filter(pk=connection_id).first()
+    if connection is None:
+        return False
+    try:
+        services.connection_poll_now(organization=organization, connection=connection)
+    except DomainError:
+        return False
+    return True
 
 
 @shared_task(name="channels.refresh_tokens")

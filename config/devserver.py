@@ -1,8 +1,8 @@
 """`make run`: one command that owns every process of a development instance.
 
 Starts the embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset, migrates, seeds the demo organization
-(idempotent), then runs the ASGI server (HTTP + WebSocket), a Celery worker and Celery beat as children. Ctrl-C (or
-SIGTERM) stops the children, then the embedded services this command started.
+(idempotent), then runs the ASGI server (HTTP + WebSocket), a Celery worker, Celery beat and the mailbox watcher (IMAP
+IDLE) as children. Ctrl-C (or SIGTERM) stops the children, then the embedded services this command started.
 """
 
 import os
@@ -70,6 +70,8 @@ def _children() -> list[tuple[str, list[str]]]:
                 str(embedded.DATA_DIR / "celerybeat-schedule"),
             ],
         ),
+        # One IMAP IDLE connection per connected mailbox: new mail is fetched at once, not at the next poll.
+        ("mailwatch", [PY, "manage.py", "watch_mailboxes"]),
     ]
 
 

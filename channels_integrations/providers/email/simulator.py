@@ -1,7 +1,7 @@
 """The mail part of the platform simulator: a small IMAP4rev1 server (what imaplib needs: LOGIN, SELECT/EXAMINE,
-UID SEARCH, UID FETCH, NOOP, LOGOUT) and an SMTP server (aiosmtpd) that records what Tsunagu sends, on loopback
-ports without TLS. Customers' mails are real MIME (ISO-2022-JP on request), appended to a mailbox for the poller or
-POSTed raw to Tsunagu's inbound endpoint."""
+UID SEARCH, UID FETCH, NOOP, LOGOUT, and IDLE per RFC 2177 so the mailbox watcher hears of new mail at once) and an
+SMTP server (aiosmtpd) that records what Tsunagu sends, on loopback ports without TLS. Customers' mails are real
+MIME (ISO-2022-JP on request), appended to a mailbox for the poller or POSTed raw to Tsunagu's inbound endpoint."""
 
 from __future__ import annotations
 
@@ -58,6 +58,13 @@ class EmailSimulator(SimulatorPart):
         self.mailboxes: dict[str, Mailbox] = {}  # by username
         self.outbox: list[dict] = []
         self.fail_rcpt: str = ""  # e.g. "550 5.1.1 User unknown" for the next RCPT
+        # IMAP IDLE (RFC 2177) is advertised and served; tests turn it off to play a server without it.
+        self.idle = True
+        # RFC 3501 §5.4: an inactivity autologout timer, if any, is at least 30 minutes; RFC 2177 lets a server end an
+        # IDLE after it (clients re-issue IDLE within 29 minutes). Tests shorten it.
+        self.autologout_seconds: float = 30 * 60
+        self.sessions: set[ImapSession] = set()  # open IMAP connections (guarded by sim.lock)
+        self.logins = self.logouts = self.idles = 0  # LOGINs accepted, LOGOUTs, IDLE commands started
         self.imap_port = self.smtp_port = 0
         self._imap = None
         self._smtp = None
@@ -68,7 +75,17 @@ class EmailSimulator(SimulatorPart):
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
-                ImapSession(part, self.rfile, self.wfile).run()
+                self.connection.settimeout(part.autologout_seconds)
+                session = ImapSession(part, self.rfile, self.wfile, self.connection)
+                with part.sim.lock:
+                    part.sessions.add(session)
+                try:
+                    session.run()
+                except OSError:  # the client went away, or the autologout timer ran out (answered in run)
+                    pass
+                finally:
+                    with part.sim.lock:
+                        part.sessions.discard(session)
 
         self._imap = socketserver.ThreadingTCPServer((self.sim.host, 0), Handler)
         self._imap.daemon_threads = True
@@ -188,7 +205,29 @@ class EmailSimulator(SimulatorPart):
                 if box is None:
                     raise KeyError(f"no mailbox {to}")
                 box.append(raw)
+            self._mailbox_changed(box)
         return raw
+
+    def _mailbox_changed(self, box: Mailbox) -> None:
+        """Tell every connection that has this mailbox selected; those in IDLE push `* n EXISTS` now, the others at
+        their next command (RFC 3501 §7.3.1)."""
+        with self.sim.lock:
+            sessions = [s for s in self.sessions if s.box is box]
+        for session in sessions:
+            session.mailbox_changed()
+
+    def idling(self, address: str) -> int:
+        """How many connections are in IDLE on this mailbox now."""
+        with self.sim.lock:
+            return sum(1 for s in self.sessions if s.idling and s.box is not None and s.box.address == address)
+
+    def drop_connections(self) -> int:
+        """Cut every open IMAP connection without a word (a server restart, a NAT dropping the flow)."""
+        with self.sim.lock:
+            sessions = list(self.sessions)
+        for session in sessions:
+            session.drop()
+        return len(sessions)
 
     def auto_reply(self, *, to: str, from_addr: str, subject: str) -> bytes:
         return self.build(
@@ -253,6 +292,10 @@ class EmailSimulator(SimulatorPart):
             return {
                 "ports": {"imap": self.imap_port, "smtp": self.smtp_port},
                 "mailboxes": {b.address: len(b.messages) for b in self.mailboxes.values()},
+                "imap_sessions": [
+                    {"user": s.user.username if s.user else "", "idling": s.idling} for s in self.sessions
+                ],
+                "imap_commands": {"logins": self.logins, "logouts": self.logouts, "idles": self.idles},
                 "sent": [{"to": m["rcpt"], "subject": m["subject"]} for m in self.outbox],
             }
 
@@ -324,20 +367,31 @@ class SmtpHandler:
 
 
 class ImapSession:
-    """One IMAP connection: just enough of RFC 3501 for a poller."""
+    """One IMAP connection: just enough of RFC 3501 for a poller, and IDLE (RFC 2177) for the mailbox watcher."""
 
-    def __init__(self, part: EmailSimulator, rfile, wfile):
-        self.part, self.rfile, self.wfile = part, rfile, wfile
+    def __init__(self, part: EmailSimulator, rfile, wfile, sock=None):
+        self.part, self.rfile, self.wfile, self.sock = part, rfile, wfile, sock
         self.box: Mailbox | None = None
         self.user: Mailbox | None = None
+        self.idling = False
+        self.reported = 0  # the message count this client was last told (EXISTS)
+        self.write_lock = threading.Lock()  # a delivery pushes EXISTS from another thread while the client idles
 
     def send(self, line: str | bytes) -> None:
-        self.wfile.write((line.encode() if isinstance(line, str) else line) + b"\r\n")
+        with self.write_lock:
+            self.wfile.write((line.encode() if isinstance(line, str) else line) + b"\r\n")
+
+    def capabilities(self) -> str:
+        return "IMAP4rev1 AUTH=PLAIN" + (" IDLE" if self.part.idle else "")
 
     def run(self) -> None:
-        self.send("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Tsunagu simulator IMAP ready")
+        self.send(f"* OK [CAPABILITY {self.capabilities()}] Tsunagu simulator IMAP ready")
         while True:
-            line = self.rfile.readline()
+            try:
+                line = self.rfile.readline()
+            except TimeoutError:
+                self.send("* BYE Autologout; idle for too long")
+                return
             if not line:
                 return
             parts = line.decode("utf-8", "replace").strip().split(" ", 2)
@@ -348,18 +402,85 @@ class ImapSession:
             if command == "LOGOUT":
                 self.send("* BYE logging out")
                 self.send(f"{tag} OK LOGOUT completed")
+                with self.part.sim.lock:
+                    self.part.logouts += 1
                 return
+            if command == "IDLE" and self.part.idle:
+                if not self.idle(tag, args):
+                    return
+                continue
             handler = getattr(self, f"cmd_{command}", None)
             if handler is None:
                 self.send(f"{tag} BAD unknown command {command}")
                 continue
             handler(tag, args)
 
+    # --- IDLE (RFC 2177) ------------------------------------------------------------------------------------------
+    def idle(self, tag: str, args: str) -> bool:
+        """Wait for "DONE", pushing `* n EXISTS` as mail is delivered meanwhile; False when the connection ended."""
+        if args.strip():
+            self.send(f"{tag} BAD IDLE takes no arguments")
+            return True
+        if self.user is None:
+            self.send(f"{tag} NO not authenticated")
+            return True
+        with self.part.sim.lock:
+            self.part.idles += 1
+        with self.write_lock:
+            self.wfile.write(b"+ idling\r\n")
+            self.idling = True
+            self._report_exists()  # what arrived since the client was last told, at once
+        try:
+            line = self.rfile.readline()
+        except TimeoutError:  # RFC 2177 §3: the server may log off a client idling past its autologout timer
+            self.send("* BYE Autologout; idle for too long")
+            return False
+        finally:
+            with self.write_lock:
+                self.idling = False
+        if not line:
+            return False
+        if line.strip().upper() != b"DONE":
+            self.send(f"{tag} BAD expected DONE")
+            return True
+        with self.write_lock:
+            self._report_exists()
+            self.wfile.write(f"{tag} OK IDLE completed\r\n".encode())
+        return True
+
+    def mailbox_changed(self) -> None:
+        with self.write_lock:
+            if self.idling:
+                try:
+                    self._report_exists()
+                except OSError:  # the connection is going away; its own thread notices
+                    pass
+
+    def _report_exists(self) -> None:
+        """`* n EXISTS` when the selected mailbox grew since the client was last told (call with write_lock)."""
+        if self.box is None:
+            return
+        with self.part.sim.lock:
+            count = len(self.box.messages)
+        if count > self.reported:  # RFC 3501 §7.3.1: never a smaller count without EXPUNGE (nothing is expunged here)
+            self.wfile.write(f"* {count} EXISTS\r\n".encode())
+            self.reported = count
+
+    def drop(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # --- commands -------------------------------------------------------------------------------------------------
     def cmd_CAPABILITY(self, tag, args):
-        self.send("* CAPABILITY IMAP4rev1 AUTH=PLAIN")
+        self.send(f"* CAPABILITY {self.capabilities()}")
         self.send(f"{tag} OK CAPABILITY completed")
 
     def cmd_NOOP(self, tag, args):
+        with self.write_lock:
+            self._report_exists()  # RFC 3501 §6.1.2: NOOP is how a client without IDLE asks for updates
         self.send(f"{tag} OK NOOP completed")
 
     def cmd_LOGIN(self, tag, args):
@@ -369,7 +490,9 @@ class ImapSession:
             self.send(f"{tag} NO [AUTHENTICATIONFAILED] Invalid credentials")
             return
         self.user = box
-        self.send(f"{tag} OK [CAPABILITY IMAP4rev1] LOGIN completed")
+        with self.part.sim.lock:
+            self.part.logins += 1
+        self.send(f"{tag} OK [CAPABILITY {self.capabilities()}] LOGIN completed")
 
     def cmd_SELECT(self, tag, args, readonly=False):
         if self.user is None:
@@ -379,6 +502,7 @@ class ImapSession:
         with self.part.sim.lock:
             count, validity, next_uid = len(self.box.messages), self.box.uidvalidity, self.box.next_uid
         self.send(f"* {count} EXISTS")
+        self.reported = count
         self.send("* 0 RECENT")
         self.send(r"* FLAGS (\Answered \Flagged \Deleted \Seen \Draft)")
         self.send(f"* OK [UIDVALIDITY {validity}] UIDs valid")
@@ -404,11 +528,11 @@ class ImapSession:
             wanted = _uid_set(uid_set, messages)
             for seq, (uid, raw) in enumerate(messages, start=1):
                 if uid in wanted:
-                    self.wfile.write(
-                        f"* {seq} FETCH (UID {uid} RFC822.SIZE {len(raw)} BODY[] {{{len(raw)}}}\r\n".encode()
-                    )
-                    self.wfile.write(raw)
-                    self.send(")")
+                    with self.write_lock:
+                        self.wfile.write(
+                            f"* {seq} FETCH (UID {uid} RFC822.SIZE {len(raw)} BODY[] {{{len(raw)}}}\r\n".encode()
+                        )
+                        self.wfile.write(raw + b")\r\n")
             self.send(f"{tag} OK FETCH completed")
         else:
             self.send(f"{tag} BAD UID {sub} not supported")
