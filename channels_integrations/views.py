@@ -5,6 +5,7 @@ the services."""
 
 import logging
 import secrets
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib import messages
@@ -31,6 +32,7 @@ from channels_integrations.connector import AccountChoice
 from channels_integrations.forms import AccessForm, RenameForm
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from channels_integrations.registry import all_connectors, connector_for, has_connector
+from channels_integrations.rejections import rejections_of
 from core import crypto
 from core.errors import DomainError
 from core.views import actor_kwargs, unconfirmed
@@ -127,11 +129,14 @@ def channel_detail(request, org_slug, connection_id):
     webhook_url = ""
     if connector and connector.receives_webhooks and not connector.app_level_webhook:
         webhook_url = f"{settings.SITE_URL}/webhooks/{connection.platform}/{connection.uuid}/"
+    rejected, rejected_at = rejections_of(connection.pk)
     return render(
         request,
         "channels_integrations/channel_detail.html",
         {
             "connection": connection,
+            "rejected": rejected,
+            "rejected_at": datetime.fromtimestamp(rejected_at, tz=UTC) if rejected_at else None,
             "rename": rename,
             "access": access,
             "events": events,

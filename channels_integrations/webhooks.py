@@ -7,8 +7,9 @@
 - `/webhooks/<platform>/<connection uuid>/` serves platforms that sign per connection (LINE, the email inbound
   endpoint...).
 
-Rejections answer 401/403/400 with a log line and an audit entry (the organization's when the connection is known),
-and store nothing."""
+Rejections answer 401/403/400 with a log line, are counted (channels_integrations.rejections, shown on the channel's
+page) and store nothing; the audit log (the organization's when the connection is known) gets at most one entry per
+connection and reason per window, so forged requests cannot flood it."""
 
 import logging
 import time
@@ -23,9 +24,11 @@ from django_scopes import scope, scopes_disabled
 
 from accounts.audit import audit_record, client_ip
 from accounts.models import AuditAction
+from accounts.tokens import digest
 from channels_integrations.connector import Connector, MalformedPayload, WebhookRejected
 from channels_integrations.models import ChannelConnection, ConnectionStatus
 from channels_integrations.registry import app_level_connectors, connector_for, has_connector
+from channels_integrations.rejections import rejection_count
 from channels_integrations.services import events_store
 
 logger = logging.getLogger("tsunagu.webhooks")
@@ -42,13 +45,20 @@ def _reject(request: HttpRequest, exc: WebhookRejected, *, platform: str, connec
         exc.message,
         client_ip(request),
     )
-    if exc.status in (401, 403):
+    reason = exc.code or digest(f"{exc.status}:{exc.message}")[:16]  # connectors' messages are fixed sentences
+    first = rejection_count(connection_id=getattr(connection, "pk", None), platform=platform, reason=reason)
+    if exc.status in (401, 403) and first:
         audit_record(
             organization=getattr(connection, "organization", None),
             actor=None,
             action=AuditAction.WEBHOOK_REJECTED,
             obj=connection,
-            changes={"platform": platform, "reason": exc.message, "status": exc.status},
+            changes={
+                "platform": platform,
+                "reason": exc.message,
+                "status": exc.status,
+                "note": f"at most one entry per reason every {settings.WEBHOOK_REJECTION_AUDIT_SECONDS} s",
+            },
             request=request,
         )
     response = JsonResponse({"error": {"code": exc.code or "rejected", "message": exc.message}}, status=exc.status)

@@ -358,6 +358,10 @@ CELERY_BEAT_SCHEDULE: dict = {
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 
+# A rejected webhook request (bad signature, unknown connection...) is logged and counted every time, but written to
+# the audit log at most once per connection and reason in this many seconds.
+WEBHOOK_REJECTION_AUDIT_SECONDS = int(os.environ.get("WEBHOOK_REJECTION_AUDIT_SECONDS", "3600"))
+
 # Rules may call external URLs; outside development they may not call private addresses (no requests into our own
 # network through a rule).
 RULE_WEBHOOKS_ALLOW_PRIVATE = env_bool("RULE_WEBHOOKS_ALLOW_PRIVATE", DEBUG or TESTING)
