@@ -248,6 +248,8 @@ def guarded_request(
         )
     except OutboundError:
         raise
+    except urllib3.exceptions.NewConnectionError as exc:  # a subclass of urllib3's ConnectTimeoutError
+        raise OutboundConnectionError(f"{type(exc).__name__}: {exc}") from None
     except (TimeoutError, urllib3.exceptions.TimeoutError) as exc:
         raise OutboundTimeout(_("No answer in time: %(error)s") % {"error": exc}) from None
     except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError, ValueError) as exc:

@@ -13,7 +13,6 @@ import logging
 import secrets
 import time
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -22,16 +21,18 @@ from accounts.audit import audit_record
 from accounts.models import AuditAction, Organization
 from automation.models import AutomationSettings, WebhookCall, WebhookCallState
 from automation.rules import tasks as rule_tasks  # the module, not its names: the tasks call webhooks
-from automation.rules.url_check import url_problem
 from automation.setup_cache import cached_setup
 from core.crypto import decrypt_json, encrypt_json
 from core.models import AttemptOutcome
+from core.outbound_http import OutboundError, guarded_request
 from core.retry import attempt_record, retry_delay
 from tickets.models import Ticket
 
 logger = logging.getLogger("tsunagu.rules")
 
 TIMEOUT = (5, 10)  # connect, read (seconds)
+TOTAL_TIME = 20  # seconds for the whole call, however slowly the receiver trickles its answer
+MAX_RESPONSE = 64 * 1024  # bytes of the answer read (500 characters are kept)
 SIGNATURE_HEADER = "X-Tsunagu-Signature"
 
 
@@ -128,18 +129,26 @@ def webhook_deliver(*, organization: Organization, call_id: int) -> int | None:
         "X-Tsunagu-Event": call.payload.get("event", ""),
         SIGNATURE_HEADER: sign(webhook_secret(organization), int(time.time()), body),
     }
-    status, error, excerpt = None, "", ""
+    status, error, excerpt, failed_retryably = None, "", "", False
     started, clock = timezone.now(), time.monotonic()
-    problem = url_problem(call.url)
-    if problem:
-        error = problem
-    else:
-        try:
-            response = requests.post(call.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
-            status, excerpt = response.status_code, response.text[:500]
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
-    retryable = status is None and not problem or status in (408, 429) or (status is not None and status >= 500)
+    try:
+        # Resolved once, refused on a private address, connected to the checked address, no redirects (a 3xx is the
+        # receiver's answer), the answer's size and time capped: core.outbound_http
+        response = guarded_request(
+            "POST",
+            call.url,
+            allow_private=settings.RULE_WEBHOOKS_ALLOW_PRIVATE,
+            timeout=TIMEOUT,
+            total=TOTAL_TIME,
+            max_bytes=MAX_RESPONSE,
+            headers=headers,
+            data=body,
+        )
+        status, excerpt = response.status_code, response.text[:500]
+    except OutboundError as exc:
+        error = (f"{type(exc).__name__}: {exc}" if exc.retryable else str(exc))[:500]
+        failed_retryably = exc.retryable
+    retryable = failed_retryably or status in (408, 429) or (status is not None and status >= 500)
     succeeded = status is not None and 200 <= status < 300
     retry_in = retry_delay(call.attempts) if retryable and not succeeded else None
     if succeeded:

@@ -358,3 +358,9 @@ def test_tls_uses_the_url_host_as_server_name_and_checks_its_certificate(monkeyp
     with pytest.raises(OutboundConnectionError):
         guarded_request("POST", f"https://other.example.test:{server.port}/in", allow_private=True, ca_certs=ca_file)
     assert len(server.hits) == 1
+
+
+def test_a_closed_port_is_a_connection_error_not_a_timeout():
+    with pytest.raises(OutboundConnectionError) as caught:
+        guarded_request("GET", "http://127.0.0.1:9/", allow_private=True)
+    assert caught.value.retryable
