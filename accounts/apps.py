@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts and organizations")
 
     def ready(self) -> None:
+        from accounts import session_events  # noqa: F401 — connects its signal receivers
         from accounts.selectors import notification_preferences  # models are importable only once apps are ready
         from core.notification_kinds import set_preferences_lookup
 

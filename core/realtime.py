@@ -5,7 +5,8 @@ is the browsers' resume cursor) and sent to the Channels group. Groups, and so w
   each member to exactly the connections `channels_integrations.permissions.connections_visible_to` returns);
 - `org.<org>.user.<user>`: one member (notifications, their own access changes);
 - `org.<org>.ticket.<ticket>`: the members currently viewing that ticket, for presence and typing — joined only after
-  the same permission check. Ticket and message events go to the queue group only: every viewer is in it.
+  the same permission check. Ticket and message events go to the queue group only: every viewer is in it;
+- `user.<user>.sessions`: all of one user's sockets, for the `session.check` control message (`sessions_check`).
 """
 
 import contextlib
@@ -37,6 +38,25 @@ def user_group(organization_id: int, user_id: int) -> str:
 
 def ticket_group(organization_id: int, ticket_id: int) -> str:
     return f"org.{organization_id}.ticket.{ticket_id}"
+
+
+def session_group(user_id: int) -> str:
+    """Every open socket of one user, in any organization: told to re-check its session (sign-out, new password)."""
+    return f"user.{user_id}.sessions"
+
+
+def sessions_check(user_id: int) -> None:
+    """Ask the user's open sockets to check that the session that opened each is still valid (those that are not
+    close), once the current transaction commits. A control message, not an event: nothing to store or replay (a
+    socket that reconnects is authenticated afresh)."""
+
+    def send() -> None:
+        try:
+            async_to_sync(get_channel_layer().group_send)(session_group(user_id), {"type": "session.check"})
+        except Exception:  # the sockets' periodic check closes them anyway
+            logger.exception("could not ask the sockets of user %s to check their session", user_id)
+
+    transaction.on_commit(send)
 
 
 def publish(*, organization, type: str, payload: dict, groups: list[str]) -> None:

@@ -6,13 +6,18 @@ the browser's `ping` (inbox.js sends one every 20 s), removed on disconnect, exp
 member comes online, the queues of their teams are drained (automatic assignment) by a Celery task."""
 
 import logging
+import time
+from importlib import import_module
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.utils.crypto import constant_time_compare
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_scopes import scope
 
-from accounts.models import Membership, Organization
+from accounts.models import Membership, Organization, User
 from automation.routing.assignment import agent_queues_drain_later
 from channels_integrations.permissions import connections_visible_to
 from core import realtime
@@ -24,6 +29,9 @@ logger = logging.getLogger("tsunagu.ws")
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+# Besides the pushed `session.check`, a ping re-checks the session at most this often (a session deleted from the
+# store directly, or expired, closes the socket within about a minute).
+SESSION_RECHECK_SECONDS = 60
 
 
 class InboxConsumer(AsyncJsonWebsocketConsumer):
@@ -44,6 +52,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.groups_joined: set[str] = set()
         self.viewing: set[int] = set()
         self.presence = Presence()
+        self.session_checked = time.monotonic()
         await self._join(self._base_groups())
         await self.accept()
         await self.send_json({"type": "hello", "organization": self.organization.slug})
@@ -62,7 +71,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
 
     def _base_groups(self) -> set[str]:
         org_id = self.organization.pk
-        return {realtime.user_group(org_id, self.user.pk)} | {
+        return {realtime.user_group(org_id, self.user.pk), realtime.session_group(self.user.pk)} | {
             realtime.queue_group(org_id, cid) for cid in self.connection_ids
         }
 
@@ -99,6 +108,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             elif kind == "typing":
                 await self._typing(int(content["ticket_id"]))
             elif kind == "ping":
+                if time.monotonic() - self.session_checked > SESSION_RECHECK_SECONDS:
+                    if not await self._check_session():
+                        return
                 for ticket_id in self.viewing:
                     await self.presence.touch(self.organization.pk, ticket_id, self.user.pk, str(self.user))
                 await self._heartbeat()
@@ -151,6 +163,35 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         await self._broadcast_presence(ticket_id)
         await self._leave({realtime.ticket_group(self.organization.pk, ticket_id)})
 
+    async def _check_session(self) -> bool:
+        """Close the socket when the session that opened it is gone (signed out, expired, revoked) or no longer
+        valid (the password changed, the account was deactivated). True while it is valid."""
+        self.session_checked = time.monotonic()
+        if await database_sync_to_async(self._session_valid)():
+            return True
+        logger.info("closing the socket of user %s: its session ended", self.user.pk)
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+        return False
+
+    def _session_valid(self) -> bool:
+        key = self.scope["session"].session_key
+        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+        if not key or not store.exists(key):
+            return False
+        data = store.load()
+        user = User.objects.filter(pk=self.user.pk, is_active=True).first()
+        if user is None or str(data.get(SESSION_KEY)) != str(user.pk):
+            return False
+        return constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
+
+    def _visible_among(self, ticket_ids: set[int]) -> set[int]:
+        with scope(organization=self.organization):
+            return set(
+                Ticket.objects.filter(pk__in=ticket_ids, connection_id__in=self.connection_ids).values_list(
+                    "pk", flat=True
+                )
+            )
+
     def _may_see_ticket(self, ticket_id: int) -> bool:
         with scope(organization=self.organization):
             return Ticket.objects.filter(pk=ticket_id, connection_id__in=self.connection_ids).exists()
@@ -171,6 +212,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 await self._refresh_access()
             await self.send_json(event)
 
+    async def session_check(self, message):
+        await self._check_session()
+
     async def presence_update(self, message):
         await self.send_json({"type": "presence", "ticket_id": message["ticket_id"], "viewers": message["viewers"]})
 
@@ -180,6 +224,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.organization, self.membership, self.connection_ids = access
+        # Tickets being viewed whose channel the member may no longer see are left, with their presence.
+        still_visible = await database_sync_to_async(self._visible_among)(set(self.viewing))
+        for ticket_id in self.viewing - still_visible:
+            await self._stop_viewing(ticket_id)
         wanted = self._base_groups() | {realtime.ticket_group(self.organization.pk, t) for t in self.viewing}
         await self._leave(self.groups_joined - wanted)
         await self._join(wanted)
