@@ -18,7 +18,8 @@ RUN pip install --no-cache-dir . \
     && DEBUG=0 SECRET_KEY=build-only TSUNAGU_ENCRYPTION_KEYS=YnVpbGQtb25seS1ub3QtYS1zZWNyZXQtMDEyMzQ1Njc= DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
        STATIC_ROOT=/app/staticfiles python manage.py collectstatic --noinput \
     && mkdir -p /app/media && chown tsunagu /app/media
-ENV STATIC_ROOT=/app/staticfiles MEDIA_ROOT=/app/media
+# A production image: DEBUG off, and the settings refuse to start if someone turns it on (TSUNAGU_PRODUCTION).
+ENV STATIC_ROOT=/app/staticfiles MEDIA_ROOT=/app/media DEBUG=0 TSUNAGU_PRODUCTION=1
 USER tsunagu
 EXPOSE 8000
 CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", "--proxy-headers"]

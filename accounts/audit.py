@@ -1,5 +1,6 @@
 """Writing the audit log. Services call `audit_record` explicitly for every sensitive action."""
 
+import functools
 import ipaddress
 import logging
 
@@ -11,19 +12,35 @@ from accounts.models import AuditEntry, Organization
 logger = logging.getLogger("tsunagu.audit")
 
 
-def client_ip(request) -> str | None:
-    """The client address: REMOTE_ADDR, or the entry TRUSTED_PROXY_COUNT hops back in X-Forwarded-For."""
-    if request is None:
-        return None
-    address = request.META.get("REMOTE_ADDR", "")
-    hops = settings.TRUSTED_PROXY_COUNT
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-    if hops and len(forwarded) >= hops:
-        address = forwarded[-hops]
+@functools.lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def _address(value: str):
     try:
-        return str(ipaddress.ip_address(address))
+        return ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+
+
+def client_ip(request) -> str | None:
+    """The client address. REMOTE_ADDR, unless it is one of TRUSTED_PROXIES: then X-Forwarded-For is read from the
+    right, each entry added by a trusted proxy, up to the first address that is not a trusted proxy. Entries a
+    client wrote itself sit left of that and are never believed."""
+    if request is None:
+        return None
+    address = _address(request.META.get("REMOTE_ADDR", ""))
+    if address is None:
+        return None
+    networks = _networks(tuple(settings.TRUSTED_PROXIES))
+    forwarded = [part for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    while networks and any(address in network for network in networks) and forwarded:
+        previous = _address(forwarded.pop())
+        if previous is None:  # a trusted proxy passed on garbage: the proxy is the best we know
+            break
+        address = previous
+    return str(address)
 
 
 def audit_record(

@@ -353,6 +353,7 @@ class AuditAction(models.TextChoices):
     PASSWORD_CHANGED = "auth.password_changed", _("Password changed")
     TWO_FACTOR_ENABLED = "auth.2fa_enabled", _("Two-factor authentication enabled")
     TWO_FACTOR_DISABLED = "auth.2fa_disabled", _("Two-factor authentication disabled")
+    TWO_FACTOR_REPLACED = "auth.2fa_replaced", _("Two-factor authenticator replaced")
     TWO_FACTOR_FAILED = "auth.2fa_failed", _("Wrong two-factor code")
     ORG_UPDATED = "org.updated", _("Organization settings changed")
     MEMBER_INVITED = "member.invited", _("Member invited")

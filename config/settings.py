@@ -4,6 +4,7 @@ Production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL (see
 REDIS_URL the embedded PostgreSQL and Redis from config/embedded.py are started (development and tests only).
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +29,12 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 # pytest (>= 8.2) exports PYTEST_VERSION for the whole session, including servers the tests start.
 TESTING = "PYTEST_VERSION" in os.environ
-DEBUG = env_bool("DEBUG", True)
+# The production image sets TSUNAGU_PRODUCTION=1 (and DEBUG=0): there DEBUG is off unless asked for, and asking for it
+# stops the start (debug pages show settings and code to anyone). `make run` and `make test` keep DEBUG on.
+PRODUCTION = env_bool("TSUNAGU_PRODUCTION", False)
+DEBUG = env_bool("DEBUG", not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off in production (TSUNAGU_PRODUCTION=1): unset DEBUG or set DEBUG=0")
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -205,8 +211,23 @@ if TESTING:
 LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 LOGIN_IP_FAILURE_LIMIT = int(os.environ.get("LOGIN_IP_FAILURE_LIMIT", "30"))
 LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900"))
-# Number of reverse proxies in front of the app whose X-Forwarded-For entries are trusted for the client IP.
-TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+# Per account, from any IP: after this many failures each further attempt waits 2^(failures - limit) seconds after
+# the last failure, at most LOGIN_ACCOUNT_MAX_DELAY. The count is forgotten LOGIN_ACCOUNT_WINDOW seconds after the
+# last failure, and a successful sign-in or password reset clears it: never a permanent lock.
+LOGIN_ACCOUNT_FAILURE_LIMIT = int(os.environ.get("LOGIN_ACCOUNT_FAILURE_LIMIT", "10"))
+LOGIN_ACCOUNT_MAX_DELAY = int(os.environ.get("LOGIN_ACCOUNT_MAX_DELAY", "900"))
+LOGIN_ACCOUNT_WINDOW = int(os.environ.get("LOGIN_ACCOUNT_WINDOW", str(24 * 3600)))
+# Reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed for the client IP.
+# Empty (the default): X-Forwarded-For is ignored, as it must be when clients reach the app directly.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network") from None
+if os.environ.get("TRUSTED_PROXY_COUNT", "0").strip() not in {"", "0"} and not TRUSTED_PROXIES:
+    # A count alone let any client that reached the app directly choose its own address.
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT is replaced by TRUSTED_PROXIES (the proxies' addresses)")
 
 INVITATION_MAX_AGE = timedelta(days=7)
 
@@ -358,12 +379,12 @@ CELERY_BEAT_SCHEDULE: dict = {
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 
+# Rules may call external URLs; outside development they may not call private addresses (no requests into our own
+# network through a rule).
 # A rejected webhook request (bad signature, unknown connection...) is logged and counted every time, but written to
 # the audit log at most once per connection and reason in this many seconds.
 WEBHOOK_REJECTION_AUDIT_SECONDS = int(os.environ.get("WEBHOOK_REJECTION_AUDIT_SECONDS", "3600"))
 
-# Rules may call external URLs; outside development they may not call private addresses (no requests into our own
-# network through a rule).
 RULE_WEBHOOKS_ALLOW_PRIVATE = env_bool("RULE_WEBHOOKS_ALLOW_PRIVATE", DEBUG or TESTING)
 
 # --- logging ----------------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
-from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts import admin as operator_admin
 from accounts.api import urls as accounts_api
 from accounts.api.views import MeView
 from accounts.views.auth import home
@@ -27,7 +27,7 @@ org_api_patterns = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("admin/", admin.site.urls),
+    path("admin/", operator_admin.site.urls),  # two-factor sessions of staff only (accounts/admin.py)
     path("webhooks/<slug:endpoint>/", webhooks.app_level, name="webhook-app"),
     path("oauth/<slug:platform>/callback/", channel_views.oauth_callback, name="oauth-callback"),
     path("webhooks/<slug:platform>/<uuid:connection_uuid>/", webhooks.per_connection, name="webhook-connection"),

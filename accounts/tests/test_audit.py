@@ -88,10 +88,17 @@ def test_the_database_refuses_update_and_delete(tenant_a):
 
 
 def test_operator_admin_shows_entries_read_only(tenant_a, client):
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     from accounts.models import User
 
-    User.objects.create_superuser("root@ops.test", "an operator password")
+    root = User.objects.create_superuser("root@ops.test", "an operator password")
     client.login(username="root@ops.test", password="an operator password")
+    # The admin admits staff whose session passed the second factor (accounts/admin.py).
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.create(user=root, name="app", confirmed=True).persistent_id
+    session.save()
     with scopes_disabled():
         entry = AuditEntry.objects.create(organization=tenant_a.organization, action=AuditAction.ORG_UPDATED)
     base = f"/admin/accounts/auditentry/{entry.pk}"

@@ -3,6 +3,7 @@
 import time
 
 import segno
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as django_login
@@ -15,6 +16,7 @@ from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
@@ -26,6 +28,33 @@ from accounts.forms import CodeForm, LoginForm, OrganizationCreateForm, Password
 from accounts.models import AuditAction, User
 from accounts.tenancy import organizations_for_user
 from core.errors import DomainError
+
+
+class TwoFactorReplaceForm(CodeForm):
+    """Setting up a new authenticator while one is confirmed: a current code from the old one as well."""
+
+    current_code = forms.CharField(
+        label=_lazy("Code from your current authenticator, or a backup code"),
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    field_order = ["current_code", "code"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code"].label = _lazy("Code from the new authenticator")
+        self.fields["code"].widget.attrs.pop("autofocus", None)
+        self.fields["current_code"].widget.attrs["autofocus"] = True
+
+
+class TwoFactorDisableForm(PasswordConfirmForm):
+    code = forms.CharField(
+        label=_lazy("Code from your authenticator, or a backup code"),
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
 
 PENDING_USER = "tsunagu_2fa_user"
 PENDING_SINCE = "tsunagu_2fa_since"
@@ -108,14 +137,21 @@ def two_factor_verify(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def two_factor_setup(request):
+    """Set up an authenticator, or replace the confirmed one (which takes a current code from it)."""
     device = auth.two_factor_pending_device(request.user)
-    form = CodeForm(request.POST or None)
+    replacing = auth.user_has_two_factor(request.user)
+    form = (TwoFactorReplaceForm if replacing else CodeForm)(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            codes = auth.two_factor_confirm(request=request, user=request.user, code=form.cleaned_data["code"])
+            codes = auth.two_factor_confirm(
+                request=request,
+                user=request.user,
+                code=form.cleaned_data["code"],
+                current_code=form.cleaned_data.get("current_code", ""),
+            )
         except DomainError as exc:
-            form.add_error("code", exc.message)
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             status = 400
         else:
             confirmed = request.user.totpdevice_set.filter(confirmed=True).first()
@@ -130,6 +166,7 @@ def two_factor_setup(request):
     qr = segno.make(device.config_url, error="m")
     context = {
         "form": form,
+        "replacing": replacing,
         "qr_svg": qr.svg_data_uri(scale=5),
         "secret": _base32_secret(device),
         "next": _safe_next(request, ""),
@@ -147,18 +184,23 @@ def _base32_secret(device) -> str:
 
 @login_required
 @require_POST
-@sensitive_post_parameters("password")
+@sensitive_post_parameters("password", "code")
 def two_factor_disable(request):
-    form = PasswordConfirmForm(request.POST)
+    form = TwoFactorDisableForm(request.POST)
     if form.is_valid():
         try:
-            auth.two_factor_disable(request=request, user=request.user, password=form.cleaned_data["password"])
+            auth.two_factor_disable(
+                request=request,
+                user=request.user,
+                password=form.cleaned_data["password"],
+                code=form.cleaned_data["code"],
+            )
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
             messages.success(request, _("Two-factor authentication is off."))
     else:
-        messages.error(request, _("Enter your current password."))
+        messages.error(request, _("Enter your current password and a code from your authenticator."))
     return redirect("accounts:profile")
 
 
@@ -185,7 +227,7 @@ def profile(request):
         "form": form,
         "has_two_factor": auth.user_has_two_factor(request.user),
         "organizations": organizations_for_user(request.user),
-        "disable_form": PasswordConfirmForm(),
+        "disable_form": TwoFactorDisableForm(),
     }
     return render(request, "accounts/profile.html", context, status=status)
 
@@ -208,6 +250,8 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         response = super().form_valid(form)
         auth._audit_for_user(form.user, AuditAction.PASSWORD_RESET, self.request)
+        # Whoever failed to guess the old password, the owner's sign-in with the new one works at once.
+        auth.login_failures_clear_account(request=self.request, email=form.user.email)
         return response
 
 
