@@ -13,13 +13,16 @@ from django.conf import settings
 from django.core import signals
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, URLPattern, URLResolver, get_resolver
+from django.urls.resolvers import RegexPattern
 
+from channels_integrations import webhooks
 from channels_integrations.webhooks import MAX_BODY, too_large_response
 
 logger = logging.getLogger("tsunagu.webhooks")
 
 PREFIX = "/webhooks/"
+WEBHOOK_VIEWS = (webhooks.app_level, webhooks.per_connection)
 
 
 def is_webhook(scope: dict) -> bool:
@@ -85,7 +88,20 @@ def _respond(scope: dict, body: bytes) -> HttpResponse:
 # every request was 5% of a webhook's CPU. Paths that match nothing raise and are not kept.
 @functools.lru_cache(maxsize=1024)
 def _resolve(path: str, urlconf: str):
-    return resolve(path, urlconf)
+    return _webhook_resolver(urlconf).resolve(path)
+
+
+@functools.lru_cache(maxsize=4)
+def _webhook_resolver(urlconf: str) -> URLResolver:
+    """The URLconf's webhook patterns and nothing else: this path runs views without middleware (no session, no
+    authentication, no tenant scope), so any other path under /webhooks/ (an organization slugged "webhooks" owns
+    /webhooks/inbox/list/...) is a 404 here, never a page's view run unauthenticated."""
+    patterns = [
+        pattern
+        for pattern in get_resolver(urlconf).url_patterns
+        if isinstance(pattern, URLPattern) and pattern.callback in WEBHOOK_VIEWS
+    ]
+    return URLResolver(RegexPattern(r"^/"), patterns)
 
 
 # The views are synchronous (the ORM): each request makes one trip to a thread of this pool. A plain executor hop;

@@ -127,3 +127,39 @@ def test_a_sender_hanging_up_mid_body_gets_no_answer_and_leaves_no_trace():
     assert sent == []
     with scopes_disabled():
         assert not AuditEntry.objects.exists()  # a cut-off body is not a forged signature
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/webhooks/", "/webhooks/inbox/", "/webhooks/inbox/list/", "/webhooks/settings/members/", "/webhooks/meta/x/y/"],
+)
+def test_the_short_way_in_serves_only_webhook_urls(path, caplog):
+    """Paths under /webhooks/ that are not webhook endpoints (an organization slugged "webhooks" would own some) are
+    404 on the middleware-less path: never a page's view run without authentication, never a 500 or a traceback."""
+    from asgiref.sync import async_to_sync
+
+    from channels_integrations.asgi import webhook_app
+
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    for method in ("GET", "POST"):
+        scope = {"type": "http", "method": method, "path": path, "headers": [], "query_string": b""}
+        async_to_sync(webhook_app)(scope, receive, send)
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [404, 404]
+    assert all(b"Traceback" not in m.get("body", b"") for m in sent)
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_the_short_way_in_resolves_both_kinds_of_webhook_url(settings):
+    from channels_integrations import webhooks
+    from channels_integrations.asgi import _resolve
+
+    assert _resolve("/webhooks/meta/", settings.ROOT_URLCONF).func is webhooks.app_level
+    match = _resolve("/webhooks/line/0b7c6a52-3c1e-4f7a-9d8e-2a4f1c3b5d6e/", settings.ROOT_URLCONF)
+    assert match.func is webhooks.per_connection and match.kwargs["platform"] == "line"
