@@ -222,6 +222,10 @@ class Connector:
     connect_label: ClassVar[str] = ""
     idempotent_send: ClassVar[bool] = False  # sending the same OutboundMessage twice cannot duplicate it
     fetches_profiles: ClassVar[bool] = False  # author_profile() names customers whose messages carry only an id
+    # The business may write first (an agent starts a new conversation, tickets.services.start): True only where the
+    # platform delivers a message to someone who has not written to us — email does; Messenger and Instagram refuse
+    # a message outside the 24-hour window the customer's own message opens.
+    can_initiate: ClassVar[bool] = False
 
     # Webhooks. `connection` is None on app-level endpoints.
     def handshake(self, request: HttpRequest, connection: ChannelConnection | None) -> HttpResponse:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from inbox import availability, home, views
+from inbox import availability, compose, home, views
 
 urlpatterns = [
     path("", home.org_home, name="home"),
@@ -10,6 +10,7 @@ urlpatterns = [
     path("inbox/list/", views.ticket_list, name="inbox_list"),
     path("inbox/views/", views.views_pane, name="inbox_views"),
     path("inbox/bulk/", views.bulk, name="inbox_bulk"),
+    path("inbox/new/", compose.new_conversation, name="new_conversation"),
     path("inbox/notifications/", views.notifications, name="notifications"),
     path("inbox/notifications/read/", views.notifications_read, name="notifications_read"),
     path("inbox/availability/", availability.availability_set, name="availability"),

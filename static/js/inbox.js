@@ -316,6 +316,7 @@
       r: () => { const t = document.getElementById("reply-text") || document.getElementById("note-text"); if (t) t.focus(); },
       a: () => { const s = document.getElementById("prop-assignee"); if (s) s.focus(); },
       e: () => setProperty("status", "solved"),
+      c: () => { const l = document.getElementById("new-conversation"); if (l) l.click(); },
       "/": () => document.getElementById("search-q").focus(),
       "?": () => document.getElementById("shortcuts").showModal(),
     };

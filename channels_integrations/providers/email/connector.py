@@ -52,6 +52,7 @@ class EmailConnector(Connector):
     polls = True
     poll_interval_seconds = 60
     idempotent_send = True  # the same Message-ID on a resend: mail clients show it once
+    can_initiate = True  # mail reaches any address; the customer's answer threads back by our Message-ID
 
     # --- the inbound endpoint -------------------------------------------------------------------------------------
     def handshake(self, request, connection):
@@ -206,7 +207,9 @@ class EmailConnector(Connector):
         message["From"] = formataddr((outbound.sender_name or config.get("from_name", ""), address))
         message["To"] = formataddr((outbound.recipient_name, outbound.recipient_email or outbound.recipient_id))
         subject = outbound.subject or _("Your inquiry")
-        message["Subject"] = subject if REPLY_PREFIX.match(subject) else f"Re: {subject}"
+        # "Re:" only on an answer: the first mail of a conversation an agent starts answers nothing.
+        answers = outbound.reply_to_platform_id or outbound.references
+        message["Subject"] = f"Re: {subject}" if answers and not REPLY_PREFIX.match(subject) else subject
         # RFC 5322 §3.3: "-0000" would claim the zone is unknown; the time is UTC and says so.
         message["Date"] = format_datetime(datetime.now(UTC))
         domain = address.rpartition("@")[2] or "tsunagu.invalid"

@@ -79,6 +79,10 @@ class MetaConnector(Connector):
     connects_with_oauth = True
     can_publish = True
     fetches_profiles = True
+    # The Send API takes only a page-scoped id, which exists once the person has written to the page, and delivers a
+    # message only within 24 hours of their last one (HUMAN_AGENT: 7 days, with Meta's permission); a comment gets
+    # one private reply. All of those answer the customer's own message, in its ticket: nothing starts here.
+    can_initiate = False
     dm_max_length = 2000
     comment_max_length = 8000
     image_bytes = 25 * 1024 * 1024
