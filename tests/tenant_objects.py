@@ -218,6 +218,13 @@ def _sla_policy(tenant):
 
     connection_id = _connection(tenant)  # a channel of its own: one policy per priority and channel
     with scope(organization=tenant.organization):
+        # Every member of the tenant may see the channel, and so its policy (the SLA pages hide the others').
+        services.connection_access_set(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            connection=ChannelConnection.objects.get(pk=connection_id),
+            users=list(tenant.users.values()),
+        )
         return policy_save(
             organization=tenant.organization,
             actor=tenant.users["owner"],

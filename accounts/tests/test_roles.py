@@ -29,6 +29,7 @@ REQUIRED = {
     ("org:team_delete", "POST"): C.MEMBERS_MANAGE,
     ("org:roles", "GET"): ANY,
     ("org:audit", "GET"): C.AUDIT_VIEW,
+    ("org:audit_export", "GET"): C.AUDIT_VIEW,
     ("org:tokens", "GET"): ANY,
     ("org:tokens", "POST"): ANY,
     ("org:token_revoke", "POST"): ANY,
