@@ -45,6 +45,7 @@ REQUIRED = {
     ("org:ticket_mentionable", "GET"): ANY,
     ("org:ticket_reply", "POST"): C.TICKETS_WORK,
     ("org:inbox_bulk", "POST"): C.TICKETS_WORK,
+    ("org:new_conversation", "GET"): C.TICKETS_WORK,
     ("org:ticket_snooze", "POST"): C.TICKETS_WORK,
     ("org:ticket_merge", "POST"): C.TICKETS_WORK,
     ("org:message_split", "POST"): C.TICKETS_WORK,

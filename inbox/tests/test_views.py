@@ -61,6 +61,7 @@ def test_search_filter_finds_japanese_text(tenant_a, login):
 
 def test_property_changes_and_notes_from_the_workspace(tenant_a, login):
     conn = connection(tenant_a)
+    _grant(tenant_a, conn, tenant_a.users["agent"])  # only a member who may see the channel can be assigned
     message = _ingest(tenant_a, conn, "help", thread="p")
     client = login(tenant_a.users["manager"])
     base = f"/{tenant_a.slug}/inbox/tickets/{message.ticket_id}"
@@ -122,6 +123,7 @@ def test_notification_preferences_decide_in_app_and_email(tenant_a, login, djang
     client = login(agent)
     assert client.post(f"/{tenant_a.slug}/settings/notifications/", {"email": ["assigned"]}).status_code == 302
     conn = connection(tenant_a)
+    _grant(tenant_a, conn, agent)
     message = _ingest(tenant_a, conn, "help", thread="n")
     with django_capture_on_commit_callbacks(execute=True), tenant_a.scope():
         ticket_update(

@@ -48,7 +48,9 @@ def page(browser):
 
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    # caret="initial": Playwright otherwise hides the caret with an inline style it leaves behind (style=""), which
+    # htmx copies onto refreshed fields and the Content-Security-Policy then refuses.
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, caret="initial")
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def test_the_main_screens_are_accessible_in_both_languages(browser, asgi_server,
     try:
         page.goto(f"{base}/accounts/signup/")
         assert_accessible(page, f"{language}/sign-up")
-        page.screenshot(path=str(folder / "sign-up.png"))
+        page.screenshot(path=str(folder / "sign-up.png"), caret="initial")
         sign_in(page, base, owner.email, PASSWORD)
         assert page.locator("html").get_attribute("lang") == language
 
@@ -97,7 +97,7 @@ def test_the_main_screens_are_accessible_in_both_languages(browser, asgi_server,
             page.wait_for_url(f"{base}/{tenant_a.slug}/{path}")
             page.wait_for_load_state("networkidle")
             assert_accessible(page, f"{language}/{name}")
-            page.screenshot(path=str(folder / f"{name}.png"))
+            page.screenshot(path=str(folder / f"{name}.png"), caret="initial")
 
         # The inbox, with the first customer's conversation open from the list.
         page.locator(f".sidebar a[href='/{tenant_a.slug}/inbox/']").click()
@@ -106,7 +106,7 @@ def test_the_main_screens_are_accessible_in_both_languages(browser, asgi_server,
         page.wait_for_selector("#reply-form")
         page.wait_for_load_state("networkidle")
         assert_accessible(page, f"{language}/inbox")
-        page.screenshot(path=str(folder / "inbox.png"))
+        page.screenshot(path=str(folder / "inbox.png"), caret="initial")
         assert refused == []
     finally:
         context.close()

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection as db_connection
 from django.utils import timezone
 
+from accounts.services import connection_access_set
 from tickets.models import Contact, Message, Ticket, TicketEvent, TicketStatus
 from tickets.services.changes import ticket_update
 from tickets.services.ingest import message_ingest
@@ -126,6 +127,8 @@ def test_update_records_history_and_notes_notify_mentions(tenant_a):
     conn = connection(tenant_a)
     msg, _ = _ingest(tenant_a, conn, inbound("help"))
     manager, agent = tenant_a.users["manager"], tenant_a.users["agent"]
+    with tenant_a.scope():  # only a member who may see the channel can be assigned
+        connection_access_set(organization=tenant_a.organization, actor=manager, connection=conn, users=[agent])
     with tenant_a.scope():
         ticket = ticket_update(
             organization=tenant_a.organization,
