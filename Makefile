@@ -6,7 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po)
 MO_FILES := $(PO_FILES:.po=.mo)
-VENDOR := static/vendor/htmx.min.js static/vendor/swagger-ui/swagger-ui-bundle.js
+VENDOR := static/vendor/htmx.min.js static/vendor/swagger-ui/swagger-ui-bundle.js static/vendor/lucide/sprite.svg \
+	static/vendor/simple-icons/facebook.svg
+# Platform marks from simple-icons (CC0); core/templatetags/ui.py names the same ones.
+BRAND_MARKS := facebook instagram x line whatsapp telegram
 
 .PHONY: run test bench stop lint format messages deps clean-data
 
@@ -55,6 +58,14 @@ static/vendor/htmx.min.js: node_modules/.installed
 static/vendor/swagger-ui/swagger-ui-bundle.js: node_modules/.installed
 	mkdir -p static/vendor/swagger-ui
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css static/vendor/swagger-ui/
+
+static/vendor/lucide/sprite.svg: node_modules/.installed
+	mkdir -p static/vendor/lucide
+	cp node_modules/lucide-static/sprite.svg node_modules/lucide-static/LICENSE static/vendor/lucide/
+
+static/vendor/simple-icons/facebook.svg: node_modules/.installed
+	mkdir -p static/vendor/simple-icons
+	cp $(BRAND_MARKS:%=node_modules/simple-icons/icons/%.svg) node_modules/simple-icons/LICENSE.md static/vendor/simple-icons/
 
 %.mo: %.po
 	msgfmt --check-format -o $@ $<
