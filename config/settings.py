@@ -385,7 +385,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # the audit log at most once per connection and reason in this many seconds.
 WEBHOOK_REJECTION_AUDIT_SECONDS = int(os.environ.get("WEBHOOK_REJECTION_AUDIT_SECONDS", "3600"))
 
-RULE_WEBHOOKS_ALLOW_PRIVATE = env_bool("RULE_WEBHOOKS_ALLOW_PRIVATE", DEBUG or TESTING)
+# Connections a tenant chooses the destination of (a mailbox's IMAP/SMTP servers, a rule's URL) may reach loopback and
+# private addresses only in development and tests (core.outbound_http).
+OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", DEBUG or TESTING)
+RULE_WEBHOOKS_ALLOW_PRIVATE = env_bool("RULE_WEBHOOKS_ALLOW_PRIVATE", OUTBOUND_ALLOW_PRIVATE)
 
 # --- logging ----------------------------------------------------------------------------------------------------
 LOGGING = {

@@ -44,7 +44,7 @@ class MailboxForm(ConnectForm):
         label=_("Password"),
         widget=forms.PasswordInput(render_value=False),
         required=False,
-        help_text=_("Leave empty to keep the stored password."),
+        help_text=_("Leave empty to keep the stored password (only while the servers stay the same)."),
     )
     imap_host = forms.CharField(label=_("IMAP server"), max_length=253)
     imap_port = forms.IntegerField(label=_("IMAP port"), min_value=1, max_value=65535, initial=993)
@@ -60,9 +60,14 @@ class MailboxForm(ConnectForm):
             return data
         existing = ChannelConnection.objects.filter(platform="email", external_account_id=data["address"]).first()
         stored = existing.credentials if existing and existing.credentials_encrypted else {}
-        data["password"] = data.get("password") or stored.get("password", "")
-        if not data["password"]:
-            self.add_error("password", _("Enter the mailbox password."))
+        if not data.get("password"):
+            if not stored.get("password"):
+                self.add_error("password", _("Enter the mailbox password."))
+            elif _servers(data) != _servers(existing.config):
+                # The stored password goes only where it went before: never to a server someone just typed in.
+                self.add_error("password", _("Enter the password again: the server settings changed."))
+            else:
+                data["password"] = stored["password"]
         return data
 
     def account_choice(self) -> AccountChoice:
@@ -81,3 +86,12 @@ class MailboxForm(ConnectForm):
             (_("Inbound endpoint"), f"{settings.SITE_URL}/webhooks/email/{connection.uuid}/"),
             (_("Bearer token"), self.token),
         ]
+
+
+def _servers(values: dict) -> tuple:
+    """Where the password is sent, and how: a change of any of these needs the password again."""
+    return tuple(
+        str(values.get(f"{kind}_{part}", "")).strip().rstrip(".").lower()
+        for kind in ("imap", "smtp")
+        for part in ("host", "port", "security")
+    )

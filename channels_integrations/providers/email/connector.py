@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
+from typing import ClassVar
 
 from django.conf import settings
 from django.utils.html import escape
@@ -35,7 +36,8 @@ from channels_integrations.connector import (
     WebhookRejected,
 )
 from channels_integrations.inbound import DeliveryUpdate, InboundAttachment, InboundMessage
-from channels_integrations.providers.email import mime
+from channels_integrations.providers.email import clients, mime
+from core.outbound_http import OutboundError, OutboundRefused
 
 logger = logging.getLogger("tsunagu.email")
 
@@ -124,35 +126,49 @@ class EmailConnector(Connector):
         ]
 
     # --- IMAP -----------------------------------------------------------------------------------------------------
+    # The client classes (clients.py: every connection through the outbound guard); the watcher's read differently.
+    imap_classes: ClassVar[tuple[type[imaplib.IMAP4], type[imaplib.IMAP4_SSL]]] = (clients.IMAP4, clients.IMAP4_SSL)
+
     def _imap(self, config: dict) -> imaplib.IMAP4:
         host, port, security = config["imap_host"], int(config["imap_port"]), config.get("imap_security", "ssl")
         timeout = settings.PLATFORM_HTTP_TIMEOUT[1]
+        plain, tls = self.imap_classes
         if security == "ssl":
-            return imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(), timeout=timeout)
-        imap = imaplib.IMAP4(host, port, timeout=timeout)
+            return tls(host, port, ssl_context=ssl.create_default_context(), timeout=timeout)
+        imap = plain(host, port, timeout=timeout)
         if security == "starttls":
-            imap.starttls(ssl_context=ssl.create_default_context())
+            try:
+                imap.starttls(ssl_context=ssl.create_default_context())
+            except BaseException:
+                _logout(imap)
+                raise
         return imap
 
     def _open_folder(self, connection) -> imaplib.IMAP4:
-        """Log in and open the folder read-only; the caller logs out."""
+        """Log in and open the folder read-only; the caller logs out. Errors are categories an admin can act on,
+        never the server's own words (a tenant chooses the server: its text could be anything's banner)."""
         config, credentials = connection.config, connection.credentials
+        host, port = config["imap_host"], config["imap_port"]
         try:
             imap = self._imap(config)
+        except OutboundError as exc:
+            raise _guard_error(exc, host) from exc
         except (OSError, imaplib.IMAP4.error) as exc:
-            raise TransientError(_unreachable(exc, config["imap_host"], config["imap_port"])) from exc
+            raise TransientError(_unreachable(exc, host, port, protocol="IMAP")) from exc
         try:
             imap.login(config.get("username") or connection.external_account_id, credentials.get("password", ""))
         except imaplib.IMAP4.error as exc:
             _logout(imap)
-            raise AuthFailed(_("The mail server refused the login: %(error)s") % {"error": _text(exc)}) from exc
+            logger.info("IMAP login to %s:%s refused: %s", host, port, _text(exc))
+            raise AuthFailed(_("The mail server refused the login. Check the user name and password.")) from exc
         except OSError as exc:
             _logout(imap)
-            raise TransientError(_("The mail server connection failed: %(error)s") % {"error": exc}) from exc
+            raise TransientError(_unreachable(exc, host, port, protocol="IMAP")) from exc
         status, data = imap.select(_quote(config.get("imap_folder") or "INBOX"), readonly=True)
         if status != "OK":
             _logout(imap)
-            raise TransientError(_("The folder could not be opened: %(error)s") % {"error": _text(data)})
+            logger.info("IMAP folder on %s:%s not opened: %s", host, port, _text(data))
+            raise TransientError(_("The folder could not be opened. Check its name."))
         return imap
 
     def on_connect(self, connection) -> None:
@@ -185,7 +201,9 @@ class EmailConnector(Connector):
                 events=events, cursor={"uidvalidity": validity, "last_uid": batch[-1] if batch else last}, more=more
             )
         except (OSError, imaplib.IMAP4.abort) as exc:
-            raise TransientError(_("The mail server connection failed: %(error)s") % {"error": exc}) from exc
+            raise TransientError(
+                _unreachable(exc, connection.config["imap_host"], connection.config["imap_port"], protocol="IMAP")
+            ) from exc
         finally:
             _logout(imap)
 
@@ -244,39 +262,49 @@ class EmailConnector(Connector):
 
     @contextmanager
     def _smtp(self, connection):
-        """A logged-in SMTP session; errors become connector errors."""
+        """A logged-in SMTP session; errors become connector errors. Until the login succeeds they are categories,
+        never the server's words (a tenant chooses the server); a logged-in server's answer about a message (a
+        refused address) is shown as it said it."""
         config, credentials = connection.config, connection.credentials
         host, port, security = config["smtp_host"], int(config["smtp_port"]), config.get("smtp_security", "starttls")
         timeout = settings.PLATFORM_HTTP_TIMEOUT[1]
         try:
             smtp = (
-                smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+                clients.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
                 if security == "ssl"
-                else smtplib.SMTP(host, port, timeout=timeout)
+                else clients.SMTP(host, port, timeout=timeout)
             )
+        except OutboundError as exc:
+            raise _guard_error(exc, host) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TransientError(_unreachable(exc, host, port, protocol="SMTP")) from exc
+        try:
             with smtp:
-                if security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
-                if credentials.get("password"):
-                    smtp.login(config.get("username") or connection.external_account_id, credentials["password"])
-                yield smtp
-        except smtplib.SMTPAuthenticationError as exc:
-            raise AuthFailed(
-                _("The mail server refused the login: %(error)s") % {"error": _text(exc.smtp_error)}
-            ) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = next(iter(exc.recipients.values()))
-            if 400 <= code < 500:
-                raise TransientError(_text(reply)) from exc
-            raise SendRejected(
-                _("The mail server refused the address: %(error)s") % {"error": _text(reply)}, code=str(code)
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            if 400 <= exc.smtp_code < 500:
-                raise TransientError(_text(exc.smtp_error), code=str(exc.smtp_code)) from exc
-            raise SendRejected(_text(exc.smtp_error), code=str(exc.smtp_code)) from exc
-        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-            raise TransientError(_unreachable(exc, host, port)) from exc
+                try:
+                    if security == "starttls":
+                        smtp.starttls(context=ssl.create_default_context())
+                    if credentials.get("password"):
+                        smtp.login(config.get("username") or connection.external_account_id, credentials["password"])
+                except smtplib.SMTPAuthenticationError as exc:
+                    logger.info("SMTP login to %s:%s refused: %s", host, port, _text(exc.smtp_error))
+                    raise AuthFailed(_("The mail server refused the login. Check the user name and password.")) from exc
+                except (smtplib.SMTPException, OSError) as exc:
+                    raise TransientError(_unreachable(exc, host, port, protocol="SMTP")) from exc
+                try:
+                    yield smtp
+                except smtplib.SMTPRecipientsRefused as exc:
+                    code, reply = next(iter(exc.recipients.values()))
+                    if 400 <= code < 500:
+                        raise TransientError(_text(reply)) from exc
+                    raise SendRejected(
+                        _("The mail server refused the address: %(error)s") % {"error": _text(reply)}, code=str(code)
+                    ) from exc
+                except smtplib.SMTPResponseException as exc:
+                    if 400 <= exc.smtp_code < 500:
+                        raise TransientError(_text(exc.smtp_error), code=str(exc.smtp_code)) from exc
+                    raise SendRejected(_text(exc.smtp_error), code=str(exc.smtp_code)) from exc
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:  # the exchange or QUIT broke
+            raise TransientError(_unreachable(exc, host, port, protocol="SMTP")) from exc
 
     def send(self, connection, outbound: OutboundMessage) -> SendResult:
         message = self.build(connection, outbound)
@@ -292,9 +320,17 @@ def _event_key(headers, raw: bytes, fallback: str = "") -> str:
     return fallback or mime.content_hash(raw)
 
 
-def _unreachable(exc: Exception, host: str, port) -> str:
+def _guard_error(exc: OutboundError, host: str):
+    """The outbound guard's refusal as a connector error: a private address will not become public by waiting."""
+    logger.info("mail server %s refused by the outbound guard: %s", host, exc)
+    if isinstance(exc, OutboundRefused):
+        return AuthFailed(_("%(host)s is on a private network; a mailbox's servers must be public.") % {"host": host})
+    return TransientError(_("The server name %(host)s was not found. Check its spelling.") % {"host": host})
+
+
+def _unreachable(exc: Exception, host: str, port, *, protocol: str) -> str:
     """Why a mail server could not be reached, in words an admin can act on (not `[Errno -2] Name or service not
-    known`); the technical detail stays in the log."""
+    known`), and never the other side's text; the technical detail stays in the log."""
     logger.info("mail server %s:%s unreachable: %r", host, port, exc)
     if isinstance(exc, socket.gaierror):
         return _("The server name %(host)s was not found. Check its spelling.") % {"host": host}
@@ -305,6 +341,12 @@ def _unreachable(exc: Exception, host: str, port) -> str:
     if isinstance(exc, ssl.SSLError):
         return _("The secure connection to %(host)s failed. Check the security setting (SSL/TLS or STARTTLS).") % {
             "host": host
+        }
+    if isinstance(exc, imaplib.IMAP4.error | smtplib.SMTPException):
+        return _("%(host)s did not answer as an %(protocol)s server on port %(port)s. Check the port.") % {
+            "host": host,
+            "protocol": protocol,
+            "port": port,
         }
     return _("The mail server %(host)s could not be reached.") % {"host": host}
 

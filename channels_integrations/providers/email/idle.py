@@ -21,6 +21,8 @@ import ssl
 import time
 from collections.abc import Callable
 
+from channels_integrations.providers.email import clients
+
 # RFC 2177 §3: "clients using IDLE are advised to terminate the IDLE and re-issue it at least every 29 minutes".
 RENEW_SECONDS = 29 * 60
 
@@ -75,11 +77,11 @@ class _OwnBuffer:
         return "wake" if readable else None
 
 
-class IMAP4(_OwnBuffer, imaplib.IMAP4):
+class IMAP4(_OwnBuffer, clients.IMAP4):
     pass
 
 
-class IMAP4_SSL(_OwnBuffer, imaplib.IMAP4_SSL):  # noqa: N801 (imaplib's name)
+class IMAP4_SSL(_OwnBuffer, clients.IMAP4_SSL):  # noqa: N801 (imaplib's name)
     pass
 
 

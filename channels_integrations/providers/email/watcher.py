@@ -18,12 +18,10 @@ import imaplib
 import json
 import logging
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
 
-from django.conf import settings
 from django.db import close_old_connections, connections
 from django_scopes import scopes_disabled
 
@@ -47,15 +45,7 @@ class WatchingConnector(EmailConnector):
     """The email connector's login and read-only folder, with its errors (TransientError, AuthFailed), on the IMAP
     clients of idle.py that can wait for the server and for a wake-up at once."""
 
-    def _imap(self, config: dict) -> imaplib.IMAP4:  # EmailConnector._imap with idle.py's classes
-        host, port, security = config["imap_host"], int(config["imap_port"]), config.get("imap_security", "ssl")
-        timeout = settings.PLATFORM_HTTP_TIMEOUT[1]
-        if security == "ssl":
-            return idle.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(), timeout=timeout)
-        imap = idle.IMAP4(host, port, timeout=timeout)
-        if security == "starttls":
-            imap.starttls(ssl_context=ssl.create_default_context())
-        return imap
+    imap_classes = (idle.IMAP4, idle.IMAP4_SSL)
 
     def idle_session(self, connection: ChannelConnection) -> idle.IdleSession:
         return idle.IdleSession(self._open_folder(connection))
