@@ -3,7 +3,11 @@ middleware runs /admin/ with scopes disabled. Audit entries are read-only.
 
 Because it spans every organization, the admin asks more than the app: staff status and a session verified by a
 second factor (django-otp's OTPAdminSite; a staff user without a confirmed authenticator cannot use it). It has no
-sign-in form of its own: signing in, with its throttling, two-factor step and audit, happens on the app's page."""
+sign-in form of its own: signing in, with its throttling, two-factor step and audit, happens on the app's page.
+
+Every addition, change and deletion made here is also an audit entry (besides Django's own LogEntry): in the object's
+organization when it belongs to one (a user's: each organization they are a member of), else with no organization.
+Every model registered on this site gets that, whatever ModelAdmin it is registered with."""
 
 from urllib.parse import urlencode
 
@@ -16,8 +20,63 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminSite
 
+from accounts.audit import audit_record
 from accounts.auth import logout_recorded, user_has_two_factor
-from accounts.models import ApiToken, AuditEntry, Invitation, Membership, Organization, Role, Team, User
+from accounts.models import ApiToken, AuditAction, AuditEntry, Invitation, Membership, Organization, Role, Team, User
+
+
+class _ChangeMessage(list):
+    """Django's change message (stored in LogEntry as it is) carrying the changed form fields' names for the audit."""
+
+    fields: list[str]
+
+
+def _organizations(obj) -> list[Organization | None]:
+    if isinstance(obj, Organization):
+        return [obj]
+    if isinstance(obj, User):
+        return list(Organization.objects.filter(memberships__user=obj).order_by("pk")) or [None]
+    organization_id = getattr(obj, "organization_id", None)
+    if organization_id:
+        return [Organization.objects.get(pk=organization_id)]
+    return [None]
+
+
+class AuditedAdminMixin:
+    """Writes an audit entry wherever the admin writes a LogEntry: add, change (also the list's inline edits and a
+    user's password), delete (also the bulk delete action). Changes name the fields, never their values."""
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        message = _ChangeMessage(super().construct_change_message(request, form, formsets, add))
+        names = ["password" if "password" in name else name for name in form.changed_data]
+        message.fields = list(dict.fromkeys(names))  # inlines (none registered today) stay in the LogEntry only
+        return message
+
+    def _audit(self, request, obj, action: str, changes: dict) -> None:
+        for organization in _organizations(obj):
+            # An organization's own deletion cannot be recorded in that organization: the entry would outlive it.
+            if action == AuditAction.ADMIN_DELETED and isinstance(obj, Organization):
+                organization = None
+            audit_record(
+                organization=organization, actor=request.user, action=action, obj=obj, changes=changes, request=request
+            )
+
+    def log_addition(self, request, obj, message):
+        entry = super().log_addition(request, obj, message)
+        self._audit(request, obj, AuditAction.ADMIN_ADDED, {"fields": getattr(message, "fields", [])})
+        return entry
+
+    def log_change(self, request, obj, message):
+        entry = super().log_change(request, obj, message)
+        self._audit(request, obj, AuditAction.ADMIN_CHANGED, {"fields": getattr(message, "fields", [])})
+        return entry
+
+    def log_deletions(self, request, queryset):
+        objects = list(queryset)
+        entries = super().log_deletions(request, objects)
+        for obj in objects:
+            self._audit(request, obj, AuditAction.ADMIN_DELETED, {})
+        return entries
 
 
 class OperatorAdminSite(OTPAdminSite):
@@ -47,6 +106,12 @@ class OperatorAdminSite(OTPAdminSite):
 
     def password_change(self, request, extra_context=None):
         return redirect("accounts:password_change")  # audited there
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, AuditedAdminMixin):
+            admin_class = type(admin_class.__name__, (AuditedAdminMixin, admin_class), {})
+        super().register(model_or_iterable, admin_class, **options)
 
 
 # Mounted at /admin/ by config/urls.py. Models registered on Django's default `admin.site` do not appear.

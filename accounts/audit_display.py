@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
@@ -46,6 +47,8 @@ DIFF_ACTIONS = frozenset(
         A.CALENDAR_CHANGED,
         A.AUTO_RESPONSE_CHANGED,
         A.AUTOMATION_SETTINGS_CHANGED,
+        A.CANNED_UPDATED,
+        A.TAG_UPDATED,
     }
 )
 # Keys whose lists are never pairs, even within those actions (team.updated: members added / removed).
@@ -67,7 +70,14 @@ ACTION_MODELS = {
     A.CALENDAR_CHANGED: "automation.businesscalendar",
     A.AUTO_RESPONSE_CHANGED: "automation.autoresponse",
     A.AUTOMATION_SETTINGS_CHANGED: "automation.automationsettings",
+    A.CANNED_CREATED: "tickets.cannedresponse",
+    A.CANNED_UPDATED: "tickets.cannedresponse",
+    A.CANNED_DELETED: "tickets.cannedresponse",
+    A.TAG_UPDATED: "tickets.tag",
+    A.TAG_DELETED: "tickets.tag",
 }
+# Keys whose value lists field names of the entry's model (the operator admin's changes): shown by their labels.
+FIELD_NAME_KEYS = frozenset({"fields"})
 # A nested mapping whose keys name fields of another model: routing's per-member changes.
 NESTED_MODELS = {(A.ROUTING_CHANGED, "members"): "accounts.membership"}
 
@@ -84,6 +94,7 @@ LABELS = {
     "email": pgettext_lazy("audit log detail", "Email address"),
     "error": pgettext_lazy("audit log detail", "Error"),
     "event": pgettext_lazy("audit log detail", "Event"),
+    "fields": pgettext_lazy("audit log detail", "Fields"),
     "from": pgettext_lazy("audit log detail", "From"),
     "members": pgettext_lazy("audit log detail", "Members"),
     "new": pgettext_lazy("audit log detail", "New connection"),
@@ -96,11 +107,19 @@ LABELS = {
     "skill_languages": pgettext_lazy("audit log detail", "Languages"),
     "skill_platforms": pgettext_lazy("audit log detail", "Platforms"),
     "teams": pgettext_lazy("audit log detail", "Teams"),
+    "text": pgettext_lazy("audit log detail", "Text"),
+    "tickets_tagged": pgettext_lazy("audit log detail", "Tickets that had it"),
     "tickets_stopped": pgettext_lazy("audit log detail", "Tickets whose SLA clocks stopped"),
     "until": pgettext_lazy("audit log detail", "Until"),
     "users": pgettext_lazy("audit log detail", "Members"),
 }
 ACTION_LABELS = {(A.WEBHOOK_REJECTED, "status"): pgettext_lazy("audit log detail", "HTTP status")}
+# A canned response's text is recorded per language code.
+ACTION_LABELS |= {
+    (action, code): name
+    for action in (A.CANNED_CREATED, A.CANNED_UPDATED, A.CANNED_DELETED)
+    for code, name in settings.LANGUAGES
+}
 TIME_KEYS = frozenset({"from", "until"})
 NESTING = " › "
 ARROW = " → "
@@ -236,7 +255,10 @@ def _walk(mapping: dict, *, prefix: tuple[str, ...], action: str, model, pairs: 
         value = mapping[key]
         field = _field(model, key)
         label = NESTING.join((*prefix, _label(key, action=action, model=model)))
-        if pairs and key not in NOT_PAIRS and isinstance(value, list) and len(value) == 2:
+        if key in FIELD_NAME_KEYS and isinstance(value, list) and not pairs:
+            names = ", ".join(_label(name, model=model) for name in value)
+            yield Detail(label=label, value=names or "—")
+        elif pairs and key not in NOT_PAIRS and isinstance(value, list) and len(value) == 2:
             old, new = value
             if creating:  # everything is new: the values alone say it
                 yield Detail(label=label, value=show(new, key=key, field=field))

@@ -194,6 +194,24 @@ def logout_recorded(*, request, user: User) -> None:
         _audit_for_user(user, AuditAction.LOGOUT, request)
 
 
+def password_reset_requested(*, request, email: str) -> None:
+    """Audit a password-reset request: for a known address in each of the user's organizations (with none when they
+    belong to none), for an unknown one with no organization. The caller answers the same either way."""
+    known = User.objects.filter(email__iexact=email).first()
+    with transaction.atomic():
+        if known is not None and _organizations_of(known):
+            _audit_for_user(known, AuditAction.PASSWORD_RESET_REQUESTED, request)
+        else:
+            audit_record(
+                organization=None,
+                actor=known,
+                actor_email=email[:254],
+                action=AuditAction.PASSWORD_RESET_REQUESTED,
+                obj=known,
+                request=request,
+            )
+
+
 # --- two-factor -------------------------------------------------------------------------------------------------
 
 

@@ -350,6 +350,7 @@ class AuditAction(models.TextChoices):
     LOGIN_LOCKED = "auth.login_locked", _("Sign-in locked after repeated failures")
     LOGOUT = "auth.logout", _("Signed out")
     PASSWORD_RESET = "auth.password_reset", _("Password reset")
+    PASSWORD_RESET_REQUESTED = "auth.password_reset_requested", _("Password reset requested")
     PASSWORD_CHANGED = "auth.password_changed", _("Password changed")
     TWO_FACTOR_ENABLED = "auth.2fa_enabled", _("Two-factor authentication enabled")
     TWO_FACTOR_DISABLED = "auth.2fa_disabled", _("Two-factor authentication disabled")
@@ -385,6 +386,14 @@ class AuditAction(models.TextChoices):
     ROUTING_CHANGED = "team.routing_changed", _("Team routing changed")
     AUTO_RESPONSE_CHANGED = "autoresponse.changed", _("Auto-response changed")
     AUTOMATION_SETTINGS_CHANGED = "automation.settings_changed", _("Automation settings changed")
+    CANNED_CREATED = "canned.created", _("Shared canned response created")
+    CANNED_UPDATED = "canned.updated", _("Shared canned response changed")
+    CANNED_DELETED = "canned.deleted", _("Shared canned response deleted")
+    TAG_UPDATED = "tag.updated", _("Tag renamed or recolored")
+    TAG_DELETED = "tag.deleted", _("Tag deleted")
+    ADMIN_ADDED = "admin.added", _("Added in the operator admin")
+    ADMIN_CHANGED = "admin.changed", _("Changed in the operator admin")
+    ADMIN_DELETED = "admin.deleted", _("Deleted in the operator admin")
 
 
 class AuditEntry(models.Model):

@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from django.urls import path
 
 from accounts.views import auth, signup
 
@@ -15,16 +15,7 @@ urlpatterns = [
     path("password/", auth.PasswordChangeView.as_view(), name="password_change"),
     path("two-factor/setup/", auth.two_factor_setup, name="two_factor_setup"),
     path("two-factor/disable/", auth.two_factor_disable, name="two_factor_disable"),
-    path(
-        "password-reset/",
-        auth_views.PasswordResetView.as_view(
-            template_name="accounts/password_reset.html",
-            email_template_name="accounts/email/password_reset_body.txt",
-            subject_template_name="accounts/email/password_reset_subject.txt",
-            success_url=reverse_lazy("accounts:password_reset_done"),
-        ),
-        name="password_reset",
-    ),
+    path("password-reset/", auth.PasswordResetView.as_view(), name="password_reset"),
     path(
         "password-reset/sent/",
         auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html"),

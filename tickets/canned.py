@@ -3,15 +3,19 @@
 A canned response is shared with the organization (`owner` empty; changing it needs `rules.manage`) or personal
 (only its owner sees and changes it; creating one needs `tickets.work`). Placeholders such as `{{contact.name}}` are
 filled by a plain regular-expression replace: no template engine, nothing in a body is ever evaluated.
+
+Creating, changing and deleting a shared one is audited (it speaks for the organization, and automation may send
+it); personal ones are one member's drafts and are not.
 """
 
 import re
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, ProtectedError, Q, QuerySet
 from django.utils.translation import gettext as _
 
-from accounts.models import Membership, Organization, User
+from accounts.audit import audit_record
+from accounts.models import AuditAction, Membership, Organization, User
 from accounts.roles import Capability
 from core.errors import Conflict, DomainError, NotAllowed
 from tickets.models import CannedResponse, CannedResponseVariant, Ticket
@@ -87,6 +91,14 @@ def _check_shortcut_free(canned_qs: QuerySet[CannedResponse], shortcut: str) -> 
         raise Conflict(_("This shortcut is already in use."), field="shortcut")
 
 
+def _texts(canned: CannedResponse) -> dict[str, str]:
+    return {v.language: v.body for v in CannedResponseVariant.objects.filter(response=canned).order_by("language")}
+
+
+def _snapshot(canned: CannedResponse) -> dict:
+    return {"title": canned.title, "shortcut": canned.shortcut, "text": _texts(canned)}
+
+
 def _write_variants(organization: Organization, canned: CannedResponse, variants: list[dict]) -> None:
     CannedResponseVariant.objects.filter(response=canned).delete()
     CannedResponseVariant.objects.bulk_create(
@@ -107,6 +119,7 @@ def canned_response_create(
     shortcut: str,
     variants: list[dict],
     shared: bool = False,
+    request=None,
 ) -> CannedResponse:
     """A shared (`shared=True`) or personal canned response with its language variants ({language, body})."""
     _require(actor_membership, shared=shared, owner_id=None)
@@ -121,6 +134,15 @@ def canned_response_create(
     except IntegrityError as exc:  # a concurrent request took the shortcut
         raise Conflict(_("This shortcut is already in use."), field="shortcut") from exc
     _write_variants(organization, canned, variants)
+    if shared:
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action=AuditAction.CANNED_CREATED,
+            obj=canned,
+            changes=_snapshot(canned),
+            request=request,
+        )
     return canned
 
 
@@ -134,10 +156,13 @@ def canned_response_update(
     title: str | None = None,
     shortcut: str | None = None,
     variants: list[dict] | None = None,
+    request=None,
 ) -> CannedResponse:
-    """Change the title or shortcut; `variants` (when given) replaces all of them."""
+    """Change the title or shortcut; `variants` (when given) replaces all of them. For a shared one the audit entry
+    holds {field: [old, new]}, the text per language under "text"."""
     canned = CannedResponse.objects.select_for_update().get(pk=canned.pk)
     _require(actor_membership, shared=canned.owner_id is None, owner_id=canned.owner_id)
+    before = _snapshot(canned)
     changed = []
     if title is not None and title != canned.title:
         canned.title = title
@@ -155,13 +180,48 @@ def canned_response_update(
     if variants is not None:
         _check_variants(variants)
         _write_variants(organization, canned, variants)
+    if canned.owner_id is None:
+        after = _snapshot(canned)
+        changes = {key: [before[key], after[key]] for key in ("title", "shortcut") if before[key] != after[key]}
+        texts = {
+            language: [before["text"].get(language, ""), after["text"].get(language, "")]
+            for language in sorted(before["text"].keys() | after["text"].keys())
+            if before["text"].get(language, "") != after["text"].get(language, "")
+        }
+        if texts:
+            changes["text"] = texts
+        if changes:
+            audit_record(
+                organization=organization,
+                actor=actor,
+                action=AuditAction.CANNED_UPDATED,
+                obj=canned,
+                changes=changes,
+                request=request,
+            )
     return canned
 
 
 @transaction.atomic
 def canned_response_delete(
-    *, organization: Organization, actor: User, actor_membership: Membership, canned: CannedResponse
+    *, organization: Organization, actor: User, actor_membership: Membership, canned: CannedResponse, request=None
 ) -> None:
     canned = CannedResponse.objects.select_for_update().get(pk=canned.pk)
     _require(actor_membership, shared=canned.owner_id is None, owner_id=canned.owner_id)
-    canned.delete()
+    if canned.owner_id is None:
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action=AuditAction.CANNED_DELETED,
+            obj=canned,
+            changes=_snapshot(canned),
+            request=request,
+        )
+    try:
+        canned.delete()
+    except ProtectedError as exc:  # an automatic reply sends it (automation.AutoResponse, on_delete=PROTECT)
+        users = ", ".join(sorted(f"{obj._meta.verbose_name}: {obj}" for obj in exc.protected_objects))
+        raise Conflict(
+            _("This canned response is in use (%(users)s). Choose another response there before deleting it.")
+            % {"users": users}
+        ) from exc

@@ -50,7 +50,12 @@ class CannedForm(forms.Form):
 
 
 def _actor(request) -> dict:
-    return {"organization": request.organization, "actor": request.user, "actor_membership": request.membership}
+    return {
+        "organization": request.organization,
+        "actor": request.user,
+        "actor_membership": request.membership,
+        "request": request,
+    }
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,10 +1,13 @@
 """Writes for tags. Tags are also created on the fly when a ticket is tagged with a new name
-(tickets.services.changes.ticket_update); these services are for managing the list itself."""
+(tickets.services.changes.ticket_update); these services are for managing the list itself.
+Renaming, recoloring and deleting a tag change every ticket that has it, so they are audited; creating one is not
+(any agent does it by tagging a ticket)."""
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from accounts.models import Organization, User
+from accounts.audit import audit_record
+from accounts.models import AuditAction, Organization, User
 from core.errors import Conflict, DomainError
 from tickets.models import Tag
 
@@ -38,10 +41,17 @@ def tag_create(*, organization: Organization, actor: User, name: str, color: str
 
 @transaction.atomic
 def tag_update(
-    *, organization: Organization, actor: User, tag: Tag, name: str | None = None, color: str | None = None
+    *,
+    organization: Organization,
+    actor: User,
+    tag: Tag,
+    name: str | None = None,
+    color: str | None = None,
+    request=None,
 ) -> Tag:
-    """Rename or recolor; tickets keep the tag (they refer to it, not to its name)."""
+    """Rename or recolor; tickets keep the tag (they refer to it, not to its name). Audited as {field: [old, new]}."""
     tag = Tag.objects.select_for_update().get(pk=tag.pk)
+    before = {"name": tag.name, "color": tag.color}
     changed = []
     if name is not None and _clean_name(name) != tag.name:
         tag.name = _clean_name(name)
@@ -53,10 +63,29 @@ def tag_update(
         changed.append("color")
     if changed:
         _save(tag, update_fields=changed)
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action=AuditAction.TAG_UPDATED,
+            obj=tag,
+            changes={field: [before[field], getattr(tag, field)] for field in changed},
+            request=request,
+        )
     return tag
 
 
 @transaction.atomic
-def tag_delete(*, organization: Organization, actor: User, tag: Tag) -> None:
-    """Removes the tag from every ticket that has it."""
-    Tag.objects.filter(pk=tag.pk).delete()
+def tag_delete(*, organization: Organization, actor: User, tag: Tag, request=None) -> None:
+    """Removes the tag from every ticket that has it (the audit entry says how many)."""
+    tag = Tag.objects.select_for_update().filter(pk=tag.pk).first()
+    if tag is None:  # deleted meanwhile
+        return
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action=AuditAction.TAG_DELETED,
+        obj=tag,
+        changes={"name": tag.name, "color": tag.color, "tickets_tagged": tag.tickets.count()},
+        request=request,
+    )
+    tag.delete()

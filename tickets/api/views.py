@@ -279,11 +279,13 @@ class TagDetailView(OrgAPIView):
         tag = self.get_object()
         data = s.TagWriteSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        tag = tags.tag_update(organization=self.organization, actor=request.user, tag=tag, **data.validated_data)
+        tag = tags.tag_update(
+            organization=self.organization, actor=request.user, tag=tag, request=request, **data.validated_data
+        )
         return Response(self.get_serializer(tag).data)
 
     def delete(self, request, org_slug, tag_id):
-        tags.tag_delete(organization=self.organization, actor=request.user, tag=self.get_object())
+        tags.tag_delete(organization=self.organization, actor=request.user, tag=self.get_object(), request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -292,7 +294,12 @@ class TagDetailView(OrgAPIView):
 
 class CannedWriteMixin:
     def canned_kwargs(self) -> dict:
-        return {"organization": self.organization, "actor": self.request.user, "actor_membership": self.membership}
+        return {
+            "organization": self.organization,
+            "actor": self.request.user,
+            "actor_membership": self.membership,
+            "request": self.request,
+        }
 
 
 class CannedListView(CannedWriteMixin, OrgListAPIView):
