@@ -1,10 +1,12 @@
 """Issue 15, finding 12: the audit log also covers the operator admin, shared canned responses, tag renames and
 deletes and password-reset requests; and TRUNCATE cannot empty it."""
 
+import io
 import re
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -219,3 +221,34 @@ def test_password_reset_requests_are_audited_and_answered_alike(client, tenant_a
     # The organization's log shows it as "who asked"; nothing about the unknown address reaches it.
     with tenant_a.scope():
         assert list(AuditEntry.objects.filter(action=A.PASSWORD_RESET_REQUESTED)) == [for_known]
+
+
+# --- the application's database role -----------------------------------------------------------------------------
+
+
+def test_the_app_role_sql_leaves_the_audit_log_append_and_read_only(tenant_a):
+    """The README's production setup, applied to a role made inside the test's transaction (rolled back with it)."""
+    out = io.StringIO()
+    call_command("app_role_sql", role="tsunagu_test_app", stdout=out)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE tsunagu_test_app NOLOGIN")
+        for statement in out.getvalue().split(";\n"):
+            if statement.strip():
+                cursor.execute(statement)
+        cursor.execute("SET LOCAL ROLE tsunagu_test_app")
+        try:
+            with tenant_a.scope():
+                audit_record(organization=tenant_a.organization, actor=None, action=A.ORG_UPDATED)  # INSERT
+            assert _entries(A.ORG_UPDATED)  # SELECT
+            cursor.execute("SELECT count(*) FROM accounts_team")
+            for statement in (
+                "TRUNCATE accounts_auditentry",
+                "ALTER TABLE accounts_auditentry DISABLE TRIGGER USER",
+                "UPDATE accounts_auditentry SET action = 'x'",
+                "DELETE FROM accounts_auditentry",
+            ):
+                with pytest.raises(DatabaseError, match="permission denied|must be owner"):
+                    with transaction.atomic():
+                        cursor.execute(statement)
+        finally:
+            cursor.execute("RESET ROLE")
