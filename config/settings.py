@@ -335,6 +335,11 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"RoleKeyEnum": "accounts.roles.RoleKey"},
+    # The default hook (enums as components), then the error responses (400/401/403/404/409) every operation can give.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema.document_error_responses",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------------------------------------------

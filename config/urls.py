@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView
 
@@ -9,6 +9,7 @@ from accounts.views.auth import home
 from channels_integrations import views as channel_views
 from channels_integrations import webhooks
 from config import health
+from core.api.errors import api_not_found
 from tickets.api import urls as tickets_api
 
 # Everything an organization owns lives under one of these two prefixes; TenantMiddleware scopes both.
@@ -36,6 +37,7 @@ urlpatterns = [
     path("api/docs/", TemplateView.as_view(template_name="api_docs.html"), name="api-docs"),
     path("api/v1/me/", MeView.as_view(), name="api-me"),
     path("api/v1/orgs/<slug:org_slug>/", include((org_api_patterns, "api"), namespace="api")),
+    re_path(r"^api/", api_not_found),  # last of the API: what no route above matches is a JSON 404
     path("", home, name="home"),
     path("<slug:org_slug>/", include((org_patterns, "org"), namespace="org")),
 ]

@@ -62,9 +62,11 @@ def saved_view_create(
     actor: User,
     actor_membership: Membership,
     name: str,
-    filters: dict,
+    filters: dict | None = None,
     shared: bool = False,
+    position: int | None = None,
 ) -> SavedView:
+    """A shared or personal view; without `filters` it shows the whole inbox, without `position` it comes last."""
     _require(actor_membership, shared=shared)
     owner = None if shared else actor
     last = SavedView.objects.filter(owner=owner).aggregate(last=Max("position"))["last"]
@@ -72,8 +74,8 @@ def saved_view_create(
         organization=organization,
         owner=owner,
         name=_clean_name(name),
-        filters=clean_filters(filters),
-        position=0 if last is None else last + 1,
+        filters=clean_filters(filters or {}),
+        position=position if position is not None else 0 if last is None else last + 1,
     )
 
 

@@ -45,7 +45,7 @@ class AutoResponse(models.Model):
         constraints = [models.UniqueConstraint(fields=["connection", "kind"], name="tickets_autoresponse_unique")]
 
     def __str__(self) -> str:
-        return f"{self.kind} on {self.connection_id}"
+        return f"{self.get_kind_display()}, {self.connection.display_name}"
 
 
 class AutoResponseSent(models.Model):

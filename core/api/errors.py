@@ -4,8 +4,9 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -58,3 +59,11 @@ def exception_handler(exc, context):
             logger.info("api error %s %s: %s %s", request.method, request.path, response.status_code, body["code"])
     response.data = {"error": body}
     return response
+
+
+@csrf_exempt  # like every API view (DRF's are exempt): it changes nothing, and a write must get this 404, not a 403
+def api_not_found(request, *args, **kwargs):
+    """Any /api/ path no route matches (an id that is not a number, a typo): the API's JSON 404, never Django's HTML
+    page (which DEBUG would also turn into the technical one)."""
+    message = str(exceptions.NotFound.default_detail)
+    return JsonResponse({"error": {"code": "not_found", "message": message, "fields": {}}}, status=404)

@@ -256,6 +256,9 @@ class CannedUpdateSerializer(serializers.Serializer):
     variants = CannedVariantSerializer(many=True, allow_empty=False, help_text=_("Replaces every variant."))
 
     def validate_variants(self, variants):
+        # A partial update (PATCH) skips the nested fields' `required`; replacing the variants still needs each whole.
+        if any("language" not in v or "body" not in v for v in variants):
+            raise serializers.ValidationError(_("Each variant needs a language and a body."))
         languages = [v["language"] for v in variants]
         if len(set(languages)) != len(languages):
             raise serializers.ValidationError(_("Each language may appear only once."))
