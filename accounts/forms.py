@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.models import AuditAction, Organization, Role, Team, User, timezone_choices
 
@@ -93,7 +94,14 @@ class OrganizationCreateForm(forms.ModelForm):
 class OrganizationSettingsForm(forms.ModelForm):
     class Meta:
         model = Organization
-        fields = ["name", "timezone", "default_language", "require_two_factor", "ticket_reopen_days"]
+        fields = [
+            "name",
+            "timezone",
+            "default_language",
+            "require_two_factor",
+            "ticket_reopen_days",
+            "api_token_max_days",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -147,7 +155,31 @@ class TeamForm(forms.Form):
 
 
 class ApiTokenForm(forms.Form):
+    LIFETIMES = (30, 90, 180, 365)
+
     name = forms.CharField(label=_("Token name"), max_length=80, help_text=_('For example: "CRM sync".'))
+    expires_in_days = forms.TypedChoiceField(
+        label=_("Expires"), coerce=int, empty_value=None, required=False, help_text=_("The token stops working then.")
+    )
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        limit = organization.api_token_max_days
+        days = [d for d in self.LIFETIMES if not limit or d <= limit]
+        if limit and limit not in days:
+            days.append(limit)
+        choices = [(str(d), ngettext("In %(days)s day", "In %(days)s days", d) % {"days": d}) for d in days]
+        if not limit:
+            choices.append(("", _("Never")))
+        else:
+            self.fields["expires_in_days"].required = True
+            self.fields["expires_in_days"].help_text = ngettext(
+                "This organization's tokens stop working after at most %(days)s day.",
+                "This organization's tokens stop working after at most %(days)s days.",
+                limit,
+            ) % {"days": limit}
+        self.fields["expires_in_days"].choices = choices
+        self.fields["expires_in_days"].initial = str(min(90, limit or 90))
 
 
 class AuditFilterForm(forms.Form):

@@ -14,7 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_scopes import scope, scopes_disabled
 from rest_framework.exceptions import AuthenticationFailed
 
-from accounts.api.authentication import authenticate_api_key
+from accounts.api.authentication import TWO_FACTOR_MISSING, authenticate_api_key, two_factor_missing
 from accounts.models import Membership, Organization, User
 
 
@@ -76,6 +76,8 @@ class TenantMiddleware:
         request.membership = membership
         if token is None and organization.require_two_factor and not request.user.is_verified():
             return self._two_factor_required(request, is_api)
+        if token is not None and two_factor_missing(token):
+            return json_error(403, "two_factor_required", str(TWO_FACTOR_MISSING))
         if not is_api and user.last_organization_id != organization.pk:
             User.objects.filter(pk=user.pk).update(last_organization=organization)
             user.last_organization = organization

@@ -1,13 +1,14 @@
 """Users, organizations (the tenants), roles, memberships, teams, invitations, API tokens and the audit log."""
 
 import zoneinfo
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import Group, PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
@@ -127,6 +128,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.name or self.email
 
 
+API_TOKEN_MAX_DAYS = 3650  # the longest expiry a token or an organization's limit can name
+
+
 class Organization(models.Model):
     """A tenant: one company. Every tenant-owned row points here."""
 
@@ -154,6 +158,13 @@ class Organization(models.Model):
             "A customer message within this many days after a ticket was solved reopens it; later ones "
             "start a new ticket."
         ),
+    )
+    api_token_max_days = models.PositiveSmallIntegerField(
+        _("longest API token lifetime (days)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(API_TOKEN_MAX_DAYS)],
+        help_text=_("API tokens expire at the latest this many days after they were created. Empty: no limit."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -334,6 +345,7 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)  # None: until revoked (or the organization's limit)
 
     objects = ScopedManager(organization="organization")
 
@@ -342,6 +354,17 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def ends_at(self) -> datetime | None:
+        """When the token stops working: its own expiry or the organization's longest lifetime, whichever is first."""
+        ends = [self.expires_at] if self.expires_at else []
+        if self.organization.api_token_max_days:
+            ends.append(self.created_at + timedelta(days=self.organization.api_token_max_days))
+        return min(ends, default=None)
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        ends = self.ends_at()
+        return ends is not None and ends <= (now or dj_timezone.now())
 
 
 class AuditAction(models.TextChoices):

@@ -1,5 +1,7 @@
 """Writes for organizations, members, invitations, teams and API tokens. Every service audits what it does."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
@@ -11,7 +13,17 @@ from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_wit
 from accounts import hooks
 from accounts.audit import audit_record
 from accounts.auth import user_has_two_factor
-from accounts.models import ApiToken, AuditAction, Invitation, Membership, Organization, Role, Team, User
+from accounts.models import (
+    API_TOKEN_MAX_DAYS,
+    ApiToken,
+    AuditAction,
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+    Team,
+    User,
+)
 from accounts.permissions import VIEW_CONNECTION
 from accounts.roles import DEFAULT_MATRIX, Capability, RoleKey
 from accounts.tasks import send_invitation_email
@@ -60,7 +72,7 @@ def organization_create(
 
 @transaction.atomic
 def organization_update(*, organization: Organization, actor: User, request=None, **fields) -> Organization:
-    allowed = {"name", "timezone", "default_language", "require_two_factor", "ticket_reopen_days"}
+    allowed = {"name", "timezone", "default_language", "require_two_factor", "ticket_reopen_days", "api_token_max_days"}
     if set(fields) - allowed:
         raise DomainError(_("Unknown setting."))
     if fields.get("require_two_factor") and not organization.require_two_factor:
@@ -366,11 +378,33 @@ def team_delete(*, organization: Organization, actor: User, team: Team, request=
 
 
 @transaction.atomic
-def api_token_create(*, organization: Organization, actor: User, name: str, request=None) -> tuple[ApiToken, str]:
-    """Create a personal token for `actor` in this organization. The key is returned once and never stored."""
+def api_token_create(
+    *, organization: Organization, actor: User, name: str, expires_in_days: int | None = None, request=None
+) -> tuple[ApiToken, str]:
+    """Create a personal token for `actor` in this organization. The key is returned once and never stored.
+    `expires_in_days`: None for no expiry of its own; the organization's longest lifetime is the default and the
+    limit when it has one. Who may create one (a signed-in session, never a token) is the views' check."""
+    limit = organization.api_token_max_days
+    if expires_in_days is None:
+        expires_in_days = limit
+    if expires_in_days is not None and not 1 <= expires_in_days <= (limit or API_TOKEN_MAX_DAYS):
+        raise DomainError(
+            _("A token in this organization lives from 1 to %(days)s days.") % {"days": limit or API_TOKEN_MAX_DAYS},
+            field="expires_in_days",
+        )
+    expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
     key, prefix, key_hash = new_api_key()
-    token = ApiToken.objects.create(organization=organization, user=actor, name=name, prefix=prefix, key_hash=key_hash)
-    audit_record(organization=organization, actor=actor, action=AuditAction.TOKEN_CREATED, obj=token, request=request)
+    token = ApiToken.objects.create(
+        organization=organization, user=actor, name=name, prefix=prefix, key_hash=key_hash, expires_at=expires_at
+    )
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action=AuditAction.TOKEN_CREATED,
+        obj=token,
+        changes={"expires_at": expires_at.isoformat() if expires_at else None},
+        request=request,
+    )
     return token, key
 
 

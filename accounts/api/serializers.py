@@ -1,7 +1,17 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from accounts.models import ApiToken, AuditEntry, Invitation, Membership, Organization, Role, Team, User
+from accounts.models import (
+    API_TOKEN_MAX_DAYS,
+    ApiToken,
+    AuditEntry,
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+    Team,
+    User,
+)
 
 
 class UserBriefSerializer(serializers.ModelSerializer):
@@ -125,8 +135,18 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at", "expires_at"]
 
 
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=80, help_text=_("What the token is for."))
+    expires_in_days = serializers.IntegerField(
+        min_value=1,
+        max_value=API_TOKEN_MAX_DAYS,
+        required=False,
+        allow_null=True,
+        help_text=_(
+            "Days until the token stops working; empty for no expiry of its own. The organization's longest "
+            "lifetime, when it has one, is the default and the limit."
+        ),
+    )

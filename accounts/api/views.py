@@ -5,11 +5,13 @@ TenantMiddleware, so every query here is already limited to the URL's organizati
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.api import serializers as s
+from accounts.api.authentication import token_creation_refused
 from accounts.models import ApiToken, Role, User
 from accounts.roles import Capability
 from accounts.tenancy import organizations_for_user
@@ -18,13 +20,15 @@ from core.errors import DomainError
 
 
 class MeView(APIView):
-    """The signed-in user and the organizations they belong to."""
+    """The signed-in user and the organizations they belong to; called with an API token, the token's organization
+    only."""
 
     @extend_schema(responses=s.MeSerializer)
     def get(self, request):
-        return Response(
-            s.MeSerializer(request.user, context={"organizations": organizations_for_user(request.user)}).data
-        )
+        organizations = organizations_for_user(request.user)
+        if isinstance(request.auth, ApiToken):  # a token speaks for its own organization only
+            organizations = organizations.filter(pk=request.auth.organization_id)
+        return Response(s.MeSerializer(request.user, context={"organizations": organizations}).data)
 
 
 class RoleListView(OrgListAPIView):
@@ -197,9 +201,16 @@ class TokenListView(OrgListAPIView):
 
     @extend_schema(request=s.ApiTokenCreateSerializer, responses={201: s.ApiTokenSerializer})
     def post(self, request, org_slug):
+        refused = token_creation_refused(request._request)
+        if refused:
+            raise PermissionDenied(refused, code="session_required")
         data = s.ApiTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token, key = services.api_token_create(name=data.validated_data["name"], **self.actor_kwargs())
+        token, key = services.api_token_create(
+            name=data.validated_data["name"],
+            expires_in_days=data.validated_data.get("expires_in_days"),
+            **self.actor_kwargs(),
+        )
         body = self.get_serializer(token).data | {"key": key}
         return Response(body, status=status.HTTP_201_CREATED)
 

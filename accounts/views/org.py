@@ -5,10 +5,12 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services
+from accounts.api.authentication import token_creation_refused
 from accounts.forms import (
     ApiTokenForm,
     InviteForm,
@@ -207,19 +209,31 @@ def roles(request, org_slug):
 
 @require_http_methods(["GET", "POST"])
 def tokens(request, org_slug):
-    form = ApiTokenForm(request.POST or None)
+    organization = request.organization
+    form = ApiTokenForm(request.POST or None, organization=organization)
+    refused = token_creation_refused(request)
     new_key = None
     status = 200
     if request.method == "POST":
-        if form.is_valid():
-            _token, new_key = services.api_token_create(name=form.cleaned_data["name"], **actor_kwargs(request))
-            form = ApiTokenForm()
+        if refused:
+            status = 403
+        elif form.is_valid():
+            try:
+                _token, new_key = services.api_token_create(
+                    name=form.cleaned_data["name"],
+                    expires_in_days=form.cleaned_data["expires_in_days"],
+                    **actor_kwargs(request),
+                )
+            except DomainError as exc:
+                form_error(form, exc)
+                status = 400
+            else:
+                form = ApiTokenForm(organization=organization)
         else:
             status = 400
-    token_list = ApiToken.objects.filter(user=request.user)
-    return render(
-        request, "accounts/tokens.html", {"form": form, "tokens": token_list, "new_key": new_key}, status=status
-    )
+    token_list = ApiToken.objects.filter(user=request.user).select_related("organization")
+    context = {"form": form, "tokens": token_list, "new_key": new_key, "refused": refused, "now": timezone.now()}
+    return render(request, "accounts/tokens.html", context, status=status)
 
 
 @require_POST
