@@ -137,12 +137,27 @@
         if (!html.trim()) return;
         const template = document.createElement("template");
         template.innerHTML = html; // server-rendered and escaped by Django
-        template.content.querySelectorAll("li.message").forEach((li) => {
+        template.content.querySelectorAll("li.message, li.day-separator").forEach((li) => {
+          if (li.classList.contains("day-separator")) {
+            if (!list.querySelector(`.day-separator[data-day="${li.dataset.day}"]`)) list.appendChild(li);
+            return;
+          }
           if (!document.getElementById(li.id)) list.appendChild(li);
           list.dataset.lastMessageId = String(Math.max(Number(list.dataset.lastMessageId || 0), Number(li.dataset.messageId)));
         });
+        oneSeparatorPerDay(list);
         list.lastElementChild && list.lastElementChild.scrollIntoView({ block: "end" });
       });
+  }
+
+  // Bubbles rendered on their own (a note or reply just sent, live arrivals) bring their day's separator along; the
+  // conversation keeps the first one of each day.
+  function oneSeparatorPerDay(list) {
+    const days = new Set();
+    list.querySelectorAll("li.day-separator").forEach((separator) => {
+      if (days.has(separator.dataset.day)) separator.remove();
+      else days.add(separator.dataset.day);
+    });
   }
 
   function refreshMessage(messageId) {
@@ -182,8 +197,10 @@
   }
 
   function bumpBell() {
-    const badge = document.getElementById("bell-count");
-    if (badge) badge.textContent = String(Number(badge.textContent || 0) + 1);
+    // The top bar's count (base.html) and the views pane's (inbox/_counts.html).
+    document.querySelectorAll("[data-unread-count], #bell-count").forEach((badge) => {
+      badge.textContent = String(Number(badge.textContent || 0) + 1);
+    });
   }
 
   function toast(text) {
@@ -221,6 +238,7 @@
     }
     if (event.detail.target.id === "messages") {
       const list = document.getElementById("messages");
+      oneSeparatorPerDay(list);
       list.querySelectorAll("li.message").forEach((li) => {
         list.dataset.lastMessageId = String(Math.max(Number(list.dataset.lastMessageId || 0), Number(li.dataset.messageId)));
       });
@@ -231,6 +249,7 @@
         sent.querySelectorAll("input[name=mentions]").forEach((field) => field.remove());
         const error = sent.querySelector("[data-error]");
         if (error) error.textContent = "";
+        renderFiles(sent);
         updateCounter();
       }
     }
@@ -308,6 +327,9 @@
     const typing = event.target.matches("input, textarea, select, [contenteditable]");
     if (event.key === "Escape" && typing) { event.target.blur(); return; }
     if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    // Inside a menu or a dialog, and Enter or Space on a link or button: the keys do what they do there.
+    if (event.target.closest("details.menu, dialog")) return;
+    if ((event.key === "Enter" || event.key === " ") && event.target.closest("a, button, summary")) return;
     const actions = {
       j: () => move(1),
       k: () => move(-1),
@@ -345,18 +367,94 @@
       .then(() => refreshList());
   });
 
-  // --- notifications ----------------------------------------------------------------------------------------
+  // --- notifications: the top bar's menu (base.html, app.js); the views pane's bell opens it too ----------------
   document.addEventListener("click", (event) => {
-    const bell = event.target.closest("#bell");
-    if (!bell) return;
+    if (!event.target.closest("#bell")) return;
     event.preventDefault();
-    const panel = document.getElementById("notifications-panel");
-    if (!panel.hidden) { panel.hidden = true; return; }
-    htmx.ajax("GET", bell.dataset.url, { target: "#notifications-panel", swap: "innerHTML" }).then(() => {
-      panel.hidden = false;
-      fetch(`${bell.dataset.url}read/`, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": root.dataset.csrf } });
-      document.getElementById("bell-count").textContent = "";
+    const menu = document.getElementById("notifications-menu");
+    if (!menu) return;
+    event.stopPropagation(); // not an outside click that would close it again
+    menu.open = true;
+    menu.querySelector("summary").focus();
+  });
+
+  // --- composer: files dropped on the reply box join its file input, listed with a button to remove each ------
+  function fileInput(form) { return form ? form.querySelector("input[type=file][name=files]") : null; }
+  function setFiles(input, files) {
+    const transfer = new DataTransfer();
+    files.forEach((file) => transfer.items.add(file));
+    input.files = transfer.files;
+  }
+  function formatSize(bytes) {
+    const lang = document.documentElement.lang || undefined;
+    const [value, unit] = bytes >= 1e6 ? [bytes / 1e6, "megabyte"] : [Math.max(bytes / 1e3, 0.1), "kilobyte"];
+    return new Intl.NumberFormat(lang, { style: "unit", unit, maximumFractionDigits: 1 }).format(value);
+  }
+  function renderFiles(form) {
+    const input = fileInput(form);
+    const list = form && form.querySelector(".file-list");
+    if (!input || !list) return;
+    const removeButton = form.querySelector("template[data-remove-file-template]");
+    list.textContent = "";
+    Array.from(input.files).forEach((file, index) => {
+      const item = document.createElement("li");
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = file.name;
+      const size = document.createElement("span");
+      size.className = "size";
+      size.textContent = formatSize(file.size);
+      const remove = removeButton ? removeButton.content.firstElementChild.cloneNode(true) : document.createElement("button");
+      const label = (list.dataset.removeFormat || "%s").replace("%s", file.name);
+      remove.type = "button";
+      remove.dataset.removeFile = String(index);
+      remove.setAttribute("aria-label", label);
+      remove.title = label;
+      if (!removeButton) remove.textContent = "×";
+      item.append(name, size, remove);
+      list.appendChild(item);
     });
+  }
+  function carriesFiles(event) {
+    return Boolean(event.dataTransfer) && Array.from(event.dataTransfer.types || []).includes("Files");
+  }
+  function dropForm(event) {
+    const form = event.target.closest ? event.target.closest("#reply-form") : null;
+    return fileInput(form) ? form : null;
+  }
+  document.addEventListener("dragover", (event) => {
+    const form = dropForm(event);
+    if (!form || !carriesFiles(event)) return;
+    event.preventDefault(); // accept the drop (the browser would otherwise open the file)
+    event.dataTransfer.dropEffect = "copy";
+    form.classList.add("dragover");
+  });
+  document.addEventListener("dragleave", (event) => {
+    const form = dropForm(event);
+    if (form && !form.contains(event.relatedTarget)) form.classList.remove("dragover");
+  });
+  document.addEventListener("drop", (event) => {
+    const form = dropForm(event);
+    if (!form || !carriesFiles(event)) return;
+    event.preventDefault();
+    form.classList.remove("dragover");
+    const input = fileInput(form);
+    setFiles(input, [...Array.from(input.files), ...Array.from(event.dataTransfer.files)]);
+    renderFiles(form);
+  });
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("#reply-form input[type=file][name=files]")) renderFiles(event.target.form);
+  });
+  document.addEventListener("click", (event) => {
+    const remove = event.target.closest("#reply-form [data-remove-file]");
+    if (!remove) return;
+    const form = remove.closest("form");
+    const input = fileInput(form);
+    const index = Number(remove.dataset.removeFile);
+    setFiles(input, Array.from(input.files).filter((_, i) => i !== index));
+    renderFiles(form);
+    const next = form.querySelector("[data-remove-file]") || form.querySelector(".attach-button input");
+    if (next) next.focus(); // the focus stays in the composer, not lost with the removed button
   });
 
   // --- @mentions in a note: pick a colleague who can see the ticket (names in any script: 高橋, managerさん) --
@@ -484,6 +582,7 @@
       menu.id = "canned-menu";
       menu.className = "canned-menu";
       menu.setAttribute("role", "listbox");
+      menu.setAttribute("aria-label", root.dataset.cannedLabel);
       found.forEach((item, index) => {
         const li = document.createElement("li");
         li.setAttribute("role", "option");

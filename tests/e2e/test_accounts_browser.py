@@ -40,6 +40,7 @@ def test_sign_in_work_in_the_organization_and_sign_out(page, live_server, tenant
     screenshot(page, "members-en")
 
     # Signing out returns to the sign-in page; the organization is no longer reachable
+    page.locator("#account-menu summary").click()  # the account menu in the top bar
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{live_server.url}/accounts/login/")
     page.goto(f"{live_server.url}/{tenant_a.slug}/")
