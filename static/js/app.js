@@ -69,7 +69,7 @@ document.addEventListener("DOMContentLoaded", () => {
           notifications.dataset.loaded = "true";
           return fetch(notifications.dataset.readUrl, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() } });
         })
-        .then(() => document.querySelectorAll("[data-unread-count], #bell-count").forEach((badge) => { badge.textContent = ""; }))
+        .then(() => document.querySelectorAll("[data-unread-count]").forEach((badge) => { badge.textContent = ""; }))
         .catch(() => {});
     });
   }

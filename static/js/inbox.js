@@ -73,7 +73,7 @@
         if (p.ticket_id === viewing) refreshMessage(p.message_id);
         break;
       case "notification.created":
-        // Replays look back a little past the page's cursor; those notifications are already in the bell count.
+        // Replays look back a little past the page's cursor; those notifications are already in the unread count.
         if (event.id <= renderedUpTo) break;
         bumpBell();
         toast(notificationText(p));
@@ -95,8 +95,6 @@
     if (countsTimer) return; // at most one refresh per burst of events
     countsTimer = setTimeout(() => {
       countsTimer = null;
-      const panel = document.getElementById("notifications-panel");
-      if (panel && !panel.hidden) return; // do not close the open notifications panel
       htmx.ajax("GET", `${root.dataset.viewsUrl}?${currentQuery()}`, { target: "#views", swap: "innerHTML" });
     }, 1500);
   }
@@ -198,7 +196,7 @@
 
   function bumpBell() {
     // The top bar's count (base.html) and the views pane's (inbox/_counts.html).
-    document.querySelectorAll("[data-unread-count], #bell-count").forEach((badge) => {
+    document.querySelectorAll("[data-unread-count]").forEach((badge) => {
       badge.textContent = String(Number(badge.textContent || 0) + 1);
     });
   }
@@ -246,6 +244,7 @@
       const sent = event.detail.requestConfig && event.detail.requestConfig.elt;
       if (sent && sent.matches && sent.matches("#note-form, #reply-form")) {
         sent.reset();
+        closeCanned();
         sent.querySelectorAll("input[name=mentions]").forEach((field) => field.remove());
         const error = sent.querySelector("[data-error]");
         if (error) error.textContent = "";
@@ -365,17 +364,6 @@
     if (kind === "tag") { body.append("action", "tag"); body.append("tag", document.getElementById("bulk-tag").value); }
     fetch(root.dataset.bulkUrl, { method: "POST", body, credentials: "same-origin", headers: { "X-CSRFToken": root.dataset.csrf } })
       .then(() => refreshList());
-  });
-
-  // --- notifications: the top bar's menu (base.html, app.js); the views pane's bell opens it too ----------------
-  document.addEventListener("click", (event) => {
-    if (!event.target.closest("#bell")) return;
-    event.preventDefault();
-    const menu = document.getElementById("notifications-menu");
-    if (!menu) return;
-    event.stopPropagation(); // not an outside click that would close it again
-    menu.open = true;
-    menu.querySelector("summary").focus();
   });
 
   // --- composer: files dropped on the reply box join its file input, listed with a button to remove each ------
@@ -543,12 +531,17 @@
   }, true);
 
   // --- canned responses: type "/" at the start of a line in the composer --------------------------------------
-  let cannedCache = null;
+  // One request for the list, shared by the keystrokes typed while it loads (each used to start its own, and a late
+  // answer reopened the menu after the response had been inserted and sent).
+  let cannedRequest = null;
   function cannedList() {
-    if (cannedCache) return Promise.resolve(cannedCache);
-    return fetch(root.dataset.cannedUrl + "?page_size=200", { credentials: "same-origin" })
-      .then((r) => (r.ok ? r.json() : { results: [] }))
-      .then((body) => (cannedCache = body.results || body));
+    if (!cannedRequest) {
+      cannedRequest = fetch(root.dataset.cannedUrl + "?page_size=200", { credentials: "same-origin" })
+        .then((r) => (r.ok ? r.json() : { results: [] }))
+        .then((body) => body.results || body)
+        .catch(() => { cannedRequest = null; return []; });
+    }
+    return cannedRequest;
   }
   function cannedQuery(textarea) {
     const before = textarea.value.slice(0, textarea.selectionStart);
@@ -572,10 +565,11 @@
   document.addEventListener("input", (event) => {
     const textarea = event.target;
     if (!textarea.matches("#note-text, #reply-text")) return;
-    const query = cannedQuery(textarea);
-    if (query === null) { closeCanned(); return; }
+    if (cannedQuery(textarea) === null) { closeCanned(); return; }
     cannedList().then((items) => {
       closeCanned();
+      const query = cannedQuery(textarea); // the text as it is now, not as it was when the list was asked for
+      if (query === null) return;
       const found = items.filter((i) => i.shortcut.startsWith(query.toLowerCase()) || i.title.includes(query)).slice(0, 8);
       if (!found.length) return;
       const menu = document.createElement("ul");

@@ -104,7 +104,7 @@ def test_two_agents_work_a_ticket_live(browser, asgi_server, tenant_a):
     # ...and the @mention notifies the first agent live, in their language
     one.wait_for_selector(".toast")
     assert "佐藤 二郎" in one.locator(".toast").first.inner_text()
-    assert one.locator("#bell-count").inner_text() == "1"
+    assert one.locator("#notifications-count").inner_text() == "1"
     screenshot(one, "inbox-live")
 
     # A later customer message is appended to the open conversation without reload
