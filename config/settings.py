@@ -291,6 +291,12 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / ".data" / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / ".data" / "media"))
+# Stored files (attachments) are served only through views that check access (core.files.serve_file), never from
+# MEDIA_URL. FILES_OFFLOAD hands the bytes to the web server in front: "x-accel-redirect" (nginx; the file is at
+# FILES_OFFLOAD_PREFIX + its storage name, an `internal` location aliased to MEDIA_ROOT) or "x-sendfile" (Apache
+# mod_xsendfile, lighttpd; the file's path). Empty: Django streams the file itself.
+FILES_OFFLOAD = os.environ.get("FILES_OFFLOAD", "").strip().lower()
+FILES_OFFLOAD_PREFIX = os.environ.get("FILES_OFFLOAD_PREFIX", "/protected-files/")
 WHITENOISE_USE_FINDERS = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

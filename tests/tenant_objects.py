@@ -149,6 +149,29 @@ def _message(tenant):
 OBJECT_MAKERS["message_id"] = _message
 
 
+def _attachment(tenant):
+    """A stored image on a customer message in a ticket of its own (the file lands in MEDIA_ROOT)."""
+    from django.core.files.base import ContentFile
+
+    from tickets.models import Attachment, Message
+
+    message_id = _message(tenant)
+    with scope(organization=tenant.organization):
+        attachment = Attachment(
+            organization=tenant.organization,
+            message=Message.objects.get(pk=message_id),
+            filename=f"secret-{tenant.slug}.png",
+            content_type="image/png",
+            size=11,
+        )
+        # ASCII bytes: the isolation test reads every GET response as UTF-8 text to look for B's names.
+        attachment.file.save("secret.png", ContentFile(b"image bytes"), save=True)
+        return attachment.pk
+
+
+OBJECT_MAKERS["attachment_id"] = _attachment
+
+
 def _connection(tenant):
     from channels_integrations.models import ChannelConnection
 

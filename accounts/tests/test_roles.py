@@ -52,6 +52,7 @@ REQUIRED = {
     ("org:ticket_snooze", "POST"): C.TICKETS_WORK,
     ("org:ticket_merge", "POST"): C.TICKETS_WORK,
     ("org:message_split", "POST"): C.TICKETS_WORK,
+    ("org:attachment", "GET"): ANY,  # a member who may see the ticket
     ("org:notifications", "GET"): ANY,
     ("org:notifications_read", "POST"): ANY,
     ("org:notification_settings", "GET"): ANY,
@@ -246,6 +247,13 @@ def test_role_can_or_cannot(role, name, method, tenant_a, login, api_client_for)
         with tenant_a.scope():
             values["ticket_id"] = Message.objects.get(pk=values["message_id"]).ticket_id
         _grant_ticket_channel(tenant_a, values["ticket_id"], tenant_a.users[role])
+    if "attachment_id" in values:
+        # An attachment is served to members who may see its ticket.
+        from tickets.models import Attachment
+
+        with tenant_a.scope():
+            ticket_id = Attachment.objects.select_related("message").get(pk=values["attachment_id"]).message.ticket_id
+        _grant_ticket_channel(tenant_a, ticket_id, tenant_a.users[role])
     url = route.url(**values)
     body = _body(name, tenant_a)
     if route.is_api and (name, method) in SESSION_ONLY:

@@ -167,11 +167,10 @@ def test_attachments_images_as_thumbnails_other_files_as_links(tenant_a, login, 
         Attachment.objects.create(organization=tenant_a.organization, message=first, filename="remote.jpg",
                                   content_type="image/jpeg", remote_url="https://cdn.example.com/r.jpg")  # fmt: skip
     html = _bubble(_conversation(login(tenant_a.users["manager"]), tenant_a, first.ticket_id), first)
-    assert (
-        f'<a class="attachment attachment-image" href="{photo.file.url}" data-lightbox data-caption="破損.png"' in html
-    )
-    assert f'<img src="{photo.file.url}" alt="破損.png"' in html
-    assert f'href="{pdf.file.url}"' in html and "#file-text" in html and "見積書.pdf" in html and "120.6" in html
+    photo_url, pdf_url = (f"/{tenant_a.slug}/attachments/{a.pk}/" for a in (photo, pdf))  # the access-checked view
+    assert f'<a class="attachment attachment-image" href="{photo_url}" data-lightbox data-caption="破損.png"' in html
+    assert f'<img src="{photo_url}" alt="破損.png"' in html
+    assert f'href="{pdf_url}"' in html and "#file-text" in html and "見積書.pdf" in html and "120.6" in html
     # a platform's remote image is another origin (the CSP allows images from ours only): a link, not a thumbnail
     assert '<img src="https://cdn.example.com' not in html and 'href="https://cdn.example.com/r.jpg"' in html
 

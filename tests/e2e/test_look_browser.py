@@ -4,12 +4,10 @@ worked from the keyboard, and files dropped on the reply box sent with the reply
 (no inline style or script anywhere)."""
 
 import datetime
-import mimetypes
 import re
 import struct
 import zlib
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -72,19 +70,6 @@ def _setup(tenant, media: Path) -> int:
     return off_loop(run)
 
 
-def _serve_media(page, base_url: str, media: Path) -> None:
-    """Uploaded files are served in front of the app (MEDIA_URL); here the browser's router stands in for that."""
-
-    def handle(route):
-        path = media / unquote(urlsplit(route.request.url).path.split("/media/", 1)[1])
-        if not path.is_file():
-            route.fulfill(status=404)
-            return
-        route.fulfill(body=path.read_bytes(), content_type=mimetypes.guess_type(path.name)[0] or "")
-
-    page.route(re.compile(re.escape(base_url) + r"/media/.*"), handle)
-
-
 def _focused(page) -> str:
     """Which menu holds the focus, and on what: "account-menu:SUMMARY"."""
     return page.evaluate(
@@ -98,7 +83,7 @@ def _focused(page) -> str:
 
 def test_the_workspace_looks_and_works_under_the_csp(browser, transactional_db, tenant_a, settings, tmp_path):
     media = tmp_path / "media"
-    settings.MEDIA_ROOT = media  # where this process stores the customer's photo; the server stores uploads there too
+    settings.MEDIA_ROOT = media  # where this process stores the customer's photo; the server serves it from there
     ticket_id = _setup(tenant_a, media)
     server = AsgiServer(MEDIA_ROOT=str(media))
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
@@ -106,7 +91,6 @@ def test_the_workspace_looks_and_works_under_the_csp(browser, transactional_db, 
     page.set_default_timeout(15_000)
     refused = []  # the real Content-Security-Policy: nothing the page does may be refused (inline styles, scripts)
     page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
-    _serve_media(page, server.url, media)
     try:
         sign_in(page, server.url, tenant_a.users["manager"].email, PASSWORD)
         page.goto(f"{server.url}/{tenant_a.slug}/inbox/")

@@ -1,5 +1,8 @@
 """Tickets, their messages and history, contacts, tags, canned responses and saved views."""
 
+import os
+import re
+import uuid
 from datetime import datetime
 
 from django.conf import settings
@@ -376,10 +379,19 @@ class Message(models.Model):
         return f"{self.direction} {self.kind} {self.text[:40]}"
 
 
+def attachment_upload_to(instance: "Attachment", filename: str) -> str:
+    """attachments/<organization id>/<random><extension>: a name nobody can guess or derive from the customer's file
+    name (which stays on the attachment). Files are served only by the access-checked view, never from MEDIA_URL."""
+    extension = os.path.splitext(filename or "")[1].lower()
+    if not re.fullmatch(r"\.[a-z0-9]{1,10}", extension):
+        extension = ""
+    return f"attachments/{instance.organization_id}/{uuid.uuid4().hex}{extension}"
+
+
 class Attachment(models.Model):
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
-    file = models.FileField(upload_to="attachments/%Y/%m/", blank=True)
+    file = models.FileField(upload_to=attachment_upload_to, blank=True)
     remote_url = models.URLField(max_length=2000, blank=True)
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=120, blank=True)
