@@ -141,3 +141,13 @@ def test_no_stored_file_is_404(tenant_a, login):
     client = login(tenant_a.users["manager"])
     assert client.get(_url(tenant_a, remote)).status_code == 404
     assert client.get(_url(tenant_a, gone)).status_code == 404
+
+
+def test_the_api_points_stored_files_at_the_checked_view(tenant_a, api_client_for):
+    photo = _attachment(tenant_a)
+    response = api_client_for(tenant_a, "manager").get(
+        f"/api/v1/orgs/{tenant_a.slug}/tickets/{photo.message.ticket_id}/messages/"
+    )
+    assert response.status_code == 200
+    (row,) = [a for m in response.json()["results"] for a in m["attachments"]]
+    assert row["url"] == f"http://testserver/{tenant_a.slug}/attachments/{photo.pk}/"

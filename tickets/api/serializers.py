@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -137,7 +138,14 @@ class AttachmentSerializer(serializers.ModelSerializer):
         fields = ["filename", "content_type", "size", "url"]
 
     def get_url(self, attachment) -> str:
-        return attachment.file.url if attachment.file else attachment.remote_url
+        """A stored file's address is the access-checked download (a signed-in member's session; never MEDIA_URL),
+        a platform's file its own URL."""
+        if not attachment.file:
+            return attachment.remote_url
+        request = self.context.get("request")
+        slug = request.organization.slug if request is not None else attachment.organization.slug
+        path = reverse("org:attachment", args=[slug, attachment.pk])
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class AuthorSerializer(serializers.Serializer):
