@@ -17,6 +17,7 @@ from django_scopes import scope
 from accounts.audit import audit_record, client_ip
 from accounts.models import AuditAction, Organization, User
 from accounts.tokens import digest
+from core.counters import count_in_window
 from core.errors import DomainError
 
 logger = logging.getLogger("tsunagu.auth")
@@ -99,13 +100,7 @@ def login_lock_remaining(*, email: str, ip: str | None) -> int:
 def _record_failure(email: str, ip: str | None) -> None:
     window = settings.LOGIN_LOCKOUT_SECONDS
     for key, limit in _throttle_keys(email, ip):
-        cache.add(key, 0, timeout=window)  # the counting window starts at the first failure
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window)
-            count = 1
-        if count >= limit:
+        if count_in_window(key, window) >= limit:
             cache.set(f"{key}:lock", _now() + window, timeout=window)
             cache.delete(key)
     # Read-modify-write is safe here: attempts on a throttled account are serialized by _claim_account_attempt.

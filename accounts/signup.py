@@ -10,13 +10,13 @@ import logging
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.tasks import send_signup_email
 from accounts.tokens import digest
+from core.counters import count_in_window
 from core.errors import DomainError
 
 logger = logging.getLogger("tsunagu.signup")
@@ -39,14 +39,7 @@ class SignupLinkInvalid(DomainError):
 
 def _over_limit(key: str, limit: int) -> bool:
     """Count one request against `key` inside the window; True when the limit is already used up."""
-    window = settings.SIGNUP_WINDOW_SECONDS
-    cache.add(key, 0, timeout=window)  # the window starts at the first request
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        count = 1
-    return count > limit
+    return count_in_window(key, settings.SIGNUP_WINDOW_SECONDS) > limit
 
 
 def request_signup(*, email: str, ip: str | None, language: str, bot: bool) -> None:

@@ -9,6 +9,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+from core.counters import count_in_window
+
 RETAIN = 30 * 24 * 3600
 
 
@@ -19,11 +21,7 @@ def _key(connection_id: int | None, platform: str) -> str:
 def rejection_count(*, connection_id: int | None, platform: str, reason: str) -> bool:
     """Count one rejection. True when it is the first of this reason in the window: the caller audits it."""
     key = _key(connection_id, platform)
-    cache.add(key, 0, timeout=RETAIN)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=RETAIN)
+    count_in_window(key, RETAIN)
     cache.set(f"{key}:last", time.time(), timeout=RETAIN)
     return cache.add(f"{key}:audited:{reason}", 1, timeout=settings.WEBHOOK_REJECTION_AUDIT_SECONDS)
 
