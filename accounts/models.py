@@ -166,6 +166,12 @@ class Organization(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(API_TOKEN_MAX_DAYS)],
         help_text=_("API tokens expire at the latest this many days after they were created. Empty: no limit."),
     )
+    japanese_era_dates = models.BooleanField(
+        _("Japanese era dates (和暦)"),
+        default=False,
+        db_default=False,
+        help_text=_("Ticket dates in Japanese read as documents do: 令和8年12月3日 instead of 2026年12月3日."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

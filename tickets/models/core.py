@@ -28,6 +28,8 @@ class Contact(models.Model):
 
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
     name = models.CharField(_("name"), max_length=200, blank=True)
+    # The name's reading in full-width katakana (フリガナ): shown with the name, searched, and sorted by in Japanese.
+    reading = models.CharField(_("reading (furigana)"), max_length=200, blank=True, default="", db_default="")
     avatar_url = models.URLField(max_length=1000, blank=True)
     email = models.EmailField(blank=True)
     language = models.CharField(max_length=8, blank=True)
