@@ -343,6 +343,9 @@ class Message(models.Model):
     language = models.CharField(max_length=8, blank=True)
     sentiment = models.CharField(max_length=8, choices=Sentiment.choices, blank=True)
     sentiment_score = models.FloatField(null=True, blank=True)
+    # Inbound email: who really sent it (DKIM, SPF, DMARC; channels_integrations/providers/email/authentication.py),
+    # as Authentication.as_dict() gives it; "verdict" is pass, fail or none. Null for other messages.
+    sender_authentication = models.JSONField(null=True, blank=True)
     # The version of the conversation the author saw when writing (collision warning on stale replies).
     based_on_message_id = models.BigIntegerField(null=True, blank=True)
     # Outbound: a stable reference sent as platform metadata (echo matching) and as the idempotency key.
