@@ -50,6 +50,14 @@ _link_host = os.environ.get("HOST", "127.0.0.1")
 if _link_host in {"0.0.0.0", "::", "[::]", ""}:
     _link_host = "127.0.0.1"
 SITE_URL = (os.environ.get("SITE_URL") or f"http://{_link_host}:{os.environ.get('PORT', '8000')}").rstrip("/")
+# Where vulnerabilities are reported (served as /.well-known/security.txt, RFC 9116): comma-separated mailto: or
+# https: URIs, by default security@ the site's host.
+SECURITY_CONTACTS = [
+    c.strip()
+    for c in (os.environ.get("SECURITY_CONTACT") or f"mailto:security@{urlparse(SITE_URL).hostname}").split(",")
+    if c.strip()
+]
+SECURITY_POLICY_URL = os.environ.get("SECURITY_POLICY_URL", "")
 
 # --- services ---------------------------------------------------------------------------------------------------
 _missing = {name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)}
@@ -281,6 +289,8 @@ CONTENT_SECURITY_POLICY = {
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Our date formats per language (config/formats/<lang>/formats.py): weekday and 24-hour clock in both.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True
 USE_TZ = True

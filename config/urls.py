@@ -8,7 +8,7 @@ from accounts.api.views import MeView
 from accounts.views.auth import home
 from channels_integrations import views as channel_views
 from channels_integrations import webhooks
-from config import health
+from config import health, security_txt
 from core.api.errors import api_not_found
 from tickets.api import urls as tickets_api
 
@@ -28,6 +28,7 @@ org_api_patterns = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path(".well-known/security.txt", security_txt.security_txt, name="security-txt"),
     path("admin/", operator_admin.site.urls),  # two-factor sessions of staff only (accounts/admin.py)
     path("webhooks/<slug:endpoint>/", webhooks.app_level, name="webhook-app"),
     path("oauth/<slug:platform>/callback/", channel_views.oauth_callback, name="oauth-callback"),
