@@ -13,8 +13,8 @@ KINDS = (
         key="assigned",
         label=_("Assigned to me"),
         text=_("%(actor)s assigned #%(number)s to you"),
-        # When a rule or routing did it, the notification names no one (no "Tsunaguさん").
-        automated_text=_("An automation rule assigned #%(number)s to you"),
+        # When a rule or routing did it, the notification names no one (no "Tsunaguさん"): routing is not a rule.
+        automated_text=_("#%(number)s was assigned to you automatically"),
         email_by_default=True,
     ),
     NotificationKind(

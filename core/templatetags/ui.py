@@ -202,8 +202,8 @@ def day_label(value) -> str:
         return _("Today")
     if day == today - datetime.timedelta(days=1):
         return _("Yesterday")
-    date = formats.date_format(day, "MONTH_DAY_FORMAT" if day.year == today.year else "DATE_FORMAT")
-    return _("%(date)s (%(weekday)s)") % {"date": date, "weekday": formats.date_format(day, "D")}
+    # Both formats carry the weekday (config/formats): 12月3日(木), Thu, Dec 3.
+    return formats.date_format(day, "MONTH_DAY_FORMAT" if day.year == today.year else "DATE_FORMAT")
 
 
 @register.filter

@@ -194,9 +194,9 @@ def test_assign_agent_notifies_them_as_automation(tenant_a):
     from django.utils import translation
 
     with translation.override("ja"):
-        assert notification.text == f"自動化ルールにより #{ticket.number} があなたに割り当てられました"
+        assert notification.text == f"#{ticket.number} が自動であなたに割り当てられました"
     with translation.override("en"):
-        assert notification.text == f"An automation rule assigned #{ticket.number} to you"
+        assert notification.text == f"#{ticket.number} was assigned to you automatically"
 
 
 def test_assign_agent_who_cannot_see_the_channel_is_logged_as_not_done(tenant_a):
