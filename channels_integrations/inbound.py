@@ -57,6 +57,7 @@ class InboundMessage:
     direction: str = "inbound"
     local_ref: str = ""
     thread_hints: tuple[str, ...] = ()
+    sender_authentication: dict | None = None  # email: DKIM/SPF/DMARC as checked on receipt (Authentication.as_dict)
 
 
 @dataclass(frozen=True)

@@ -352,6 +352,7 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
                 reply_to_platform_id=inbound.reply_to_platform_id,
                 parent=parents.get(inbound.reply_to_platform_id),
                 is_public=inbound.is_public,
+                sender_authentication=inbound.sender_authentication,
                 search_vector=index_document(inbound.subject, inbound.text) if inbound.subject else documents[i],
             )
         )

@@ -1,6 +1,7 @@
 """Connecting a mailbox: its IMAP and SMTP servers, checked when the connection is saved (EmailConnector.on_connect),
 and an inbound-parse endpoint whose bearer token is shown once."""
 
+import re
 import secrets
 
 from django import forms
@@ -10,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from channels_integrations.connect import ConnectForm
 from channels_integrations.connector import AccountChoice
 from channels_integrations.models import ChannelConnection
+from channels_integrations.providers.email.authentication import AUTHSERV_ID
 
 SECURITY = [("ssl", _("SSL/TLS")), ("starttls", "STARTTLS"), ("none", _("None (local servers only)"))]
 CONFIG_FIELDS = (
@@ -23,7 +25,11 @@ CONFIG_FIELDS = (
     "smtp_host",
     "smtp_port",
     "smtp_security",
+    "outgoing_charset",
+    "trusted_authserv_ids",
 )
+MAX_TRUSTED_HOSTS = 10
+_AUTHSERV_ID = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
 
 
 class MailboxForm(ConnectForm):
@@ -53,6 +59,34 @@ class MailboxForm(ConnectForm):
     smtp_host = forms.CharField(label=_("SMTP server"), max_length=253)
     smtp_port = forms.IntegerField(label=_("SMTP port"), min_value=1, max_value=65535, initial=587)
     smtp_security = forms.ChoiceField(label=_("SMTP security"), choices=SECURITY, initial="starttls")
+    outgoing_charset = forms.TypedChoiceField(  # read by EmailConnector.build (japanese.use_iso2022jp)
+        label=_("Character set for outgoing mail"),
+        choices=[("utf-8", _("UTF-8 (recommended)")), ("iso-2022-jp", _("ISO-2022-JP (for older mail clients)"))],
+        initial="utf-8",
+        required=False,
+        empty_value="utf-8",
+        help_text=_("A reply with a character ISO-2022-JP cannot carry (an emoji, a rare kanji) is sent in UTF-8."),
+    )
+    trusted_authserv_ids = forms.CharField(
+        label=_("Trusted Authentication-Results hosts"),
+        required=False,
+        max_length=1000,
+        help_text=_(
+            "The receiving mail servers whose sender checks (SPF, DKIM) Tsunagu may believe, by the name they write "
+            "in the Authentication-Results header: mx.google.com for Gmail, your own mail server's name otherwise. "
+            "Separate several with commas. Leave empty to trust none: the SPF result is then unknown."
+        ),
+    )
+
+    def clean_trusted_authserv_ids(self) -> list[str]:
+        names = [n.strip().rstrip(".").lower() for n in re.split(r"[\s,]+", self.cleaned_data["trusted_authserv_ids"])]
+        names = list(dict.fromkeys(n for n in names if n))
+        bad = next((n for n in names if not _AUTHSERV_ID.fullmatch(n) or n == AUTHSERV_ID), None)
+        if bad is not None:
+            raise forms.ValidationError(_("“%(name)s” is not a mail server name.") % {"name": bad[:60]})
+        if len(names) > MAX_TRUSTED_HOSTS:
+            raise forms.ValidationError(_("Name at most %(n)d servers.") % {"n": MAX_TRUSTED_HOSTS})
+        return names
 
     def clean(self):
         data = super().clean()

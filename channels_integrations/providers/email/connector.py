@@ -36,7 +36,7 @@ from channels_integrations.connector import (
     WebhookRejected,
 )
 from channels_integrations.inbound import DeliveryUpdate, InboundAttachment, InboundMessage
-from channels_integrations.providers.email import clients, mime
+from channels_integrations.providers.email import authentication, clients, japanese, mime
 from core.outbound_http import OutboundError, OutboundRefused
 
 logger = logging.getLogger("tsunagu.email")
@@ -74,7 +74,9 @@ class EmailConnector(Connector):
         headers = mime.parse_headers(body)
         if not mime.looks_like_mail(headers):
             raise MalformedPayload("not a mail message (no From or Message-ID header)")
-        return [WebhookDelivery(account_id="", event_key=_event_key(headers, body), payload=body)]
+        # No DNS on the webhook path: the mail is stored marked unchecked (see authentication.stamp_unchecked).
+        payload = authentication.stamp_unchecked(body)
+        return [WebhookDelivery(account_id="", event_key=_event_key(headers, body), payload=payload)]
 
     # --- parsing --------------------------------------------------------------------------------------------------
     def parse_event(self, payload, *, account_id):
@@ -102,7 +104,12 @@ class EmailConnector(Connector):
             return []
         if account_id and mail.from_address.lower() == account_id.lower():
             return []  # our own mail coming back: never a customer message (no loops)
-        message_id = mime.platform_id(mail.message_id) if mail.message_id else mime.content_hash(payload)
+        checked = authentication.Authentication.from_header(payload)  # recorded on receipt (poll)
+        message_id = (
+            mime.platform_id(mail.message_id)
+            if mail.message_id
+            else mime.content_hash(authentication.unstamped(payload))
+        )
         return [
             InboundMessage(
                 platform_message_id=message_id,
@@ -113,6 +120,7 @@ class EmailConnector(Connector):
                 author_name=mail.from_name,
                 author_email=mail.from_address.lower(),
                 subject=mail.subject,
+                sender_authentication=checked.as_dict() if checked else None,
                 text=mail.text or mail.full_text,
                 html=mail.html,
                 timestamp=mail.date,
@@ -128,6 +136,8 @@ class EmailConnector(Connector):
     # --- IMAP -----------------------------------------------------------------------------------------------------
     # The client classes (clients.py: every connection through the outbound guard); the watcher's read differently.
     imap_classes: ClassVar[tuple[type[imaplib.IMAP4], type[imaplib.IMAP4_SSL]]] = (clients.IMAP4, clients.IMAP4_SSL)
+    # TXT lookups for DKIM keys and DMARC policies (public DNS; tests hand in a table).
+    dns_txt: ClassVar[authentication.Resolver] = staticmethod(authentication.dns_txt)
 
     def _imap(self, config: dict) -> imaplib.IMAP4:
         host, port, security = config["imap_host"], int(config["imap_port"]), config.get("imap_security", "ssl")
@@ -187,6 +197,8 @@ class EmailConnector(Connector):
             uids = sorted(int(u) for u in (data[0] or b"").split() if int(u) > last)
             batch, more = uids[:BATCH], len(uids) > BATCH
             events = []
+            trusted = connection.config.get("trusted_authserv_ids") or []
+            resolver = authentication.BoundedResolver(type(self).dns_txt)
             for uid in batch:
                 status, parts = imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
                 raw = next((p[1] for p in parts if isinstance(p, tuple)), None)
@@ -194,7 +206,9 @@ class EmailConnector(Connector):
                     raise TransientError(_("The mail server did not return message %(uid)s.") % {"uid": uid})
                 events.append(
                     PolledEvent(
-                        event_key=_event_key(mime.parse_headers(raw), raw, f"uid:{validity}:{uid}"), payload=raw
+                        event_key=_event_key(mime.parse_headers(raw), raw, f"uid:{validity}:{uid}"),
+                        # The sender checked now, once: parsing stays pure and a retried event reads the same result.
+                        payload=authentication.stamp(raw, trusted_hosts=trusted, resolver=resolver),
                     )
                 )
             return PollResult(
@@ -227,7 +241,14 @@ class EmailConnector(Connector):
         subject = outbound.subject or _("Your inquiry")
         # "Re:" only on an answer: the first mail of a conversation an agent starts answers nothing.
         answers = outbound.reply_to_platform_id or outbound.references
-        message["Subject"] = f"Re: {subject}" if answers and not REPLY_PREFIX.match(subject) else subject
+        subject = f"Re: {subject}" if answers and not REPLY_PREFIX.match(subject) else subject
+        # ISO-2022-JP only where the mailbox asks for it and every character fits (else UTF-8, logged).
+        files = [file.filename for file in outbound.attachments]
+        iso2022jp = japanese.use_iso2022jp(config, [subject, outbound.text, *files])
+        if iso2022jp:
+            japanese.set_header(message, "Subject", subject)
+        else:
+            message["Subject"] = subject
         # RFC 5322 §3.3: "-0000" would claim the zone is unknown; the time is UTC and says so.
         message["Date"] = format_datetime(datetime.now(UTC))
         domain = address.rpartition("@")[2] or "tsunagu.invalid"
@@ -244,12 +265,14 @@ class EmailConnector(Connector):
         if ids:
             # Trimming a long chain keeps the thread's first id (clients thread on it) and the most recent ones.
             message["References"] = " ".join(ids if len(ids) <= 20 else [ids[0], *ids[-19:]])
-        # 7-bit clean bodies (base64 UTF-8): an 8bit body is only allowed to servers announcing 8BITMIME
-        # (RFC 6152), which smtplib does not check; Japanese mail clients all read UTF-8 in base64.
-        message.set_content(outbound.text, cte="base64")
-        message.add_alternative(
-            f"<p>{escape(outbound.text).replace(chr(10), '<br>')}</p>", subtype="html", cte="base64"
-        )
+        html = f"<p>{escape(outbound.text).replace(chr(10), '<br>')}</p>"
+        if iso2022jp:
+            japanese.set_bodies(message, outbound.text, html)
+        else:
+            # 7-bit clean bodies (base64 UTF-8): an 8bit body is only allowed to servers announcing 8BITMIME
+            # (RFC 6152), which smtplib does not check; Japanese mail clients all read UTF-8 in base64.
+            message.set_content(outbound.text, cte="base64")
+            message.add_alternative(html, subtype="html", cte="base64")
         for file in outbound.attachments:
             maintype, _slash, subtype = file.content_type.partition("/")
             message.add_attachment(
@@ -258,6 +281,8 @@ class EmailConnector(Connector):
                 subtype=subtype or "octet-stream",
                 filename=file.filename,
             )
+            if iso2022jp:
+                japanese.set_attachment_name(message.get_payload()[-1], file.filename)
         return message
 
     @contextmanager
