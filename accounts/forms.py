@@ -101,6 +101,7 @@ class OrganizationSettingsForm(forms.ModelForm):
             "require_two_factor",
             "ticket_reopen_days",
             "api_token_max_days",
+            "japanese_era_dates",
         ]
 
     def __init__(self, *args, **kwargs):

@@ -72,7 +72,15 @@ def organization_create(
 
 @transaction.atomic
 def organization_update(*, organization: Organization, actor: User, request=None, **fields) -> Organization:
-    allowed = {"name", "timezone", "default_language", "require_two_factor", "ticket_reopen_days", "api_token_max_days"}
+    allowed = {
+        "name",
+        "timezone",
+        "default_language",
+        "require_two_factor",
+        "ticket_reopen_days",
+        "api_token_max_days",
+        "japanese_era_dates",
+    }
     if set(fields) - allowed:
         raise DomainError(_("Unknown setting."))
     if fields.get("require_two_factor") and not organization.require_two_factor:

@@ -81,3 +81,16 @@ def test_ticket_history_dates_in_japanese_english_and_era(client, tenant_a):
     html = _history_page(client, tenant_a, "ja")
     assert "令和8年12月3日(木) 14:05" in html and "2026年12月3日" not in html
     assert "午後" not in html and "午前" not in html
+
+
+@pytest.mark.django_db
+def test_the_era_option_is_an_organization_setting(client, tenant_a):
+    client.force_login(tenant_a.users["owner"], backend="django.contrib.auth.backends.ModelBackend")
+    page = client.get(f"/{tenant_a.slug}/settings/")
+    assert 'name="japanese_era_dates"' in page.content.decode()
+    data = {name: page.context["form"].initial.get(name) or "" for name in page.context["form"].fields}
+    data.update(require_two_factor="", japanese_era_dates="on")
+    answer = client.post(f"/{tenant_a.slug}/settings/", data)
+    assert answer.status_code == 302, answer.context and answer.context["form"].errors
+    tenant_a.organization.refresh_from_db()
+    assert tenant_a.organization.japanese_era_dates
