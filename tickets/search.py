@@ -4,32 +4,41 @@ Why this module exists: PostgreSQL's text-search parser splits words on spaces a
 spaces, so `to_tsvector('simple', '注文した商品がまだ届いていません')` is ONE lexeme and a search for 「商品」 finds
 nothing. The usual fixes (pg_trgm, pg_bigm, MeCab/PGroonga) are extensions we cannot rely on.
 
-So we segment in Python at write time and hand PostgreSQL ready-made lexemes:
+So we segment in Python at write time, with the morphological analyser Sudachi (SudachiPy + SudachiDict core), and
+hand PostgreSQL ready-made lexemes, as Elasticsearch's kuromoji and Sudachi's search mode do:
 
-* text is normalized with NFKC + casefold (ＡＢＣ１２３ == abc123, ｶﾀｶﾅ == カタカナ);
-* a run of CJK characters (Han incl. 々〆, Hiragana, Katakana incl. ー) gives one token per character: that
-  character and its successor (an overlapping bigram), the last character of the run alone. 「届いて」 gives
-  届い, いて, て at consecutive positions. The trailing single character makes one-character searches exact
-  (see `tsquery_literal`);
-* a run of other letters/digits (Latin, Hangul, ...) is one word token;
-* everything else (spaces, punctuation, emoji, ・「」) only separates runs.
+* the text is NFKC-normalized, then cut into words (Sudachi's long units, SplitMode.C); each word takes one position;
+* a Japanese word's lexeme is its Sudachi normalized form, NFKC + casefolded: okurigana and kana variants and widths
+  fold together (引落し == 引き落とし, ｶﾀｶﾅ == カタカナ, 届いて -> 届く + て), and a compound also gives its short
+  units (SplitMode.A) at the same position, so 配送 finds 配送料 while 本 does not find 日本 and 京都 not 東京都;
+* a word without Japanese characters is split into letters/digits runs (iphone, 15, abc, 1234), one position each;
+* a Japanese word the dictionary does not know (a new name, a shop) also gives its overlapping character bigrams,
+  prefixed with FALLBACK so they never mix with real words, at positions of their own after the word's;
+* everything else (spaces, punctuation, emoji) only separates words.
 
-The tsvector and tsquery are built as *literals* (`'届い':1 'いて':2`::tsvector, `'届い' <-> 'いて'`::tsquery) and
-cast, so PostgreSQL's parser and dictionaries never touch the lexemes. Phrase queries (`<->`) over consecutive
-bigram positions give exact substring matching for CJK.
+The tsvector and tsquery are built as *literals* (`'届く':1 'て':2`::tsvector, `'届く' <-> 'て'`::tsquery) and cast,
+so PostgreSQL's parser and dictionaries never touch the lexemes. A query term (what is between spaces) is its words
+as a phrase; terms are ANDed; an unknown word may also match by its bigrams (ranked last, see `rank_queries`).
+
+Vectors written before the morphological analyser (bigrams of every character) carry no VERSION_MARK: while
+LEGACY_QUERIES is on, a query also matches them the old way, so nothing stops matching between a deploy and the end of
+`manage.py reindex_search`.
 
 Storing: `Message.objects.filter(pk=pk).update(search_vector=vector_expression(text))`.
 Searching: `filter_matching(Message.objects.all(), "届いて").order_by("-created_at")`.
 """
 
+import functools
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
 from typing import NamedTuple
 
 from django.contrib.postgres.search import SearchQueryField, SearchVectorField
-from django.db.models import BooleanField, F, Func, QuerySet, TextField, Value
+from django.db.models import BooleanField, Case, F, Func, IntegerField, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast, Coalesce
+from sudachipy import Dictionary, SplitMode
 
 # PostgreSQL stores positions 1..16383 (larger ones are silently clamped to 16383, which would break `<->`), so we
 # index at most that many tokens: every stored position is then the token's real place in the document.
@@ -140,18 +149,116 @@ def cjk_bigrams(text: str) -> list[str]:
     return [text[i : i + 2] for i in range(len(text) - 1)]
 
 
+# --- morphological analysis ----------------------------------------------------------------------------------------
+
+# Prefix of the bigram lexemes of unknown words. `#` is never part of a word (it separates runs), so a fallback
+# lexeme can only be matched by a fallback operand.
+FALLBACK = "#"
+# A lexeme without position in every vector written by this analyser (see LEGACY_QUERIES).
+VERSION_MARK = "#morph1"
+# While vectors written by the bigram segmenter may remain (until `manage.py reindex_search` has run once after the
+# deploy), a query also matches a vector without VERSION_MARK with the old bigram query. Turn off once reindexed.
+LEGACY_QUERIES = True
+# Sudachi refuses input over 49,149 bytes: the text is fed in lines, each cut to this many characters (3 bytes each).
+_CHUNK_CHARS = 4000
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_LINES = re.compile(r"[^\n。！？]*[\n。！？]?")
+
+_dictionary: Dictionary | None = None
+_dictionary_lock = threading.Lock()
+_local = threading.local()
+
+
+def _tokenizer():
+    """The Sudachi tokenizer of this thread. The dictionary (tens of MB, memory-mapped) is loaded once per process;
+    a tokenizer keeps per-call state, so each thread gets its own."""
+    global _dictionary
+    tokenizer = getattr(_local, "tokenizer", None)
+    if tokenizer is None:
+        with _dictionary_lock:
+            if _dictionary is None:
+                _dictionary = Dictionary(dict="core")
+        tokenizer = _local.tokenizer = _dictionary.tokenizer(mode=SplitMode.C)
+    return tokenizer
+
+
+class Unit(NamedTuple):
+    """One word of a text: its lexemes at its position (the normalized word, then a compound's parts), and for an
+    unknown Japanese word its FALLBACK bigrams at that position and the following ones. `word` marks a letters/digits
+    word (no Japanese), which a query may match as a prefix."""
+
+    lexemes: tuple[str, ...]
+    fallback: tuple[str, ...] = ()
+    word: bool = False
+
+    @property
+    def width(self) -> int:
+        return max(1, len(self.fallback))
+
+
+def _chunks(text: str) -> Iterator[str]:
+    for line in _LINES.findall(text):
+        for start in range(0, len(line), _CHUNK_CHARS):
+            yield line[start : start + _CHUNK_CHARS]
+
+
+def _japanese_unit(morpheme) -> Unit:
+    """A Japanese word: its normalized form, then its middle and short units (京都府宇治市 -> 京都府, 宇治市, 京都,
+    府, 宇治, 市), then, for a verb's continuative form that is also a noun (問い合わせ(る), 払戻し), the noun."""
+    lexemes = [morpheme.normalized_form()]
+    for mode in (SplitMode.B, SplitMode.A):
+        parts = morpheme.split(mode)
+        if len(parts) > 1:
+            lexemes += [part.normalized_form() for part in parts]
+    part_of_speech = morpheme.part_of_speech()
+    if part_of_speech[0] == "動詞" and part_of_speech[5].startswith("連用形"):
+        lexemes += _nouns(morpheme.surface())
+    fallback: tuple[str, ...] = ()
+    if morpheme.is_oov():
+        letters = "".join(run.text for run in iter_runs(morpheme.surface()))[:MAX_WORD_CHARS]
+        if len(letters) > 1:
+            fallback = tuple(FALLBACK + bigram for bigram in cjk_bigrams(letters))
+    normalized = (normalize(lexeme)[:MAX_WORD_CHARS] for lexeme in lexemes)
+    return Unit(tuple(dict.fromkeys(lexeme for lexeme in normalized if lexeme)), fallback)
+
+
+@functools.lru_cache(maxsize=20_000)
+def _nouns(surface: str) -> tuple[str, ...]:
+    """The normalized form of `surface` read alone when that is one noun (問い合わせ, whose verb reading inside a
+    sentence is 問い合わせる), so the noun a user types finds the verb's continuative form."""
+    morphemes = _tokenizer().tokenize(surface)
+    if len(morphemes) == 1 and morphemes[0].part_of_speech()[0] == "名詞":
+        return (morphemes[0].normalized_form(),)
+    return ()
+
+
+def analyse(text: str) -> Iterator[Unit]:
+    """The words of `text` in order, lazily (callers stop early on huge texts)."""
+    tokenizer = _tokenizer()
+    # Sudachi takes UTF-8 only: a lone surrogate (possible in a Python str, never in valid text) separates words.
+    text = _SURROGATES.sub(" ", text[:MAX_INPUT_CHARS])
+    for chunk in _chunks(unicodedata.normalize("NFKC", text)):
+        for morpheme in tokenizer.tokenize(chunk):
+            surface = morpheme.surface()
+            runs = list(iter_runs(surface))
+            if any(run.cjk for run in runs):
+                yield _japanese_unit(morpheme)
+            else:
+                yield from (Unit((run.text,), word=True) for run in runs)
+
+
 def document_tokens(*texts: str) -> list[tuple[str, int]]:
-    """(token, position) pairs of the texts in order, 1-based, at most MAX_POSITION of them. One position is left
+    """(lexeme, position) pairs of the texts in order, 1-based, at most MAX_POSITION positions. One position is left
     empty between two texts so that a phrase never matches across them (end of subject + start of body)."""
     result: list[tuple[str, int]] = []
     position = 0
     for text in texts:
-        for run in iter_runs(text or ""):
-            for token in run_tokens(run):
-                position += 1
-                if position > MAX_POSITION:
-                    return result
-                result.append((token, position))
+        for unit in analyse(text or ""):
+            if position + unit.width > MAX_POSITION:
+                return result
+            result += [(lexeme, position + 1) for lexeme in unit.lexemes]
+            result += [(bigram, position + 1 + i) for i, bigram in enumerate(unit.fallback)]
+            position += unit.width
         position += 1
     return result
 
@@ -163,59 +270,102 @@ def quote_lexeme(lexeme: str) -> str:
 
 
 def index_document(*texts: str) -> str:
-    """The tsvector literal of the texts, e.g. `'届い':1,7 'いて':2 'て':3`; "" (an empty tsvector) for no token."""
+    """The tsvector literal of the texts, e.g. `'届く':1,7 'て':2 '#morph1'`; "" (an empty tsvector) for no word."""
     positions: dict[str, list[int]] = {}
     for token, position in document_tokens(*texts):
         token_positions = positions.setdefault(token, [])
-        if len(token_positions) < MAX_POSITIONS_PER_LEXEME:
+        if len(token_positions) < MAX_POSITIONS_PER_LEXEME and position not in token_positions[-1:]:
             token_positions.append(position)
-    return " ".join(f"{quote_lexeme(token)}:{','.join(map(str, pos))}" for token, pos in positions.items())
+    if not positions:
+        return ""
+    lexemes = " ".join(f"{quote_lexeme(token)}:{','.join(map(str, pos))}" for token, pos in positions.items())
+    return f"{lexemes} {quote_lexeme(VERSION_MARK)}"
 
 
-def _term_operands(run: Run) -> list[str]:
-    """The `<->`-joined operands of one search term. A word is a prefix (refund -> refunds). A CJK term of two or
-    more characters is its bigrams at consecutive positions: an exact substring. A one-character CJK term X is the
-    prefix 'X':*, which matches both the bigrams starting with X and the lone X that ends every run: X anywhere."""
+# --- queries -------------------------------------------------------------------------------------------------------
+
+
+def _operand(unit: Unit, last: bool, fallback: bool) -> str:
+    """One word of a query. The last word of a term, when it is letters only, is a prefix (refund -> refunds); an
+    unknown Japanese word may also match by its bigrams when `fallback`."""
+    word = quote_lexeme(unit.lexemes[0])
+    if unit.word and last and unit.lexemes[0].isalpha():
+        return word + ":*"
+    if fallback and unit.fallback:
+        return f"({word} | ({' <-> '.join(map(quote_lexeme, unit.fallback))}))"
+    return word
+
+
+def _phrase(units: list[Unit], fallback: bool) -> str:
+    """The units at their document distances: `<->` after a one-position word, `<N>` after an unknown word that
+    took N positions (its bigrams)."""
+    parts = []
+    for index, unit in enumerate(units):
+        parts.append(_operand(unit, index == len(units) - 1, fallback))
+        if index < len(units) - 1:
+            parts.append("<->" if unit.width == 1 else f"<{unit.width}>")
+    return parts[0] if len(parts) == 1 else "(" + " ".join(parts) + ")"
+
+
+def _terms(query: str) -> list[list[Unit]]:
+    """The terms of what a user typed: what is between double quotes is one term, the rest is split at spaces. An
+    unmatched quote is a separator. Terms without a word are dropped."""
+    pieces = _QUOTES.split(query[:MAX_QUERY_CHARS])
+    terms: list[list[Unit]] = []
+    for index, piece in enumerate(pieces):
+        quoted = index % 2 == 1 and index < len(pieces) - 1
+        for text in [piece] if quoted else piece.split():
+            units = list(analyse(text))
+            if units:
+                terms.append(units)
+    return terms
+
+
+def _legacy_term_operands(run: Run) -> list[str]:
+    """The bigram segmenter's operands of one search term (kept for vectors it wrote: LEGACY_QUERIES)."""
     if not run.cjk or len(run.text) == 1:
         return [f"{quote_lexeme(run.text)}:*"]
     return [quote_lexeme(bigram) for bigram in cjk_bigrams(run.text)]
 
 
-def _phrase(operands: list[str]) -> str:
-    if len(operands) == 1:
-        return operands[0]
-    return "(" + " <-> ".join(operands) + ")"
-
-
-def _phrase_query(text: str) -> str | None:
-    """A quoted phrase: the document tokens of the phrase at consecutive positions, every run but the last matched
-    exactly (a CJK run then includes its trailing character, so it must end where the next run starts), the last run
-    as a term (prefix word, or CJK substring). None when the phrase has no token."""
-    runs = segment(text)
-    if not runs:
-        return None
-    operands = [quote_lexeme(token) for run in runs[:-1] for token in run_tokens(run)]
-    return _phrase(operands + _term_operands(runs[-1]))
-
-
-def tsquery_literal(query: str) -> str | None:
-    """The tsquery literal for what a user typed, or None when it has no searchable token.
-
-    Terms are ANDed. Text between double quotes is a phrase (its terms must be adjacent, in order); an unmatched quote
-    is a separator. Every tsquery operator a user may type (& | ! : ( ) ' \\ * <->) is just a separator: the user
-    cannot build operators, and no input can produce a syntax error.
-    """
-    pieces = _QUOTES.split(query[:MAX_QUERY_CHARS])
-    parts: list[str] = []
-    for index, piece in enumerate(pieces):
-        quoted = index % 2 == 1 and index < len(pieces) - 1
-        if quoted:
-            phrase = _phrase_query(piece)
-            if phrase:
-                parts.append(phrase)
-        else:
-            parts.extend(_phrase(_term_operands(run)) for run in iter_runs(piece))
+def _legacy_literal(query: str) -> str | None:
+    """The query the bigram segmenter made (without quoted phrases: every run is a term)."""
+    parts = []
+    for run in iter_runs(_QUOTES.sub(" ", query[:MAX_QUERY_CHARS])):
+        operands = _legacy_term_operands(run)
+        parts.append(operands[0] if len(operands) == 1 else "(" + " <-> ".join(operands) + ")")
     return " & ".join(parts) or None
+
+
+def tsquery_literal(query: str, *, fallback: bool = True, legacy: bool | None = None) -> str | None:
+    """The tsquery literal for what a user typed, or None when it has no searchable word.
+
+    Terms are ANDed; each term is its words as a phrase. Every tsquery operator a user may type (& | ! : ( ) ' \\ *
+    <->) is just a separator: the user cannot build operators, and no input can produce a syntax error. `fallback`:
+    unknown words may match by their bigrams; `legacy` (default LEGACY_QUERIES): vectors without VERSION_MARK are
+    matched with the bigram segmenter's query.
+    """
+    terms = _terms(query)
+    if not terms:
+        return None
+    literal = " & ".join(_phrase(units, fallback) for units in terms)
+    old = _legacy_literal(query) if (LEGACY_QUERIES if legacy is None else legacy) else None
+    if old:
+        return f"({literal}) | (!{quote_lexeme(VERSION_MARK)} & ({old}))"
+    return literal
+
+
+def rank_queries(query: str) -> list[str]:
+    """The tsquery literals of the better tiers of a search, best first; a match of the query that matches none of
+    them comes last. Tiers: the whole input as one exact phrase (with several terms), then all terms by their words
+    (an unknown word's bigrams not counted). Empty when every match is in the same tier."""
+    terms = _terms(query)
+    tiers = []
+    if len(terms) > 1:
+        tiers.append(_phrase([unit for units in terms for unit in units], fallback=False))
+    if any(unit.fallback for units in terms for unit in units):
+        tiers.append(" & ".join(_phrase(units, fallback=False) for units in terms))
+    return tiers
 
 
 def vector_expression(*texts: str) -> Cast:
@@ -267,5 +417,35 @@ def filter_matching(queryset: QuerySet, query: str, field: str = "search_vector"
     literal = tsquery_literal(query)
     if literal is None:
         return queryset.none()
-    tsquery = Cast(Value(literal, output_field=TextField()), output_field=SearchQueryField())
-    return queryset.filter(_Matches(F(field), tsquery))
+    return queryset.filter(_matches(field, literal))
+
+
+def _matches(field: str, literal: str) -> _Matches:
+    return _Matches(F(field), Cast(Value(literal, output_field=TextField()), output_field=SearchQueryField()))
+
+
+def rank_expression(query: str, field: str = "search_vector") -> Case | None:
+    """The tier of a matching row (0 best, see `rank_queries`) for `.annotate(...)`, or None when every match is in
+    the same tier. It is worked out for every matching row: on a large result prefer `filter_tier` page by page."""
+    tiers = rank_queries(query)
+    if not tiers:
+        return None
+    whens = [When(_matches(field, literal), then=Value(tier)) for tier, literal in enumerate(tiers)]
+    return Case(*whens, default=Value(len(tiers)), output_field=IntegerField())
+
+
+def filter_tier(queryset: QuerySet, query: str, tier: int, field: str = "search_vector") -> QuerySet:
+    """`filter_matching` narrowed to the rows of one tier (0 .. len(rank_queries(query))), as ONE `@@` with a
+    constant tsquery, so each tier is read like a plain search: from the GIN index, or along a recency index. The
+    tiers are nested (the exact phrase implies all the terms, which imply the query), so tier i is "matches tier i's
+    query and not tier i-1's"."""
+    literal = tsquery_literal(query)
+    if literal is None:
+        return queryset.none()
+    tiers = [*rank_queries(query), literal]
+    narrowed = f"({tiers[tier]})" if tier < len(tiers) - 1 else f"({literal})"
+    if tier < len(tiers) - 1:
+        narrowed = f"({literal}) & {narrowed}"
+    if tier > 0:
+        narrowed += f" & !({tiers[tier - 1]})"
+    return queryset.filter(_matches(field, narrowed))

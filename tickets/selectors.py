@@ -25,7 +25,7 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
-from tickets.search import filter_matching
+from tickets.search import filter_matching, filter_tier, rank_expression, rank_queries
 
 VIEWS = ("mine", "unassigned", "all", "mentions", "snoozed")
 SORTS = {
@@ -35,6 +35,13 @@ SORTS = {
     "priority": ("-priority_rank", "-last_message_at", "-id"),
     "due": ("first_response_due_at", "-id"),
 }
+# A search in the default (recent) sort: the best tier first (exact phrase, then all terms by their words, then
+# unknown words matched by their bigrams: tickets.search.rank_queries), most recent first within a tier.
+RANKED = ("search_tier", "-last_message_at", "-id")
+
+
+def _ranked(f: "TicketFilter") -> bool:
+    return bool(f.q) and f.sort == "recent" and bool(rank_queries(f.q))
 
 
 def visible_tickets(membership: Membership) -> QuerySet[Ticket]:
@@ -126,7 +133,10 @@ def _mentions_me(membership: Membership):
     return Exists(Message.objects.filter(ticket=OuterRef("pk"), kind=MessageKind.NOTE, mentions=membership.user_id))
 
 
-def apply_filters(tickets: QuerySet[Ticket], membership: Membership, f: TicketFilter) -> QuerySet[Ticket]:
+def apply_filters(
+    tickets: QuerySet[Ticket], membership: Membership, f: TicketFilter, search_tier: int | None = None
+) -> QuerySet[Ticket]:
+    """The filters of `f`; with `search_tier`, only the search matches of that tier (tickets.search.filter_tier)."""
     user_id = membership.user_id
     if f.view == "mine":
         tickets = tickets.filter(assignee_id=user_id)
@@ -170,16 +180,27 @@ def apply_filters(tickets: QuerySet[Ticket], membership: Membership, f: TicketFi
         tickets = tickets.filter(last_message_at__lte=datetime.combine(f.until, time.max, tzinfo=tz))
     if f.q:
         # The ticket's vector holds its subject, the customer's name and every message (tickets.services).
-        tickets = filter_matching(tickets, f.q)
+        if search_tier is None:
+            tickets = filter_matching(tickets, f.q)
+        else:
+            tickets = filter_tier(tickets, f.q, search_tier)
     return tickets
 
 
-def ticket_list(membership: Membership, f: TicketFilter) -> QuerySet[Ticket]:
-    """The ticket list: one query for the rows (with the last message as preview) and one for their tags."""
+def ticket_list(membership: Membership, f: TicketFilter, search_tier: int | None = None) -> QuerySet[Ticket]:
+    """The ticket list: one query for the rows (with the last message as preview) and one for their tags. A ranked
+    search (`_ranked`) is ordered by RANKED, its tier worked out for every match (the inbox's pages read one tier at a
+    time instead: `ticket_page`); with `search_tier`, only that tier's matches, most recent first."""
     last_message = (
         Message.objects.filter(ticket=OuterRef("pk")).exclude(kind=MessageKind.NOTE).order_by("-created_at", "-id")
     )
-    tickets = apply_filters(visible_tickets(membership), membership, f)
+    tickets = apply_filters(visible_tickets(membership), membership, f, search_tier)
+    order = SORTS[f.sort]
+    if search_tier is not None:
+        tickets = tickets.annotate(search_tier=Value(search_tier, output_field=IntegerField()))
+    elif _ranked(f):
+        tickets = tickets.annotate(search_tier=rank_expression(f.q))
+        order = RANKED
     if f.sort == "priority":
         tickets = tickets.annotate(
             priority_rank=Case(
@@ -191,7 +212,7 @@ def ticket_list(membership: Membership, f: TicketFilter) -> QuerySet[Ticket]:
         .select_related("contact", "assignee", "connection", "team")
         .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
         .annotate(preview=Subquery(last_message.values("text")[:1]))
-        .order_by(*SORTS[f.sort])
+        .order_by(*order)
     )
 
 
@@ -204,6 +225,8 @@ def ticket_list(membership: Membership, f: TicketFilter) -> QuerySet[Ticket]:
 def ticket_page(membership: Membership, f: TicketFilter, *, after: str = "", size: int) -> tuple[list[Ticket], str]:
     """Up to `size` rows of the list after the cursor `after` ("" = from the top), and the cursor of the next page
     ("" when this is the last). Raises ValueError for a cursor that is not one of ours."""
+    if _ranked(f):
+        return _ranked_page(membership, f, after=after, size=size)
     order = SORTS[f.sort]
     tickets = ticket_list(membership, f)
     if after:
@@ -212,6 +235,30 @@ def ticket_page(membership: Membership, f: TicketFilter, *, after: str = "", siz
     more = len(rows) > size
     rows = rows[:size]
     return rows, (_cursor(rows[-1], order) if more else "")
+
+
+def _ranked_page(membership: Membership, f: TicketFilter, *, after: str, size: int) -> tuple[list[Ticket], str]:
+    """`ticket_page` of a ranked search, in RANKED order: tier by tier, each read as a plain search (one `@@`, most
+    recent first, so PostgreSQL may walk the recency index and stop at the page's end), never ranking every match.
+    The cursor carries the tier: a page that ends a tier continues with the next one."""
+    tiers = len(rank_queries(f.q)) + 1
+    first, values = 0, None
+    if after:
+        values = _cursor_values(after, RANKED)
+        first = values[0]
+        if not 0 <= first < tiers:
+            raise ValueError("not a list cursor")
+    rows: list[Ticket] = []
+    for tier in range(first, tiers):
+        tickets = ticket_list(membership, f, search_tier=tier)
+        if values is not None and tier == first:
+            tickets = tickets.filter(_after(RANKED[1:], values[1:]))
+        rows += list(tickets[: size + 1 - len(rows)])
+        if len(rows) > size:
+            break
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (_cursor(rows[-1], RANKED) if more else "")
 
 
 def _after(order: tuple[str, ...], values: list) -> Q:

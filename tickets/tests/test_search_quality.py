@@ -7,7 +7,10 @@ a false negative when it is relevant and not found. Each query is run over its j
 
 Figures of this set (printed by `pytest -s`):
   bigram implementation (commit 196b82a): precision 0.950, recall 0.844 (114 found, 6 wrong, 21 missed)
-  morphological implementation (Sudachi):  see FLOORS below
+  morphological implementation (Sudachi):  precision 1.000, recall 0.993 (134 found, 0 wrong, 1 missed:
+    東京都 in 東京都内, which Sudachi cuts 東京 + 都内)
+The analyser was tuned while this set was written: the floors guard against regressions, they do not promise
+these figures on other text.
 """
 
 import json
@@ -24,8 +27,8 @@ pytestmark = pytest.mark.django_db
 
 DATA = Path(__file__).parent / "data" / "search_ja.jsonl"
 # Floors a change must not fall below (the measured figures, rounded down).
-PRECISION_FLOOR = 0.0
-RECALL_FLOOR = 0.0
+PRECISION_FLOOR = 0.97
+RECALL_FLOOR = 0.95
 
 
 def load() -> tuple[dict[str, str], list[dict]]:

@@ -1,0 +1,95 @@
+"""Ranking of a search in the inbox list: exact phrase first, then all terms by their words, then an unknown word
+matched by its bigrams only; most recent first within each tier. The keyset pages read one tier at a time and must
+give the same order as the ranked list, each ticket once."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tickets.models import Ticket
+from tickets.search import filter_tier, rank_queries, vector_expression
+from tickets.selectors import TicketFilter, ticket_list, ticket_page
+from tickets.services.ingest import message_ingest
+from tickets.tests.factories import connection, inbound
+
+pytestmark = pytest.mark.django_db
+
+# (text, minutes ago): the newer tickets are the weaker matches, so recency alone would give the reverse order.
+TEXTS = {
+    "phrase_old": ("Please update my delivery address today", 50),
+    "phrase_new": ("The delivery address is wrong", 40),
+    "terms_old": ("Address of the delivery: Osaka", 30),
+    "terms_new": ("My address changed before the delivery", 20),
+    "other": ("Delivery was late", 10),
+    "store": ("ツナグマートのポイントが消えました", 45),
+    "store_longer": ("ツナグマートンの件で連絡しました", 5),
+}
+
+
+@pytest.fixture
+def inbox(tenant_a):
+    conn = connection(tenant_a, "email")
+    now = timezone.now()
+    tickets = {}
+    with tenant_a.scope():
+        for key, (text, minutes) in TEXTS.items():
+            message_ingest(organization=tenant_a.organization, connection=conn, inbound=inbound(text, thread=key))
+            ticket = Ticket.objects.get(external_thread_key=key)
+            Ticket.objects.filter(pk=ticket.pk).update(
+                last_message_at=now - timedelta(minutes=minutes), search_vector=vector_expression(text)
+            )
+            tickets[ticket.pk] = key
+    tenant_a.keys = tickets
+    return tenant_a
+
+
+def keys(inbox, rows) -> list[str]:
+    return [inbox.keys[row.pk] for row in rows]
+
+
+def pages(inbox, query: str, size: int) -> list[str]:
+    seen, cursor = [], ""
+    with inbox.scope():
+        while True:
+            rows, cursor = ticket_page(inbox.memberships["manager"], TicketFilter(q=query), after=cursor, size=size)
+            seen += keys(inbox, rows)
+            if not cursor:
+                return seen
+
+
+def test_exact_phrase_then_all_terms_then_recency(inbox):
+    with inbox.scope():
+        ranked = keys(inbox, ticket_list(inbox.memberships["manager"], TicketFilter(q="delivery address")))
+    assert ranked == ["phrase_new", "phrase_old", "terms_new", "terms_old"]
+
+
+def test_a_word_match_ranks_above_a_bigram_match(inbox):
+    with inbox.scope():
+        ranked = keys(inbox, ticket_list(inbox.memberships["manager"], TicketFilter(q="ツナグマート")))
+    assert ranked == ["store", "store_longer"]  # the longer unknown name is newer, yet below
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_keyset_pages_follow_the_ranked_order_across_tiers(inbox, size):
+    with inbox.scope():
+        expected = keys(inbox, ticket_list(inbox.memberships["manager"], TicketFilter(q="delivery address")))
+    assert pages(inbox, "delivery address", size) == expected
+    assert pages(inbox, "ツナグマート", size) == ["store", "store_longer"]
+
+
+def test_other_sorts_and_single_tier_queries_are_not_ranked(inbox):
+    assert rank_queries("delivery") == []
+    with inbox.scope():
+        oldest = keys(
+            inbox, ticket_list(inbox.memberships["manager"], TicketFilter(q="delivery address", sort="oldest"))
+        )
+    assert oldest == ["phrase_old", "phrase_new", "terms_old", "terms_new"]
+
+
+def test_each_tier_is_one_gin_searchable_match(inbox):
+    with inbox.scope():
+        for tier in range(3):
+            tickets = filter_tier(Ticket.objects.all(), "delivery address", tier)
+            assert str(tickets.query).count(" @@ ") == 1
+        assert filter_tier(Ticket.objects.all(), "delivery address", 2).count() == 0
