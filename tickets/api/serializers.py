@@ -215,7 +215,14 @@ class ContactSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Contact
-        fields = ["id", "name", "email", "avatar_url", "language", "vip", "created_at", "identities"]
+        fields = ["id", "name", "reading", "email", "avatar_url", "language", "vip", "created_at", "identities"]
+
+
+class ContactUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    reading = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="in katakana or hiragana; stored in katakana"
+    )
 
 
 # --- tags -------------------------------------------------------------------------------------------------------

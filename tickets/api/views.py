@@ -9,7 +9,8 @@ Lists are cursor-paginated (`cursor`, `page_size` up to 200) except tags-by-name
 plain list: a member has a handful). The conversation (`tickets/<id>/messages/`) is cursor-paginated oldest first.
 """
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -30,6 +31,7 @@ from tickets.models import CannedResponse, Contact, ContactIdentity, SavedView, 
 from tickets.search import filter_matching
 from tickets.services import replies
 from tickets.services.changes import ticket_update, tickets_bulk_update
+from tickets.services.contacts import contact_update
 from tickets.services.notes import note_add
 
 # --- pagination -------------------------------------------------------------------------------------------------
@@ -227,25 +229,52 @@ def visible_contacts(membership: Membership) -> QuerySet[Contact]:
     )
 
 
+class ContactNameCursorPagination(CreatedCursorPagination):
+    """Contacts by name: by the reading (フリガナ) where one is known, since kanji do not sort by sound."""
+
+    ordering = ("sort_name", "id")
+
+
 class ContactListView(OrgListAPIView):
     serializer_class = s.ContactSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, description="name, handle or email")])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, description="name, reading, handle or email"),
+            OpenApiParameter("ordering", str, enum=["created", "name"], description="newest first or by name"),
+        ]
+    )
     def get(self, request, org_slug):
         return self.list(request)
 
+    @property
+    def paginator(self):
+        if not hasattr(self, "_paginator"):
+            by_name = self.request.query_params.get("ordering") == "name"
+            self._paginator = ContactNameCursorPagination() if by_name else CreatedCursorPagination()
+        return self._paginator
+
     def get_queryset(self):
-        contacts = visible_contacts(self.membership)
+        contacts = visible_contacts(self.membership).annotate(sort_name=Coalesce(NullIf("reading", Value("")), "name"))
         q = self.request.query_params.get("q", "").strip()
         return filter_matching(contacts, q) if q else contacts
 
 
 class ContactDetailView(OrgAPIView):
     serializer_class = s.ContactSerializer
+    required_capabilities = {"PATCH": Capability.TICKETS_WORK}
 
     def get(self, request, org_slug, contact_id):
         contact = get_object_or_404(visible_contacts(self.membership), pk=contact_id)
         return Response(self.get_serializer(contact).data)
+
+    @extend_schema(request=s.ContactUpdateSerializer)
+    def patch(self, request, org_slug, contact_id):
+        contact = get_object_or_404(visible_contacts(self.membership), pk=contact_id)
+        data = s.ContactUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        contact_update(organization=self.organization, contact=contact, **data.validated_data)
+        return Response(self.get_serializer(get_object_or_404(visible_contacts(self.membership), pk=contact_id)).data)
 
 
 # --- tags -------------------------------------------------------------------------------------------------------

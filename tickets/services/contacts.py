@@ -3,19 +3,64 @@ platform when messages carry only an id."""
 
 import dataclasses
 import logging
+import re
+import unicodedata
 
 from django.db import connection as db_connection
+from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from channels_integrations.handlers import ProfilesLookup
 from core.db import copy_insert
+from core.errors import DomainError
 from tickets.models import (
     Contact,
     ContactIdentity,
 )
-from tickets.search import index_document
+from tickets.search import document_expression, index_document
 
 logger = logging.getLogger("tsunagu.tickets")
+
+# Hiragana ぁ (U+3041) to ゖ (U+3096) become katakana ァ to ヶ 96 code points later; ゝゞ become ヽヾ the same way.
+_HIRAGANA = re.compile("[\u3041-\u3096\u309d\u309e]")
+# What a reading may hold once normalised: full-width katakana, the long-vowel mark, middle dot and spaces.
+_READING = re.compile("[\u30a1-\u30fa\u30fc-\u30fe\u30fb ]*")
+
+
+def reading_normalise(value: str) -> str:
+    """A contact's reading (フリガナ) as full-width katakana: hiragana (たなか) and half-width katakana (ﾀﾅｶ) are
+    accepted, spaces collapsed. Anything else (kanji, Latin letters) is refused: a reading is how the name sounds."""
+    text = unicodedata.normalize("NFKC", value or "")  # ﾀﾅｶ → タナカ, the full-width space → a space
+    text = _HIRAGANA.sub(lambda match: chr(ord(match.group()) + 0x60), text)
+    text = " ".join(text.split())
+    if not _READING.fullmatch(text):
+        raise DomainError(_("Enter the reading in katakana or hiragana."), field="reading")
+    return text
+
+
+def _hiragana(katakana: str) -> str:
+    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in katakana)
+
+
+def contact_document(contact: Contact) -> str:
+    """What finds a contact: name, reading (in katakana and hiragana, so either spelling finds it), handles, email."""
+    # Every identity's handle, not a prefetched subset (a member's view holds only their channels' platforms).
+    handles = list(ContactIdentity.objects.filter(contact_id=contact.pk).values_list("handle", flat=True))
+    return index_document(contact.name, contact.reading, _hiragana(contact.reading), *handles, contact.email)
+
+
+def contact_update(
+    *, organization: Organization, contact: Contact, name: str | None = None, reading: str | None = None
+):
+    """Rename a contact or give its reading; the search document follows."""
+    if name is not None:
+        contact.name = name.strip()[:200]
+    if reading is not None:
+        contact.reading = reading_normalise(reading)[:200]
+    Contact.objects.filter(pk=contact.pk).update(
+        name=contact.name, reading=contact.reading, search_vector=document_expression(contact_document(contact))
+    )
+    return contact
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,82 @@
+"""A contact's reading (フリガナ, issue 16 part 3): accepted in hiragana, katakana or half-width katakana and stored
+in full-width katakana, refused when it is not kana, searchable in either kana, and the key of the name sort."""
+
+import pytest
+
+from core.errors import DomainError
+from tickets.services.contacts import contact_update, reading_normalise
+from tickets.services.ingest import message_ingest
+from tickets.tests.factories import connection, inbound
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("たなか はなこ", "タナカ ハナコ"),
+        ("ﾀﾅｶ　ﾊﾅｺ", "タナカ ハナコ"),  # half-width katakana and a full-width space
+        ("  スズキ   イチロー ", "スズキ イチロー"),
+        ("ゔぁいおりん", "ヴァイオリン"),
+        ("", ""),
+    ],
+)
+def test_readings_are_stored_in_full_width_katakana(typed, stored):
+    assert reading_normalise(typed) == stored
+
+
+@pytest.mark.parametrize("typed", ["田中", "Tanaka", "タナカ1"])
+def test_what_is_not_kana_is_refused(typed):
+    with pytest.raises(DomainError):
+        reading_normalise(typed)
+
+
+def _contact(tenant, conn, name: str, author: str):
+    with tenant.scope():
+        message, _created = message_ingest(
+            organization=tenant.organization,
+            connection=conn,
+            inbound=inbound("hi", thread=author, author=author, name=name),
+        )
+        return message.ticket.contact
+
+
+def _url(tenant, path: str = "") -> str:
+    return f"/api/v1/orgs/{tenant.slug}/contacts/{path}"
+
+
+def test_a_reading_is_saved_shown_searched_and_sorted_by(tenant_a, api_client_for):
+    conn = connection(tenant_a, "line", "LINE")
+    # By code point the names sort 佐藤 (U+4F50), 渡辺 (U+6E21), 阿部 (U+963F); by sound アベ, サトウ, ワタナベ.
+    watanabe = _contact(tenant_a, conn, "渡辺 健", "W")
+    abe = _contact(tenant_a, conn, "阿部 真", "A")
+    sato = _contact(tenant_a, conn, "佐藤 花", "S")
+    api = api_client_for(tenant_a, "owner")
+    for contact, reading in ((watanabe, "わたなべ けん"), (abe, "ｱﾍﾞ ﾏｺﾄ"), (sato, "サトウ ハナ")):
+        answer = api.patch(_url(tenant_a, f"{contact.pk}/"), {"reading": reading}, format="json")
+        assert answer.status_code == 200, answer.content
+    assert answer.json()["reading"] == "サトウ ハナ"
+    assert api.get(_url(tenant_a, f"{abe.pk}/")).json()["reading"] == "アベ マコト"
+
+    names = [row["name"] for row in api.get(_url(tenant_a), {"ordering": "name"}).json()["results"]]
+    assert names == ["阿部 真", "佐藤 花", "渡辺 健"]
+    # Without a reading the name itself is the key: an unread contact sorts among the others by its name.
+    newest_first = [row["name"] for row in api.get(_url(tenant_a)).json()["results"]]
+    assert newest_first == ["佐藤 花", "阿部 真", "渡辺 健"]
+
+    for query in ("ワタナベ", "わたなべ"):
+        assert [row["id"] for row in api.get(_url(tenant_a), {"q": query}).json()["results"]] == [watanabe.pk]
+    assert [row["id"] for row in api.get(_url(tenant_a), {"q": "渡辺"}).json()["results"]] == [watanabe.pk]
+
+    refused = api.patch(_url(tenant_a, f"{abe.pk}/"), {"reading": "阿部"}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"]["fields"]["reading"]
+
+
+def test_the_reading_is_shown_over_the_name_in_the_conversation(tenant_a, login):
+    conn = connection(tenant_a, "line", "LINE")
+    contact = _contact(tenant_a, conn, "東海林 さだお", "T")
+    with tenant_a.scope():
+        contact_update(organization=tenant_a.organization, contact=contact, reading="しょうじ さだお")
+        ticket = contact.tickets.get()
+    html = login(tenant_a.users["owner"]).get(f"/{tenant_a.slug}/inbox/tickets/{ticket.pk}/conversation/").content
+    assert "<ruby>東海林 さだお<rp>(</rp><rt>ショウジ サダオ</rt><rp>)</rp></ruby>" in html.decode()
