@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser, HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 import nh3
+
+from channels_integrations.providers.email import japanese
 
 MAX_ID_LENGTH = 255  # Message.platform_message_id; longer ids are hashed so the same id always maps the same way
 
@@ -86,14 +89,31 @@ class ParsedMail:
 # --- entry points -----------------------------------------------------------------------------------------------
 
 
+class _HeaderRegistry(HeaderRegistry):
+    """CPython's registry decodes an RFC 2231 parameter with the codec it names and survives only an unknown one:
+    ISO-2022-JP bytes it cannot read (①) raise, and every later look at the part (its content type) raises too.
+    Such a header is parsed again with the charset hidden; the parameter itself is read from the raw header
+    (attachment_filename)."""
+
+    def __call__(self, name, value):
+        try:
+            return super().__call__(name, value)
+        except UnicodeDecodeError:
+            return super().__call__(name, _RFC2231_CHARSET.sub(r"\1unknown-8bit'", value))
+
+
+_RFC2231_CHARSET = re.compile(r"(\*=\s*\"?)[A-Za-z0-9_.:-]+'")
+POLICY = policy.default.clone(header_factory=_HeaderRegistry())
+
+
 def parse_message(raw: bytes) -> ParsedMail:
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    msg = BytesParser(policy=POLICY).parsebytes(raw)
     return parse_parsed(msg)
 
 
 def parse_headers(raw: bytes) -> EmailMessage:
     """Only the header block (cheap on a 20 MB mail)."""
-    return BytesHeaderParser(policy=policy.default).parsebytes(raw)
+    return BytesHeaderParser(policy=POLICY).parsebytes(raw)
 
 
 def looks_like_mail(msg: Message) -> bool:
@@ -157,13 +177,15 @@ def raw_header(msg: Message, name: str) -> str:
 
 def header_text(msg: Message, name: str) -> str:
     """A header decoded for display (RFC 2047 words in any charset; raw 8-bit bytes guessed)."""
+    raw = raw_header(msg, name)
+    if _own_decoding(raw):
+        return " ".join(decode_words(raw).split())
     try:
         value = msg.get(name)
     except Exception:  # the registry's parser can raise on malformed input
         value = None
     text = str(value) if value is not None else ""
     if not text:
-        raw = raw_header(msg, name)
         if not raw:
             return ""
         try:
@@ -171,6 +193,32 @@ def header_text(msg: Message, name: str) -> str:
         except Exception:
             text = raw
     return " ".join(_fix_surrogates(text).split())
+
+
+# RFC 2047 words in the Japanese charsets, and raw ISO-2022-JP escapes: the header registry decodes words with
+# Python's strict codecs and leaves a word it cannot read (① in ISO-2022-JP) undecoded, so these are read here.
+_JAPANESE_WORD = re.compile(r"=\?(iso-2022-jp|csiso2022jp|cp5022|shift.?jis|x?-?sjis|windows-31j|cp932|euc-?jp)", re.I)
+
+
+def _own_decoding(raw: str) -> bool:
+    if not raw or any("\udc80" <= ch <= "\udcff" for ch in raw):
+        return False  # raw 8-bit bytes: the registry's path and _fix_surrogates read them
+    return "\x1b" in raw or bool(_JAPANESE_WORD.search(raw))
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words (and raw ISO-2022-JP escapes between them) decoded with decode_bytes."""
+    try:
+        parts = decode_header(value)
+    except Exception:
+        return value
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):
+            out.append(decode_bytes(chunk.encode("utf-8", "surrogateescape"), None) if "\x1b" in chunk else chunk)
+        else:
+            out.append(decode_bytes(chunk, charset))
+    return "".join(out)
 
 
 def first_address(msg: Message, name: str) -> tuple[str, str]:
@@ -181,14 +229,16 @@ def first_address(msg: Message, name: str) -> tuple[str, str]:
 def all_addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     """(display name, lower-cased address) pairs; addresses without an @ are dropped."""
     pairs: list[tuple[str, str]] = []
+    raw = raw_header(msg, name)
     try:
+        if _own_decoding(raw):
+            raise ValueError("Japanese encoded words: read the raw header")  # the registry left them undecoded
         header = msg.get(name)
         for address in getattr(header, "addresses", ()) or ():
             pairs.append((address.display_name, address.addr_spec))
     except Exception:
         pairs = []
     if not pairs:
-        raw = raw_header(msg, name)
         try:
             pairs = [(str(make_header(decode_header(n))) if n else "", a) for n, a in getaddresses([raw])]
         except Exception:
@@ -198,6 +248,8 @@ def all_addresses(msg: Message, name: str) -> list[tuple[str, str]]:
         address = _fix_surrogates(address).strip().strip("<>").lower()
         if "@" not in address:
             continue
+        if _own_decoding(display or ""):
+            display = decode_words(display)
         result.append((" ".join(_fix_surrogates(display or "").split()).strip('"'), address))
     return result
 
@@ -239,16 +291,13 @@ def _date(value: str) -> datetime | None:
 
 
 def _fix_surrogates(text: str) -> str:
-    """Raw 8-bit header bytes reach us as surrogate escapes: decode them as UTF-8, Shift_JIS or Latin-1."""
+    """Raw 8-bit header bytes reach us as surrogate escapes: decode them as UTF-8 or the Japanese charset that
+    reads them (japanese.detect), else Latin-1."""
     if not any("\udc80" <= ch <= "\udcff" for ch in text):
         return text
     data = text.encode("utf-8", "surrogateescape")
-    for codec in ("utf-8", "cp932", "euc-jp"):
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
+    found = japanese.detect(data)
+    return found if found is not None else data.decode("latin-1")
 
 
 def _unique(items) -> tuple[str, ...]:
@@ -261,32 +310,41 @@ def _unique(items) -> tuple[str, ...]:
 
 # --- bodies -----------------------------------------------------------------------------------------------------
 
-# Japanese mail labelled with the JIS/Shift_JIS charsets often carries the vendor extensions (①, ㈱, NEC/IBM
-# kanji) that the strict codecs reject; the superset codecs decode them.
+# Superset codecs for labels that are used for more than the label says.
 _CHARSET_FALLBACKS = {
-    "iso-2022-jp": ("iso2022_jp", "iso2022_jp_2004", "iso2022_jp_ext", "cp932"),
-    "shift_jis": ("cp932", "shift_jis_2004"),
-    "shift-jis": ("cp932", "shift_jis_2004"),
-    "sjis": ("cp932", "shift_jis_2004"),
-    "x-sjis": ("cp932",),
-    "windows-31j": ("cp932",),
-    "euc-jp": ("euc_jp", "euc_jis_2004", "cp932"),
-    "us-ascii": ("ascii", "utf-8", "cp932"),
-    "ascii": ("ascii", "utf-8", "cp932"),
+    "us-ascii": ("ascii", "utf-8"),
+    "ascii": ("ascii", "utf-8"),
     "gb2312": ("gb18030",),
     "gbk": ("gb18030",),
     "ks_c_5601-1987": ("cp949",),
     "euc-kr": ("cp949",),
 }
+_NOT_ISO2022 = ("us-ascii", "ascii", "iso-8859-1", "latin-1", "windows-1252", "utf-8", "")
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
-    charset = (charset or "us-ascii").strip().strip('"').lower()
-    for codec in (*_CHARSET_FALLBACKS.get(charset, (charset,)), "utf-8"):
+    """Bytes in a declared charset as a Japanese mail client reads them: ISO-2022-JP as CP50220, Shift_JIS as CP932,
+    EUC-JP as eucJP-ms (japanese.py); bytes the label does not fit (or no label) detected before any fallback, so
+    U+FFFD appears only when no Japanese charset or UTF-8 reads the bytes."""
+    label = (charset or "").strip().strip('"').lower().partition("*")[0]  # RFC 2231 "charset*lang"
+    if label in japanese.ISO2022JP_LABELS or (label in _NOT_ISO2022 and b"\x1b" in data):
+        decoders = [japanese.decode_iso2022jp]  # a 7-bit text with JIS escapes is ISO-2022-JP whatever it says
+    elif label in japanese.SHIFT_JIS_LABELS:
+        decoders = [japanese.decode_cp932]
+    elif label in japanese.EUC_JP_LABELS:
+        decoders = [japanese.decode_euc_jp]
+    else:
+        decoders = [lambda d, c=codec: d.decode(c) for codec in _CHARSET_FALLBACKS.get(label, (label or "ascii",))]
+    for decoder in decoders:
         try:
-            return data.decode(codec)
+            return decoder(data)
         except (LookupError, UnicodeDecodeError):
             continue
+    found = japanese.detect(data)
+    if found is not None:
+        return found
+    if label in japanese.ISO2022JP_LABELS and not any(b >= 0x80 for b in data):
+        return japanese.decode_iso2022jp(data, errors="replace")
     return data.decode("utf-8", "replace")
 
 
@@ -351,9 +409,9 @@ def _attachments(msg: Message, body_ids: set[int]) -> list[MailAttachment]:
             return
         try:
             disposition = part.get_content_disposition()
-            filename = part.get_filename()
         except Exception:
-            disposition, filename = None, None
+            disposition = raw_header(part, "Content-Disposition").partition(";")[0].strip().lower() or None
+        filename = attachment_filename(part)
         content_id = raw_header(part, "Content-ID").strip().strip("<>")
         is_text = ctype in ("text/plain", "text/html")
         if is_text and disposition != "attachment" and not filename:
@@ -387,15 +445,38 @@ def _attachments(msg: Message, body_ids: set[int]) -> list[MailAttachment]:
     return found
 
 
+def attachment_filename(part: Message) -> str | None:
+    """The part's filename from its raw headers: RFC 2231 (filename*=ISO-2022-JP''%1B%24B...) with its bytes
+    decoded by decode_bytes, the RFC 2047 words in quotes that Outlook writes (decoded later by _clean_filename),
+    raw 8-bit names. Content-Disposition's filename first, then Content-Type's name. The header registry's
+    get_filename() decodes RFC 2231 with Python's strict codecs (U+FFFD for ①) and is only the last resort."""
+    for header, param in (("Content-Disposition", "filename"), ("Content-Type", "name")):
+        raw = raw_header(part, header)
+        if not raw:
+            continue
+        holder = Message()  # compat32: parameters as written, RFC 2231 values as (charset, language, raw bytes)
+        holder[header] = _fix_surrogates(raw)  # raw 8-bit names (compat32 would turn them into U+FFFD)
+        try:
+            value = holder.get_param(param, header=header)
+        except Exception:
+            continue
+        if isinstance(value, tuple):
+            charset, _language, text = value
+            return decode_bytes(bytes(text, "raw-unicode-escape"), charset or "us-ascii")
+        if value is not None:
+            return str(value)
+    try:
+        return part.get_filename()
+    except Exception:
+        return None
+
+
 def _clean_filename(name: str, content_type: str, number: int) -> str:
     import mimetypes
 
     name = _fix_surrogates(name)
-    if "=?" in name:
-        try:
-            name = str(make_header(decode_header(name)))
-        except Exception:
-            pass
+    if "=?" in name or "\x1b" in name:
+        name = decode_words(name)
     name = re.sub(r"[\x00-\x1f\x7f/\\]+", "_", name).strip(" .")
     if not name:
         name = f"attachment-{number}{mimetypes.guess_extension(content_type) or '.bin'}"
