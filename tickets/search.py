@@ -197,9 +197,14 @@ class Unit(NamedTuple):
 
 
 def _chunks(text: str) -> Iterator[str]:
+    """The text in pieces Sudachi accepts: lines and sentences, a longer one cut after a space where there is one."""
     for line in _LINES.findall(text):
-        for start in range(0, len(line), _CHUNK_CHARS):
-            yield line[start : start + _CHUNK_CHARS]
+        while len(line) > _CHUNK_CHARS:
+            cut = line.rfind(" ", 0, _CHUNK_CHARS) + 1 or _CHUNK_CHARS
+            yield line[:cut]
+            line = line[cut:]
+        if line:
+            yield line
 
 
 def _japanese_unit(morpheme) -> Unit:

@@ -59,7 +59,8 @@ def test_japanese_sentence_splits_on_punctuation_only():
 def test_cjk_run_gives_bigrams_then_its_last_character():
     assert run_tokens(Run("届いて", True)) == ["届い", "いて", "て"]
     assert run_tokens(Run("届", True)) == ["届"]
-    assert [token for token, _ in document_tokens("キャンセル")] == ["キャ", "ャン", "ンセ", "セル", "ル"]
+    # Bigrams are the old segmenter's (kept for LEGACY_QUERIES); a document is indexed by words now.
+    assert [token for token, _ in document_tokens("キャンセル")] == ["キャンセル"]
 
 
 def test_latin_digits_and_cjk_are_separate_runs():
@@ -81,7 +82,33 @@ def test_long_vowel_mark_and_iteration_marks_stay_inside_the_run():
 
 
 def test_positions_are_consecutive_with_a_gap_between_texts():
-    assert document_tokens("届いて", "hi") == [("届い", 1), ("いて", 2), ("て", 3), ("hi", 5)]
+    assert document_tokens("届いて", "hi") == [("届く", 1), ("て", 2), ("hi", 4)]
+
+
+def test_compound_gives_its_parts_at_its_position_and_unknown_words_their_bigrams():
+    assert document_tokens("配送料が") == [("配送料", 1), ("配送", 1), ("料", 1), ("が", 2)]
+    assert document_tokens("京都府宇治市") == [
+        ("京都府宇治市", 1),
+        ("京都府", 1),
+        ("宇治市", 1),
+        ("京都", 1),
+        ("府", 1),
+        ("宇治", 1),
+        ("市", 1),
+    ]
+    assert document_tokens("ツナグマートの") == [
+        ("ツナグマート", 1),
+        ("#ツナ", 1),
+        ("#ナグ", 2),
+        ("#グマ", 3),
+        ("#マー", 4),
+        ("#ート", 5),
+        ("の", 6),
+    ]
+    # normalized forms: okurigana, kana spelling, width; a verb's continuative form also gives its noun
+    assert document_tokens("引落し")[0][0] == document_tokens("引き落とし")[0][0] == "引き落とし"
+    assert document_tokens("ｺﾝﾋﾟｭｰﾀ")[0][0] == document_tokens("コンピューター")[0][0] == "コンピューター"
+    assert ("問い合わせ", 1) in document_tokens("問い合わせました")
 
 
 def test_document_is_capped():
@@ -92,7 +119,7 @@ def test_document_is_capped():
 
 
 def test_index_document_groups_positions_per_lexeme():
-    assert index_document("届いて、届いた") == "'届い':1,4 'いて':2 'て':3 'いた':5 'た':6"
+    assert index_document("届いて、届いた") == "'届く':1,3 'て':2 'た':4 '#morph1'"
     assert index_document("", "!!!") == ""
     assert index_document("ab " * 1000).count(",") == MAX_POSITIONS_PER_LEXEME - 1
 
@@ -103,15 +130,25 @@ def test_quote_lexeme_escapes_quote_and_backslash():
 
 
 def test_tsquery_literal():
-    assert tsquery_literal("届いて") == "('届い' <-> 'いて')"
-    assert tsquery_literal("商品") == "'商品'"
-    assert tsquery_literal("届") == "'届':*"
-    assert tsquery_literal("refund") == "'refund':*"
-    assert tsquery_literal("ＩＰＨＯＮＥ　画面") == "'iphone':* & '画面'"
-    assert tsquery_literal('"where is my refund"') == "('where' <-> 'is' <-> 'my' <-> 'refund':*)"
-    assert tsquery_literal('"返品・交換" 至急') == "('返品' <-> '品' <-> '交換') & '至急'"
-    assert tsquery_literal('"unbalanced') == "'unbalanced':*"
-    assert tsquery_literal("＂返品 交換＂") == tsquery_literal("“返品 交換”") == "('返品' <-> '品' <-> '交換')"
+    def literal(query):
+        return tsquery_literal(query, legacy=False)
+
+    assert literal("届いて") == "('届く' <-> 'て')"
+    assert literal("商品") == "'商品'"
+    assert literal("まだ") == literal("未だ") == "'未だ'"
+    assert literal("refund") == "'refund':*"
+    assert literal("ＩＰＨＯＮＥ　画面") == "'iphone':* & '画面'"
+    assert literal('"where is my refund"') == "('where' <-> 'is' <-> 'my' <-> 'refund':*)"
+    assert literal('"返品・交換" 至急') == "('返品' <-> '交換') & '至急'"
+    assert literal('"unbalanced') == "'unbalanced':*"
+    assert literal("＂返品 交換＂") == literal("“返品 交換”") == "('返品' <-> '交換')"
+    assert literal("ABC-1234") == "('abc' <-> '1234')"  # a product code is one term: its parts adjacent
+    assert literal("ツナグマート") == "('ツナグマート' | ('#ツナ' <-> '#ナグ' <-> '#グマ' <-> '#マー' <-> '#ート'))"
+    assert (
+        literal("ツナグマートの")
+        == "(('ツナグマート' | ('#ツナ' <-> '#ナグ' <-> '#グマ' <-> '#マー' <-> '#ート')) <5> 'の')"
+    )
+    assert tsquery_literal("返品") == "('返品') | (!'#morph1' & ('返品'))"  # vectors not yet reindexed
 
 
 @pytest.mark.parametrize("query", ["", "   ", "' & | ! :* <-> \\ (", "()", '""', "。、！？😀", "-- ; /* */"])
@@ -120,7 +157,9 @@ def test_tsquery_literal_without_tokens_is_none(query):
 
 
 def test_operators_typed_by_users_are_separators():
-    assert tsquery_literal("refund&!cancel|(届):*") == "'refund':* & 'cancel':* & '届':*"
+    """Inside a term they separate words of one phrase (as the hyphen of a product code); alone they are dropped."""
+    assert tsquery_literal("refund&!cancel|(届):*", legacy=False) == "('refund' <-> 'cancel' <-> '届け')"
+    assert tsquery_literal("refund & ! cancel | :*", legacy=False) == "'refund':* & 'cancel':*"
 
 
 # --- database ----------------------------------------------------------------------------------------------------
@@ -177,8 +216,8 @@ def lexemes(message: Message) -> dict[str, list[int]]:
 
 def test_update_stores_lexemes_with_positions(tenant_a, messages):
     stored = lexemes(messages[NOT_DELIVERED])
-    assert stored["届い"] == [10] and stored["いて"] == [11] and stored["いま"] == [13] and stored["ん"] == [16]
-    assert stored["至急"] == [17]
+    assert stored["届く"] == [7] and stored["て"] == [8, 15] and stored["ず"] == [11] and stored["至急"] == [12]
+    assert stored["#morph1"] is None  # the version mark has no position
 
 
 def test_create_stores_vector(tenant_a):
@@ -193,7 +232,7 @@ def test_create_stores_vector(tenant_a):
             text="届いて",
             search_vector=vector_expression("届いて"),
         )
-    assert lexemes(message) == {"届い": [1], "いて": [2], "て": [3]}
+    assert lexemes(message) == {"届く": [1], "て": [2], "#morph1": None}
 
 
 def test_quote_and_backslash_survive_the_database():
@@ -210,28 +249,39 @@ def test_quote_and_backslash_survive_the_database():
 
 @pytest.mark.parametrize(
     "query",
-    ["届いて", "商品", "まだ届", "届", "ん", "注文した商品がまだ届いていません", "至急　確認", '"ません。至急"'],
+    [
+        "届いて",
+        "商品",
+        "まだ届いて",
+        "届く",
+        "未だ",
+        "注文した商品がまだ届いていません",
+        "至急　確認",
+        '"ません。至急"',
+    ],
 )
 def test_japanese_queries_find_the_not_delivered_message(tenant_a, messages, query):
     assert NOT_DELIVERED in found(tenant_a, query)
 
 
-@pytest.mark.parametrize("query", ["返金", "届まだ", "ぬ", "商品 返金", "品交", "まだ届かない"])
+@pytest.mark.parametrize("query", ["返金", "届まだ", "品", "商品 返金", "品交", "まだ届かない", "注"])
 def test_japanese_queries_that_must_not_match(tenant_a, messages, query):
     assert NOT_DELIVERED not in found(tenant_a, query)
 
 
-def test_single_character_at_the_end_of_a_run(tenant_a, messages):
-    """「ん」 occurs only as the last character of 「…ません」: found through the run's trailing single character."""
-    assert [lexeme for lexeme in lexemes(messages[NOT_DELIVERED]) if "ん" in lexeme] == ["せん", "ん"]
-    assert found(tenant_a, "ん") == {NOT_DELIVERED}
+def test_a_short_word_does_not_match_inside_another_word(tenant_a, messages):
+    """Word boundaries: 品 is part of 商品 and 返品 but no word of them; 注 neither of 注文."""
+    assert found(tenant_a, "品") == set()
+    assert found(tenant_a, "注") == set()
+    assert found(tenant_a, "返品") == {RETURNS}
 
 
 def test_katakana_in_full_and_half_width(tenant_a, messages):
     assert found(tenant_a, "キャンセル") == {CANCEL}
     assert found(tenant_a, "ｷｬﾝｾﾙ") == {CANCEL}
     assert found(tenant_a, "サポート") == {CANCEL}
-    assert found(tenant_a, "ー") == {CANCEL}
+    assert found(tenant_a, "ｶｽﾀﾏｰｻﾎﾟｰﾄ") == {CANCEL}
+    assert found(tenant_a, "ー") == set()  # a long vowel mark is no word
 
 
 def test_latin_words_any_width_and_case(tenant_a, messages):
@@ -249,18 +299,19 @@ def test_english_prefix_and_phrase(tenant_a, messages):
     assert found(tenant_a, '"my where"') == set()
 
 
-def test_space_inside_a_quoted_phrase_is_a_run_boundary(tenant_a, messages):
-    """A quoted phrase matches the same token sequence: 「"至急 確認"」 wants 至急 to END a run, which it does not in
-    「至急確認してください」. Unquoted, the two terms are simply ANDed and match."""
-    assert found(tenant_a, '"至急 確認"') == set()
-    assert found(tenant_a, "至急 確認") == {NOT_DELIVERED}
+def test_quoted_phrase_is_its_words_in_order(tenant_a, messages):
+    """A quoted phrase is its words adjacent and in order, whatever spaces separate them; unquoted, terms are ANDed."""
+    assert found(tenant_a, '"至急 確認"') == {NOT_DELIVERED}
+    assert found(tenant_a, '"確認 至急"') == set()
+    assert found(tenant_a, "確認 至急") == {NOT_DELIVERED}
     assert found(tenant_a, '"返品 交換"') == {RETURNS}  # the ・ between them is a run boundary too
 
 
 def test_single_character_queries(tenant_a, messages):
-    assert found(tenant_a, "届") == {NOT_DELIVERED}
-    assert found(tenant_a, "交") == {RETURNS}
-    assert found(tenant_a, "品") == {NOT_DELIVERED, RETURNS}  # 商品 (inside a run), 返品 (end of a run)
+    """A one-character query is a word: found where it is one, not inside other words (the bigram segmenter found
+    届, 交 and 品 anywhere)."""
+    assert found(tenant_a, "交") == set()
+    assert found(tenant_a, "の") == {IPHONE}
 
 
 def test_operator_garbage_returns_nothing_without_error(tenant_a, messages):
@@ -282,8 +333,8 @@ def test_any_input_gives_valid_literals():
             text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
             literal = tsquery_literal(text)
             cursor.execute("SELECT %s::tsvector @@ %s::tsquery", [index_document(text), literal or "x"])
-            if literal is not None:
-                assert cursor.fetchone()[0] is True, text  # a text always matches itself
+            # No "a text matches itself" here: Sudachi reads a word by its context, so a random string cut into
+            # terms may be read otherwise than whole (ａｶ is か next to Z, カ at the end). Real words: the other tests.
 
 
 def test_injection_attempt_is_only_text(tenant_a, messages):
@@ -320,15 +371,15 @@ def test_ten_thousand_character_document(tenant_a):
 def test_huge_document_is_capped_not_rejected():
     """A huge email: only the first MAX_POSITION tokens are indexed, each at its exact position, a repeated lexeme
     keeps its first 256 positions (PostgreSQL's limit), and the cast succeeds."""
-    text = "ご注文ありがとうございます。" * 1000 + " ".join(f"w{i}" for i in range(100_000))
+    text = "ご注文ありがとうございます。" * 1000 + " ".join(str(i) for i in range(100_000))
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT max(positions[cardinality(positions)]), max(cardinality(positions)), count(*)"
             " FROM unnest(%s::tsvector)",
             [index_document(text)],
         )
-        last_word = MAX_POSITION - 13 * 1000  # 「ご注文ありがとうございます」: 13 tokens per sentence
-        assert cursor.fetchone() == (MAX_POSITION, MAX_POSITIONS_PER_LEXEME, 13 + last_word)
+        last_word = MAX_POSITION - 5 * 1000  # 「ご注文ありがとうございます」: 5 words per sentence
+        assert cursor.fetchone() == (MAX_POSITION, MAX_POSITIONS_PER_LEXEME, 5 + last_word + 1)  # + VERSION_MARK
 
 
 def test_other_tenants_messages_never_appear(tenant_a, tenant_b, messages):
@@ -378,10 +429,10 @@ def test_search_uses_the_gin_index(tenant_a):
         with connection.cursor() as cursor:
             cursor.execute("SELECT gin_clean_pending_list('tickets_message_search'::regclass)")
             cursor.execute("ANALYZE tickets_message")
-        for query in ["届いて", "届", "refund"]:
+        for query in ["届いて", "届く", "refund"]:
             matching = filter_matching(Message.objects.all(), query).order_by("-created_at")
             assert " @@ " in str(matching.query)
             plan = matching.explain()
             assert "Bitmap Index Scan on tickets_message_search" in plan, plan
         assert found(tenant_a, "届いて") == {NOT_DELIVERED}
-        assert filter_matching(Message.objects.all(), "届").count() == 1
+        assert filter_matching(Message.objects.all(), "届く").count() == 1
