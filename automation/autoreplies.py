@@ -5,13 +5,17 @@ They are real replies through the channel (queued, sent by the outbound task, de
 they do not count as the agent's first response for the SLA and do not move the ticket out of "new".
 Auto-responses never answer a public comment (the whole page would see a canned text), never the organization's own
 accounts (two connected mailboxes would answer each other forever), and reach a contact at most once per window per
-channel and kind (checked under a lock on the contact, so concurrent messages cannot both send)."""
+channel and kind (checked under a lock on the contact, so concurrent messages cannot both send).
+
+No automatic text answers an email whose sender failed DMARC (or had no single From domain): its From address is
+probably forged, and the answer would go to someone who never wrote (backscatter, and a way to make us mail anyone)."""
 
 import logging
 from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from automation.models import AutoResponse, AutoResponseKind, AutoResponseSent
@@ -29,9 +33,23 @@ logger = logging.getLogger("tsunagu.tickets")
 PRIVATE_KINDS = {MessageKind.DIRECT, MessageKind.EMAIL, MessageKind.CHAT, MessageKind.FORM}
 
 
-def send_canned_automatically(*, organization: Organization, ticket: Ticket, response: CannedResponse) -> Message:
-    """Send a shared canned response to the ticket's customer, in their language when the response has it."""
+class SenderNotVerified(DomainError):
+    """The message an automatic reply would answer failed sender authentication."""
 
+
+def send_canned_automatically(
+    *, organization: Organization, ticket: Ticket, response: CannedResponse, answering: Message | None = None
+) -> Message:
+    """Send a shared canned response to the ticket's customer, in their language when the response has it.
+    `answering` is the customer message that set it off (else the ticket's latest one): every automatic reply,
+    the channel's and the rules', passes here, so this is where a forged sender is refused."""
+    if answering is None:
+        answering = (
+            Message.objects.filter(ticket=ticket, direction=Direction.INBOUND).order_by("-created_at", "-pk").first()
+        )
+    verdict = ((answering.sender_authentication or {}) if answering is not None else {}).get("verdict")
+    if verdict == "fail":
+        raise SenderNotVerified(_("The sender's address could not be verified (DMARC failed): no automatic reply."))
     variant = pick_variant(response, ticket=ticket)
     if variant is None:
         raise DomainError("the canned response has no text")
@@ -88,7 +106,9 @@ def auto_respond(
         return None
     try:
         with transaction.atomic():
-            reply = send_canned_automatically(organization=organization, ticket=ticket, response=choice.response)
+            reply = send_canned_automatically(
+                organization=organization, ticket=ticket, response=choice.response, answering=message
+            )
     except DomainError as exc:  # the channel cannot send now (paused, outside the platform's window…)
         logger.warning("auto-response %s on ticket %s not sent: %s", choice.kind, ticket.pk, exc)
         return None

@@ -17,7 +17,7 @@ from automation.sla.clocks import sla_start
 from channels_integrations.permissions import connections_visible_to
 from core.errors import DomainError
 from tickets.events import publish_ticket
-from tickets.models import CannedResponse, Ticket, TicketStatus
+from tickets.models import CannedResponse, Message, Ticket, TicketStatus
 from tickets.notifications import notify_about_ticket
 from tickets.services.changes import ticket_update
 from tickets.services.notes import note_add
@@ -27,13 +27,17 @@ logger = logging.getLogger("tsunagu.rules")
 SPAM_TAG = "spam"
 
 
-def perform(*, organization: Organization, rule: Rule, ticket: Ticket, action: dict) -> dict:
-    """Run one action inside a savepoint: a failing action (a deleted team, a channel that cannot send) is logged
-    as not done and the rule's other actions still run."""
+def perform(
+    *, organization: Organization, rule: Rule, ticket: Ticket, action: dict, message: Message | None = None
+) -> dict:
+    """Run one action inside a savepoint: a failing action (a deleted team, a channel that cannot send, a sender
+    that failed DMARC) is logged as not done and the rule's other actions still run. `message` is the customer
+    message that set the rule off, if any (an automatic reply answers it)."""
     kind = action["type"]
+    extra = {"message": message} if kind == "auto_reply" else {}
     try:
         with transaction.atomic():
-            outcome = _HANDLERS[kind](organization=organization, rule=rule, ticket=ticket, action=action)
+            outcome = _HANDLERS[kind](organization=organization, rule=rule, ticket=ticket, action=action, **extra)
         return {"type": kind, "ok": True, **outcome}
     except (DomainError, User.DoesNotExist, Team.DoesNotExist, LookupError) as exc:
         logger.info("rule %s: action %s on ticket %s not done: %s", rule.pk, kind, ticket.pk, exc)
@@ -110,10 +114,10 @@ def apply_sla(*, organization, rule, ticket, action) -> dict:
     return {"policy": policy.pk}
 
 
-def auto_reply(*, organization, rule, ticket, action) -> dict:
+def auto_reply(*, organization, rule, ticket, action, message=None) -> dict:
     response = CannedResponse.objects.get(pk=action["response"], owner__isnull=True)
-    message = send_canned_automatically(organization=organization, ticket=ticket, response=response)
-    return {"response": response.pk, "message": message.pk}
+    reply = send_canned_automatically(organization=organization, ticket=ticket, response=response, answering=message)
+    return {"response": response.pk, "message": reply.pk}
 
 
 def add_note(*, organization, rule, ticket, action) -> dict:

@@ -48,6 +48,7 @@ class Facts:
     text: str = ""
     language: str = ""
     sentiment: str = ""
+    email_authentication: str = ""  # pass | fail | none for an inbound email, "" for other messages
 
     @cached_property
     def folded_text(self) -> str:
@@ -176,6 +177,7 @@ _VALUES = {
     "message.kind": "f.message_kind",
     "message.language": "f.language",
     "message.sentiment": "f.sentiment",
+    "message.email_authentication": "f.email_authentication",
     "ticket.sentiment": "f.ticket_sentiment",
     "ticket.status": "f.status",
     "ticket.priority": "f.priority",

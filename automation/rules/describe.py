@@ -187,6 +187,12 @@ def _language(code: str) -> str:
     return code
 
 
+_EMAIL_AUTHENTICATION_LABELS = {
+    "pass": lambda: _("verified (DMARC pass)"),
+    "fail": lambda: _("not verified: DMARC failed"),
+    "none": lambda: _("not checked or no policy"),
+}
+
 _CHANGEABLE_LABELS = {
     "status": lambda: _("Status"),
     "priority": lambda: _("Priority"),
@@ -214,6 +220,8 @@ def choice_label(field_key: str, value: str) -> str:
             return str(value)
     if field_key == "message.language":
         return _language(str(value))
+    if field_key == "message.email_authentication" and value in _EMAIL_AUTHENTICATION_LABELS:
+        return _EMAIL_AUTHENTICATION_LABELS[value]()
     if field_key == "ticket.changed" and value in _CHANGEABLE_LABELS:
         return _CHANGEABLE_LABELS[value]()
     return str(value)

@@ -22,7 +22,7 @@ from automation.rules.compiler import Facts, Predicate, TextIndex, compile_condi
 from automation.rules.schema import References, validate_rule
 from automation.setup_cache import cached_setup
 from automation.sla.calendar import default_calendar_spec, is_open
-from tickets.models import ACTIVE_STATUSES, Direction, Message, Ticket
+from tickets.models import ACTIVE_STATUSES, Direction, Message, MessageKind, Ticket
 
 logger = logging.getLogger("tsunagu.rules")
 
@@ -129,7 +129,16 @@ def build_facts(
         text=message.text if message else "",
         language=message.language if message else "",
         sentiment=message.sentiment if message else "",
+        email_authentication=email_verdict(message),
     )
+
+
+def email_verdict(message: Message | None) -> str:
+    """The sender authentication verdict of an inbound email (pass, fail, none; none for one never checked), ""
+    for other messages: the `message.email_authentication` condition."""
+    if message is None or message.kind != MessageKind.EMAIL:
+        return ""
+    return (message.sender_authentication or {}).get("verdict") or "none"
 
 
 # --- running ----------------------------------------------------------------------------------------------------
@@ -164,7 +173,7 @@ def run_rules(
         if run is None:
             continue  # this rule already acted on this ticket for this key
         results = [
-            rule_actions.perform(organization=organization, rule=rule, ticket=ticket, action=action)
+            rule_actions.perform(organization=organization, rule=rule, ticket=ticket, action=action, message=message)
             for action in rule.actions
         ]
         run.actions = results
@@ -337,6 +346,7 @@ def rules_dry_run(
             text=message.text if message else "",
             language=message.language if message else "",
             sentiment=message.sentiment if message else "",
+            email_authentication=email_verdict(message),
         )
         if _matches(probe, facts):
             found.append(DryRunMatch(ticket=ticket, message=message))

@@ -36,6 +36,8 @@ MAX_MINUTES = 60 * 24 * 365
 
 # The ticket fields whose change a "ticket updated" rule can ask about.
 CHANGEABLE = ("status", "priority", "assignee", "team", "tags")
+# The verdicts of inbound email sender authentication (channels_integrations/providers/email/authentication.py).
+EMAIL_AUTHENTICATION = ("pass", "fail", "none")
 LANGUAGES = ("ja", "en", "zh", "ko", "es", "fr", "de", "pt", "it", "th", "vi", "id")
 
 
@@ -72,6 +74,13 @@ FIELDS: dict[str, Field] = {
         Field("message.language", gettext_lazy("Message language"), "set", SET_OPS, LANGUAGES),
         Field("message.sentiment", gettext_lazy("Message sentiment"), "set", SET_OPS, tuple(Sentiment.values)),
         Field("ticket.sentiment", gettext_lazy("Ticket sentiment"), "set", SET_OPS, tuple(Sentiment.values)),
+        Field(
+            "message.email_authentication",
+            gettext_lazy("Email sender verification"),
+            "set",
+            SET_OPS,
+            EMAIL_AUTHENTICATION,
+        ),
         Field("contact.tags", gettext_lazy("Contact tags"), "tags", TAG_OPS),
         Field("contact.vip", gettext_lazy("Contact is VIP"), "bool", ("is",)),
         Field("contact.attribute", gettext_lazy("Contact attribute"), "attribute", ATTRIBUTE_OPS),

@@ -154,11 +154,33 @@ class AuthorSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class DkimSignatureSerializer(serializers.Serializer):
+    domain = serializers.CharField(help_text="the signing domain (d=)")
+    selector = serializers.CharField()
+    result = serializers.CharField(help_text="pass, fail, neutral, temperror or permerror (RFC 7601)")
+
+
+class SenderAuthenticationSerializer(serializers.Serializer):
+    """Who really sent an inbound email, checked on receipt."""
+
+    verdict = serializers.ChoiceField(
+        choices=["pass", "fail", "none"],
+        help_text="pass: the From domain is authenticated (aligned DKIM or SPF); fail: DMARC failed; none: unknown",
+    )
+    from_domain = serializers.CharField()
+    dkim = DkimSignatureSerializer(many=True)
+    spf = serializers.CharField(help_text="as the mailbox's trusted receiving host reported it; none otherwise")
+    spf_domain = serializers.CharField()
+    dmarc = serializers.CharField(help_text="pass, fail, none (no record), temperror or permerror")
+    policy = serializers.CharField(help_text="the From domain's DMARC policy: none, quarantine, reject or empty")
+
+
 class MessageSerializer(serializers.ModelSerializer):
     """Expects `selectors.conversation` rows (authors selected, attachments prefetched)."""
 
     author = serializers.SerializerMethodField()
     attachments = AttachmentSerializer(many=True, read_only=True)
+    sender_authentication = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
@@ -176,7 +198,13 @@ class MessageSerializer(serializers.ModelSerializer):
             "edited_at",
             "deleted_at",
             "attachments",
+            "sender_authentication",
         ]
+
+    @extend_schema_field(SenderAuthenticationSerializer(allow_null=True))
+    def get_sender_authentication(self, message):
+        data = message.sender_authentication
+        return SenderAuthenticationSerializer(data).data if isinstance(data, dict) else None
 
     @extend_schema_field(AuthorSerializer(allow_null=True))
     def get_author(self, message):

@@ -75,6 +75,8 @@ CASES = [
     ({"field": "message.language", "op": "not_in", "value": ["ja", "en"]}, {}, False),
     ({"field": "message.sentiment", "op": "in", "value": ["negative"]}, {}, True),
     ({"field": "message.sentiment", "op": "not_in", "value": ["negative"]}, {}, False),
+    ({"field": "message.email_authentication", "op": "in", "value": ["fail"]}, {"email_authentication": "fail"}, True),
+    ({"field": "message.email_authentication", "op": "not_in", "value": ["pass"]}, {}, True),
     ({"field": "ticket.sentiment", "op": "in", "value": ["positive"]}, {"ticket_sentiment": "positive"}, True),
     (
         {"field": "contact.tags", "op": "contains_any", "value": ["VIP顧客", "x"]},
@@ -273,6 +275,7 @@ def reference(node: dict, f: Facts) -> bool:
         "message.kind": f.message_kind,
         "message.language": f.language,
         "message.sentiment": f.sentiment,
+        "message.email_authentication": f.email_authentication,
         "ticket.sentiment": f.ticket_sentiment,
         "ticket.status": f.status,
         "ticket.priority": f.priority,
@@ -427,6 +430,7 @@ facts_strategy = st.builds(
     ),
     language=st.sampled_from(["", "ja", "en", "ko"]),
     sentiment=st.sampled_from(["", "positive", "neutral", "negative"]),
+    email_authentication=st.sampled_from(["", "pass", "fail", "none"]),
     ticket_sentiment=st.sampled_from(["", "positive", "neutral", "negative"]),
 )
 

@@ -126,6 +126,9 @@ def test_no_dmarc_record_and_no_signature_is_none_and_unaligned_pass_is_not_enou
 def test_two_from_fields_fail():
     raw = b"From: a@bank.example\r\nFrom: b@evil.example\r\nSubject: x\r\n\r\nhi\r\n"
     assert authenticate(raw, resolver=table({})).verdict == "fail"
+    # Two From fields of one domain: which one a mail client shows is anyone's guess (RFC 7489 §6.6.1).
+    raw = b"From: a@bank.example\r\nFrom: b@bank.example\r\nSubject: x\r\n\r\nhi\r\n"
+    assert authenticate(raw, resolver=table({})).dmarc == "permerror"
 
 
 def test_dns_trouble_is_a_temperror_not_a_failure(key):
