@@ -230,7 +230,7 @@ def plain(body: bytes, content_type: str | None, subject: str = "test") -> bytes
 
 
 TEXT = "お問い合わせありがとうございます。①の件は㈱で確認します。"
-PLAIN_TEXT = "お問い合わせありがとうございます。担当者より折り返しご連絡いたします。"
+PLAIN_TEXT = "いつもお世話になっております。株式会社テストの山田です。"  # as EUC-JP, also valid CP932 (garbage)
 
 
 @pytest.mark.parametrize(
@@ -254,6 +254,12 @@ def test_unlabelled_and_mislabelled_japanese_is_detected(body, content_type, exp
     mail = mime.parse_message(plain(body, content_type))
     assert mail.full_text == expected
     assert_clean(mail.full_text)
+
+
+def test_euc_jp_that_cp932_also_reads_is_read_as_euc_jp():
+    data = PLAIN_TEXT.encode("euc_jp")
+    assert japanese.decode_cp932(data).startswith("､､､ﾄ")  # a clean CP932 decoding: half-width katakana
+    assert japanese.detect(data) == PLAIN_TEXT
 
 
 def test_raw_iso_2022_jp_in_headers_without_encoded_words():
