@@ -16,3 +16,19 @@ def on_member_removed(hook: MemberRemoved) -> None:
 def member_removed(organization, user) -> None:
     for hook in _member_removed:
         hook(organization, user)
+
+
+# (organization,): an organization was just created by its owner (sign-up, "new organization"); give it the
+# starter content apps provide (shared canned responses ready to send).
+OrganizationStarted = Callable[[object], None]
+_organization_started: list[OrganizationStarted] = []
+
+
+def on_organization_started(hook: OrganizationStarted) -> None:
+    if hook not in _organization_started:
+        _organization_started.append(hook)
+
+
+def organization_started(organization) -> None:
+    for hook in _organization_started:
+        hook(organization)

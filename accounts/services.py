@@ -57,8 +57,16 @@ def roles_seed(*, organization: Organization) -> dict[str, Role]:
 
 @transaction.atomic
 def organization_create(
-    *, name: str, slug: str, owner: User, timezone_name: str = "Asia/Tokyo", default_language: str = "ja"
+    *,
+    name: str,
+    slug: str,
+    owner: User,
+    timezone_name: str = "Asia/Tokyo",
+    default_language: str = "ja",
+    starter_content: bool = False,
 ) -> Organization:
+    """`starter_content`: an owner's new organization gets what apps provide to start with (accounts.hooks); tests
+    and benches create bare ones."""
     if Organization.objects.filter(slug=slug).exists():
         raise Conflict(_("This address is already taken."), field="slug")
     organization = Organization(name=name, slug=slug, timezone=timezone_name, default_language=default_language)
@@ -67,6 +75,8 @@ def organization_create(
     roles = roles_seed(organization=organization)
     with scope(organization=organization):
         Membership.objects.create(organization=organization, user=owner, role=roles[RoleKey.OWNER])
+        if starter_content:
+            hooks.organization_started(organization)
     return organization
 
 

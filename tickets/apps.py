@@ -8,9 +8,12 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: models are importable only once apps are ready.
+        from accounts.hooks import on_organization_started
         from channels_integrations.handlers import register_ingest_handler
         from tickets import notifications
         from tickets.services.ingest import items_apply
+        from tickets.starter import starter_canned_create
 
         notifications.register()
         register_ingest_handler(items_apply)
+        on_organization_started(starter_canned_create)

@@ -329,6 +329,7 @@ def organization_create(request):
                     owner=request.user,
                     timezone_name=form.cleaned_data["timezone"],
                     default_language=form.cleaned_data["default_language"],
+                    starter_content=True,
                 )
             except DomainError as exc:
                 form.add_error(exc.field, exc.message)
