@@ -96,7 +96,7 @@ class BoundedResolver:
 class Signature:
     domain: str  # d=
     selector: str  # s=
-    result: str  # pass | fail | neutral | temperror | permerror (RFC 7601 §2.7.1)
+    result: str  # pass | fail | policy | neutral | temperror | permerror (RFC 7601 §2.7.1)
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class Authentication:
     @property
     def dkim_result(self) -> str:
         results = [s.result for s in self.dkim]
-        for result in (PASS, "temperror", FAIL, "permerror", "neutral"):
+        for result in (PASS, "temperror", FAIL, "policy", "permerror", "neutral"):
             if result in results:
                 return result
         return NONE
@@ -302,6 +302,10 @@ def _verify_dkim(raw: bytes, fields: list[tuple[str, str]], resolver: Resolver) 
         selector = tags.get(b"s", b"").decode("ascii", "replace")
         try:
             result = PASS if verifier.verify(idx=index, dnsfunc=dnsfunc) else FAIL
+            if result == PASS and (b"l" in tags or tags.get(b"a", b"").strip().lower() == b"rsa-sha1"):
+                # Valid, but not good enough (RFC 7601's "policy"): rsa-sha1 must not count (RFC 8301 §3.1), and an
+                # l= signature covers only the start of the body, so anyone can append to a signed mail.
+                result = "policy"
         except DnsTemporaryError:
             result = "temperror"
         except dkim.ValidationError as exc:

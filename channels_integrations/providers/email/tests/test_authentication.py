@@ -47,9 +47,14 @@ def mail(sender="taro@shop.example.co.jp", *, headers=(), body="注文の件で�
     return message.as_bytes().replace(b"\n", b"\r\n")
 
 
-def signed(raw: bytes, pem: bytes, domain="shop.example.co.jp", selector="s1") -> bytes:
+def signed(raw: bytes, pem: bytes, domain="shop.example.co.jp", selector="s1", **options) -> bytes:
     signature = dkim.sign(
-        raw, selector.encode(), domain.encode(), pem, include_headers=[b"from", b"to", b"subject", b"message-id"]
+        raw,
+        selector.encode(),
+        domain.encode(),
+        pem,
+        include_headers=[b"from", b"to", b"subject", b"message-id"],
+        **options,
     )
     return signature + raw
 
@@ -89,6 +94,18 @@ def test_a_tampered_body_fails_dkim_and_dmarc(key):
     result = authenticate(tampered, resolver=dns)
     assert result.dkim_result == "fail"
     assert (result.dmarc, result.policy, result.verdict) == ("fail", "quarantine", "fail")
+
+
+@pytest.mark.parametrize(
+    "options, appended",
+    [({"signature_algorithm": b"rsa-sha1"}, b""), ({"length": True}, b"\r\nP.S. appended after signing\r\n")],
+)
+def test_sha1_and_partial_body_signatures_do_not_count(key, options, appended):
+    pem, dns_key = key
+    raw = signed(mail(), pem, **options)
+    dns = table({"s1._domainkey.shop.example.co.jp": dns_key, "_dmarc.example.co.jp": "v=DMARC1; p=reject"})
+    result = authenticate(raw + appended, resolver=dns)
+    assert (result.dkim_result, result.verdict) == ("policy", "fail")
 
 
 def test_a_spoofed_from_signed_by_another_domain_fails_dmarc(key):
