@@ -218,16 +218,31 @@ def has_iso2022_escapes(data: bytes) -> bool:
 
 
 def _japanese_score(text: str) -> int:
-    """How much a decoding reads as Japanese: kana and kanji count for it; half-width katakana, private-use and
-    control characters (what EUC-JP bytes become when read as CP932) against it."""
-    score = 0
+    """How much a decoding reads as Japanese: kana count for it, and kanji too where there is kana (Japanese text
+    without any kana is rare, kanji-only decodings are what half-width katakana bytes become read as EUC-JP);
+    private-use and control characters (what stray bytes become) against it. Half-width katakana are neutral: they
+    are what EUC-JP bytes become read as CP932, and also what old Shift_JIS systems really write."""
+    kana = kanji = bad = 0
     for char in text:
         code = ord(char)
-        if 0x3040 <= code <= 0x30FF or 0x4E00 <= code <= 0x9FFF or 0x3000 <= code <= 0x303F:
-            score += 2
-        elif 0xFF61 <= code <= 0xFF9F or 0xE000 <= code <= 0xF8FF or (code < 0x20 and char not in "\r\n\t"):
-            score -= 3
-    return score
+        if 0x3040 <= code <= 0x30FF:
+            kana += 1
+        elif 0x4E00 <= code <= 0x9FFF or 0x3000 <= code <= 0x303F:
+            kanji += 1
+        elif 0xE000 <= code <= 0xF8FF or (code < 0x20 and char not in "\r\n\t"):
+            bad += 1
+    return 2 * kana + (kanji if kana else 0) - 3 * bad
+
+
+def decode_shift_jis(data: bytes) -> str:
+    """Shift_JIS-labelled bytes as CP932, unless they are EUC-JP that CP932 also reads (as half-width katakana):
+    then as EUC-JP, which reads as Japanese. Real Shift_JIS kana (0x82, 0x83 leads) never decode as EUC-JP."""
+    text = decode_cp932(data)
+    try:
+        other = decode_euc_jp(data)
+    except UnicodeDecodeError:
+        return text
+    return other if _japanese_score(other) > _japanese_score(text) else text
 
 
 def detect(data: bytes) -> str | None:
@@ -245,7 +260,7 @@ def detect(data: bytes) -> str | None:
     except UnicodeDecodeError:
         pass
     candidates = []
-    for decoder in (decode_cp932, decode_euc_jp):
+    for decoder in (decode_cp932, decode_euc_jp):  # the first wins a tie: CP932 is the more common
         try:
             candidates.append(decoder(data))
         except UnicodeDecodeError:

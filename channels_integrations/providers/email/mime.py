@@ -330,7 +330,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     if label in japanese.ISO2022JP_LABELS or (label in _NOT_ISO2022 and b"\x1b" in data):
         decoders = [japanese.decode_iso2022jp]  # a 7-bit text with JIS escapes is ISO-2022-JP whatever it says
     elif label in japanese.SHIFT_JIS_LABELS:
-        decoders = [japanese.decode_cp932]
+        decoders = [japanese.decode_shift_jis]
     elif label in japanese.EUC_JP_LABELS:
         decoders = [japanese.decode_euc_jp]
     else:

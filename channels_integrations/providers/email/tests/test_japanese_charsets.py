@@ -262,6 +262,16 @@ def test_euc_jp_that_cp932_also_reads_is_read_as_euc_jp():
     assert japanese.detect(data) == PLAIN_TEXT
 
 
+def test_half_width_katakana_shift_jis_stays_shift_jis():
+    # Old systems (bank transfers, order forms) write names in half-width katakana only; as EUC-JP the same bytes
+    # are kanji without any kana, which no Japanese text is.
+    text = "ﾔﾏﾀﾞ ｻﾏ ｱﾘｶﾞﾄｳ"
+    data = text.encode("cp932")
+    assert japanese.decode_euc_jp(data)  # both read these bytes cleanly
+    assert japanese.detect(data) == text
+    assert mime.decode_bytes(data, "shift_jis") == text
+
+
 def test_raw_iso_2022_jp_in_headers_without_encoded_words():
     # Some old clients put the JIS bytes straight into the header (7-bit, so nothing marks them).
     raw = plain(cp50220(TEXT), None).replace(b"Subject: test", b"Subject: " + cp50220("①見積の件"))
