@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from inbox import attachments, availability, compose, home, views
+from inbox import attachments, availability, compose, contacts, home, views
 
 urlpatterns = [
     path("", home.org_home, name="home"),
@@ -25,6 +25,7 @@ urlpatterns = [
     path("inbox/tickets/<int:ticket_id>/reply/", views.reply, name="ticket_reply"),
     path("inbox/tickets/<int:ticket_id>/snooze/", views.snooze, name="ticket_snooze"),
     path("inbox/tickets/<int:ticket_id>/merge/", views.merge, name="ticket_merge"),
+    path("inbox/tickets/<int:ticket_id>/contact/", contacts.contact_edit, name="contact_edit"),
     path("inbox/tickets/<int:ticket_id>/messages/<int:message_id>/split/", views.split, name="message_split"),
     path("attachments/<int:attachment_id>/", attachments.attachment, name="attachment"),
 ]

@@ -51,6 +51,7 @@ REQUIRED = {
     ("org:new_conversation", "GET"): C.TICKETS_WORK,
     ("org:ticket_snooze", "POST"): C.TICKETS_WORK,
     ("org:ticket_merge", "POST"): C.TICKETS_WORK,
+    ("org:contact_edit", "POST"): C.TICKETS_WORK,
     ("org:message_split", "POST"): C.TICKETS_WORK,
     ("org:attachment", "GET"): ANY,  # a member who may see the ticket
     ("org:notifications", "GET"): ANY,
@@ -129,6 +130,7 @@ REQUIRED = {
     ("api:ticket-replies", "POST"): C.TICKETS_WORK,
     ("api:contact-list", "GET"): ANY,
     ("api:contact-detail", "GET"): ANY,
+    ("api:contact-detail", "PATCH"): C.TICKETS_WORK,
     ("api:tag-list", "GET"): ANY,
     ("api:tag-list", "POST"): C.TICKETS_WORK,
     ("api:tag-detail", "PATCH"): C.RULES_MANAGE,

@@ -16,8 +16,9 @@ from core.errors import DomainError
 from tickets.models import (
     Contact,
     ContactIdentity,
+    Ticket,
 )
-from tickets.search import document_expression, index_document
+from tickets.search import append_expression, document_expression, index_document
 
 logger = logging.getLogger("tsunagu.tickets")
 
@@ -52,7 +53,9 @@ def contact_document(contact: Contact) -> str:
 def contact_update(
     *, organization: Organization, contact: Contact, name: str | None = None, reading: str | None = None
 ):
-    """Rename a contact or give its reading; the search document follows."""
+    """Rename a contact or give its reading; the contact's search document follows, and its tickets' documents (which
+    hold the customer's name, for the inbox search) gain the new words."""
+    before = (contact.name, contact.reading)
     if name is not None:
         contact.name = name.strip()[:200]
     if reading is not None:
@@ -60,6 +63,11 @@ def contact_update(
     Contact.objects.filter(pk=contact.pk).update(
         name=contact.name, reading=contact.reading, search_vector=document_expression(contact_document(contact))
     )
+    added = [text for text, old in zip((contact.name, contact.reading), before, strict=True) if text and text != old]
+    if contact.reading in added:
+        added.append(_hiragana(contact.reading))
+    if added:
+        Ticket.objects.filter(contact_id=contact.pk).update(search_vector=append_expression("search_vector", *added))
     return contact
 
 
