@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from email import policy
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
@@ -218,45 +218,41 @@ def authenticate(raw: bytes, *, trusted_hosts: Iterable[str] = (), resolver: Res
     fields = _header_fields(raw)
     from_domain, from_error = _from_domain(fields)
     signatures = list(_verify_dkim(raw, fields, resolver))
-    reported = _trusted_reports(fields, {h.strip().lower() for h in trusted_hosts if h.strip()} - {AUTHSERV_ID})
+    trusted = {h.strip().rstrip(".").lower() for h in trusted_hosts if h.strip()} - {AUTHSERV_ID}
+    reported = _trusted_reports(fields, trusted)
     spf, spf_domain = NONE, ""
     for report in reported:
         for result in report.results:
             values = {f"{p.type}.{p.name}".lower(): str(p.value or "") for p in result.properties}
             if result.method == "dkim" and result.result == PASS:
                 domain = values.get("header.d") or values.get("header.i", "").rpartition("@")[2]
-                if domain:
-                    signatures.append(Signature(domain.lower(), values.get("header.s", ""), PASS))
+                reported_pass = Signature(domain.lower(), values.get("header.s", ""), PASS)
+                if domain and reported_pass not in signatures:
+                    signatures.append(reported_pass)
             elif result.method == "spf" and spf == NONE and result.result in SPF_RESULTS:
                 identity = values.get("smtp.mailfrom") or values.get("smtp.helo", "")
                 spf, spf_domain = result.result, identity.rpartition("@")[2].lower()
     if spf == NONE:
-        spf, spf_domain = _received_spf(fields, {h.strip().lower() for h in trusted_hosts if h.strip()})
+        spf, spf_domain = _received_spf(fields, trusted)
     found = Authentication(from_domain=from_domain, dkim=tuple(signatures), spf=spf, spf_domain=spf_domain)
     if from_error:
-        return Authentication(**{**_fields_of(found), "dmarc": "permerror"})
+        return replace(found, dmarc="permerror")
     try:
         record = _dmarc_record(from_domain, resolver)
     except DnsTemporaryError:
-        return Authentication(**{**_fields_of(found), "dmarc": "temperror"})
+        return replace(found, dmarc="temperror")
     if record is None:
         return found
-    subdomain = organizational_domain(from_domain) != from_domain
-    policy = record.get("sp") if subdomain and record.get("sp") in POLICIES and record["_inherited"] else None
-    policy = policy or (record.get("p") if record.get("p") in POLICIES else NONE)
-    checked = Authentication(
-        **{
-            **_fields_of(found),
-            "policy": policy,
-            "dkim_alignment": "s" if record.get("adkim") == "s" else "r",
-            "spf_alignment": "s" if record.get("aspf") == "s" else "r",
-        }
+    # sp= is for subdomains, and only in the organizational domain's record (§6.3).
+    subdomain = record["_inherited"] and organizational_domain(from_domain) != from_domain
+    policy = record.get("sp") if subdomain and record.get("sp") in POLICIES else None
+    checked = replace(
+        found,
+        policy=policy or (record.get("p") if record.get("p") in POLICIES else NONE),
+        dkim_alignment="s" if record.get("adkim") == "s" else "r",
+        spf_alignment="s" if record.get("aspf") == "s" else "r",
     )
-    return Authentication(**{**_fields_of(checked), "dmarc": PASS if checked.aligned_pass else FAIL})
-
-
-def _fields_of(value: Authentication) -> dict:
-    return {name: getattr(value, name) for name in value.__dataclass_fields__}
+    return replace(checked, dmarc=PASS if checked.aligned_pass else FAIL)
 
 
 def _header_fields(raw: bytes) -> list[tuple[str, str]]:
