@@ -161,6 +161,7 @@ VERSION_MARK = "#morph1"
 LEGACY_QUERIES = True
 # Sudachi refuses input over 49,149 bytes: the text is fed in lines, each cut to this many characters (3 bytes each).
 _CHUNK_CHARS = 4000
+_HIRAGANA = re.compile("[\u3041-\u309fー]+")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _LINES = re.compile(r"[^\n。！？]*[\n。！？]?")
 
@@ -190,6 +191,7 @@ class Unit(NamedTuple):
     lexemes: tuple[str, ...]
     fallback: tuple[str, ...] = ()
     word: bool = False
+    kana: str = ""  # a hiragana word's own spelling when its normalized form differs (しょうじ, read 障子)
 
     @property
     def width(self) -> int:
@@ -211,6 +213,10 @@ def _japanese_unit(morpheme) -> Unit:
     """A Japanese word: its normalized form, then its middle and short units (京都府宇治市 -> 京都府, 宇治市, 京都,
     府, 宇治, 市), then, for a verb's continuative form that is also a noun (問い合わせ(る), 払戻し), the noun."""
     lexemes = [morpheme.normalized_form()]
+    # Hiragana is read by context (しょうじ is 障子 alone, a name after it): its spelling is a lexeme too.
+    surface = normalize(morpheme.surface())
+    kana = surface if _HIRAGANA.fullmatch(surface) and surface != normalize(lexemes[0]) else ""
+    lexemes.append(kana)
     for mode in (SplitMode.B, SplitMode.A):
         parts = morpheme.split(mode)
         if len(parts) > 1:
@@ -224,7 +230,7 @@ def _japanese_unit(morpheme) -> Unit:
         if len(letters) > 1:
             fallback = tuple(FALLBACK + bigram for bigram in cjk_bigrams(letters))
     normalized = (normalize(lexeme)[:MAX_WORD_CHARS] for lexeme in lexemes)
-    return Unit(tuple(dict.fromkeys(lexeme for lexeme in normalized if lexeme)), fallback)
+    return Unit(tuple(dict.fromkeys(lexeme for lexeme in normalized if lexeme)), fallback, kana=kana)
 
 
 @functools.lru_cache(maxsize=20_000)
@@ -294,6 +300,8 @@ def _operand(unit: Unit, last: bool, fallback: bool) -> str:
     """One word of a query. The last word of a term, when it is letters only, is a prefix (refund -> refunds); an
     unknown Japanese word may also match by its bigrams when `fallback`."""
     word = quote_lexeme(unit.lexemes[0])
+    if unit.kana:
+        word = f"({word} | {quote_lexeme(unit.kana)})"
     if unit.word and last and unit.lexemes[0].isalpha():
         return word + ":*"
     if fallback and unit.fallback:
