@@ -282,6 +282,9 @@ def test_raw_iso_2022_jp_in_headers_without_encoded_words():
 def test_the_decoder_reads_katakana_shifts_and_agrees_with_pythons_codec_on_standard_jis():
     assert japanese.decode_iso2022jp(b"\x1b(I6@6E\x1b(B x\x0e6@\x0fy") == "ｶﾀｶﾅ xｶﾀy"  # ESC ( I and SO/SI
     assert japanese.decode_iso2022jp(b"\x1b$B!A\x1b(B") == "\u301c"  # 〜 is U+301C, as Python and browsers read it
+    # JIS X 0201 Roman (¥ ‾), a line end inside two-byte mode, a space there, JIS X 0213 (𩸽) via Python's codec
+    assert japanese.decode_iso2022jp(b'\x1b$B-!!A\n$" $"\x1b(J\\~\x1b(B') == "①〜\nあ あ¥‾"
+    assert japanese.decode_iso2022jp(b"\x1b$B-!\x1b$(P}L\x1b(B") == "①𩸽"
     assert japanese.decode_iso2022jp(b"\x1b$(D\x22\x2f\x1b(B") == "\u02d8"  # JIS X 0212 via Python's codec
     disagree = []
     for j1 in range(0x21, 0x7F):
@@ -291,7 +294,8 @@ def test_the_decoder_reads_katakana_shifts_and_agrees_with_pythons_codec_on_stan
                 expected = data.decode("iso2022_jp")
             except UnicodeDecodeError:
                 continue
-            if japanese.decode_iso2022jp(data) != expected:
+            # After ① (which Python's codec refuses) so that the decoder's own path reads the pair
+            if japanese.decode_iso2022jp(b"\x1b$B-!" + data[3:]) != "①" + expected:
                 disagree.append(data)
     assert disagree == []
 
