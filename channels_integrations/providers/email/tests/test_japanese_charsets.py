@@ -129,6 +129,47 @@ def test_outlook_cp50220_mail_has_its_nec_characters_in_subject_body_sender_html
     assert_clean(mail.subject, mail.from_name, mail.full_text, mail.html, attachment.filename)
 
 
+def qword(data: bytes) -> str:
+    """RFC 2047 Q encoding, as some clients write ISO-2022-JP words."""
+    quoted = "".join(chr(b) if chr(b).isalnum() or chr(b) in "$%()-!" else f"={b:02X}" for b in data)
+    return f"=?iso-2022-jp?Q?{quoted}?="
+
+
+@pytest.mark.parametrize(
+    ("client", "subject_header", "content_type", "extra"),
+    [
+        ("iPhone Mail (20G75)", word(cp50220("Re: ①の件〜確認")), "text/plain;\n\tcharset=iso-2022-jp", ""),
+        ("Becky! ver. 2.81.04", word(cp50220("Re: ①の件〜確認")), 'text/plain; charset="ISO-2022-JP"', ""),
+        (
+            "Mozilla Thunderbird",
+            qword(cp50220("Re: ①の件〜確認")),
+            "text/plain; charset=ISO-2022-JP; format=flowed; delsp=yes",
+            "User-Agent: Mozilla/5.0 Thunderbird/115.6.0\n",
+        ),
+    ],
+)
+def test_iso_2022_jp_from_other_clients(client, subject_header, content_type, extra):
+    body = "佐藤様\r\n\r\n①の件、承知しました〜。\r\n㈱テスト 第Ⅱ部\r\n"
+    raw = crlf(
+        f"""
+From: {word(cp50220("山田 花子"))} <hanako@example.jp>
+To: {MAILBOX}
+Subject: {subject_header}
+Message-ID: <client@example.jp>
+X-Mailer: {client}
+{extra}MIME-Version: 1.0
+Content-Type: {content_type}
+Content-Transfer-Encoding: 7bit
+
+BODY
+"""
+    ).replace(b"BODY\r\n", cp50220(body))
+    mail = mime.parse_message(raw)
+    assert (mail.subject, mail.from_name) == ("Re: ①の件〜確認", "山田 花子")
+    assert mail.full_text == body.replace("\r\n", "\n").strip()
+    assert "\u301c" in mail.full_text  # the wave dash as the other ISO-2022-JP mail reads
+
+
 def test_outlook_mail_polled_over_imap_is_stored_readable(tenant_a, simulator):
     part = simulator.parts["email"]
     box = part.add_mailbox(MAILBOX, MAILBOX, "mail-password")
