@@ -238,7 +238,9 @@ def all_addresses(msg: Message, name: str) -> list[tuple[str, str]]:
             pairs.append((address.display_name, address.addr_spec))
     except Exception:
         pairs = []
-    if not pairs:
+    if not pairs and _own_decoding(raw):
+        pairs = getaddresses([raw])  # names decoded below (decode_words), not with Python's strict codecs
+    elif not pairs:
         try:
             pairs = [(str(make_header(decode_header(n))) if n else "", a) for n, a in getaddresses([raw])]
         except Exception:
