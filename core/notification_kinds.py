@@ -19,6 +19,7 @@ class NotificationKind:
     label: Promise  # the preference's name: "Assigned to me"
     text: Promise  # "%(actor)s assigned #%(number)s to you", formatted with the notification's parameters
     automated_text: Promise | None = None  # when a rule or routing acted (params carry "automated"): names no one
+    rule_text: Promise | None = None  # when a named rule acted (params carry "rule"): names the rule, not a person
     in_app_by_default: bool = True
     email_by_default: bool = False
 
@@ -64,6 +65,8 @@ def default_email() -> list[str]:
 def text_format(key: str, params: dict) -> Promise:
     """The (translatable) format of a notification of this kind."""
     kind = _kinds[key]
+    if params.get("rule") and kind.rule_text is not None:
+        return kind.rule_text
     if params.get("automated") and kind.automated_text is not None:
         return kind.automated_text
     return kind.text

@@ -85,6 +85,8 @@ def _notification_formats() -> dict[str, str]:
         formats[kind.key] = str(kind.text)
         if kind.automated_text is not None:
             formats[f"{kind.key}.automated"] = str(kind.automated_text)
+        if kind.rule_text is not None:
+            formats[f"{kind.key}.rule"] = str(kind.rule_text)
     return formats
 
 

@@ -15,6 +15,7 @@ KINDS = (
         text=_("%(actor)s assigned #%(number)s to you"),
         # When a rule or routing did it, the notification names no one (no "Tsunaguさん"): routing is not a rule.
         automated_text=_("#%(number)s was assigned to you automatically"),
+        rule_text=_("Rule “%(rule)s” assigned #%(number)s to you"),
         email_by_default=True,
     ),
     NotificationKind(
@@ -22,6 +23,7 @@ KINDS = (
         label=_("Mentioned in a note"),
         text=_("%(actor)s mentioned you on #%(number)s"),
         automated_text=_("An automation rule mentioned you on #%(number)s"),
+        rule_text=_("Rule “%(rule)s” mentioned you in a note on #%(number)s"),
         email_by_default=True,
     ),
     NotificationKind(

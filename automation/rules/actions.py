@@ -73,7 +73,7 @@ def assign_agent(*, organization, rule, ticket, action) -> dict:
     membership = Membership.objects.select_related("role", "user").get(user_id=action["user"])
     if not connections_visible_to(membership).filter(pk=ticket.connection_id).exists():
         raise DomainError(f"{membership.user} cannot see this channel")
-    _update(organization, ticket, assignee=membership.user)
+    _update(organization, ticket, assignee=membership.user, rule=rule.name)
     return {"user": membership.user_id}
 
 
@@ -121,7 +121,7 @@ def auto_reply(*, organization, rule, ticket, action, message=None) -> dict:
 
 
 def add_note(*, organization, rule, ticket, action) -> dict:
-    note = note_add(organization=organization, actor=None, ticket=ticket, text=action["text"])
+    note = note_add(organization=organization, actor=None, ticket=ticket, text=action["text"], rule=rule.name)
     return {"message": note.pk}
 
 

@@ -190,7 +190,11 @@
   const formats = JSON.parse((document.getElementById("notification-formats") || {}).textContent || "{}");
   function notificationText(payload) {
     const params = payload.params || {};
-    const format = (params.automated && formats[`${payload.kind}.automated`]) || formats[payload.kind] || "";
+    const format =
+      (params.rule && formats[`${payload.kind}.rule`]) ||
+      (params.automated && formats[`${payload.kind}.automated`]) ||
+      formats[payload.kind] ||
+      "";
     return format.replace(/%\((\w+)\)s/g, (_, key) => String((payload.params || {})[key] ?? ""));
   }
 

@@ -50,10 +50,12 @@ def ticket_update(
     team: Team | None | bool = False,
     tags: list[str] | None = None,
     run_rules: bool = True,
+    rule: str = "",
 ) -> Ticket:
     """Change status, priority, assignee (None = unassign), team or tags; each change is a TicketEvent.
     `False` for assignee/team means "leave as is". `actor=None` is automation (a rule or routing); automation passes
-    `run_rules=False` so that its own changes do not trigger the "ticket updated" rules again."""
+    `run_rules=False` so that its own changes do not trigger the "ticket updated" rules again. `rule`: the name of
+    the rule acting, which notifications name instead of a person."""
     ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
     changed = []
     old_status = ticket.status
@@ -86,7 +88,7 @@ def ticket_update(
                 user_id=assignee.pk,
                 kind="assigned",
                 ticket=ticket,
-                params={"actor": actor} if actor else {"automated": True},
+                params={"actor": actor} if actor else {"automated": True, "rule": rule},
             )
     if team is not False and (team.pk if team else None) != ticket.team_id:
         ticket_event_add(ticket, actor, TicketEventKind.TEAM, ticket.team_id, team.pk if team else None)

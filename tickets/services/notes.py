@@ -27,12 +27,18 @@ logger = logging.getLogger("tsunagu.tickets")
 
 @transaction.atomic
 def note_add(
-    *, organization: Organization, actor: User | None, ticket: Ticket, text: str, mention_ids: list[int] = ()
+    *,
+    organization: Organization,
+    actor: User | None,
+    ticket: Ticket,
+    text: str,
+    mention_ids: list[int] = (),
+    rule: str = "",
 ) -> Message:
     """A private note. It mentions the members picked by id (the composer's autocomplete: names in any script, as
     `@高橋` or `@managerさん` cannot be told apart from the words after them) and, for API clients and rules, those
     named as @local-part or @full@address. Only members who may see the ticket's channel can be mentioned; each is
-    notified. `actor=None` is a note written by an automation rule."""
+    notified. `actor=None` is a note written by an automation rule, named by `rule` in the notifications."""
     text = (text or "").strip()
     if not text:
         raise DomainError(_("Write something first."), field="text")
@@ -60,7 +66,7 @@ def note_add(
                 user_id=user.pk,
                 kind="mentioned",
                 ticket=ticket,
-                params={"actor": actor} if actor else {"automated": True},
+                params={"actor": actor} if actor else {"automated": True, "rule": rule},
             )
     ticket_message_update(ticket, {}, document, timezone.now())
     publish_message(organization, ticket, note)

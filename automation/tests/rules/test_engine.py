@@ -191,12 +191,14 @@ def test_assign_agent_notifies_them_as_automation(tenant_a):
         notification = Notification.objects.get(user=agent)
     assert runs[0].actions == [{"type": "assign_agent", "ok": True, "user": agent.pk}]
     assert notification.params["automated"] == "True" and "actor" not in notification.params
+    assert notification.params["rule"] == "to owner"
     from django.utils import translation
 
+    # The rule is named, no one is called さん (issue 16, part 3).
     with translation.override("ja"):
-        assert notification.text == f"#{ticket.number} が自動であなたに割り当てられました"
+        assert notification.text == f"ルール『to owner』により #{ticket.number} があなたに割り当てられました"
     with translation.override("en"):
-        assert notification.text == f"#{ticket.number} was assigned to you automatically"
+        assert notification.text == f"Rule “to owner” assigned #{ticket.number} to you"
 
 
 def test_assign_agent_who_cannot_see_the_channel_is_logged_as_not_done(tenant_a):
