@@ -247,6 +247,7 @@ class EmailConnector(Connector):
         iso2022jp = japanese.use_iso2022jp(config, [subject, outbound.text, *files])
         if iso2022jp:
             japanese.set_header(message, "Subject", subject)
+            japanese.set_names(message)
         else:
             message["Subject"] = subject
         # RFC 5322 §3.3: "-0000" would claim the zone is unknown; the time is UTC and says so.

@@ -465,3 +465,19 @@ def set_attachment_name(part: EmailMessage, filename: str) -> None:
     del part["Content-Type"], part["Content-Disposition"]
     part.set_raw("Content-Type", f"{content_type};\n name={quoted}")
     part.set_raw("Content-Disposition", f"attachment;\n filename={quoted}")
+
+
+def set_names(message: EmailMessage) -> None:
+    """The From and To display names in ISO-2022-JP words too (a client that cannot read UTF-8 bodies cannot read
+    UTF-8 names either); a name ISO-2022-JP cannot carry (𠮷田) stays in UTF-8, the rest of the message does not
+    depend on it."""
+    for name in ("From", "To"):
+        header = message[name]
+        addresses = getattr(header, "addresses", ())
+        if len(addresses) != 1:
+            continue
+        display, address = addresses[0].display_name, addresses[0].addr_spec
+        if display.isascii() or iso2022jp_unencodable(display):
+            continue
+        del message[name]
+        message.set_raw(name, "\n ".join(encoded_words(display)) + f"\n <{address}>")

@@ -21,7 +21,8 @@ from channels_integrations.providers.email import japanese, mime
 from channels_integrations.providers.email.connect import MailboxForm
 from channels_integrations.providers.email.connector import EmailConnector
 from channels_integrations.providers.email.tests.test_connector import MAILBOX, mailbox
-from tickets.models import Attachment, Message, Ticket
+from tickets.models import Attachment, DeliveryState, Message, Ticket
+from tickets.services import replies
 
 # JIS X 0208 codes of the NEC special characters (row 13) and one NEC-selected IBM extension (row 92), as Windows'
 # CP50220 and the Microsoft code page tables give them.
@@ -411,8 +412,12 @@ def test_a_mailbox_asking_for_iso_2022_jp_sends_7bit_cp50220_that_reads_back():
     assert b"-!" in body and b"-j" in body
     # Half-width katakana become full-width (CP50220), ¥ the full-width yen; everything else as written
     expected = REPLY.replace("ｶﾀｶﾅ", "カタカナ").replace("¥", "￥")
+    assert mime.raw_header(parsed, "From").startswith("=?ISO-2022-JP?B?")
+    assert mime.raw_header(parsed, "To").startswith("=?ISO-2022-JP?B?")
     mail = mime.parse_message(raw)
     assert mail.subject == "Re: ①ご注文の件"
+    assert mail.from_name == "ショップ サポート"
+    assert mime.all_addresses(parsed, "To") == [("山田 花子", "hanako@example.jp")]
     assert mail.full_text == expected.strip()
     assert "㈱テスト商事様" in mail.html
     [attachment] = mail.attachments
@@ -479,3 +484,28 @@ def test_the_mailbox_form_stores_the_outgoing_charset(db, tenant_a):
     with tenant_a.scope():
         form = MailboxForm(data={**data, "outgoing_charset": "shift_jis"}, organization=tenant_a.organization)
         assert not form.is_valid()
+
+
+def test_an_agents_reply_goes_over_smtp_in_iso_2022_jp(tenant_a, simulator, django_capture_on_commit_callbacks):
+    part = simulator.parts["email"]
+    box = part.add_mailbox(MAILBOX, MAILBOX, "mail-password")
+    box.append(OUTLOOK)
+    connection = mailbox(tenant_a, imap_port=part.imap_port, smtp_port=part.smtp_port)
+    with tenant_a.scope():
+        connection.config["outgoing_charset"] = "iso-2022-jp"
+        connection.save(update_fields=["config"])
+        services.connection_poll(organization=tenant_a.organization, connection_id=connection.pk)
+        ticket = Ticket.objects.get()
+        with django_capture_on_commit_callbacks(execute=True):
+            reply = replies.message_reply(
+                organization=tenant_a.organization, actor=tenant_a.users["agent"], ticket=ticket, text=REPLY
+            )
+        reply.refresh_from_db()
+        assert reply.delivery_state == DeliveryState.SENT
+    sent = part.sent()[-1]
+    raw = sent["data"] if isinstance(sent, dict) else sent
+    raw = raw if isinstance(raw, bytes) else raw.encode("ascii")
+    assert b"\x1b$B" in raw and b'charset="ISO-2022-JP"' in raw
+    mail = mime.parse_message(raw)
+    assert mail.subject == "Re: " + SUBJECT
+    assert mail.full_text == REPLY.replace("ｶﾀｶﾅ", "カタカナ").replace("¥", "￥").strip()
