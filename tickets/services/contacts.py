@@ -39,7 +39,8 @@ def reading_normalise(value: str) -> str:
     return text
 
 
-def _hiragana(katakana: str) -> str:
+def reading_hiragana(katakana: str) -> str:
+    """A reading in hiragana (タナカ → たなか), indexed too so that either spelling finds the name."""
     return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in katakana)
 
 
@@ -47,7 +48,7 @@ def contact_document(contact: Contact) -> str:
     """What finds a contact: name, reading (in katakana and hiragana, so either spelling finds it), handles, email."""
     # Every identity's handle, not a prefetched subset (a member's view holds only their channels' platforms).
     handles = list(ContactIdentity.objects.filter(contact_id=contact.pk).values_list("handle", flat=True))
-    return index_document(contact.name, contact.reading, _hiragana(contact.reading), *handles, contact.email)
+    return index_document(contact.name, contact.reading, reading_hiragana(contact.reading), *handles, contact.email)
 
 
 def contact_update(
@@ -65,7 +66,7 @@ def contact_update(
     )
     added = [text for text, old in zip((contact.name, contact.reading), before, strict=True) if text and text != old]
     if contact.reading in added:
-        added.append(_hiragana(contact.reading))
+        added.append(reading_hiragana(contact.reading))
     if added:
         Ticket.objects.filter(contact_id=contact.pk).update(search_vector=append_expression("search_vector", *added))
     return contact

@@ -12,7 +12,7 @@ from django_scopes import scopes_disabled
 
 from tickets.models import Contact, Message, Ticket
 from tickets.search import append_sql, document_expression, index_document
-from tickets.services.contacts import contact_document
+from tickets.services.contacts import contact_document, reading_hiragana
 
 MODELS = ("message", "contact", "ticket")
 
@@ -59,14 +59,16 @@ class Command(BaseCommand):
             Message.objects.filter(ticket_id__in=ids).order_by("created_at", "pk").values_list("ticket_id", "text")
         ):
             texts[ticket_id].append(text)
-        for ticket in Ticket.objects.filter(pk__in=ids).select_related("contact").only("subject", "contact__name"):
+        tickets = Ticket.objects.filter(pk__in=ids).select_related("contact")
+        for ticket in tickets.only("subject", "contact__name", "contact__reading"):
             documents = [index_document(text) for text in texts[ticket.pk]]
             expression = "%s::tsvector"  # the subject and the customer's name
             for _ in documents:
                 expression = append_sql(expression)
             name = ticket.contact.name if ticket.contact_id else ""
+            reading = ticket.contact.reading if ticket.contact_id else ""
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"UPDATE tickets_ticket SET search_vector = {expression} WHERE id = %s",
-                    [index_document(ticket.subject, name), *documents, ticket.pk],
+                    [index_document(ticket.subject, name, reading, reading_hiragana(reading)), *documents, ticket.pk],
                 )

@@ -1,9 +1,14 @@
 """A contact's reading (フリガナ, issue 16 part 3): accepted in hiragana, katakana or half-width katakana and stored
 in full-width katakana, refused when it is not kana, searchable in either kana, and the key of the name sort."""
 
+import io
+
 import pytest
+from django.core.management import call_command
 
 from core.errors import DomainError
+from tickets.models import Contact, Ticket
+from tickets.search import filter_matching
 from tickets.services.contacts import contact_update, reading_normalise
 from tickets.services.ingest import message_ingest
 from tickets.tests.factories import connection, inbound
@@ -113,3 +118,15 @@ def test_members_who_cannot_work_tickets_cannot_edit_customers(tenant_a, login):
     with tenant_a.scope():
         contact.refresh_from_db()
     assert contact.reading == ""
+
+
+def test_the_reindex_keeps_the_reading_in_the_tickets_vectors(tenant_a):
+    conn = connection(tenant_a, "line", "LINE")
+    contact = _contact(tenant_a, conn, "東海林 さだお", "R")
+    with tenant_a.scope():
+        contact_update(organization=tenant_a.organization, contact=contact, reading="ショウジ サダオ")
+        ticket = contact.tickets.get()
+    call_command("reindex_search", stdout=io.StringIO())
+    with tenant_a.scope():
+        assert filter_matching(Ticket.objects.all(), "ショウジ").get() == ticket
+        assert filter_matching(Contact.objects.all(), "ショウジ").get() == contact
