@@ -12,7 +12,7 @@ from tickets.models import CannedResponse, CannedResponseVariant
 # (shortcut, title, body); {{organization.name}} is filled when sent (tickets.canned.render_canned).
 STARTER_CANNED = (
     (
-        "thanks",
+        "received",
         _("Acknowledgement"),
         _(
             "Thank you for contacting {{organization.name}}.\n"

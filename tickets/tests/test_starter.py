@@ -62,7 +62,7 @@ def test_the_texts_send_as_they_are(client):
             organization=organization, platform="line", display_name="LINE", external_account_id="acct-starter"
         )
         message, _created = message_ingest(organization=organization, connection=conn, inbound=inbound("こんにちは"))
-        body = CannedResponseVariant.objects.get(response__shortcut="thanks", language="ja").body
+        body = CannedResponseVariant.objects.get(response__shortcut="received", language="ja").body
         text = render_canned(body, ticket=message.ticket, agent=None)
     assert "{{" not in text and "株式会社かいしゃ" in text
 
