@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from django.contrib.postgres.search import SearchQueryField, SearchVectorField
-from django.db.models import BooleanField, Case, F, Func, IntegerField, QuerySet, TextField, Value, When
+from django.db.models import BooleanField, Case, F, Func, IntegerField, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast, Coalesce
 from sudachipy import Dictionary, SplitMode
 
@@ -447,18 +447,26 @@ def rank_expression(query: str, field: str = "search_vector") -> Case | None:
     return Case(*whens, default=Value(len(tiers)), output_field=IntegerField())
 
 
-def filter_tier(queryset: QuerySet, query: str, tier: int, field: str = "search_vector") -> QuerySet:
+def filter_tier(
+    queryset: QuerySet, query: str, tier: int, field: str = "search_vector", window: Q | None = None
+) -> QuerySet:
     """`filter_matching` narrowed to the rows of one tier (0 .. len(rank_queries(query))), as ONE `@@` with a
     constant tsquery, so each tier is read like a plain search: from the GIN index, or along a recency index. The
     tiers are nested (the exact phrase implies all the terms, which imply the query), so tier i is "matches tier i's
-    query and not tier i-1's"."""
+    query and not tier i-1's". With `window`, only rows inside it are ranked above the last tier: the others are all
+    in the last tier (bounded ranking, see tickets.selectors.RANKED_WINDOW)."""
     literal = tsquery_literal(query)
     if literal is None:
         return queryset.none()
     tiers = [*rank_queries(query), literal]
-    narrowed = f"({tiers[tier]})" if tier < len(tiers) - 1 else f"({literal})"
+    narrowed = f"({literal})"
     if tier < len(tiers) - 1:
-        narrowed = f"({literal}) & {narrowed}"
+        narrowed += f" & ({tiers[tier]})"
     if tier > 0:
         narrowed += f" & !({tiers[tier - 1]})"
-    return queryset.filter(_matches(field, narrowed))
+    condition = Q(_matches(field, narrowed))
+    if window is not None and tier < len(tiers) - 1:
+        condition &= window
+    elif window is not None and tier > 0:
+        condition |= Q(_matches(field, literal)) & ~window
+    return queryset.filter(condition)

@@ -38,6 +38,11 @@ SORTS = {
 # A search in the default (recent) sort: the best tier first (exact phrase, then all terms by their words, then
 # unknown words matched by their bigrams: tickets.search.rank_queries), most recent first within a tier.
 RANKED = ("search_tier", "-last_message_at", "-id")
+# Pages rank within the newest RANKED_WINDOW matches only (older ones follow in the last tier, most recent first): a
+# better tier that few tickets reach would otherwise be looked for along the whole organization's recency index. The
+# window's start travels in the cursor, so every page of one search splits the tiers the same way.
+RANKED_WINDOW = 2000
+RANKED_CURSOR = (*RANKED, "search_window")
 
 
 def _ranked(f: "TicketFilter") -> bool:
@@ -134,9 +139,14 @@ def _mentions_me(membership: Membership):
 
 
 def apply_filters(
-    tickets: QuerySet[Ticket], membership: Membership, f: TicketFilter, search_tier: int | None = None
+    tickets: QuerySet[Ticket],
+    membership: Membership,
+    f: TicketFilter,
+    search_tier: int | None = None,
+    window: datetime | None = None,
 ) -> QuerySet[Ticket]:
-    """The filters of `f`; with `search_tier`, only the search matches of that tier (tickets.search.filter_tier)."""
+    """The filters of `f`; with `search_tier`, only the search matches of that tier (tickets.search.filter_tier),
+    ranked above the last tier only from `window` on (last_message_at) when given."""
     user_id = membership.user_id
     if f.view == "mine":
         tickets = tickets.filter(assignee_id=user_id)
@@ -183,18 +193,21 @@ def apply_filters(
         if search_tier is None:
             tickets = filter_matching(tickets, f.q)
         else:
-            tickets = filter_tier(tickets, f.q, search_tier)
+            since = Q(last_message_at__gte=window) if window else None
+            tickets = filter_tier(tickets, f.q, search_tier, window=since)
     return tickets
 
 
-def ticket_list(membership: Membership, f: TicketFilter, search_tier: int | None = None) -> QuerySet[Ticket]:
+def ticket_list(
+    membership: Membership, f: TicketFilter, search_tier: int | None = None, window: datetime | None = None
+) -> QuerySet[Ticket]:
     """The ticket list: one query for the rows (with the last message as preview) and one for their tags. A ranked
     search (`_ranked`) is ordered by RANKED, its tier worked out for every match (the inbox's pages read one tier at a
     time instead: `ticket_page`); with `search_tier`, only that tier's matches, most recent first."""
     last_message = (
         Message.objects.filter(ticket=OuterRef("pk")).exclude(kind=MessageKind.NOTE).order_by("-created_at", "-id")
     )
-    tickets = apply_filters(visible_tickets(membership), membership, f, search_tier)
+    tickets = apply_filters(visible_tickets(membership), membership, f, search_tier, window)
     order = SORTS[f.sort]
     if search_tier is not None:
         tickets = tickets.annotate(search_tier=Value(search_tier, output_field=IntegerField()))
@@ -239,26 +252,31 @@ def ticket_page(membership: Membership, f: TicketFilter, *, after: str = "", siz
 
 def _ranked_page(membership: Membership, f: TicketFilter, *, after: str, size: int) -> tuple[list[Ticket], str]:
     """`ticket_page` of a ranked search, in RANKED order: tier by tier, each read as a plain search (one `@@`, most
-    recent first, so PostgreSQL may walk the recency index and stop at the page's end), never ranking every match.
-    The cursor carries the tier: a page that ends a tier continues with the next one."""
+    recent first, so PostgreSQL may walk the recency index and stop at the page's end), never ranking every match;
+    within the newest RANKED_WINDOW matches (the window). The cursor carries the tier and the window's start."""
     tiers = len(rank_queries(f.q)) + 1
     first, values = 0, None
     if after:
-        values = _cursor_values(after, RANKED)
-        first = values[0]
+        values = _cursor_values(after, RANKED_CURSOR)
+        first, window = values[0], values[3]
         if not 0 <= first < tiers:
             raise ValueError("not a list cursor")
+    else:
+        newest = ticket_list(membership, f).order_by("-last_message_at").values_list("last_message_at", flat=True)
+        window = next(iter(newest[RANKED_WINDOW - 1 : RANKED_WINDOW]), None)  # None: fewer matches, rank them all
     rows: list[Ticket] = []
     for tier in range(first, tiers):
-        tickets = ticket_list(membership, f, search_tier=tier)
+        tickets = ticket_list(membership, f, search_tier=tier, window=window)
         if values is not None and tier == first:
-            tickets = tickets.filter(_after(RANKED[1:], values[1:]))
+            tickets = tickets.filter(_after(RANKED[1:], values[1:3]))
         rows += list(tickets[: size + 1 - len(rows)])
         if len(rows) > size:
             break
     more = len(rows) > size
     rows = rows[:size]
-    return rows, (_cursor(rows[-1], RANKED) if more else "")
+    for row in rows:
+        row.search_window = window
+    return rows, (_cursor(rows[-1], RANKED_CURSOR) if more else "")
 
 
 def _after(order: tuple[str, ...], values: list) -> Q:
@@ -309,7 +327,7 @@ def _cursor_values(cursor: str, order: tuple[str, ...]) -> list:
     return parsed
 
 
-_CURSOR_TIMES = {"last_message_at", "created_at", "first_response_due_at"}
+_CURSOR_TIMES = {"last_message_at", "created_at", "first_response_due_at", "search_window"}
 
 
 def view_counts(membership: Membership) -> dict:

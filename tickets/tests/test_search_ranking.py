@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tickets import selectors
 from tickets.models import Ticket
 from tickets.search import filter_tier, rank_queries, vector_expression
 from tickets.selectors import TicketFilter, ticket_list, ticket_page
@@ -93,3 +94,29 @@ def test_each_tier_is_one_gin_searchable_match(inbox):
             tickets = filter_tier(Ticket.objects.all(), "delivery address", tier)
             assert str(tickets.query).count(" @@ ") == 1
         assert filter_tier(Ticket.objects.all(), "delivery address", 2).count() == 0
+
+
+@pytest.mark.parametrize("size", [1, 2, 4])
+def test_pages_rank_within_the_newest_matches_only(inbox, size, monkeypatch):
+    """With a window of 3, the oldest phrase match is not looked for above the last tier: it follows, by recency."""
+    monkeypatch.setattr(selectors, "RANKED_WINDOW", 3)
+    assert pages(inbox, "delivery address", size) == ["phrase_new", "terms_new", "terms_old", "phrase_old"]
+
+
+def test_the_window_start_travels_in_the_cursor(inbox, monkeypatch):
+    """A ticket that arrives between two pages neither moves the window nor repeats a row."""
+    monkeypatch.setattr(selectors, "RANKED_WINDOW", 3)
+    membership, query = inbox.memberships["manager"], TicketFilter(q="delivery address")
+    with inbox.scope():
+        first, cursor = ticket_page(membership, query, size=2)
+        conn = connection(inbox, "email")
+        message_ingest(
+            organization=inbox.organization, connection=conn, inbound=inbound("delivery address?", thread="n")
+        )
+        rest, _ = ticket_page(membership, query, after=cursor, size=10)
+    assert keys(inbox, first) + [inbox.keys.get(row.pk, "new") for row in rest] == [
+        "phrase_new",
+        "terms_new",
+        "terms_old",
+        "phrase_old",
+    ]
