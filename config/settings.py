@@ -410,6 +410,11 @@ WEBHOOK_REJECTION_AUDIT_SECONDS = int(os.environ.get("WEBHOOK_REJECTION_AUDIT_SE
 # private addresses only in development and tests (core.outbound_http).
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", DEBUG or TESTING)
 RULE_WEBHOOKS_ALLOW_PRIVATE = env_bool("RULE_WEBHOOKS_ALLOW_PRIVATE", OUTBOUND_ALLOW_PRIVATE)
+# DNS for inbound mail's DKIM, SPF and DMARC records: the system's resolver, or "off" (every lookup answers "no
+# record", so mail is "not checked"): tests never depend on the public DNS; their mail checks bring their own records.
+EMAIL_AUTH_DNS = os.environ.get("EMAIL_AUTH_DNS", "off" if TESTING else "system")
+if EMAIL_AUTH_DNS not in ("system", "off"):
+    raise ImproperlyConfigured("EMAIL_AUTH_DNS must be 'system' or 'off'")
 
 # --- logging ----------------------------------------------------------------------------------------------------
 LOGGING = {

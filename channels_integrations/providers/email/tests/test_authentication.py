@@ -237,3 +237,8 @@ def test_the_bounded_resolver_caches_and_stops_at_its_budget():
     with pytest.raises(DnsTemporaryError):
         bounded("_dmarc.c.example")
     assert asked == ["_dmarc.a.example", "_dmarc.b.example"]
+
+
+def test_with_dns_off_every_lookup_is_no_record_so_mail_is_not_checked(settings):
+    settings.EMAIL_AUTH_DNS = "off"
+    assert authentication.dns_txt("_dmarc.gmail.com") == []
