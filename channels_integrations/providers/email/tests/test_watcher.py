@@ -118,7 +118,8 @@ def test_a_server_without_idle_is_left_to_polling(tenant_a, part, connection, wa
 
 def test_the_watcher_connects_again_when_the_server_drops_the_connection(tenant_a, part, connection, watcher):
     watcher()
-    wait_until(lambda: part.idling(MAILBOX) == 1, "the watcher idles")
+    # The first IDLE queues a check whose poll opens a connection of its own: wait until only the IDLE one is left.
+    wait_until(lambda: part.idling(MAILBOX) == 1 and len(part.state()["imap_sessions"]) == 1, "the watcher idles")
     # When the server goes away without a word
     assert part.drop_connections() == 1
     # Then the watcher is back in IDLE on a new connection, and a mail delivered now arrives
