@@ -292,6 +292,9 @@ class EmailConnector(Connector):
         never the server's words (a tenant chooses the server); a logged-in server's answer about a message (a
         refused address) is shown as it said it."""
         config, credentials = connection.config, connection.credentials
+        if not config.get("smtp_host") or not str(config.get("smtp_port", "")).isdigit():
+            # A connection stored without its outgoing server (an import, the API): the admin must finish it.
+            raise AuthFailed(_("This mailbox has no outgoing (SMTP) server. Set one on the channel's page."))
         host, port, security = config["smtp_host"], int(config["smtp_port"]), config.get("smtp_security", "starttls")
         timeout = settings.PLATFORM_HTTP_TIMEOUT[1]
         try:

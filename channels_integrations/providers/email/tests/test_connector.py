@@ -263,3 +263,25 @@ def test_check_now_fetches_new_mail_before_the_next_interval(
     assert answer.status_code == 302
     with tenant_a.scope():
         assert list(Ticket.objects.values_list("subject", flat=True)) == ["至急"]
+
+
+def test_a_reply_from_a_mailbox_without_an_outgoing_server_fails_saying_so(
+    client, tenant_a, django_capture_on_commit_callbacks
+):
+    # A connection stored without its SMTP settings (through the API, say): the reply fails with words an admin can
+    # act on, not an internal KeyError.
+    connection = mailbox(tenant_a)
+    with tenant_a.scope():
+        connection.config = {k: v for k, v in connection.config.items() if not k.startswith("smtp_")}
+        connection.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        post_mime(client, connection, japanese_mail("請求書", "請求書をください", msgid="<bill@example.jp>"))
+    with tenant_a.scope():
+        ticket = Ticket.objects.get()
+        with django_capture_on_commit_callbacks(execute=True):
+            reply = replies.message_reply(
+                organization=tenant_a.organization, actor=tenant_a.users["agent"], ticket=ticket, text="お送りします。"
+            )
+        reply.refresh_from_db()
+    assert reply.delivery_state == DeliveryState.FAILED
+    assert "SMTP" in reply.delivery_error and "KeyError" not in reply.delivery_error
