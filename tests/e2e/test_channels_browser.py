@@ -107,14 +107,17 @@ def test_disconnecting_a_channel_asks_first(browser, asgi_server, tenant_a, java
             expect(dialog).to_have_count(0)
             assert off_loop(status) == "active"
             disconnect.click()
-            page.get_by_role("dialog").get_by_role("button", name="接続解除").click()
+            # The page is already at the list's URL: wait for the POST's own navigation, not for the URL.
+            with page.expect_navigation():
+                page.get_by_role("dialog").get_by_role("button", name="接続解除").click()
         else:
             # The server asks on a page of its own
             disconnect.click()
             expect(page.locator("h1")).to_contain_text("ショップのページ")
             assert off_loop(status) == "active"
             screenshot(page, "confirm-disconnect-no-js")
-            page.locator("section.confirm button[type=submit]").click()
+            with page.expect_navigation():
+                page.locator("section.confirm button[type=submit]").click()
         page.wait_for_url(f"**/{tenant_a.slug}/settings/channels/")
         assert off_loop(status) == "disconnected"
     finally:
