@@ -410,6 +410,8 @@ WEBHOOK_REJECTION_AUDIT_SECONDS = int(os.environ.get("WEBHOOK_REJECTION_AUDIT_SE
 # private addresses only in development and tests (core.outbound_http).
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", DEBUG or TESTING)
 RULE_WEBHOOKS_ALLOW_PRIVATE = env_bool("RULE_WEBHOOKS_ALLOW_PRIVATE", OUTBOUND_ALLOW_PRIVATE)
+# Search: also match vectors the old bigram segmenter wrote, until `manage.py reindex_search` has run.
+SEARCH_LEGACY_QUERIES = env_bool("SEARCH_LEGACY_QUERIES", True)
 # DNS for inbound mail's DKIM, SPF and DMARC records: the system's resolver, or "off" (every lookup answers "no
 # record", so mail is "not checked"): tests never depend on the public DNS; their mail checks bring their own records.
 EMAIL_AUTH_DNS = os.environ.get("EMAIL_AUTH_DNS", "off" if TESTING else "system")

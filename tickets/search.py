@@ -35,6 +35,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchQueryField, SearchVectorField
 from django.db.models import BooleanField, Case, F, Func, IntegerField, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast, Coalesce
@@ -154,11 +155,11 @@ def cjk_bigrams(text: str) -> list[str]:
 # Prefix of the bigram lexemes of unknown words. `#` is never part of a word (it separates runs), so a fallback
 # lexeme can only be matched by a fallback operand.
 FALLBACK = "#"
-# A lexeme without position in every vector written by this analyser (see LEGACY_QUERIES).
+# A lexeme without position in every vector written by this analyser (see SEARCH_LEGACY_QUERIES).
 VERSION_MARK = "#morph1"
 # While vectors written by the bigram segmenter may remain (until `manage.py reindex_search` has run once after the
-# deploy), a query also matches a vector without VERSION_MARK with the old bigram query. Turn off once reindexed.
-LEGACY_QUERIES = True
+# deploy), a query also matches a vector without VERSION_MARK with the old bigram query: settings.SEARCH_LEGACY_QUERIES,
+# on by default; turn it off (SEARCH_LEGACY_QUERIES=0) once reindexed.
 # Sudachi refuses input over 49,149 bytes: the text is fed in lines, each cut to this many characters (3 bytes each).
 _CHUNK_CHARS = 4000
 _HIRAGANA = re.compile("[\u3041-\u309fー]+")
@@ -335,7 +336,7 @@ def _terms(query: str) -> list[list[Unit]]:
 
 
 def _legacy_term_operands(run: Run) -> list[str]:
-    """The bigram segmenter's operands of one search term (kept for vectors it wrote: LEGACY_QUERIES)."""
+    """The bigram segmenter's operands of one search term (kept for vectors it wrote: SEARCH_LEGACY_QUERIES)."""
     if not run.cjk or len(run.text) == 1:
         return [f"{quote_lexeme(run.text)}:*"]
     return [quote_lexeme(bigram) for bigram in cjk_bigrams(run.text)]
@@ -355,14 +356,14 @@ def tsquery_literal(query: str, *, fallback: bool = True, legacy: bool | None = 
 
     Terms are ANDed; each term is its words as a phrase. Every tsquery operator a user may type (& | ! : ( ) ' \\ *
     <->) is just a separator: the user cannot build operators, and no input can produce a syntax error. `fallback`:
-    unknown words may match by their bigrams; `legacy` (default LEGACY_QUERIES): vectors without VERSION_MARK are
-    matched with the bigram segmenter's query.
+    unknown words may match by their bigrams; `legacy` (default settings.SEARCH_LEGACY_QUERIES): vectors without
+    VERSION_MARK are matched with the bigram segmenter's query.
     """
     terms = _terms(query)
     if not terms:
         return None
     literal = " & ".join(_phrase(units, fallback) for units in terms)
-    old = _legacy_literal(query) if (LEGACY_QUERIES if legacy is None else legacy) else None
+    old = _legacy_literal(query) if (settings.SEARCH_LEGACY_QUERIES if legacy is None else legacy) else None
     if old:
         return f"({literal}) | (!{quote_lexeme(VERSION_MARK)} & ({old}))"
     return literal

@@ -59,7 +59,7 @@ def test_japanese_sentence_splits_on_punctuation_only():
 def test_cjk_run_gives_bigrams_then_its_last_character():
     assert run_tokens(Run("届いて", True)) == ["届い", "いて", "て"]
     assert run_tokens(Run("届", True)) == ["届"]
-    # Bigrams are the old segmenter's (kept for LEGACY_QUERIES); a document is indexed by words now.
+    # Bigrams are the old segmenter's (kept for SEARCH_LEGACY_QUERIES); a document is indexed by words now.
     assert [token for token, _ in document_tokens("キャンセル")] == ["キャンセル"]
 
 

@@ -5,7 +5,6 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from tickets import search
 from tickets.models import Message, Ticket
 from tickets.search import filter_matching, iter_runs, quote_lexeme, run_tokens
 from tickets.tests.test_search import add_message, make_ticket
@@ -41,8 +40,8 @@ def test_old_vectors_still_match_before_the_reindex(tenant_a, old_message):
     assert not found(tenant_a, "返金")
 
 
-def test_without_the_legacy_query_old_vectors_would_stop_matching(tenant_a, old_message, monkeypatch):
-    monkeypatch.setattr(search, "LEGACY_QUERIES", False)
+def test_without_the_legacy_query_old_vectors_would_stop_matching(tenant_a, old_message, settings):
+    settings.SEARCH_LEGACY_QUERIES = False
     assert not found(tenant_a, "届いて")
 
 

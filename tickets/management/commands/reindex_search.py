@@ -1,7 +1,7 @@
 """Rewrite every stored search vector with the current analyser (tickets.search), after a change of how text is
 indexed (issue 16: bigrams -> words). Batched by id, each batch its own transaction; resumable: it prints the last id
 of each batch and `--after ID` continues from there. Until it has run, vectors of the old format still match the old
-way (tickets.search.LEGACY_QUERIES), so search keeps working during the run.
+way (settings.SEARCH_LEGACY_QUERIES), so search keeps working during the run.
 
     python manage.py reindex_search [--model message|contact|ticket] [--batch 500] [--after ID]
 """
