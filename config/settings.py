@@ -395,6 +395,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "time-based-rules": {"task": "automation.run_scheduled_rules_everywhere", "schedule": 60.0},
     "sla-scan": {"task": "automation.sla_scan_everywhere", "schedule": 30.0},
     "drain-assignment-queues": {"task": "automation.drain_queues_everywhere", "schedule": 60.0},
+    # Reporting facts from the history committed since the last run (analytics/services.py).
+    "analytics-consume": {"task": "analytics.consume", "schedule": 60.0, "options": {"queue": "analytics"}},
 }
 # Tests run task bodies in-process (the real code, no broker hop); end-to-end tests start a real worker.
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER", False)

@@ -1,0 +1,381 @@
+"""Deriving reporting facts from the ticket history, and keeping the daily rollups in step.
+
+The consumer (`consume`, run by beat on the `analytics` queue) reads each source table — TicketEvent, Message,
+SlaEvent — past a stored high-water mark, turns new rows into TicketFacts, and adds exactly the facts it inserted
+to the rollups, in one transaction with the mark's advance. It never touches the ingest path: nothing is hooked
+into the services that write the history, so ingest pays nothing for reporting.
+
+Idempotent: a fact is unique per (source, source id, kind), inserted with ON CONFLICT DO NOTHING, and only the
+rows actually inserted reach the rollups — reading a row twice adds nothing.
+
+Commit order: ids are handed out at insert, but a transaction may commit after one that took a higher id. So a run
+reads only up to the highest id the *previous* run saw (`horizon_id`): a row gets at least one beat interval to
+commit before its id range is consumed. A transaction open longer than that (none on the ingest path) would be
+skipped; `manage.py analytics_rebuild` recomputes everything exactly from the history.
+"""
+
+import bisect
+from collections import defaultdict
+from datetime import datetime
+
+from django.db import connection as db
+from django.db import transaction
+from django.db.models import Max, Q
+from django_scopes import scope, scopes_disabled
+
+from accounts.models import Organization
+from analytics.models import ConsumerCursor, DailyRollup, FactKind, FactSource, TicketFact
+from automation.models import SlaEvent, SlaEventKind
+from automation.sla.calendar import ALWAYS_OPEN, business_time_between, default_calendar_spec, spec_for
+from tickets.models import (
+    DONE_STATUSES,
+    Direction,
+    Message,
+    MessageKind,
+    Ticket,
+    TicketEvent,
+    TicketEventKind,
+)
+
+BATCH = 2000
+CHANGE_KINDS = [TicketEventKind.ASSIGNMENT, TicketEventKind.TEAM]
+
+# Messages that are a human agent's reply to the customer: outbound, written by a member, not by automation, not
+# a private note.
+AGENT_REPLY = Q(direction=Direction.OUTBOUND, author_user__isnull=False, automated=False) & ~Q(kind=MessageKind.NOTE)
+
+SOURCE_MODELS = {
+    FactSource.TICKET_EVENT: TicketEvent,
+    FactSource.MESSAGE: Message,
+    FactSource.SLA_EVENT: SlaEvent,
+}
+# Only these rows can yield a fact (the rest are skipped by the query, not read).
+SOURCE_FILTERS = {
+    FactSource.TICKET_EVENT: Q(
+        kind__in=[
+            TicketEventKind.CREATED,
+            TicketEventKind.STATUS,
+            TicketEventKind.REOPENED,
+            TicketEventKind.ASSIGNMENT,
+            TicketEventKind.MERGE,
+            TicketEventKind.SPLIT,
+        ]
+    ),
+    FactSource.MESSAGE: AGENT_REPLY,
+    FactSource.SLA_EVENT: Q(kind__in=[SlaEventKind.MET, SlaEventKind.BREACHED]),
+}
+
+
+def _seconds(start: datetime, end: datetime) -> int:
+    return int((end - start).total_seconds())
+
+
+class _TicketContext:
+    """What deriving facts of one organization's tickets needs, loaded once per ticket per batch: the ticket, its
+    business calendar, its team and assignee history, and its messages."""
+
+    def __init__(self, organization: Organization):
+        self.organization = organization
+        self.tickets: dict[int, Ticket] = {}
+        self._specs: dict[int, object] = {}
+        self._changes: dict[int, dict[str, list]] = {}
+        self._messages: dict[int, list] = {}
+
+    def load(self, ticket_ids) -> None:
+        missing = set(ticket_ids) - self.tickets.keys()
+        if not missing:
+            return
+        for ticket in Ticket.objects.filter(pk__in=missing).select_related("connection", "sla_policy__calendar"):
+            self.tickets[ticket.pk] = ticket
+        changes = {pk: {"assignment": [], "team": []} for pk in missing}
+        for event in (
+            TicketEvent.objects.filter(ticket_id__in=missing, kind__in=CHANGE_KINDS)
+            .order_by("created_at", "id")
+            .values("ticket_id", "kind", "created_at", "id", "old")
+        ):
+            changes[event["ticket_id"]][event["kind"]].append(((event["created_at"], event["id"]), event["old"]))
+        self._changes.update(changes)
+        messages = defaultdict(list)
+        for row in (
+            Message.objects.filter(ticket_id__in=missing)
+            .exclude(kind=MessageKind.NOTE)
+            .order_by("created_at", "id")
+            .values("ticket_id", "id", "created_at", "direction", "author_user_id", "automated")
+        ):
+            messages[row["ticket_id"]].append(row)
+        for pk in missing:
+            self._messages[pk] = messages.get(pk, [])
+
+    def spec(self, ticket: Ticket):
+        """The ticket's business hours: its SLA policy's calendar, else the organization's default calendar, else
+        around the clock."""
+        if ticket.pk not in self._specs:
+            policy = ticket.sla_policy
+            if policy is not None and policy.calendar_id is not None:
+                spec = spec_for(policy.calendar, self.organization)
+            else:
+                spec = default_calendar_spec(self.organization) or ALWAYS_OPEN
+            self._specs[ticket.pk] = spec
+        return self._specs[ticket.pk]
+
+    def at(self, ticket: Ticket, kind: str, key: tuple) -> int | None:
+        """The ticket's assignee or team id at `key` = (time, event id): the `old` value of the first change after
+        it, else the current value."""
+        changes = self._changes[ticket.pk][kind]
+        index = bisect.bisect_right([change_key for change_key, _old in changes], key)
+        if index < len(changes):
+            return changes[index][1]
+        return ticket.assignee_id if kind == "assignment" else ticket.team_id
+
+    def messages(self, ticket: Ticket) -> list:
+        return self._messages[ticket.pk]
+
+
+def _fact(ctx: _TicketContext, ticket: Ticket, kind: str, at: datetime, source: str, source_id: int, **fields):
+    key = (at, source_id if source == FactSource.TICKET_EVENT else float("inf"))
+    fact = {
+        "organization_id": ticket.organization_id,
+        "ticket_id": ticket.pk,
+        "connection_id": ticket.connection_id,
+        "platform": ticket.connection.platform,
+        "team_id": ctx.at(ticket, "team", key),
+        "agent_id": ctx.at(ticket, "assignment", key),
+        "kind": kind,
+        "occurred_at": at,
+        "duration_seconds": None,
+        "business_seconds": None,
+        "inbound": False,
+        "source": source,
+        "source_id": source_id,
+    }
+    start = fields.pop("start", None)
+    if start is not None:
+        fact["duration_seconds"] = _seconds(start, at)
+        fact["business_seconds"] = int(business_time_between(start, at, ctx.spec(ticket)).total_seconds())
+    fact.update(fields)
+    return fact
+
+
+def _event_facts(ctx: _TicketContext, event: TicketEvent) -> list[dict]:
+    ticket = ctx.tickets.get(event.ticket_id)
+    if ticket is None:
+        return []
+    at = event.created_at
+    source = (FactSource.TICKET_EVENT, event.pk)
+    if event.kind in (TicketEventKind.CREATED, TicketEventKind.SPLIT):
+        if event.kind == TicketEventKind.SPLIT and not (isinstance(event.old, dict) and "from" in event.old):
+            return []  # the split's other side: the ticket that was split already exists
+        messages = ctx.messages(ticket)
+        inbound = messages[0]["direction"] == Direction.INBOUND if messages else event.actor_id is None
+        return [_fact(ctx, ticket, FactKind.CREATED, at, *source, inbound=inbound)]
+    if event.kind == TicketEventKind.STATUS:
+        old_done, new_done = event.old in DONE_STATUSES, event.new in DONE_STATUSES
+        if new_done and not old_done:
+            return [_fact(ctx, ticket, FactKind.RESOLUTION, at, *source, start=ticket.created_at)]
+        if old_done and not new_done:
+            return [_fact(ctx, ticket, FactKind.REOPEN, at, *source)]
+        return []
+    if event.kind == TicketEventKind.REOPENED:
+        return [_fact(ctx, ticket, FactKind.REOPEN, at, *source)]
+    if event.kind == TicketEventKind.ASSIGNMENT and event.new is not None:
+        return [_fact(ctx, ticket, FactKind.ASSIGNMENT, at, *source, agent_id=event.new)]
+    if event.kind == TicketEventKind.MERGE and isinstance(event.new, dict) and "into" in event.new:
+        return [_fact(ctx, ticket, FactKind.MERGED, at, *source)]
+    return []
+
+
+def _message_facts(ctx: _TicketContext, message: Message) -> list[dict]:
+    """A human reply: a `reply` fact, timed from the oldest customer message it answers (none: no duration), and,
+    when it is the ticket's first human reply, a `first_response` fact timed from the ticket's creation."""
+    ticket = ctx.tickets.get(message.ticket_id)
+    if ticket is None:
+        return []
+    earlier_reply = False
+    waiting_since = None
+    for row in ctx.messages(ticket):
+        if row["id"] == message.pk:
+            break
+        if row["direction"] == Direction.INBOUND:
+            waiting_since = waiting_since or row["created_at"]
+        elif row["author_user_id"] is not None and not row["automated"]:
+            earlier_reply = True
+            waiting_since = None
+    at = message.created_at
+    source = (FactSource.MESSAGE, message.pk)
+    agent = {"agent_id": message.author_user_id}
+    facts = [_fact(ctx, ticket, FactKind.REPLY, at, *source, start=waiting_since, **agent)]
+    if not earlier_reply:
+        facts.append(_fact(ctx, ticket, FactKind.FIRST_RESPONSE, at, *source, start=ticket.created_at, **agent))
+    return facts
+
+
+def _sla_facts(ctx: _TicketContext, event: SlaEvent) -> list[dict]:
+    ticket = ctx.tickets.get(event.ticket_id)
+    if ticket is None:
+        return []
+    kind = FactKind.SLA_MET if event.kind == SlaEventKind.MET else FactKind.SLA_BREACH
+    return [_fact(ctx, ticket, kind, event.occurred_at, FactSource.SLA_EVENT, event.pk, agent_id=event.assignee_id)]
+
+
+DERIVE = {
+    FactSource.TICKET_EVENT: _event_facts,
+    FactSource.MESSAGE: _message_facts,
+    FactSource.SLA_EVENT: _sla_facts,
+}
+
+
+def derive_facts(organization: Organization, source: str, rows) -> list[dict]:
+    """The facts of some rows of one source table, all of one organization (inside its scope)."""
+    ctx = _TicketContext(organization)
+    ctx.load({row.ticket_id for row in rows})
+    facts = []
+    for row in rows:
+        facts.extend(DERIVE[source](ctx, row))
+    return facts
+
+
+# --- writing ------------------------------------------------------------------------------------------------------
+
+FACT_COLUMNS = [
+    "organization_id",
+    "ticket_id",
+    "connection_id",
+    "platform",
+    "team_id",
+    "agent_id",
+    "kind",
+    "occurred_at",
+    "duration_seconds",
+    "business_seconds",
+    "inbound",
+    "source",
+    "source_id",
+]
+
+
+def facts_insert(facts: list[dict]) -> list[int]:
+    """Insert facts that do not exist yet; the ids of those inserted (a fact already there is left as it is)."""
+    inserted = []
+    table = TicketFact._meta.db_table
+    row = "(" + ", ".join(["%s"] * len(FACT_COLUMNS)) + ")"
+    with db.cursor() as cursor:
+        for start in range(0, len(facts), 500):
+            chunk = facts[start : start + 500]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(FACT_COLUMNS)}) VALUES {', '.join([row] * len(chunk))} "
+                "ON CONFLICT (source, source_id, kind) DO NOTHING RETURNING id",
+                [fact[column] for fact in chunk for column in FACT_COLUMNS],
+            )
+            inserted.extend(fact_id for (fact_id,) in cursor.fetchall())
+    return inserted
+
+
+def _rollup_add(where: str, params) -> None:
+    """Add the facts matching `where` to the rollups (UPSERT: counts and sums added to an existing row). The day is
+    the fact's date in its organization's time zone."""
+    fact_table = TicketFact._meta.db_table
+    rollup_table = DailyRollup._meta.db_table
+    organization_table = Organization._meta.db_table
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {rollup_table} (organization_id, day, connection_id, team_id, agent_id, kind,
+                                        count, measured, duration_sum, business_sum)
+            SELECT f.organization_id, (f.occurred_at AT TIME ZONE o.timezone)::date, f.connection_id, f.team_id,
+                   f.agent_id, f.kind, count(*), count(f.duration_seconds), coalesce(sum(f.duration_seconds), 0),
+                   coalesce(sum(f.business_seconds), 0)
+            FROM {fact_table} f JOIN {organization_table} o ON o.id = f.organization_id
+            WHERE {where}
+            GROUP BY 1, 2, 3, 4, 5, 6
+            ON CONFLICT ON CONSTRAINT analytics_rollup_key DO UPDATE SET
+                count = {rollup_table}.count + EXCLUDED.count,
+                measured = {rollup_table}.measured + EXCLUDED.measured,
+                duration_sum = {rollup_table}.duration_sum + EXCLUDED.duration_sum,
+                business_sum = {rollup_table}.business_sum + EXCLUDED.business_sum
+            """,
+            params,
+        )
+
+
+def rollups_add_facts(fact_ids: list[int]) -> None:
+    if fact_ids:
+        _rollup_add("f.id = ANY(%s)", [fact_ids])
+
+
+def rollups_rebuild(organization: Organization) -> None:
+    """Recompute the organization's rollups from all its facts."""
+    DailyRollup.objects.filter(organization=organization).delete()
+    _rollup_add("f.organization_id = %s", [organization.pk])
+
+
+def _derive_and_store(source: str, rows) -> int:
+    """Facts of rows (any organizations) inserted and added to the rollups; how many were new."""
+    by_organization = defaultdict(list)
+    for row in rows:
+        by_organization[row.organization_id].append(row)
+    facts = []
+    for organization in Organization.objects.filter(pk__in=by_organization):
+        with scope(organization=organization):
+            facts.extend(derive_facts(organization, source, by_organization[organization.pk]))
+    fact_ids = facts_insert(facts)
+    rollups_add_facts(fact_ids)
+    return len(fact_ids)
+
+
+# --- the consumer -------------------------------------------------------------------------------------------------
+
+
+def _cursors() -> dict[str, ConsumerCursor]:
+    """Every source's cursor, locked (one consumer or rebuild at a time)."""
+    for source in FactSource.values:
+        ConsumerCursor.objects.get_or_create(source=source)
+    return {cursor.source: cursor for cursor in ConsumerCursor.objects.select_for_update().order_by("source")}
+
+
+def consume(*, max_batches: int = 50) -> int:
+    """Turn history rows that committed since the last run into facts and rollups. Returns how many facts were
+    added. Each batch is one transaction: facts, rollups and the cursor advance commit together."""
+    added = 0
+    with scopes_disabled():
+        for source, model in SOURCE_MODELS.items():
+            for _batch in range(max_batches):
+                with transaction.atomic():
+                    cursor = _cursors()[source]
+                    rows = list(
+                        model.objects.filter(
+                            SOURCE_FILTERS[source], pk__gt=cursor.last_id, pk__lte=cursor.horizon_id
+                        ).order_by("pk")[:BATCH]
+                    )
+                    if not rows:
+                        # Caught up to the horizon: the next run may read up to what exists now.
+                        cursor.last_id = cursor.horizon_id
+                        cursor.horizon_id = model.objects.aggregate(top=Max("pk"))["top"] or cursor.last_id
+                        cursor.save(update_fields=["last_id", "horizon_id", "updated_at"])
+                        break
+                    added += _derive_and_store(source, rows)
+                    cursor.last_id = rows[-1].pk
+                    cursor.save(update_fields=["last_id", "updated_at"])
+    return added
+
+
+def rebuild(organization: Organization) -> int:
+    """Recompute the organization's facts and rollups from its whole history (the consumer waits meanwhile).
+    Returns the number of facts."""
+    with transaction.atomic(), scopes_disabled():
+        _cursors()
+        TicketFact.objects.filter(organization=organization).delete()
+        for source, model in SOURCE_MODELS.items():
+            last = 0
+            while True:
+                rows = list(
+                    model.objects.filter(SOURCE_FILTERS[source], organization=organization, pk__gt=last).order_by("pk")[
+                        :BATCH
+                    ]
+                )
+                if not rows:
+                    break
+                with scope(organization=organization):
+                    facts_insert(derive_facts(organization, source, rows))
+                last = rows[-1].pk
+        rollups_rebuild(organization)
+        return TicketFact.objects.filter(organization=organization).count()
