@@ -332,7 +332,7 @@ def _cursors() -> dict[str, ConsumerCursor]:
     return {cursor.source: cursor for cursor in ConsumerCursor.objects.select_for_update().order_by("source")}
 
 
-def consume(*, max_batches: int = 50) -> int:
+def consume(*, max_batches: int = 50, batch: int = BATCH) -> int:
     """Turn history rows that committed since the last run into facts and rollups. Returns how many facts were
     added. Each batch is one transaction: facts, rollups and the cursor advance commit together."""
     added = 0
@@ -344,7 +344,7 @@ def consume(*, max_batches: int = 50) -> int:
                     rows = list(
                         model.objects.filter(
                             SOURCE_FILTERS[source], pk__gt=cursor.last_id, pk__lte=cursor.horizon_id
-                        ).order_by("pk")[:BATCH]
+                        ).order_by("pk")[:batch]
                     )
                     if not rows:
                         # Caught up to the horizon: the next run may read up to what exists now.
