@@ -115,10 +115,10 @@ def _percentiles(queryset) -> dict:
 
 
 def first_response_time(filters: Filters) -> dict:
-    """First response time: for each ticket whose first human reply (an agent's message to the customer, not a
-    private note nor an automatic message) was sent in the range, the time from the ticket's creation to that
-    reply. Median and 90th percentile in seconds, wall-clock and within the ticket's business hours (its SLA
-    policy's calendar, else the organization's default calendar, else around the clock)."""
+    """First response time: for each conversation a customer started whose first human reply (an agent's message
+    to the customer, not a private note nor an automatic message) was sent in the range, the time from the ticket's
+    creation to that reply. Median and 90th percentile in seconds, wall-clock and within the ticket's business
+    hours (its SLA policy's calendar, else the organization's default calendar, else around the clock)."""
     return _percentiles(filters.facts().filter(kind=FactKind.FIRST_RESPONSE))
 
 
@@ -144,8 +144,9 @@ def average_reply_time(filters: Filters) -> dict:
 
 
 def response_rate(filters: Filters) -> dict:
-    """Response rate: of the conversations a customer started in the range (the ticket's first message is the
-    customer's), the share that have received a human reply so far, in percent."""
+    """Response rate: of the conversations customers started in the range (tickets their message created, or
+    split off such a conversation; not those an agent started), the share that have received a human reply so
+    far, in percent."""
     started = filters.facts().filter(kind=FactKind.CREATED, inbound=True)
     answered = TicketFact.objects.filter(ticket_id=OuterRef("ticket_id"), kind=FactKind.FIRST_RESPONSE)
     result = started.aggregate(total=Count("id"), answered=Count("id", filter=Q(Exists(answered))))

@@ -51,7 +51,7 @@ class TicketFact(models.Model):
     occurred_at = models.DateTimeField()
     duration_seconds = models.BigIntegerField(null=True)
     business_seconds = models.BigIntegerField(null=True)
-    # created: the conversation was started by the customer (its first message is inbound).
+    # created: the customer started the conversation (their message created the ticket; not an agent).
     inbound = models.BooleanField(default=False)
     source = models.CharField(max_length=8, choices=FactSource.choices)
     source_id = models.BigIntegerField()

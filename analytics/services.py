@@ -165,8 +165,9 @@ def _event_facts(ctx: _TicketContext, event: TicketEvent) -> list[dict]:
     if event.kind in (TicketEventKind.CREATED, TicketEventKind.SPLIT):
         if event.kind == TicketEventKind.SPLIT and not (isinstance(event.old, dict) and "from" in event.old):
             return []  # the split's other side: the ticket that was split already exists
-        messages = ctx.messages(ticket)
-        inbound = messages[0]["direction"] == Direction.INBOUND if messages else event.actor_id is None
+        # A customer's conversation: created by their message (ingest records no actor), or split off one. An
+        # agent starting a conversation is its actor. Decided from the event alone, so a rebuild agrees.
+        inbound = event.kind == TicketEventKind.SPLIT or event.actor_id is None
         return [_fact(ctx, ticket, FactKind.CREATED, at, *source, inbound=inbound)]
     if event.kind == TicketEventKind.STATUS:
         old_done, new_done = event.old in DONE_STATUSES, event.new in DONE_STATUSES
@@ -186,17 +187,19 @@ def _event_facts(ctx: _TicketContext, event: TicketEvent) -> list[dict]:
 
 def _message_facts(ctx: _TicketContext, message: Message) -> list[dict]:
     """A human reply: a `reply` fact, timed from the oldest customer message it answers (none: no duration), and,
-    when it is the ticket's first human reply, a `first_response` fact timed from the ticket's creation."""
+    when it is the first human reply to a customer who wrote first, a `first_response` fact timed from the ticket's
+    creation (an agent's opening message of a conversation they started responds to nobody)."""
     ticket = ctx.tickets.get(message.ticket_id)
     if ticket is None:
         return []
-    earlier_reply = False
+    earlier_reply = customer_wrote = False
     waiting_since = None
     for row in ctx.messages(ticket):
         if row["id"] == message.pk:
             break
         if row["direction"] == Direction.INBOUND:
             waiting_since = waiting_since or row["created_at"]
+            customer_wrote = True
         elif row["author_user_id"] is not None and not row["automated"]:
             earlier_reply = True
             waiting_since = None
@@ -204,7 +207,7 @@ def _message_facts(ctx: _TicketContext, message: Message) -> list[dict]:
     source = (FactSource.MESSAGE, message.pk)
     agent = {"agent_id": message.author_user_id}
     facts = [_fact(ctx, ticket, FactKind.REPLY, at, *source, start=waiting_since, **agent)]
-    if not earlier_reply:
+    if customer_wrote and not earlier_reply:
         facts.append(_fact(ctx, ticket, FactKind.FIRST_RESPONSE, at, *source, start=ticket.created_at, **agent))
     return facts
 

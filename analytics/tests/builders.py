@@ -64,9 +64,14 @@ def event(ticket: Ticket, at: datetime, kind: str, old=None, new=None, actor=Non
 
 
 def sla_event(ticket: Ticket, at: datetime, kind: str, metric: str = "first_response") -> SlaEvent:
-    return SlaEvent.objects.create(
-        organization_id=ticket.organization_id, ticket=ticket, metric=metric, kind=kind, due_at=at, occurred_at=at
+    made, _created = SlaEvent.objects.get_or_create(
+        ticket=ticket,
+        metric=metric,
+        kind=kind,
+        due_at=at,
+        defaults={"organization_id": ticket.organization_id, "occurred_at": at},
     )
+    return made
 
 
 def catch_up(**options) -> int:

@@ -90,15 +90,15 @@ def _filters(h, **extra):
 def test_first_response_median_and_p90_across_weekend_and_holiday(history, tenant_a):
     with tenant_a.scope():
         result = metrics.first_response_time(_filters(history))
-    # Wall-clock [600, 1200, 1800, 320400] (T5's reply starts its own conversation: from creation, 0 s, is counted
-    # as its first response too) — see below.
-    assert result["count"] == 5
-    # [0, 600, 1200, 1800, 320400]: median 1200; p90 at position 3.6: 1800 + 0.6 × (320400 − 1800) = 192960.
-    assert result["median"] == 1200
-    assert result["p90"] == pytest.approx(192960)
-    # Business [0, 600, 1200, 1800, 7200]: median 1200; p90 1800 + 0.6 × 5400 = 5040.
-    assert result["business_median"] == 1200
-    assert result["business_p90"] == pytest.approx(5040)
+    # T5's opening message responds to nobody: not a first response.
+    assert result["count"] == 4
+    # Wall-clock [600, 1200, 1800, 320400]: median (1200 + 1800) / 2 = 1500; p90 at position 0.9 × 3 = 2.7:
+    # 1800 + 0.7 × (320400 − 1800) = 224820.
+    assert result["median"] == 1500
+    assert result["p90"] == pytest.approx(224820)
+    # Business [600, 1200, 1800, 7200]: median 1500; p90 1800 + 0.7 × 5400 = 5580.
+    assert result["business_median"] == 1500
+    assert result["business_p90"] == pytest.approx(5580)
 
 
 def test_business_duration_of_the_holiday_ticket(history, tenant_a):
@@ -153,7 +153,7 @@ def test_filters_and_visible_channels(history, tenant_a):
         only_line = metrics.first_response_time(_filters(history, visible_connection_ids=[line.pk]))
         only_mail = metrics.first_response_time(_filters(history, platforms=frozenset({"email"})))
         mail_channel = metrics.volume(_filters(history, connection_ids=frozenset({mail.pk})))
-    assert (only_line["count"], only_line["median"]) == (4, 900)  # [0, 600, 1200, 1800]
+    assert (only_line["count"], only_line["median"]) == (3, 1200)  # [600, 1200, 1800]
     assert (only_mail["count"], only_mail["median"]) == (1, 320400)
     assert mail_channel["created"] == 1
 
@@ -221,7 +221,7 @@ def test_another_organization_is_never_counted(history, tenant_a, tenant_b):
             metrics.Filters(organization=org_b, first_day=date(2026, 11, 16), last_day=date(2026, 11, 30))
         )
         assert DailyRollup.objects.filter(organization=org_b).aggregate(n=Sum("count"))["n"] == 3
-    assert (a["count"], a["median"], a_volume["created"]) == (5, 1200, 6)
+    assert (a["count"], a["median"], a_volume["created"]) == (4, 1500, 6)
     assert (b["count"], b["median"]) == (1, 60)
 
 
