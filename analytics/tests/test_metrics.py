@@ -11,7 +11,7 @@ T3 (line A) created 11-16 10:00; customer 10:00; automatic reply 10:01 and a not
    replies 10:30 (1800 s).
 T4 (mail B) created Fri 11-20 17:00; customer 17:00; agent1 replies Tue 11-24 10:00: 89 h = 320400 s wall-clock;
    business: Fri 17–18 (1 h) + Tue 9–10 (1 h) = 7200 s (weekend and the holiday closed).
-T5 (line A) started by an agent 11-17 (outbound first): created, not a customer conversation.
+T5 (line A) started by an agent 11-17 08:30 (the 16th in UTC): created, not a customer conversation.
 T6 (line A) created 11-18 09:00, customer, never answered.
 SLA: T1 first response met, T2 met, T4 breached.
 """
@@ -19,7 +19,8 @@ SLA: T1 first response met, T2 met, T4 breached.
 from datetime import date
 
 import pytest
-from django.db.models import Sum
+from django.db.models import F, Sum
+from django_scopes import scopes_disabled
 
 from analytics import metrics, services
 from analytics.models import DailyRollup, FactKind, TicketFact
@@ -72,9 +73,9 @@ def history(tenant_a):
         reply(t4, jst("2026-11-24 10:00"), agent1)
         sla_event(t4, jst("2026-11-21 09:00"), "breached")
 
-        t5 = ticket(org, line, jst("2026-11-17 15:00"))
-        event(t5, jst("2026-11-17 15:00"), "created", actor=agent1)
-        reply(t5, jst("2026-11-17 15:00"), agent1)
+        t5 = ticket(org, line, jst("2026-11-17 08:30"))  # 2026-11-16 23:30 UTC: the 17th in Tokyo
+        event(t5, jst("2026-11-17 08:30"), "created", actor=agent1)
+        reply(t5, jst("2026-11-17 08:30"), agent1)
 
         t6 = ticket(org, line, jst("2026-11-18 09:00"))
         event(t6, jst("2026-11-18 09:00"), "created")
@@ -159,7 +160,7 @@ def test_filters_and_visible_channels(history, tenant_a):
 
 
 def test_date_range_is_in_the_organizations_days(history, tenant_a):
-    """The range 11-16 only: T4's reply (11-24) and T6 (11-18) are outside it."""
+    """The range 11-16 only: T4's reply (11-24), T5 (the 17th in Tokyo, the 16th in UTC) and T6 are outside it."""
     with tenant_a.scope():
         day = metrics.Filters(organization=history["org"], first_day=date(2026, 11, 16), last_day=date(2026, 11, 16))
         assert metrics.volume(day)["created"] == 3
@@ -222,6 +223,12 @@ def test_another_organization_is_never_counted(history, tenant_a, tenant_b):
         )
         assert DailyRollup.objects.filter(organization=org_b).aggregate(n=Sum("count"))["n"] == 3
     assert (a["count"], a["median"], a_volume["created"]) == (4, 1500, 6)
+    # The selectors filter by organization themselves, not only through django-scopes; and the consumer, which
+    # reads every organization at once, gives each fact its ticket's organization.
+    with scopes_disabled():
+        assert metrics.volume(_filters(history))["created"] == 6
+        assert metrics.first_response_time(_filters(history))["count"] == 4
+        assert not TicketFact.objects.exclude(organization_id=F("ticket__organization_id")).exists()
     assert (b["count"], b["median"]) == (1, 60)
 
 
