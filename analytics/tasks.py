@@ -1,4 +1,5 @@
-"""Reporting in Celery: beat runs `analytics.consume` every minute on the `analytics` queue."""
+"""Reporting in Celery: beat runs `analytics.consume` every minute on the `analytics` queue (the queue is named in
+CELERY_BEAT_SCHEDULE's options: the task attribute is deprecated)."""
 
 from celery import shared_task
 from django.db import OperationalError
@@ -8,7 +9,6 @@ from analytics import services
 
 @shared_task(
     name="analytics.consume",
-    queue="analytics",
     acks_late=True,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
