@@ -25,7 +25,7 @@ from django_scopes import scopes_disabled
 from analytics import metrics, services
 from analytics.models import DailyRollup, FactKind, TicketFact
 from analytics.tests.builders import catch_up, event, inbound, jst, reply, sla_event, ticket
-from automation.models import BusinessCalendar
+from automation.models import BusinessCalendar, SlaPolicy
 from tickets.tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -241,3 +241,27 @@ def test_a_row_is_read_only_after_the_next_run(tenant_a):
         event(t, jst("2026-11-16 10:00"), "created")
     assert services.consume() == 0
     assert services.consume() == 1
+
+
+def test_business_hours_come_from_the_tickets_sla_calendar(tenant_a):
+    """A ticket under an SLA policy is measured on its policy's calendar (here 10:00–12:00 every day, holidays
+    open), not on the organization's default calendar (weekdays 9–18, closed on holidays)."""
+    org = tenant_a.organization
+    line = factories.connection(tenant_a, "line")
+    with tenant_a.scope():
+        BusinessCalendar.objects.create(organization=org, name="平日", japanese_holidays=True, is_default=True)
+        short = BusinessCalendar.objects.create(
+            organization=org,
+            name="午前",
+            japanese_holidays=False,
+            schedule={str(day): [["10:00", "12:00"]] for day in range(1, 8)},
+        )
+        policy = SlaPolicy.objects.create(organization=org, name="標準", priority="normal", calendar=short)
+        # Fri 17:00 → Tue 11-24 10:00: Sat, Sun and the holiday Monday 10–12 = 6 h on the policy's calendar.
+        t = ticket(org, line, jst("2026-11-20 17:00"), sla_policy=policy)
+        inbound(t, jst("2026-11-20 17:00"))
+        reply(t, jst("2026-11-24 10:00"), tenant_a.users["agent"])
+    catch_up()
+    with tenant_a.scope():
+        fact = TicketFact.objects.get(ticket=t, kind=FactKind.FIRST_RESPONSE)
+    assert (fact.duration_seconds, fact.business_seconds) == (320400, 6 * 3600)
