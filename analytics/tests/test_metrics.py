@@ -23,7 +23,7 @@ from django.db.models import F, Sum
 from django_scopes import scopes_disabled
 
 from analytics import metrics, services
-from analytics.models import DailyRollup, FactKind, TicketFact
+from analytics.models import ConsumerCursor, DailyRollup, FactKind, TicketFact
 from analytics.tests.builders import catch_up, event, inbound, jst, reply, sla_event, ticket
 from automation.models import BusinessCalendar, SlaPolicy
 from tickets.tests import factories
@@ -178,8 +178,6 @@ def test_consumer_is_idempotent(history, tenant_a):
     before = snapshot()
     assert catch_up() == 0
     # Even re-reading everything from the start (cursors reset) adds nothing.
-    from analytics.models import ConsumerCursor
-
     ConsumerCursor.objects.update(last_id=0)
     assert catch_up() == 0
     assert snapshot() == before
