@@ -20,6 +20,7 @@ class Capability(models.TextChoices):
     POSTS_APPROVE = "posts.approve", _("Approve or reject outgoing posts")
     ASSETS_MANAGE = "assets.manage", _("Upload and organize assets")
     ANALYTICS_VIEW = "analytics.view", _("Read dashboards and reports")
+    ANALYTICS_MANAGE = "analytics.manage", _("Schedule reports, set up CSAT surveys and listening monitors")
     DATA_EXPORT = "data.export", _("Export data")
     AUDIT_VIEW = "audit.view", _("Read the audit log")
 
@@ -40,7 +41,7 @@ ALL = frozenset(Capability)
 # Capabilities of features that ship with later work (publishing, the asset library, reports, exports). Roles hold
 # them already, so nothing changes for members when a feature lands; until then no page lists them as something a
 # member can do.
-COMING = frozenset({C.POSTS_CREATE, C.POSTS_APPROVE, C.ASSETS_MANAGE, C.ANALYTICS_VIEW, C.DATA_EXPORT})
+COMING = frozenset({C.POSTS_CREATE, C.POSTS_APPROVE, C.ASSETS_MANAGE})
 SHOWN = [capability for capability in Capability if capability not in COMING]
 
 # Agents (and editors/approvers with channel grants) see tickets only of channels granted to them or their teams.
@@ -48,7 +49,15 @@ DEFAULT_MATRIX: dict[str, frozenset[str]] = {
     RoleKey.OWNER: ALL,
     RoleKey.ADMIN: ALL - {C.OWNERS_MANAGE},
     RoleKey.MANAGER: frozenset(
-        {C.TICKETS_VIEW_ALL, C.TICKETS_WORK, C.POSTS_CREATE, C.ASSETS_MANAGE, C.ANALYTICS_VIEW, C.DATA_EXPORT}
+        {
+            C.TICKETS_VIEW_ALL,
+            C.TICKETS_WORK,
+            C.POSTS_CREATE,
+            C.ASSETS_MANAGE,
+            C.ANALYTICS_VIEW,
+            C.ANALYTICS_MANAGE,
+            C.DATA_EXPORT,
+        }
     ),
     RoleKey.AGENT: frozenset({C.TICKETS_WORK}),
     RoleKey.EDITOR: frozenset({C.POSTS_CREATE, C.ASSETS_MANAGE}),

@@ -154,6 +154,8 @@ INSTALLED_APPS = [
     "channels_integrations",
     "approvals",
     "analytics",
+    "analytics.reports",
+    "analytics.listening",
     "assets",
 ]
 

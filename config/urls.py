@@ -19,6 +19,7 @@ org_patterns = [
     path("", include("channels_integrations.org_urls")),
     path("", include("tickets.org_urls")),
     path("", include("automation.org_urls")),
+    path("", include("analytics.org_urls")),
 ]
 org_api_patterns = [
     path("", include(accounts_api.org_urlpatterns)),
@@ -34,6 +35,7 @@ urlpatterns = [
     path("oauth/<slug:platform>/callback/", channel_views.oauth_callback, name="oauth-callback"),
     path("webhooks/<slug:platform>/<uuid:connection_uuid>/", webhooks.per_connection, name="webhook-connection"),
     path("accounts/", include("accounts.urls")),
+    path("survey/", include("analytics.csat.public_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", TemplateView.as_view(template_name="api_docs.html"), name="api-docs"),
     path("api/v1/me/", MeView.as_view(), name="api-me"),

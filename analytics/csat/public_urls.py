@@ -1,0 +1,3 @@
+"""Public pages a customer opens from a survey link (no organization prefix, no login)."""
+
+urlpatterns = []

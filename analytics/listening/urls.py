@@ -1,0 +1,3 @@
+"""Pages under /<org-slug>/ for listening (included by analytics.org_urls)."""
+
+urlpatterns = []
