@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 VENDOR := static/vendor/htmx.min.js static/vendor/swagger-ui/swagger-ui-bundle.js static/vendor/lucide/sprite.svg \
-	static/vendor/simple-icons/facebook.svg
+	static/vendor/simple-icons/facebook.svg static/vendor/echarts/echarts.min.js
 # Platform marks from simple-icons (CC0); core/templatetags/ui.py names the same ones.
 BRAND_MARKS := facebook instagram x line whatsapp telegram
 
@@ -66,6 +66,10 @@ static/vendor/lucide/sprite.svg: node_modules/.installed
 static/vendor/simple-icons/facebook.svg: node_modules/.installed
 	mkdir -p static/vendor/simple-icons
 	cp $(BRAND_MARKS:%=node_modules/simple-icons/icons/%.svg) node_modules/simple-icons/LICENSE.md static/vendor/simple-icons/
+
+static/vendor/echarts/echarts.min.js: node_modules/.installed
+	mkdir -p static/vendor/echarts
+	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE static/vendor/echarts/
 
 %.mo: %.po
 	msgfmt --check-format -o $@ $<
