@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 VENDOR := static/vendor/htmx.min.js static/vendor/swagger-ui/swagger-ui-bundle.js static/vendor/lucide/sprite.svg \
-	static/vendor/simple-icons/facebook.svg static/vendor/echarts/echarts.min.js
+	static/vendor/simple-icons/facebook.svg static/vendor/echarts/echarts.min.js \
+	static/vendor/fonts/NotoSansJP-Regular.ttf
 # Platform marks from simple-icons (CC0); core/templatetags/ui.py names the same ones.
 BRAND_MARKS := facebook instagram x line whatsapp telegram
 
@@ -70,6 +71,13 @@ static/vendor/simple-icons/facebook.svg: node_modules/.installed
 static/vendor/echarts/echarts.min.js: node_modules/.installed
 	mkdir -p static/vendor/echarts
 	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE static/vendor/echarts/
+
+# The PDF exports embed a subset of Noto Sans JP (SIL OFL 1.1): only the two weights they use.
+static/vendor/fonts/NotoSansJP-Regular.ttf: node_modules/.installed
+	mkdir -p static/vendor/fonts
+	cp node_modules/@expo-google-fonts/noto-sans-jp/400Regular/NotoSansJP_400Regular.ttf static/vendor/fonts/NotoSansJP-Regular.ttf
+	cp node_modules/@expo-google-fonts/noto-sans-jp/700Bold/NotoSansJP_700Bold.ttf static/vendor/fonts/NotoSansJP-Bold.ttf
+	cp node_modules/@expo-google-fonts/noto-sans-jp/LICENSE_FONT static/vendor/fonts/NotoSansJP-LICENSE.txt
 
 %.mo: %.po
 	msgfmt --check-format -o $@ $<
