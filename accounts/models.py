@@ -420,6 +420,8 @@ class AuditAction(models.TextChoices):
     CANNED_DELETED = "canned.deleted", _("Shared canned response deleted")
     TAG_UPDATED = "tag.updated", _("Tag renamed or recolored")
     TAG_DELETED = "tag.deleted", _("Tag deleted")
+    REPORT_EXPORTED = "report.exported", _("Report exported")
+    REPORT_SCHEDULE_CHANGED = "report.schedule_changed", _("Scheduled report changed")
     ADMIN_ADDED = "admin.added", _("Added in the operator admin")
     ADMIN_CHANGED = "admin.changed", _("Changed in the operator admin")
     ADMIN_DELETED = "admin.deleted", _("Deleted in the operator admin")
