@@ -1,3 +1,10 @@
 """Pages under /<org-slug>/ for reports (included by analytics.org_urls)."""
 
-urlpatterns = []
+from django.urls import path
+
+from analytics.reports import views
+
+urlpatterns = [
+    path("analytics/live/", views.reports_live, name="reports_live"),
+    path("analytics/live/panel/", views.reports_live_panel, name="reports_live_panel"),
+]
