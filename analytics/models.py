@@ -1,6 +1,7 @@
 """Reporting data: one fact per measurable event of a ticket, and daily rollups of them.
 
-Facts are derived after commit from the history the product keeps (ticket events, messages, SLA events) by the
+Facts are derived after commit from the history the product keeps (ticket events, messages, SLA events, survey
+answers) by the
 consumer in analytics/services.py; nothing here is written on the ingest path. Rollups serve counts, sums and
 averages; medians and percentiles are computed from the facts themselves (exact, PostgreSQL percentile_cont).
 """
@@ -21,6 +22,7 @@ class FactKind(models.TextChoices):
     ASSIGNMENT = "assignment", _("Assignment")
     SLA_MET = "sla_met", _("SLA met")
     SLA_BREACH = "sla_breach", _("SLA breach")
+    CSAT = "csat", _("Satisfaction survey answer")
 
 
 class FactSource(models.TextChoices):
@@ -29,6 +31,7 @@ class FactSource(models.TextChoices):
     TICKET_EVENT = "event", "TicketEvent"
     MESSAGE = "message", "Message"
     SLA_EVENT = "sla", "SlaEvent"
+    SURVEY_ANSWER = "answer", "SurveyAnswer"
 
 
 class TicketFact(models.Model):
@@ -53,6 +56,8 @@ class TicketFact(models.Model):
     business_seconds = models.BigIntegerField(null=True)
     # created: the customer started the conversation (their message created the ticket; not an agent).
     inbound = models.BooleanField(default=False)
+    # csat: the customer's rating, 1–5 (null for every other kind).
+    score = models.PositiveSmallIntegerField(null=True)
     source = models.CharField(max_length=8, choices=FactSource.choices)
     source_id = models.BigIntegerField()
 
@@ -89,6 +94,9 @@ class DailyRollup(models.Model):
     measured = models.BigIntegerField(default=0)
     duration_sum = models.BigIntegerField(default=0)
     business_sum = models.BigIntegerField(default=0)
+    # csat: the sum of the ratings, and how many were 4 or 5 ("satisfied").
+    score_sum = models.BigIntegerField(default=0, db_default=0)
+    score_high = models.BigIntegerField(default=0, db_default=0)
 
     objects = scoped()
 

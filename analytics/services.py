@@ -1,8 +1,8 @@
 """Deriving reporting facts from the ticket history, and keeping the daily rollups in step.
 
 The consumer (`consume`, run by beat on the `analytics` queue) reads each source table — TicketEvent, Message,
-SlaEvent — past a stored high-water mark, turns new rows into TicketFacts, and adds exactly the facts it inserted
-to the rollups, in one transaction with the mark's advance. It never touches the ingest path: nothing is hooked
+SlaEvent, SurveyAnswer — past a stored high-water mark, turns new rows into TicketFacts, and adds exactly the facts it
+inserted to the rollups, in one transaction with the mark's advance. It never touches the ingest path: nothing is hooked
 into the services that write the history, so ingest pays nothing for reporting.
 
 Idempotent: a fact is unique per (source, source id, kind), inserted with ON CONFLICT DO NOTHING, and only the
@@ -32,6 +32,7 @@ from tickets.models import (
     Direction,
     Message,
     MessageKind,
+    SurveyAnswer,
     Ticket,
     TicketEvent,
     TicketEventKind,
@@ -48,6 +49,7 @@ SOURCE_MODELS = {
     FactSource.TICKET_EVENT: TicketEvent,
     FactSource.MESSAGE: Message,
     FactSource.SLA_EVENT: SlaEvent,
+    FactSource.SURVEY_ANSWER: SurveyAnswer,
 }
 # Only these rows can yield a fact (the rest are skipped by the query, not read).
 SOURCE_FILTERS = {
@@ -63,6 +65,7 @@ SOURCE_FILTERS = {
     ),
     FactSource.MESSAGE: AGENT_REPLY,
     FactSource.SLA_EVENT: Q(kind__in=[SlaEventKind.MET, SlaEventKind.BREACHED]),
+    FactSource.SURVEY_ANSWER: Q(),
 }
 
 
@@ -145,6 +148,7 @@ def _fact(ctx: _TicketContext, ticket: Ticket, kind: str, at: datetime, source: 
         "duration_seconds": None,
         "business_seconds": None,
         "inbound": False,
+        "score": None,
         "source": source,
         "source_id": source_id,
     }
@@ -220,10 +224,30 @@ def _sla_facts(ctx: _TicketContext, event: SlaEvent) -> list[dict]:
     return [_fact(ctx, ticket, kind, event.occurred_at, FactSource.SLA_EVENT, event.pk, agent_id=event.assignee_id)]
 
 
+def _answer_facts(ctx: _TicketContext, answer: SurveyAnswer) -> list[dict]:
+    """A survey answer: a `csat` fact at the answer's time with its rating, for the agent who solved the ticket."""
+    ticket = ctx.tickets.get(answer.ticket_id)
+    if ticket is None:
+        return []
+    return [
+        _fact(
+            ctx,
+            ticket,
+            FactKind.CSAT,
+            answer.created_at,
+            FactSource.SURVEY_ANSWER,
+            answer.pk,
+            agent_id=answer.agent_id,
+            score=answer.rating,
+        )
+    ]
+
+
 DERIVE = {
     FactSource.TICKET_EVENT: _event_facts,
     FactSource.MESSAGE: _message_facts,
     FactSource.SLA_EVENT: _sla_facts,
+    FactSource.SURVEY_ANSWER: _answer_facts,
 }
 
 
@@ -251,6 +275,7 @@ FACT_COLUMNS = [
     "duration_seconds",
     "business_seconds",
     "inbound",
+    "score",
     "source",
     "source_id",
 ]
@@ -283,10 +308,10 @@ def _rollup_add(where: str, params) -> None:
         cursor.execute(
             f"""
             INSERT INTO {rollup_table} (organization_id, day, connection_id, team_id, agent_id, kind,
-                                        count, measured, duration_sum, business_sum)
+                                        count, measured, duration_sum, business_sum, score_sum, score_high)
             SELECT f.organization_id, (f.occurred_at AT TIME ZONE o.timezone)::date, f.connection_id, f.team_id,
                    f.agent_id, f.kind, count(*), count(f.duration_seconds), coalesce(sum(f.duration_seconds), 0),
-                   coalesce(sum(f.business_seconds), 0)
+                   coalesce(sum(f.business_seconds), 0), coalesce(sum(f.score), 0), count(*) FILTER (WHERE f.score >= 4)
             FROM {fact_table} f JOIN {organization_table} o ON o.id = f.organization_id
             WHERE {where}
             GROUP BY 1, 2, 3, 4, 5, 6
@@ -294,7 +319,9 @@ def _rollup_add(where: str, params) -> None:
                 count = {rollup_table}.count + EXCLUDED.count,
                 measured = {rollup_table}.measured + EXCLUDED.measured,
                 duration_sum = {rollup_table}.duration_sum + EXCLUDED.duration_sum,
-                business_sum = {rollup_table}.business_sum + EXCLUDED.business_sum
+                business_sum = {rollup_table}.business_sum + EXCLUDED.business_sum,
+                score_sum = {rollup_table}.score_sum + EXCLUDED.score_sum,
+                score_high = {rollup_table}.score_high + EXCLUDED.score_high
             """,
             params,
         )

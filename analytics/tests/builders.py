@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from analytics import services
 from automation.models import SlaEvent
-from tickets.models import Contact, Message, Ticket, TicketEvent
+from tickets.models import Contact, Message, Survey, SurveyAnswer, SurveyState, Ticket, TicketEvent
 
 JST = ZoneInfo("Asia/Tokyo")
 _serial = itertools.count(1)
@@ -71,6 +71,28 @@ def sla_event(ticket: Ticket, at: datetime, kind: str, metric: str = "first_resp
         due_at=at,
         defaults={"organization_id": ticket.organization_id, "occurred_at": at},
     )
+    return made
+
+
+def survey_answer(ticket: Ticket, at: datetime, rating: int, *, agent_id=None, comment: str = "") -> SurveyAnswer:
+    """A sent survey of the ticket answered at `at` (one survey per answer, as one per solve)."""
+    survey = Survey.objects.create(
+        organization_id=ticket.organization_id,
+        ticket=ticket,
+        solve_event_id=next(_serial),
+        agent_id=agent_id,
+        state=SurveyState.SENT,
+    )
+    made = SurveyAnswer.objects.create(
+        organization_id=ticket.organization_id,
+        survey=survey,
+        ticket=ticket,
+        agent_id=agent_id,
+        rating=rating,
+        comment=comment,
+    )
+    SurveyAnswer.objects.filter(pk=made.pk).update(created_at=at)
+    made.refresh_from_db()
     return made
 
 

@@ -11,15 +11,15 @@ from hypothesis import strategies as st
 from accounts.services import team_create
 from analytics import services
 from analytics.models import DailyRollup, TicketFact
-from analytics.tests.builders import catch_up, event, inbound, jst, reply, sla_event, ticket
+from analytics.tests.builders import catch_up, event, inbound, jst, reply, sla_event, survey_answer, ticket
 from tickets.models import Ticket
 from tickets.tests import factories
 
 pytestmark = pytest.mark.django_db
 
 BASE = jst("2026-11-20 20:00")  # a Friday evening: days cut at Tokyo's midnight, a weekend, the holiday
-OPS = ["inbound", "reply1", "reply2", "solve", "reopen", "assign1", "assign2", "team", "met", "breached"]
-operation = st.tuples(st.integers(0, 2), st.sampled_from(OPS), st.integers(0, 5 * 24 * 60))
+OPS = ["inbound", "reply1", "reply2", "solve", "reopen", "assign1", "assign2", "team", "met", "breached", "rated"]
+operation = st.tuples(st.integers(0, 2), st.sampled_from(OPS), st.integers(0, 5 * 24 * 60), st.integers(1, 5))
 
 
 def _snapshot(organization):
@@ -33,13 +33,24 @@ def _snapshot(organization):
             "duration_seconds",
             "business_seconds",
             "inbound",
+            "score",
             "source",
             "source_id",
         )
     )
     rollups = sorted(
         DailyRollup.objects.filter(organization=organization).values_list(
-            "day", "connection_id", "team_id", "agent_id", "kind", "count", "measured", "duration_sum", "business_sum"
+            "day",
+            "connection_id",
+            "team_id",
+            "agent_id",
+            "kind",
+            "count",
+            "measured",
+            "duration_sum",
+            "business_sum",
+            "score_sum",
+            "score_high",
         ),
         key=str,
     )
@@ -63,7 +74,7 @@ def test_rollups_agree_with_a_full_recompute(tenant_a, ops, split, batch):
             ops = sorted(ops, key=lambda op: op[2])  # history is appended in time order
             assignee = {made.pk: None for made in tickets}
             teams = {made.pk: None for made in tickets}
-            for index, (which, op, minutes) in enumerate(ops):
+            for index, (which, op, minutes, rating) in enumerate(ops):
                 if index == split:
                     catch_up(batch=batch)
                 made, at = tickets[which], tickets[which].created_at + timedelta(minutes=minutes, hours=1)
@@ -85,6 +96,8 @@ def test_rollups_agree_with_a_full_recompute(tenant_a, ops, split, batch):
                     event(made, at, "team", teams[made.pk], new)
                     teams[made.pk] = new
                     Ticket.objects.filter(pk=made.pk).update(team_id=new)
+                elif op == "rated":
+                    survey_answer(made, at, rating, agent_id=assignee[made.pk])
                 else:
                     sla_event(made, at, op)
             catch_up(batch=batch)

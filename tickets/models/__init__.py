@@ -1,5 +1,5 @@
 """The tickets app's models: conversations, their messages and history, contacts, tags, canned responses and saved
-views (core)."""
+views (core); satisfaction surveys (surveys)."""
 
 from tickets.models.core import (
     ACTIVE_CONDITION,
@@ -27,9 +27,18 @@ from tickets.models.core import (
     TicketStatus,
     scoped,
 )
+from tickets.models.surveys import (
+    DEFAULT_INVITATION,
+    Survey,
+    SurveyAnswer,
+    SurveySettings,
+    SurveyState,
+    SurveyVia,
+)
 
 __all__ = [
     "ACTIVE_CONDITION",
+    "DEFAULT_INVITATION",
     "ACTIVE_STATUSES",
     "DONE_STATUSES",
     "PRIORITY_RANK",
@@ -47,6 +56,11 @@ __all__ = [
     "Sentiment",
     "SlaMetric",
     "SlaState",
+    "Survey",
+    "SurveyAnswer",
+    "SurveySettings",
+    "SurveyState",
+    "SurveyVia",
     "Tag",
     "Ticket",
     "TicketEvent",
