@@ -59,6 +59,10 @@ class AuthFailed(ConnectorError):
     """The credentials are permanently bad (revoked, expired beyond refresh): the connection needs re-authorization."""
 
 
+class ListeningUnsupported(ConnectorError):
+    """The platform offers no search of public posts (email; X and LINE until their connectors do)."""
+
+
 class SendRejected(ConnectorError):
     """The platform refused this message for good (outside the reply window, user unavailable, too long...)."""
 
@@ -93,6 +97,36 @@ class PollResult:
     events: list[PolledEvent]
     cursor: dict  # saved in the same transaction as the messages the events become
     more: bool = False  # another page is waiting: poll again soon instead of at the normal interval
+
+
+@dataclass(frozen=True)
+class FoundPost:
+    """A public post a platform's search found (social listening): someone else's post naming or tagging us.
+    Counts are as the platform gave them; `reach` and `followers` only where it gives them (None otherwise)."""
+
+    external_id: str
+    text: str
+    posted_at: datetime
+    source: str  # how it was found: "hashtag" or "tagged"
+    url: str = ""
+    author_handle: str = ""
+    author_name: str = ""
+    likes: int = 0
+    comments: int = 0
+    shares: int = 0
+    reach: int | None = None
+    followers: int | None = None
+
+
+@dataclass(frozen=True)
+class MentionPage:
+    """What one listening call brought: the posts, the cursor to save with them, and the hashtag ids it looked up
+    (hashtag -> platform id), which the caller records (Instagram counts each new hashtag against a weekly limit)."""
+
+    posts: list[FoundPost]
+    cursor: dict
+    hashtag_ids: dict[str, str] = field(default_factory=dict)
+    more: bool = False
 
 
 @dataclass(frozen=True)
@@ -226,6 +260,9 @@ class Connector:
     # platform delivers a message to someone who has not written to us — email does; Messenger and Instagram refuse
     # a message outside the 24-hour window the customer's own message opens.
     can_initiate: ClassVar[bool] = False
+    # search_mentions() finds public posts that tag the account or use a hashtag (social listening).
+    listens: ClassVar[bool] = False
+    searches_hashtags: ClassVar[bool] = False  # search_mentions() also takes hashtags (Instagram's Hashtag Search)
 
     # Webhooks. `connection` is None on app-level endpoints.
     def handshake(self, request: HttpRequest, connection: ChannelConnection | None) -> HttpResponse:
@@ -249,6 +286,12 @@ class Connector:
 
     def poll(self, connection: ChannelConnection, cursor: dict) -> PollResult:
         raise NotImplementedError
+
+    def search_mentions(self, connection: ChannelConnection, *, hashtags: dict[str, str], cursor: dict) -> MentionPage:
+        """Public posts that tag the account, and (where the platform searches hashtags) posts with `hashtags`
+        (hashtag -> its platform id, "" when not looked up yet), newer than `cursor` says. Raises ConnectorError;
+        a platform that cannot search says so with ListeningUnsupported."""
+        raise ListeningUnsupported(f"{self.label or self.platform} cannot search public posts")
 
     def reply_limits(self, connection: ChannelConnection, context: ReplyContext) -> ReplyLimits:
         raise NotImplementedError

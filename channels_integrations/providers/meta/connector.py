@@ -31,7 +31,7 @@ from channels_integrations.connector import (
     WebhookRejected,
 )
 from channels_integrations.inbound import AuthorProfile
-from channels_integrations.providers.meta import client, schemas
+from channels_integrations.providers.meta import client, listening, schemas
 
 logger = logging.getLogger("tsunagu.meta")
 
@@ -223,6 +223,14 @@ class MetaConnector(Connector):
             raise SendRejected(_("Meta did not return a message id."))
         return SendResult(platform_message_id=message_id)
 
+    # --- listening --------------------------------------------------------------------------------------------------
+    listens = True
+
+    def search_mentions(self, connection, *, hashtags, cursor):
+        if self.instagram:
+            return listening.search_instagram(connection, hashtags=hashtags, cursor=cursor)
+        return listening.search_facebook(connection, cursor=cursor)  # Facebook has no public hashtag search
+
     def publish(self, connection, post: PostContent) -> PublishResult:
         token = connection.credentials.get("access_token", "")
         if self.instagram:
@@ -370,6 +378,7 @@ class InstagramConnector(MetaConnector):
     label = "Instagram"
     webhook_objects = ("instagram",)
     instagram = True
+    searches_hashtags = True
     dm_max_length = 1000
 
 

@@ -9,6 +9,7 @@ import hmac
 import html
 import json
 import random
+import re
 import secrets
 import threading
 import time
@@ -22,6 +23,26 @@ DEMO_PAGE = {
     "name": "Tsunagu Demo Store",
     "ig_id": "17841400000000001",
     "ig_username": "tsunagu_demo",
+}
+# Public posts of strangers, for social listening (hashtag search, tagged media, posts tagging the page): the demo's
+# brand is ツナグ / Tsunagu, its competitors カスタマーボックス / CustomerBox and Zen.
+PUBLIC_POSTS = {
+    "ja": [
+        "#ツナグ で問い合わせ対応がすごく楽になった！チーム全員おすすめ",
+        "ﾂﾅｸﾞのサポート、返信が早くて助かりました",
+        "ツナグのアプリ、今日ずっとエラーで使えない。最悪…",
+        "カスタマーボックスからツナグに乗り換えました #ツナグ",
+        "#カスタマーボックス の新機能、便利そう",
+        "カスタマーボックス高すぎる。解約したい #カスタマーボックス",
+        "Zenの料金プラン変わったらしい",
+        "週末のカフェ巡り☕ #ツナグ店 #東京カフェ",
+    ],
+    "en": [
+        "Switched our support team to #Tsunagu last month, love the shared inbox",
+        "Tsunagu app keeps crashing today, terrible experience #tsunagu",
+        "Trying #CustomerBox for our store, so far so good",
+        "We moved from Zendesk to Zen and never looked back",
+    ],
 }
 NAMES = {
     "ja": ["佐々木 陽子", "伊藤 健", "小林 さくら", "加藤 大輔", "吉田 真理"],
@@ -68,6 +89,10 @@ class MetaSimulator(SimulatorPart):
         self.async_receipts = getattr(self, "async_receipts", True)
         self.budget: int | None = None
         self.regain_minutes = 1
+        self.public: list[dict] = []  # public posts of strangers, newest last (social listening)
+        self.hashtag_ids: dict[str, str] = {}  # hashtag name -> its (global, static) id
+        self.hashtags_queried: dict[str, dict[str, float]] = {}  # ig user id -> {hashtag: first query time}
+        self.hashtag_limit = 30  # unique hashtags per account within a rolling 7 days
 
     # --- operator / tests -----------------------------------------------------------------------------------------
     def provision(self, pages: list[dict] | None = None) -> dict:
@@ -166,11 +191,79 @@ class MetaSimulator(SimulatorPart):
         self._deliver("page", [{"id": page_id, "time": now, "changes": [{"field": "feed", "value": value}]}])
         return comment_id
 
+    def public_post(
+        self,
+        text: str,
+        *,
+        platform: str = "instagram",
+        author: str = "",
+        tagged: str = "",
+        likes: int = 0,
+        comments: int = 0,
+        shares: int = 0,
+        at: float | None = None,
+    ) -> str:
+        """A stranger posts publicly: on Instagram its #hashtags are searchable and `tagged` (an Instagram account
+        id) finds it through /tags; on Facebook `tagged` (a page id) finds it through /{page}/tagged."""
+        post_id = str(random.randint(10**16, 10**17 - 1))
+        if platform == "facebook":
+            post_id = f"{random.randint(10**14, 10**15 - 1)}_{post_id}"
+        tags = [t.casefold() for t in re.findall(r"#(\w+)", text)]
+        with self.sim.lock:
+            self.public.append(
+                {
+                    "platform": platform,
+                    "id": post_id,
+                    "text": text,
+                    "time": at if at is not None else time.time(),
+                    "author": author or "user_" + secrets.token_hex(3),
+                    "tagged": tagged,
+                    "hashtags": tags,
+                    "likes": likes,
+                    "comments": comments,
+                    "shares": shares,
+                }
+            )
+        return post_id
+
+    def seed_public(self, *, days: int = 7, per_day: int = 6, seed: int = 17) -> int:
+        """Demo: a week of public posts about the demo brand and its competitors, tagging the demo accounts now and
+        then, Japanese and English."""
+        rng = random.Random(seed)
+        page = next(iter(self.pages.values()))
+        now = time.time()
+        count = 0
+        for day in range(days, -1, -1):
+            for _ in range(per_day):
+                lang = "ja" if rng.random() < 0.7 else "en"
+                text = rng.choice(PUBLIC_POSTS[lang])
+                platform = "instagram" if rng.random() < 0.75 else "facebook"
+                tagged = ""
+                if rng.random() < 0.4:
+                    tagged = page["ig_id"] if platform == "instagram" else page["id"]
+                elif platform == "facebook":
+                    tagged = page["id"]  # Facebook finds only posts tagging the page
+                self.public_post(
+                    text,
+                    platform=platform,
+                    author=rng.choice(["hana_", "kenji.", "mika", "taro", "emma", "liam"]) + str(rng.randint(1, 99)),
+                    tagged=tagged,
+                    likes=rng.randint(0, 120),
+                    comments=rng.randint(0, 15),
+                    shares=rng.randint(0, 5) if platform == "facebook" else 0,
+                    at=now - day * 86400 - rng.randint(0, 86000),
+                )
+                count += 1
+        return count
+
     def trickle(self, text: str, lang: str) -> None:
         page = next(iter(self.pages.values()))
         name = random.choice(NAMES[lang])
         psid = "PSID-" + hashlib.sha256(name.encode()).hexdigest()[:12]
         choice = random.random()
+        if choice < 0.15:  # a stranger posts about the brand (social listening picks it up)
+            self.public_post(random.choice(PUBLIC_POSTS[lang]), author=name.split()[0].lower(), tagged=page["ig_id"])
+            return
         if choice < 0.5:
             self.customer_message(page["id"], psid, text, name=name)
         elif choice < 0.8:
@@ -200,6 +293,12 @@ class MetaSimulator(SimulatorPart):
             '<label>Customer name <input name="name" value="山田 花子"></label>'
             '<label>Text <textarea name="text">注文した商品がまだ届いていません。</textarea></label>'
             "<button>Send as customer</button></form>"
+            '<form method="post" action="/_sim/meta/public"><label>Public post '
+            '<select name="platform"><option value="instagram">Instagram</option>'
+            '<option value="facebook">Facebook</option></select></label>'
+            '<label>Author <input name="author" value="hana_77"></label>'
+            '<label>Text <textarea name="text">#ツナグ のサポート最高！</textarea></label>'
+            "<button>Post publicly (tags the page)</button></form>"
         )
 
     # --- routes ---------------------------------------------------------------------------------------------------
@@ -218,9 +317,116 @@ class MetaSimulator(SimulatorPart):
             ("POST", V + r"/(?P<page>\d+)/messages", self._send),
             ("POST", V + r"/(?P<comment>[\w]+_[\w]+|\d+)/(?P<kind>comments|replies)", self._comment_reply),
             ("POST", V + r"/(?P<page>\d+)/feed", self._feed),
+            ("GET", V + r"/ig_hashtag_search", self._hashtag_search),
+            ("GET", V + r"/(?P<tag>\d+)/recent_media", self._recent_media),
+            ("GET", V + r"/(?P<user>\d+)/tags", self._ig_tags),
+            ("GET", V + r"/(?P<page>\d+)/tagged", self._page_tagged),
+            ("POST", r"/_sim/meta/public", self._op_public),
             ("GET", V + r"/?", self._profiles),
             ("GET", V + r"/(?P<user>[\w-]+)", self._profile),
         ]
+
+    # --- social listening ---------------------------------------------------------------------------------------
+    def _hashtag_search(self, r: Request, m) -> Response:
+        """`GET /ig_hashtag_search?user_id=&q=` → {"data": [{"id"}]}; 30 unique hashtags per account per 7 days."""
+        refused = self._gate(r)
+        if refused:
+            return refused
+        user_id, tag = r.arg("user_id"), r.arg("q").removeprefix("#").casefold()
+        if not user_id or not tag:
+            return graph_error("(#100) The parameters user_id and q are required", 100)
+        with self.sim.lock:
+            queried = self.hashtags_queried.setdefault(user_id, {})
+            now = time.time()
+            recent = {t for t, at in queried.items() if now - at < 7 * 86400}
+            if tag not in recent and len(recent) >= self.hashtag_limit:
+                return graph_error("(#100) You have reached the limit of 30 unique hashtags in 7 days", 100)
+            queried.setdefault(tag, now)
+            tag_id = self.hashtag_ids.setdefault(tag, str(17840000000000000 + len(self.hashtag_ids) + 1))
+        return Response(body={"data": [{"id": tag_id}]})
+
+    def _page_of(self, r: Request, posts: list[dict], render, *, limit: int = 25) -> Response:
+        """Newest first, `limit` a page; like recent_media, `after` is an offset here (Meta's is opaque)."""
+        posts = sorted(posts, key=lambda p: p["time"], reverse=True)
+        try:
+            start = int(r.arg("after") or 0)
+            limit = max(1, min(int(r.arg("limit") or limit), 50))
+        except ValueError:
+            return graph_error("(#100) Invalid cursor", 100)
+        page = posts[start : start + limit]
+        body: dict = {"data": [render(p) for p in page]}
+        if start + limit < len(posts):
+            body["paging"] = {
+                "cursors": {"after": str(start + limit)},
+                "next": f"{self.sim.base_url}{r.path}?after={start + limit}",
+            }
+        return Response(body=body)
+
+    @staticmethod
+    def _iso(moment: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(moment))
+
+    def _ig_media(self, post: dict, *, username: bool) -> dict:
+        body = {
+            "id": post["id"],
+            "caption": post["text"],
+            "media_type": "IMAGE",
+            "permalink": f"https://www.instagram.com/p/{post['id'][-11:]}/",
+            "timestamp": self._iso(post["time"]),
+            "like_count": post["likes"],
+            "comments_count": post["comments"],
+        }
+        if username:  # hashtag media carry no username (documented)
+            body["username"] = post["author"]
+        return body
+
+    def _recent_media(self, r: Request, m) -> Response:
+        refused = self._gate(r)
+        if refused:
+            return refused
+        names = [n for n, i in self.hashtag_ids.items() if i == m["tag"]]
+        if not names or not r.arg("user_id"):
+            return graph_error("(#100) Invalid hashtag id or missing user_id", 100)
+        day_ago = time.time() - 86400  # recent_media: the last 24 hours
+        posts = [
+            p for p in self.public if p["platform"] == "instagram" and names[0] in p["hashtags"] and p["time"] > day_ago
+        ]
+        return self._page_of(r, posts, lambda p: self._ig_media(p, username=False), limit=50)
+
+    def _ig_tags(self, r: Request, m) -> Response:
+        refused = self._gate(r)
+        if refused:
+            return refused
+        posts = [p for p in self.public if p["platform"] == "instagram" and p["tagged"] == m["user"]]
+        return self._page_of(r, posts, lambda p: self._ig_media(p, username=True))
+
+    def _page_tagged(self, r: Request, m) -> Response:
+        refused = self._gate(r)
+        if refused:
+            return refused
+        posts = [p for p in self.public if p["platform"] == "facebook" and p["tagged"] == m["page"]]
+
+        def render(post: dict) -> dict:
+            # `from` only for the page's own posts (documented): strangers' posts come without an author.
+            return {
+                "id": post["id"],
+                "message": post["text"],
+                "created_time": self._iso(post["time"]),
+                "permalink_url": f"https://www.facebook.com/{post['id'].replace('_', '/posts/')}",
+                "shares": {"count": post["shares"]},
+                "reactions": {"data": [], "summary": {"total_count": post["likes"]}},
+                "comments": {"data": [], "summary": {"total_count": post["comments"]}},
+            }
+
+        return self._page_of(r, posts, render)
+
+    def _op_public(self, r: Request, m) -> Response:
+        p = self._params(r)
+        page = self.pages.get(p.get("page_id", "")) or next(iter(self.pages.values()))
+        platform = p.get("platform", "instagram")
+        tagged = (page["ig_id"] if platform == "instagram" else page["id"]) if p.get("tagged", "1") == "1" else ""
+        post_id = self.public_post(p.get("text", ""), platform=platform, author=p.get("author", ""), tagged=tagged)
+        return Response(body={"id": post_id})
 
     def _profile(self, r: Request, m) -> Response:
         """The User Profile API: a customer's name by PSID/IGSID, for the page that talks to them."""
