@@ -8,3 +8,8 @@ class ListeningConfig(AppConfig):
     name = "analytics.listening"
     label = "analytics_listening"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from analytics.listening import notifications
+
+        notifications.register()

@@ -134,6 +134,7 @@ class ListeningSource(models.Model):
     next_poll_at = models.DateTimeField(null=True, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    failures = models.PositiveIntegerField(default=0, db_default=0)  # failed polls in a row (core.retry's attempts)
 
     objects = scoped()
 
