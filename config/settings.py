@@ -399,6 +399,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "drain-assignment-queues": {"task": "automation.drain_queues_everywhere", "schedule": 60.0},
     # Reporting facts from the history committed since the last run (analytics/services.py).
     "analytics-consume": {"task": "analytics.consume", "schedule": 60.0, "options": {"queue": "analytics"}},
+    # Social listening: a poll for each connection whose poll is due (analytics/listening/tasks.py).
+    "listening-poll": {"task": "listening.poll_due", "schedule": 60.0, "options": {"queue": "analytics"}},
 }
 # Tests run task bodies in-process (the real code, no broker hop); end-to-end tests start a real worker.
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER", False)
