@@ -140,20 +140,42 @@ def render_csv(data: dict, context: ExportContext) -> bytes:
         write([])
         write([series["title"]])
         lines = series.get("lines") or []
-        write([_("Date"), *[line["name"] for line in lines]])
+        units = [series.get("unit")] * len(lines)
+        write([_("Date"), *_readable_columns([line["name"] for line in lines], units)])
         for index, day in enumerate(series.get("x") or []):
-            write([day, *[_at(line.get("values") or [], index) for line in lines]])
+            write([day, *_readable_values([_at(line.get("values") or [], index) for line in lines], units)])
         if series.get("definition"):
             write([_("Definition"), series["definition"]])
     for table in data.get("tables") or []:
         write([])
         write([table["title"]])
-        write(table.get("columns") or [])
+        columns = table.get("columns") or []
+        units = table.get("units") or [None] * len(columns)
+        write(_readable_columns(columns, units))
         for row in table.get("rows") or []:
-            write(row)
+            write(_readable_values(row, units))
         if table.get("definition"):
             write([_("Definition"), table["definition"]])
     return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
+
+
+def _readable_columns(columns: list, units: list) -> list:
+    """Column titles, each duration column followed by its readable twin."""
+    result = []
+    for index, column in enumerate(columns):
+        result.append(column)
+        if _at(units, index) == "seconds":
+            result.append(_("%(column)s (readable)") % {"column": column})
+    return result
+
+
+def _readable_values(values: list, units: list) -> list:
+    result = []
+    for index, value in enumerate(values):
+        result.append(value)
+        if _at(units, index) == "seconds":
+            result.append(human_seconds(value))
+    return result
 
 
 def _at(values: list, index: int):
@@ -183,9 +205,11 @@ def render_pdf(data: dict, context: ExportContext) -> bytes:
         pdf.set_font("NotoSansJP", "", 8)
 
     def table(columns: list[str], rows: list[list], widths: tuple | None = None) -> None:
+        # The first column names things (channels, agents, metrics): twice as wide as the numbers beside it.
+        widths = widths or (2.2, *[1] * (len(columns) - 1))
         with pdf.table(
             col_widths=widths,
-            wrapmode=WrapMode.CHAR,
+            wrapmode=WrapMode.WORD,
             line_height=4.5,
             cell_fill_mode=TableCellFillMode.ROWS,
             cell_fill_color=245,
@@ -214,21 +238,28 @@ def render_pdf(data: dict, context: ExportContext) -> bytes:
         )
     for item in data.get("tables") or []:
         heading(item["title"])
-        table(item.get("columns") or [], [[_plain(v) for v in row] for row in item.get("rows") or []])
+        units = item.get("units") or []
+        table(
+            item.get("columns") or [],
+            [[_shown(value, _at(units, i)) for i, value in enumerate(row)] for row in item.get("rows") or []],
+        )
     for series in data.get("series") or []:
         heading(series["title"])
         lines = series.get("lines") or []
         table(
             [_("Date"), *[line["name"] for line in lines]],
             [
-                [day, *[_plain(_at(line.get("values") or [], i)) for line in lines]]
+                [day, *[_shown(_at(line.get("values") or [], i), series.get("unit")) for line in lines]]
                 for i, day in enumerate(series.get("x") or [])
             ],
         )
     return bytes(pdf.output())
 
 
-def _plain(value) -> str:
+def _shown(value, unit: str | None) -> str:
+    """A cell of the PDF: formatted by its unit when the data gives one."""
+    if unit and (value is None or isinstance(value, int | float)):
+        return readable(value, unit)
     if value is None:
         return "—"
     if isinstance(value, float):
