@@ -41,7 +41,7 @@ class FilterForm(forms.Form):
         for name in ("from", "to"):
             self.fields[name].widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
         self.initial = {"from": default_first, "to": default_last}
-        self.connections = list(connections_visible_to(membership).order_by("name", "pk"))
+        self.connections = list(connections_visible_to(membership).order_by("platform", "display_name", "pk"))
         self.teams = list(Team.objects.filter(organization=membership.organization_id).order_by("name"))
         self.agents = list(
             Membership.objects.filter(organization=membership.organization_id)
@@ -56,7 +56,7 @@ class FilterForm(forms.Form):
             label=_("Channel"),
             required=False,
             coerce=int,
-            choices=everything + [(c.pk, c.name) for c in self.connections],
+            choices=everything + [(c.pk, str(c)) for c in self.connections],
             widget=SingleOrManySelect,
         )
         self.fields["platform"] = forms.MultipleChoiceField(

@@ -61,7 +61,7 @@ def _series(key, title, filters, lines, unit, definition) -> dict:
 def _names(by: str, buckets, organization) -> dict:
     ids = [bucket for bucket in buckets if bucket is not None]
     if by == "connection":
-        rows = ChannelConnection.objects.filter(organization=organization, pk__in=ids).values_list("pk", "name")
+        rows = [(c.pk, str(c)) for c in ChannelConnection.objects.filter(organization=organization, pk__in=ids)]
     elif by == "platform":
         rows = [(key, label) for key, label in platform_choices() if key in ids]
     elif by == "team":

@@ -1,3 +1,16 @@
 """Pages under /<org-slug>/ for dashboards (included by analytics.org_urls)."""
 
-urlpatterns = []
+from django.urls import path
+
+from analytics.dashboards import views
+from analytics.dashboards.pages import PAGES
+
+urlpatterns = [
+    path("analytics/dashboards/", views.dashboard, name="analytics_overview"),
+    path("analytics/dashboards/drilldown/", views.drilldown_view, name="analytics_drilldown"),
+    *[
+        path(f"analytics/dashboards/{key}/", views.dashboard, {"page": key}, name=f"analytics_{key}")
+        for key in PAGES
+        if key != "overview"
+    ],
+]
