@@ -5,9 +5,11 @@ from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from core.task_base import TenantTask
-from tickets.models import Ticket
+from tickets.models import Survey, SurveyState, Ticket
 from tickets.services.changes import tickets_wake_snoozed
 from tickets.services.delivery import message_send
+from tickets.services.survey_sending import survey_send, surveys_send_due
+from tickets.services.surveys import survey_plan as plan
 
 
 @shared_task(name="tickets.wake_snoozed_everywhere")
@@ -42,3 +44,34 @@ def send_message(*, organization, message_id: int) -> str:
             queue="outbound",
         )
     return outcome.state
+
+
+@shared_task(base=TenantTask, name="tickets.survey_plan", acks_late=True)
+def survey_plan(*, organization, ticket_id: int, solve_event_id: int) -> str:
+    """Plan the satisfaction survey of one solve (queued after the solve commits; idempotent) and send it at once
+    when the organization asks for no delay."""
+    survey = plan(organization=organization, ticket_id=ticket_id, solve_event_id=solve_event_id)
+    if survey is None:
+        return "off"
+    if survey.state == SurveyState.SCHEDULED and survey.due_at <= timezone.now():
+        survey = survey_send(organization=organization, survey_id=survey.pk)
+    return survey.state
+
+
+@shared_task(name="tickets.send_due_surveys_everywhere")
+def send_due_surveys_everywhere() -> int:
+    """Fan out one task per organization with a survey whose delay has passed (beat, every minute)."""
+    with scopes_disabled():
+        organization_ids = list(
+            Survey.objects.filter(state=SurveyState.SCHEDULED, due_at__lte=timezone.now())
+            .values_list("organization_id", flat=True)
+            .distinct()
+        )
+    for organization_id in organization_ids:
+        send_due_surveys.delay(organization_id=organization_id)
+    return len(organization_ids)
+
+
+@shared_task(base=TenantTask, name="tickets.send_due_surveys", acks_late=True)
+def send_due_surveys(*, organization) -> int:
+    return surveys_send_due(organization=organization)

@@ -21,6 +21,7 @@ from tickets.models import (
 from tickets.notifications import notify_about_ticket
 from tickets.selectors import visible_tickets
 from tickets.services.history import ticket_event_add
+from tickets.services.surveys import survey_after_solve
 
 logger = logging.getLogger("tsunagu.tickets")
 
@@ -63,11 +64,13 @@ def ticket_update(
     if status is not None and status != ticket.status:
         if status not in TicketStatus.values:
             raise DomainError(_("Unknown status."), field="status")
-        ticket_event_add(ticket, actor, TicketEventKind.STATUS, ticket.status, status)
+        event = ticket_event_add(ticket, actor, TicketEventKind.STATUS, ticket.status, status)
         ticket.status = status
         ticket.solved_at = timezone.now() if status == TicketStatus.SOLVED else None
         ticket.status_changed_at = timezone.now()
         changed += ["status", "solved_at", "status_changed_at"]
+        if status == TicketStatus.SOLVED:
+            survey_after_solve(organization=organization, ticket=ticket, solve_event_id=event.pk)
     if priority is not None and priority != ticket.priority:
         if priority not in Priority.values:
             raise DomainError(_("Unknown priority."), field="priority")
