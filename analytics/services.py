@@ -16,7 +16,8 @@ skipped; `manage.py analytics_rebuild` recomputes everything exactly from the hi
 
 import bisect
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from django.db import connection as db
 from django.db import transaction
@@ -25,8 +26,9 @@ from django_scopes import scope, scopes_disabled
 
 from accounts.models import Organization
 from analytics.models import ConsumerCursor, DailyRollup, FactKind, FactSource, TicketFact
-from automation.models import SlaEvent, SlaEventKind
-from automation.sla.calendar import ALWAYS_OPEN, business_time_between, default_calendar_spec, spec_for
+from automation.models import SlaEvent, SlaEventKind, SlaPolicy
+from automation.sla.calendar import ALWAYS_OPEN, _spans_from, default_calendar_spec, spec_for
+from channels_integrations.models import ChannelConnection
 from tickets.models import (
     DONE_STATUSES,
     Direction,
@@ -39,6 +41,8 @@ from tickets.models import (
 )
 
 BATCH = 2000
+# Tickets whose whole history a rebuild derives at a time (their context is loaded once for every source).
+REBUILD_TICKETS = 1000
 CHANGE_KINDS = [TicketEventKind.ASSIGNMENT, TicketEventKind.TEAM]
 
 # Messages that are a human agent's reply to the customer: outbound, written by a member, not by automation, not
@@ -69,8 +73,73 @@ SOURCE_FILTERS = {
 }
 
 
+# The columns deriving facts reads from each source's rows (the wide ones, such as a message's text, are not read).
+SOURCE_FIELDS = {
+    FactSource.TICKET_EVENT: ["id", "organization_id", "ticket_id", "actor_id", "kind", "old", "new", "created_at"],
+    FactSource.MESSAGE: ["id", "organization_id", "ticket_id", "author_user_id", "created_at"],
+    FactSource.SLA_EVENT: ["id", "organization_id", "ticket_id", "kind", "occurred_at", "assignee_id"],
+}
+
+
+def _source_rows(source: str, *, limit: int | None = None, **filters) -> list:
+    """The source's rows that can yield facts, in id order: plain records of the fields deriving reads (building a
+    model instance per row cost more than deriving its facts), or model instances for a source not listed."""
+    queryset = SOURCE_MODELS[source].objects.filter(SOURCE_FILTERS[source], **filters).order_by("pk")[:limit]
+    if source not in SOURCE_FIELDS:
+        return list(queryset)
+    return [SimpleNamespace(pk=row["id"], **row) for row in queryset.values(*SOURCE_FIELDS[source])]
+
+
 def _seconds(start: datetime, end: datetime) -> int:
     return int((end - start).total_seconds())
+
+
+class _OpenTime:
+    """The open time of one business calendar over a range, listed once: the open spans with the open time before
+    each, so that the business time between two instants is a difference of two sums found by bisection, rather
+    than a walk through the calendar day by day for every fact. Exact: the same spans business_time_between
+    adds up."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.low = self.high = None
+        self.starts: list[datetime] = []
+        self.ends: list[datetime] = []
+        self.before: list[timedelta] = []  # open time from `low` to the start of each span
+
+    def _cover(self, start: datetime, end: datetime) -> None:
+        if self.low is not None and self.low <= start and end <= self.high:
+            return
+        # Widened by a few days either way: the next facts of the batch are usually close by.
+        low = min(start, self.low or start) - timedelta(days=3)
+        high = max(end, self.high or end) + timedelta(days=3)
+        self.starts, self.ends, self.before = [], [], []
+        total = timedelta(0)
+        for a, b in _spans_from(self.spec, low, until=high):
+            if a >= high:
+                break
+            self.starts.append(a)
+            self.ends.append(b)
+            self.before.append(total)
+            total += b - a
+        self.low, self.high = low, high
+
+    def _until(self, at: datetime) -> timedelta:
+        """Open time in [low, at)."""
+        index = bisect.bisect_right(self.starts, at) - 1
+        if index < 0:
+            return timedelta(0)
+        return self.before[index] + min(at, self.ends[index]) - self.starts[index]
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """business_time_between(start, end, spec)."""
+        start, end = start.astimezone(UTC), end.astimezone(UTC)  # as business_time_between: DST-safe arithmetic
+        if end <= start:
+            return timedelta(0)
+        if self.spec.around_the_clock:
+            return end - start
+        self._cover(start, end)
+        return self._until(end) - self._until(start)
 
 
 class _TicketContext:
@@ -80,7 +149,10 @@ class _TicketContext:
     def __init__(self, organization: Organization):
         self.organization = organization
         self.tickets: dict[int, Ticket] = {}
-        self._specs: dict[int, object] = {}
+        self.platforms: dict[int, str] = {}
+        self._policies: dict[int, SlaPolicy] = {}
+        self._default_spec = None
+        self._clocks: dict[int, _OpenTime] = {}
         self._changes: dict[int, dict[str, list]] = {}
         self._messages: dict[int, list] = {}
 
@@ -88,8 +160,19 @@ class _TicketContext:
         missing = set(ticket_ids) - self.tickets.keys()
         if not missing:
             return
-        for ticket in Ticket.objects.filter(pk__in=missing).select_related("connection", "sla_policy__calendar"):
+        # Only what deriving reads: a ticket row is wide (search vector, subject).
+        for ticket in Ticket.objects.filter(pk__in=missing).only(
+            "id", "organization_id", "connection_id", "sla_policy_id", "assignee_id", "team_id", "created_at"
+        ):
             self.tickets[ticket.pk] = ticket
+        loaded = [self.tickets[pk] for pk in missing if pk in self.tickets]
+        connections = {ticket.connection_id for ticket in loaded} - self.platforms.keys()
+        if connections:
+            self.platforms.update(ChannelConnection.objects.filter(pk__in=connections).values_list("pk", "platform"))
+        policies = {ticket.sla_policy_id for ticket in loaded if ticket.sla_policy_id} - self._policies.keys()
+        if policies:
+            for policy in SlaPolicy.objects.filter(pk__in=policies).select_related("calendar"):
+                self._policies[policy.pk] = policy
         changes = {pk: {"assignment": [], "team": []} for pk in missing}
         for event in (
             TicketEvent.objects.filter(ticket_id__in=missing, kind__in=CHANGE_KINDS)
@@ -109,17 +192,19 @@ class _TicketContext:
         for pk in missing:
             self._messages[pk] = messages.get(pk, [])
 
-    def spec(self, ticket: Ticket):
+    def clock(self, ticket: Ticket) -> _OpenTime:
         """The ticket's business hours: its SLA policy's calendar, else the organization's default calendar, else
-        around the clock."""
-        if ticket.pk not in self._specs:
-            policy = ticket.sla_policy
-            if policy is not None and policy.calendar_id is not None:
-                spec = spec_for(policy.calendar, self.organization)
-            else:
-                spec = default_calendar_spec(self.organization) or ALWAYS_OPEN
-            self._specs[ticket.pk] = spec
-        return self._specs[ticket.pk]
+        around the clock. Looked up once per calendar and batch (not per fact: each lookup costs a query)."""
+        policy = self._policies.get(ticket.sla_policy_id) if ticket.sla_policy_id else None
+        if policy is not None and policy.calendar_id is not None:
+            key = policy.calendar_id
+            if key not in self._clocks:
+                self._clocks[key] = _OpenTime(spec_for(policy.calendar, self.organization))
+        else:
+            key = 0
+            if key not in self._clocks:
+                self._clocks[key] = _OpenTime(default_calendar_spec(self.organization) or ALWAYS_OPEN)
+        return self._clocks[key]
 
     def at(self, ticket: Ticket, kind: str, key: tuple) -> int | None:
         """The ticket's assignee or team id at `key` = (time, event id): the `old` value of the first change after
@@ -140,7 +225,7 @@ def _fact(ctx: _TicketContext, ticket: Ticket, kind: str, at: datetime, source: 
         "organization_id": ticket.organization_id,
         "ticket_id": ticket.pk,
         "connection_id": ticket.connection_id,
-        "platform": ticket.connection.platform,
+        "platform": ctx.platforms[ticket.connection_id],
         "team_id": ctx.at(ticket, "team", key),
         "agent_id": ctx.at(ticket, "assignment", key),
         "kind": kind,
@@ -155,7 +240,7 @@ def _fact(ctx: _TicketContext, ticket: Ticket, kind: str, at: datetime, source: 
     start = fields.pop("start", None)
     if start is not None:
         fact["duration_seconds"] = _seconds(start, at)
-        fact["business_seconds"] = int(business_time_between(start, at, ctx.spec(ticket)).total_seconds())
+        fact["business_seconds"] = int(ctx.clock(ticket).between(start, at).total_seconds())
     fact.update(fields)
     return fact
 
@@ -285,14 +370,16 @@ def facts_insert(facts: list[dict]) -> list[int]:
     """Insert facts that do not exist yet; the ids of those inserted (a fact already there is left as it is)."""
     inserted = []
     table = TicketFact._meta.db_table
-    row = "(" + ", ".join(["%s"] * len(FACT_COLUMNS)) + ")"
+    # One array per column (unnest): a statement of a few parameters, however many rows, where a VALUES list of
+    # thousands of placeholders cost more to build and parse than to insert.
+    arrays = ", ".join(f"%s::{TicketFact._meta.get_field(column).db_type(db)}[]" for column in FACT_COLUMNS)
     with db.cursor() as cursor:
-        for start in range(0, len(facts), 500):
-            chunk = facts[start : start + 500]
+        for start in range(0, len(facts), 5000):
+            chunk = facts[start : start + 5000]
             cursor.execute(
-                f"INSERT INTO {table} ({', '.join(FACT_COLUMNS)}) VALUES {', '.join([row] * len(chunk))} "
+                f"INSERT INTO {table} ({', '.join(FACT_COLUMNS)}) SELECT * FROM unnest({arrays}) "
                 "ON CONFLICT (source, source_id, kind) DO NOTHING RETURNING id",
-                [fact[column] for fact in chunk for column in FACT_COLUMNS],
+                [[fact[column] for fact in chunk] for column in FACT_COLUMNS],
             )
             inserted.extend(fact_id for (fact_id,) in cursor.fetchall())
     return inserted
@@ -371,11 +458,7 @@ def consume(*, max_batches: int = 50, batch: int = BATCH) -> int:
             for _batch in range(max_batches):
                 with transaction.atomic():
                     cursor = _cursors()[source]
-                    rows = list(
-                        model.objects.filter(
-                            SOURCE_FILTERS[source], pk__gt=cursor.last_id, pk__lte=cursor.horizon_id
-                        ).order_by("pk")[:batch]
-                    )
+                    rows = _source_rows(source, limit=batch, pk__gt=cursor.last_id, pk__lte=cursor.horizon_id)
                     if not rows:
                         # Caught up to the horizon: the next run may read up to what exists now.
                         cursor.last_id = cursor.horizon_id
@@ -388,24 +471,34 @@ def consume(*, max_batches: int = 50, batch: int = BATCH) -> int:
     return added
 
 
+def _ticket_batches(organization: Organization):
+    """The organization's ticket ids, REBUILD_TICKETS at a time, streamed (a server-side cursor: not all in memory)."""
+    batch = []
+    for pk in Ticket.objects.filter(organization=organization).values_list("pk", flat=True).iterator(REBUILD_TICKETS):
+        batch.append(pk)
+        if len(batch) == REBUILD_TICKETS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def rebuild(organization: Organization) -> int:
     """Recompute the organization's facts and rollups from its whole history (the consumer waits meanwhile).
-    Returns the number of facts."""
+    Returns the number of facts. Works through the tickets a batch at a time: each batch's context (tickets,
+    calendars, assignment history, messages) is loaded once for all its sources, and its facts are inserted before
+    the next batch is read."""
     with transaction.atomic(), scopes_disabled():
         _cursors()
         TicketFact.objects.filter(organization=organization).delete()
-        for source, model in SOURCE_MODELS.items():
-            last = 0
-            while True:
-                rows = list(
-                    model.objects.filter(SOURCE_FILTERS[source], organization=organization, pk__gt=last).order_by("pk")[
-                        :BATCH
-                    ]
-                )
-                if not rows:
-                    break
-                with scope(organization=organization):
-                    facts_insert(derive_facts(organization, source, rows))
-                last = rows[-1].pk
+        with scope(organization=organization):
+            for ticket_ids in _ticket_batches(organization):
+                ctx = _TicketContext(organization)
+                ctx.load(ticket_ids)
+                facts = []
+                for source in SOURCE_MODELS:
+                    for row in _source_rows(source, organization=organization, ticket_id__in=ticket_ids):
+                        facts.extend(DERIVE[source](ctx, row))
+                facts_insert(facts)
         rollups_rebuild(organization)
         return TicketFact.objects.filter(organization=organization).count()
