@@ -279,6 +279,48 @@ OBJECT_MAKERS["policy_id"] = _sla_policy
 OBJECT_MAKERS["rule_id"] = _rule
 
 
+def _listening_monitor(tenant):
+    from analytics.listening.services import monitor_save
+
+    with scope(organization=tenant.organization):
+        return monitor_save(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            name=f"Secret monitor {tenant.slug} {timezone.now().timestamp()}",
+            kind="brand",
+            terms=["ツナグ"],
+            excluded_terms=[],
+            platforms=[],
+            active=True,
+        ).pk
+
+
+def _listening_mention(tenant):
+    from analytics.listening.models import Monitor
+    from analytics.listening.tests.factories import mention
+    from channels_integrations.models import ChannelConnection
+
+    monitor_id = _listening_monitor(tenant)
+    made = mention(tenant, [], text=f"Secret mention {tenant.slug}")
+    with scope(organization=tenant.organization):
+        # Every member of the tenant may see the mention's channel (the stream follows channel grants).
+        services.connection_access_set(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            connection=ChannelConnection.objects.get(pk=made.connection_id),
+            users=list(tenant.users.values()),
+        )
+        made.monitors.add(
+            Monitor.objects.get(pk=monitor_id),
+            through_defaults={"organization": tenant.organization, "posted_at": made.posted_at},
+        )
+    return made.pk
+
+
+OBJECT_MAKERS["monitor_id"] = _listening_monitor
+OBJECT_MAKERS["mention_id"] = _listening_mention
+
+
 # Keywords that name no tenant object but a fixed value (the platform of a connect form): the same in every
 # organization, so there is nothing of B's to reach through them.
 PLAIN_VALUES = {"platform": "email"}

@@ -145,6 +145,15 @@ REQUIRED = {
     ("api:saved-view-list", "POST"): ANY,  # a personal one; a shared one needs RULES_MANAGE
     ("api:saved-view-detail", "PATCH"): C.RULES_MANAGE,  # the maker's view is shared
     ("api:saved-view-detail", "DELETE"): C.RULES_MANAGE,
+    ("org:listening_stream", "GET"): C.ANALYTICS_VIEW,
+    ("org:listening_stream_new", "GET"): C.ANALYTICS_VIEW,
+    ("org:listening_mention_ticket", "POST"): C.TICKETS_WORK,  # on a mention of a channel the member may see
+    ("org:listening_share", "GET"): C.ANALYTICS_VIEW,
+    ("org:listening_monitors", "GET"): C.ANALYTICS_VIEW,
+    ("org:listening_monitor_new", "GET"): C.ANALYTICS_MANAGE,
+    ("org:listening_monitor_new", "POST"): C.ANALYTICS_MANAGE,
+    ("org:listening_monitor_edit", "GET"): C.ANALYTICS_MANAGE,
+    ("org:listening_monitor_edit", "POST"): C.ANALYTICS_MANAGE,
 }
 ROUTES = {r.name: r for r in org_routes()}
 CASES = [(role.value, name, method) for (name, method) in REQUIRED for role in RoleKey]
