@@ -139,6 +139,17 @@ def survey_plan(*, organization: Organization, ticket_id: int, solve_event_id: i
 
 
 @transaction.atomic
+def survey_settings_update(*, organization: Organization, actor: User, form) -> SurveySettings:
+    """Save the organization's survey settings from a valid SurveySettingsForm (bound to its row or a new one)."""
+    row = form.save(commit=False)
+    row.organization = organization
+    row.save()
+    form.save_m2m()
+    logger.info("survey settings of %s changed by %s: enabled=%s", organization.pk, actor.pk, row.enabled)
+    return row
+
+
+@transaction.atomic
 def survey_skip(*, organization: Organization, actor: User | None, ticket: Ticket, reason: str) -> Survey:
     """Skip the ticket's survey (a rule's "skip survey"): one not sent yet is skipped, else the next solve's is."""
     scheduled = Survey.objects.select_for_update().filter(ticket=ticket, state=SurveyState.SCHEDULED).first()

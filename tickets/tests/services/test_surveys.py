@@ -227,9 +227,9 @@ def test_a_rule_skip_applies_to_the_next_solve(tenant_a, django_capture_on_commi
     assert mail.outbox == []
 
 
-def sent_survey(tenant, capture) -> tuple[Survey, str]:
+def sent_survey(tenant, capture, *, thread: str = "thread-1") -> tuple[Survey, str]:
     enable(tenant)
-    ticket = line_ticket(tenant, email="hanako@example.jp")
+    ticket = line_ticket(tenant, email="hanako@example.jp", thread=thread)
     with tenant.scope():
         ticket_update(organization=tenant.organization, actor=None, ticket=ticket, assignee=tenant.users["admin"])
     solve(tenant, ticket, capture)
