@@ -21,6 +21,7 @@ from tickets.models import CannedResponse, Message, Ticket, TicketStatus
 from tickets.notifications import notify_about_ticket
 from tickets.services.changes import ticket_update
 from tickets.services.notes import note_add
+from tickets.services.surveys import survey_skip
 
 logger = logging.getLogger("tsunagu.rules")
 
@@ -158,6 +159,12 @@ def call_webhook(*, organization, rule, ticket, action) -> dict:
     return {"call": call.pk, "url": action["url"]}
 
 
+def skip_survey(*, organization, rule, ticket, action) -> dict:
+    """The ticket gets no satisfaction survey: the one waiting to be sent, else the next solve's."""
+    survey = survey_skip(organization=organization, actor=None, ticket=ticket, reason=f"{rule.name}"[:300])
+    return {"survey": survey.pk}
+
+
 _HANDLERS = {
     "assign_agent": assign_agent,
     "assign_team": assign_team,
@@ -172,4 +179,5 @@ _HANDLERS = {
     "escalate": escalate,
     "mark_spam": mark_spam,
     "webhook": call_webhook,
+    "skip_survey": skip_survey,
 }

@@ -32,6 +32,7 @@ ACTION_PARAMS: dict[str, list[tuple[str, str]]] = {
     "escalate": [("team", "team"), ("priority", "priority")],
     "mark_spam": [],
     "webhook": [("url", "url")],
+    "skip_survey": [],
 }
 PARAM_LABELS = {
     "user": gettext_lazy("Agent"),

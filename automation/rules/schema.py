@@ -156,6 +156,7 @@ ACTIONS: dict[str, str] = {
     "escalate": gettext_lazy("Escalate (team and priority)"),
     "mark_spam": gettext_lazy("Mark as spam and close"),
     "webhook": gettext_lazy("Call an external URL"),
+    "skip_survey": gettext_lazy("Skip the satisfaction survey"),
 }
 
 # Rules fired by events without a customer message cannot look at the message.
