@@ -146,3 +146,16 @@ def test_sources_due_lists_connections_of_organizations_with_monitors(tenant_a, 
     assert services.sources_due() == [(tenant_a.organization.pk, connection.pk)]
     poll(tenant_a, connection)
     assert services.sources_due() == []
+
+
+def test_the_demo_week_of_public_posts_is_collected(tenant_a, simulator, monitors):
+    meta = simulator.parts["meta"]
+    assert meta.seed_public() == 48
+    instagram = meta_connection(tenant_a, simulator)
+    facebook = meta_connection(tenant_a, simulator, "facebook")
+    collected = poll(tenant_a, instagram) + poll(tenant_a, facebook)
+    with tenant_a.scope():
+        assert collected == Mention.objects.count() > 10
+        assert set(Mention.objects.values_list("platform", flat=True)) == {"instagram", "facebook"}
+        assert {"ja", "en"} <= set(Mention.objects.values_list("language", flat=True))
+        assert MentionMatch.objects.filter(monitor=monitors["rival"]).exists()

@@ -322,6 +322,7 @@ class MetaSimulator(SimulatorPart):
             ("GET", V + r"/(?P<user>\d+)/tags", self._ig_tags),
             ("GET", V + r"/(?P<page>\d+)/tagged", self._page_tagged),
             ("POST", r"/_sim/meta/public", self._op_public),
+            ("POST", r"/_sim/meta/public/seed", self._op_public_seed),
             ("GET", V + r"/?", self._profiles),
             ("GET", V + r"/(?P<user>[\w-]+)", self._profile),
         ]
@@ -419,6 +420,12 @@ class MetaSimulator(SimulatorPart):
             }
 
         return self._page_of(r, posts, render)
+
+    def _op_public_seed(self, r: Request, m) -> Response:
+        """Demo: a week of public posts, once (the simulator keeps them while it runs)."""
+        if self.public:
+            return Response(body={"seeded": 0})
+        return Response(body={"seeded": self.seed_public()})
 
     def _op_public(self, r: Request, m) -> Response:
         p = self._params(r)
