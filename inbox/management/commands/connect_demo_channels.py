@@ -97,4 +97,6 @@ class Command(BaseCommand):
                     )
         if customers:
             requests.post(f"{base}/_sim/meta/customers", json={"customers": customers}, timeout=10)
+        # A week of public posts about the demo brand and its competitors, for social listening to collect.
+        requests.post(f"{base}/_sim/meta/public/seed", json={}, timeout=10)
         self.stdout.write(self.style.SUCCESS(f"demo channels connected to the simulator at {base}"))
