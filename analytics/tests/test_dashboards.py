@@ -338,3 +338,18 @@ def test_kpi_links_lead_to_a_drill_down_with_the_same_count(shop, tenant_a, logi
         if kpi["url"] and kpi["unit"] == "count":
             drill = client.get(kpi["url"])
             assert drill.context["count"] == kpi["value"], kpi["key"]
+
+
+def test_the_demo_organization_shows_data_on_the_dashboards(login):
+    from django.core.management import call_command
+    from django_scopes import scopes_disabled
+
+    from accounts.models import Organization, User
+
+    call_command("seed_demo")
+    with scopes_disabled():
+        demo = Organization.objects.get(slug="demo")
+        manager = User.objects.get(email="manager@demo.tsunagu.example")
+    response = login(manager).get(reverse("org:analytics_overview", args=[demo.slug]))
+    kpis = {kpi["key"]: kpi for kpi in response.context["page"]["kpis"]}
+    assert kpis["created"]["value"] == 10 and kpis["solved"]["value"] >= 1

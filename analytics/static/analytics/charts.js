@@ -63,7 +63,7 @@
     const config = JSON.parse(block.textContent);
     const existing = window.echarts.getInstanceByDom(element);
     if (existing) existing.dispose();
-    const chart = window.echarts.init(element, null, { renderer: "svg" });
+    const chart = window.echarts.init(element, null, { renderer: "canvas" });
     chart.setOption(option(config));
     chart.on("click", (params) => {
       let url = null;
