@@ -33,8 +33,10 @@ def _throttled(request) -> bool:
 
 
 def _private(response: HttpResponse) -> HttpResponse:
-    # The token is in the URL: never sent on as a referrer, never indexed, never cached by a shared cache.
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is in the URL: never sent to another site as a referrer (same-origin, not no-referrer: with
+    # no-referrer the browser posts the form with Origin: null, which the CSRF check refuses), never indexed,
+    # never cached by a shared cache.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Cache-Control"] = "private, no-store"
     return response

@@ -30,7 +30,7 @@ def test_page_shows_the_organization_in_the_survey_language_and_nothing_of_the_t
     assert 'value="4" required checked' in page and page.count("checked") == 1
     assert "こんにちは" not in page  # the customer's own message, let alone the ticket's subject or the agent
     assert tenant_a.users["admin"].name not in page
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "<script" not in page and "style=" not in page  # strict CSP: no inline script or style
     with scopes_disabled():
         assert not SurveyAnswer.objects.exists()  # a GET, even with ?rating=, stores nothing

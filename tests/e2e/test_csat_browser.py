@@ -1,0 +1,57 @@
+"""A customer answers the satisfaction survey in a real browser: they open the link from the email, pick 5, write a
+comment in Japanese, send it and see the thanks page; the agent then finds the answer in the conversation."""
+
+import re
+
+import pytest
+from django.core import mail
+
+from conftest import PASSWORD
+from tests.e2e.conftest import screenshot, sign_in
+from tests.e2e.test_inbox_browser import off_loop
+from tickets.services.changes import ticket_update
+from tickets.tests.services.test_surveys import enable, line_ticket
+
+pytestmark = [pytest.mark.browser]
+
+
+def test_customer_answers_and_the_agent_sees_it(page, asgi_server, tenant_a):
+    def setup():
+        enable(tenant_a)
+        made = line_ticket(tenant_a, email="hanako@example.jp")
+        with tenant_a.scope():
+            ticket_update(
+                organization=tenant_a.organization, actor=tenant_a.users["admin"], ticket=made, status="solved"
+            )
+        return made.pk
+
+    ticket_id = off_loop(setup)
+    [invitation] = mail.outbox
+    link = re.search(r"https?://\S+/survey/[\w-]+/", invitation.body).group(0)
+    path = link.split("/survey/", 1)[1]
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+
+    # Given the customer opens the link from their email
+    page.goto(f"{asgi_server.url}/survey/{path}")
+    assert page.locator("html").get_attribute("lang") == "ja"
+    assert tenant_a.organization.name in page.locator(".survey-org").inner_text()
+    # When they pick 5, write a comment in Japanese and send
+    page.get_by_role("radio", name=re.compile("^5")).check()
+    page.get_by_role("textbox").fill("迅速で丁寧な対応でした。ありがとうございました。")
+    screenshot(page, "csat-survey")
+    page.get_by_role("button").click()
+    # Then they see the thanks page
+    page.wait_for_url(re.compile(r"/thanks/$"))
+    assert page.locator("h1").inner_text() != ""
+    assert page.locator("[role=status]").count() == 1
+    # And the link cannot be answered twice
+    page.goto(f"{asgi_server.url}/survey/{path}")
+    assert page.locator("input[name=rating]").count() == 0
+
+    # And the agent finds the answer in the conversation
+    sign_in(page, asgi_server.url, tenant_a.users["admin"].email, PASSWORD)
+    page.goto(f"{asgi_server.url}/{tenant_a.slug}/inbox/tickets/{ticket_id}/")
+    page.get_by_text("迅速で丁寧な対応でした。", exact=False).first.wait_for()
+    screenshot(page, "csat-answer-in-conversation")
+    assert refused == []
