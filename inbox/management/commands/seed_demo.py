@@ -57,6 +57,7 @@ class Command(BaseCommand):
 
         call_command("seed_demo_inbox")
         call_command("seed_demo_listening")  # by command name too: the monitors; mentions come from the poller
+        call_command("seed_demo_csat")  # surveys on, a few answers (before the rebuild derives their facts)
         # The dashboards read facts that the consumer derives on beat a minute or two later; derive the demo's now
         # (by command name: inbox does not import analytics) so they show its conversations from the first page.
         call_command("analytics_rebuild", organization="demo")
