@@ -7,3 +7,8 @@ class ReportsConfig(AppConfig):
     name = "analytics.reports"
     label = "analytics_reports"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Register the tasks in every process (Celery's autodiscovery is lazy): the dispatch queues the sending
+        # task by name, from web processes and tests too.
+        from analytics.reports import tasks  # noqa: F401

@@ -19,7 +19,11 @@ FORMATS = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 
 
 class ExportError(ValueError):
-    """An export that cannot be made (unknown page or format); its message is shown to the member."""
+    """An export that cannot be made (unknown page or format)."""
+
+
+class FilterNotAllowed(ExportError):
+    """Saved filters name something the member may not choose (a channel they do not see)."""
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,20 @@ def describe_filters(form: FilterForm, filters: Filters) -> list[tuple[str, str]
     return described
 
 
-def export_file(*, membership: Membership, params: QueryDict, page_key: str, file_format: str) -> ExportFile:
+def export_file(
+    *, membership: Membership, params: QueryDict, page_key: str, file_format: str, strict: bool = False
+) -> ExportFile:
     """The page's data for the filters in `params`, restricted to what the member may see, rendered as a file.
-    Raises ExportError for an unknown page or format; invalid filters fall back to their defaults."""
+    Raises ExportError for an unknown page or format. Invalid filters fall back to their defaults, unless `strict`
+    (scheduled reports): then a filter the member may not choose raises FilterNotAllowed rather than silently
+    widening the report to everything they see."""
     if page_key not in PAGES:
         raise ExportError(page_key)
     if file_format not in FORMATS:
         raise ExportError(file_format)
     filters, form = filters_from_request(_Params(membership=membership, GET=params))
+    if strict and any(form.has_error(name) for name in MULTI):
+        raise FilterNotAllowed(page_key)
     data = page_data(page_key, filters)
     organization = membership.organization
     context = ExportContext(

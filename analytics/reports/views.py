@@ -5,18 +5,23 @@ The live panel needs `analytics.view`; exports `analytics.view` and `data.export
 
 from urllib.parse import quote
 
+from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import require_capability
 from accounts.roles import Capability
 from analytics.dashboards.pages import PAGES
 from analytics.reports import services
 from analytics.reports.exports import FORMATS, ExportError, export_file
-from analytics.reports.selectors import live_panel
+from analytics.reports.forms import ScheduleForm
+from analytics.reports.models import ReportSchedule
+from analytics.reports.selectors import SKIP_REASONS, live_panel, schedules_with_last_run
+from core.views import actor_kwargs, unconfirmed
 
 
 @require_GET
@@ -70,3 +75,67 @@ def reports_export(request, org_slug):
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# --- scheduled reports --------------------------------------------------------------------------------------------
+
+
+@require_GET
+@require_capability(Capability.ANALYTICS_VIEW)
+def reports_schedules(request, org_slug):
+    schedules = schedules_with_last_run(organization=request.organization)
+    return render(
+        request,
+        "analytics_reports/schedules.html",
+        {
+            "schedules": schedules,
+            "can_manage": request.membership.has(Capability.ANALYTICS_MANAGE),
+            "page_titles": {key: title for key, (title, _build) in PAGES.items()},
+            "reasons": SKIP_REASONS,
+        },
+    )
+
+
+def _schedule_form(request, schedule: ReportSchedule | None):
+    form = ScheduleForm(request.POST or None, instance=schedule, membership=request.membership)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save(commit=False)
+        saved.filters = form.saved_filters()
+        services.schedule_save(
+            schedule=saved, recipients=list(form.cleaned_data["recipients"]), **actor_kwargs(request)
+        )
+        messages.success(request, _("Scheduled report “%(name)s” saved.") % {"name": saved.name})
+        return redirect("org:reports_schedules", org_slug=request.organization.slug)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "analytics_reports/schedule_form.html", {"form": form, "schedule": schedule}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.ANALYTICS_MANAGE)
+def reports_schedule_create(request, org_slug):
+    return _schedule_form(request, None)
+
+
+@require_http_methods(["GET", "POST"])
+@require_capability(Capability.ANALYTICS_MANAGE)
+def reports_schedule_edit(request, org_slug, schedule_id):
+    return _schedule_form(request, get_object_or_404(ReportSchedule, pk=schedule_id))
+
+
+@require_POST
+@require_capability(Capability.ANALYTICS_MANAGE)
+def reports_schedule_delete(request, org_slug, schedule_id):
+    schedule = get_object_or_404(ReportSchedule, pk=schedule_id)
+    name = schedule.name
+    asked = unconfirmed(
+        request,
+        question=_("Delete the scheduled report “%(name)s”?") % {"name": name},
+        detail=_("Its recipients stop receiving it. Reports already sent stay in their mailboxes."),
+        action=_("Delete"),
+        cancel_url=reverse("org:reports_schedule_edit", args=[org_slug, schedule.pk]),
+    )
+    if asked:
+        return asked
+    services.schedule_delete(schedule=schedule, **actor_kwargs(request))
+    messages.success(request, _("Scheduled report “%(name)s” deleted.") % {"name": name})
+    return redirect("org:reports_schedules", org_slug=org_slug)
