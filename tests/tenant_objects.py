@@ -324,3 +324,21 @@ OBJECT_MAKERS["mention_id"] = _listening_mention
 # Keywords that name no tenant object but a fixed value (the platform of a connect form): the same in every
 # organization, so there is nothing of B's to reach through them.
 PLAIN_VALUES = {"platform": "email"}
+
+
+def _report_schedule(tenant):
+    from analytics.reports.models import ReportSchedule
+    from analytics.reports.services import schedule_save
+
+    with scope(organization=tenant.organization):
+        return schedule_save(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            schedule=ReportSchedule(
+                name=f"Secret report {tenant.slug} {timezone.now().timestamp()}", page="overview", weekday=0, hour=9
+            ),
+            recipients=[tenant.users["owner"]],
+        ).pk
+
+
+OBJECT_MAKERS["schedule_id"] = _report_schedule
