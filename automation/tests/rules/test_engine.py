@@ -15,7 +15,7 @@ from automation.models import Rule, RuleRun, RuleTrigger, WebhookCall, WebhookCa
 from automation.rules import engine
 from automation.rules.webhooks import SIGNATURE_HEADER, webhook_deliver, webhook_secret
 from core.models import Notification
-from tickets.models import CannedResponse, CannedResponseVariant, Message, Ticket, TicketStatus
+from tickets.models import CannedResponse, CannedResponseVariant, Message, Survey, Ticket, TicketStatus
 from tickets.services.changes import ticket_update
 from tickets.services.ingest import message_ingest
 from tickets.tests.factories import connection, inbound
@@ -459,3 +459,13 @@ def test_every_action_type_is_tested_here():
 
     source = inspect.getsource(sys.modules[__name__]) + inspect.getsource(test_hooks)
     assert [kind for kind in ACTIONS if f'"type": "{kind}"' not in source] == []
+
+
+def test_skip_survey_records_a_skip_for_the_next_solve(tenant_a):
+    ticket, message = ticket_with(tenant_a)
+    rule(tenant_a, "no survey", ALWAYS, [{"type": "skip_survey"}])
+    [ran] = run(tenant_a, ticket, message)
+    with tenant_a.scope():
+        [survey] = Survey.objects.filter(ticket=ticket)
+    assert ran.actions[0]["ok"] and ran.actions[0]["survey"] == survey.pk
+    assert (survey.state, survey.reason, survey.solve_event_id) == ("skipped", "no survey", None)
