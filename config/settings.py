@@ -401,6 +401,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "analytics-consume": {"task": "analytics.consume", "schedule": 60.0, "options": {"queue": "analytics"}},
     # Social listening: a poll for each connection whose poll is due (analytics/listening/tasks.py).
     "listening-poll": {"task": "listening.poll_due", "schedule": 60.0, "options": {"queue": "analytics"}},
+    # Scheduled reports now due: one run each, emailed by a task per run (analytics/reports/services.py).
+    "scheduled-reports": {"task": "analytics_reports.dispatch", "schedule": 900.0, "options": {"queue": "analytics"}},
     # Satisfaction surveys whose delay after the solve has passed (tickets/services/survey_sending.py).
     "send-due-surveys": {"task": "tickets.send_due_surveys_everywhere", "schedule": 60.0},
 }
