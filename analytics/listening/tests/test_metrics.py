@@ -153,3 +153,18 @@ def test_engagement_rate_is_interactions_over_reach_or_followers(tenant_a):
     # (30 + 20) ÷ (1000 + 500) × 100 = 3.33 %
     assert rate["values"] == [3.33, None]
     assert rate["known"] == [2, 0]
+
+
+def test_the_spike_notification_links_to_the_monitors_mentions(tenant_a, login):
+    brand = monitor(tenant_a, "ツナグ", "brand", ["ツナグ"])
+    now = datetime.now(UTC)
+    connection = make_connection(tenant_a, "instagram")
+    for i in range(5):
+        mention(tenant_a, [brand], at=now - timedelta(minutes=i), connection=connection)
+    with tenant_a.scope():
+        assert services.spikes_check(organization=tenant_a.organization, monitors=[brand], now=now)
+    from django.urls import reverse
+
+    panel = login(tenant_a.users["manager"]).get(reverse("org:notifications", args=[tenant_a.slug])).content.decode()
+    assert "ツナグ: 5 mentions in the last hour (usually about 0.0)" in panel
+    assert f"/{tenant_a.slug}/analytics/listening/?monitor={brand.pk}" in panel

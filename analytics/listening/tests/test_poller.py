@@ -159,3 +159,14 @@ def test_the_demo_week_of_public_posts_is_collected(tenant_a, simulator, monitor
         assert set(Mention.objects.values_list("platform", flat=True)) == {"instagram", "facebook"}
         assert {"ja", "en"} <= set(Mention.objects.values_list("language", flat=True))
         assert MentionMatch.objects.filter(monitor=monitors["rival"]).exists()
+
+
+def test_the_beat_task_polls_every_due_connection_in_its_organizations_scope(tenant_a, simulator, monitors):
+    from analytics.listening import tasks
+
+    connection = meta_connection(tenant_a, simulator)
+    simulator.parts["meta"].public_post("#ツナグ 届きました", tagged=connection.external_account_id)
+    assert tasks.poll_due() == 1  # eager in tests: the poll ran on the analytics queue's task
+    with tenant_a.scope():
+        assert Mention.objects.count() == 1
+    assert tasks.poll_due() == 0  # not due again for 5 minutes
