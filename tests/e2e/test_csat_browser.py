@@ -6,10 +6,12 @@ import re
 import pytest
 from django.core import mail
 
+from analytics.tests.builders import catch_up
 from conftest import PASSWORD
 from tests.e2e.conftest import screenshot, sign_in
 from tests.e2e.test_inbox_browser import off_loop
 from tickets.services.changes import ticket_update
+from tickets.services.surveys import survey_answer_submit
 from tickets.tests.services.test_surveys import enable, line_ticket
 
 pytestmark = [pytest.mark.browser]
@@ -54,4 +56,38 @@ def test_customer_answers_and_the_agent_sees_it(page, asgi_server, tenant_a):
     page.goto(f"{asgi_server.url}/{tenant_a.slug}/inbox/tickets/{ticket_id}/")
     page.get_by_text("迅速で丁寧な対応でした。", exact=False).first.wait_for()
     screenshot(page, "csat-answer-in-conversation")
+    assert refused == []
+
+
+def test_manager_opens_customer_satisfaction_from_the_menu(page, asgi_server, tenant_a):
+    def setup():
+        enable(tenant_a)
+        for n, (rating, comment) in enumerate([(5, "とても親切でした"), (2, "返信が遅かったです"), (4, "")]):
+            made = line_ticket(tenant_a, email=f"c{n}@example.jp", thread=f"t-{n}")
+            with tenant_a.scope():
+                ticket_update(
+                    organization=tenant_a.organization, actor=tenant_a.users["admin"], ticket=made, status="solved"
+                )
+            token = mail.outbox[-1].body.split("/survey/")[1].split("/")[0]
+            survey_answer_submit(token=token, rating=rating, comment=comment)
+        catch_up()
+
+    off_loop(setup)
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    sign_in(page, asgi_server.url, tenant_a.users["manager"].email, PASSWORD)
+    page.goto(f"{asgi_server.url}/{tenant_a.slug}/")
+    page.locator(f"nav.sidebar a[href='/{tenant_a.slug}/analytics/satisfaction/']").click()
+    page.wait_for_url(re.compile(r"/analytics/satisfaction/"))
+    assert page.locator("[data-kpi='csat_rate'] [data-kpi-value]").inner_text().startswith("66.6")
+    assert page.locator("#csat-comments").get_by_text("返信が遅かったです").count() == 1
+    page.wait_for_function(
+        "() => window.echarts && echarts.getInstanceByDom(document.querySelector("
+        "\"[data-chart='chart-data-csat-distribution']\"))"
+    )
+    screenshot(page, "csat-dashboard")
+    # The manager can open the settings from there
+    page.locator("#survey-settings-link").click()
+    page.wait_for_url(re.compile(r"/analytics/satisfaction/settings/$"))
+    assert page.locator("#id_enabled").is_checked()
     assert refused == []
