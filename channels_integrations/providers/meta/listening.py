@@ -9,11 +9,15 @@
 
 The cursor keeps, per call, the newest `timestamp` seen; a call pages back until it reaches it (or MAX_PAGES)."""
 
+import re
+from dataclasses import replace
 from datetime import datetime
 
-from channels_integrations.connector import FoundPost, MalformedPayload, MentionPage
+from channels_integrations.connector import FoundPost, MalformedPayload, MentionPage, SendRejected
 from channels_integrations.providers.meta import client
 
+MAX_PROFILE_LOOKUPS = 10  # Business Discovery calls per poll, for the followers of tagged media's authors
+_USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")
 MAX_PAGES = 3  # per call and poll: a backlog is read over the next polls rather than in one long one
 PAGE_SIZE = 50  # recent_media's documented maximum
 IG_FIELDS = "id,caption,media_type,permalink,timestamp,like_count,comments_count"
@@ -115,6 +119,7 @@ def search_instagram(connection, *, hashtags: dict[str, str], cursor: dict) -> M
         since=cursor.get("tags", ""),
         parse=lambda item: _ig_post(item, "tagged"),
     )
+    posts = _with_followers(posts, token=token, user_id=user_id)
     looked_up: dict[str, str] = {}
     for tag, tag_id in hashtags.items():
         if not tag_id:
@@ -135,6 +140,32 @@ def search_instagram(connection, *, hashtags: dict[str, str], cursor: dict) -> M
         )
         posts += found_posts
     return MentionPage(posts=posts, cursor=cursor, hashtag_ids=looked_up)
+
+
+def _with_followers(posts: list[FoundPost], *, token: str, user_id: str) -> list[FoundPost]:
+    """The authors' follower counts, for the engagement rate: Business Discovery
+    (`GET /{ig-user-id}?fields=business_discovery.username(x){followers_count}`) answers for business and creator
+    accounts only; a personal account's refusal leaves its count unknown. At most MAX_PROFILE_LOOKUPS a poll."""
+    followers: dict[str, int | None] = {}
+    for post in posts:
+        handle = post.author_handle
+        if not handle or handle in followers or not _USERNAME.fullmatch(handle):
+            continue
+        if len(followers) >= MAX_PROFILE_LOOKUPS:
+            break
+        try:
+            body = client.call(
+                "GET",
+                client.graph_url(user_id),
+                token=token,
+                params={"fields": f"business_discovery.username({handle}){{followers_count}}"},
+            )
+        except SendRejected:
+            followers[handle] = None
+            continue
+        count = (body.get("business_discovery") or {}).get("followers_count")
+        followers[handle] = int(count) if isinstance(count, int) and count >= 0 else None
+    return [replace(p, followers=followers[p.author_handle]) if followers.get(p.author_handle) else p for p in posts]
 
 
 def search_facebook(connection, *, cursor: dict) -> MentionPage:

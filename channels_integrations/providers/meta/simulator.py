@@ -435,8 +435,25 @@ class MetaSimulator(SimulatorPart):
         post_id = self.public_post(p.get("text", ""), platform=platform, author=p.get("author", ""), tagged=tagged)
         return Response(body={"id": post_id})
 
+    def _business_discovery(self, r: Request, m) -> Response:
+        """`GET /{ig-user-id}?fields=business_discovery.username(x){followers_count}`: another account's public
+        counts. The simulator's anonymous posters (user_…) are personal accounts, which Business Discovery refuses."""
+        refused = self._gate(r)
+        if refused:
+            return refused
+        found = re.match(r"business_discovery\.username\(([^)]+)\)", r.arg("fields"))
+        username = found.group(1) if found else ""
+        if not username or username.startswith("user_"):
+            return graph_error("(#110) Invalid user id", 110)
+        followers = 200 + int(hashlib.sha256(username.encode()).hexdigest()[:6], 16) % 20000
+        return Response(
+            body={"business_discovery": {"followers_count": followers, "id": "1784" + str(followers)}, "id": m["user"]}
+        )
+
     def _profile(self, r: Request, m) -> Response:
         """The User Profile API: a customer's name by PSID/IGSID, for the page that talks to them."""
+        if r.arg("fields").startswith("business_discovery."):
+            return self._business_discovery(r, m)
         if r.bearer() not in self.page_tokens:
             return graph_error("Invalid OAuth access token - Cannot parse access token", 190, status=401)
         names = self.names
