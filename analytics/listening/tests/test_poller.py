@@ -33,6 +33,8 @@ def test_instagram_tags_and_hashtags_are_collected_once_with_sentiment_and_monit
         assert set(mentions) >= {tagged, both, rival}
         assert mentions[tagged].source == "tagged" and mentions[tagged].author_handle == "hana_77"
         assert mentions[tagged].interactions == 12
+        # Business Discovery gave the (business) author's followers; hashtag media have no author to ask about.
+        assert mentions[tagged].followers > 0 and mentions[rival].followers is None
         assert [m.name for m in mentions[tagged].monitors.all()] == ["ツナグ"]  # tagging the account names the brand
         assert mentions[both].sentiment == "positive"
         assert mentions[rival].sentiment == "negative" and mentions[rival].author_handle == ""  # hashtag media: no user
@@ -134,6 +136,10 @@ def test_rate_limit_waits_as_meta_says_and_keeps_the_cursor(tenant_a, simulator,
 def test_a_revoked_token_is_recorded_not_raised(tenant_a, simulator, monitors):
     meta = simulator.parts["meta"]
     connection = meta_connection(tenant_a, simulator)
+    meta.public_post("#ツナグ", author="user_personal", tagged=connection.external_account_id)
+    assert poll(tenant_a, connection) == 1
+    with tenant_a.scope():
+        assert Mention.objects.get().followers is None  # a personal account: Business Discovery refuses, no count
     meta.fail_next(190, "Error validating access token")
     assert poll(tenant_a, connection) == 0
     with tenant_a.scope():
