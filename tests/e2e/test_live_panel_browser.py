@@ -1,0 +1,40 @@
+"""Analytics → Live in a browser on a real ASGI server: a manager opens it from the menu; a customer writes; the
+open and unassigned numbers change without a reload."""
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import PASSWORD
+from tests.e2e.conftest import screenshot, sign_in
+from tests.e2e.test_inbox_browser import ingest
+from tickets.tests.factories import connection, inbound
+
+pytestmark = [pytest.mark.browser]
+
+
+def test_the_live_panel_counts_a_new_ticket_without_a_reload(page, asgi_server, tenant_a):
+    line = connection(tenant_a, "line", "LINE 公式アカウント")
+    manager = tenant_a.users["manager"]
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+    sign_in(page, asgi_server.url, manager.email, PASSWORD)
+    page.goto(f"{asgi_server.url}/{tenant_a.slug}/")
+    page.locator(f"nav.sidebar a[href='/{tenant_a.slug}/analytics/live/']").click()
+    page.wait_for_selector("#live-panel[data-connected='true']")
+    assert page.locator("#live-open").inner_text() == "0"
+    assert page.locator("#live-unassigned").inner_text() == "0"
+    # The manager's own socket makes them online.
+    expect(page.locator("#live-online")).not_to_have_text("0", timeout=35_000)
+
+    message = ingest(tenant_a, line, inbound("注文した商品がまだ届きません", name="鈴木 花子", thread="live-panel-1"))
+    assert message.ticket_id
+    expect(page.locator("#live-open")).to_have_text("1")
+    assert page.locator("#live-unassigned").inner_text() == "1"
+    assert page.url.endswith("/analytics/live/")  # no navigation happened
+
+    ingest(tenant_a, line, inbound("もう一件", name="田中 一郎", thread="live-panel-2"))
+    expect(page.locator("#live-open")).to_have_text("2")
+    screenshot(page, "live-panel")
+    assert not problems, problems
