@@ -21,6 +21,14 @@ CREATED = """(selector) => {
 }"""
 
 
+# A live chart bound to this very element (a page restored from history carries the old markup).
+DRAWN = """(selector) => {
+  const element = document.querySelector(selector);
+  const chart = element && window.echarts && window.echarts.getInstanceByDom(element);
+  return Boolean(chart && chart.getDom() === element);
+}"""
+
+
 def _chart(page):
     return page.evaluate(CREATED, "[data-chart='chart-data-volume']")
 
@@ -102,4 +110,27 @@ def test_manager_filters_the_dashboard_and_drills_down(page, asgi_server, tenant
     # Each row opens the ticket in the inbox
     href = page.locator(f"tr[data-ticket='{tickets['a']}'] a").get_attribute("href")
     assert href == f"/{tenant_a.slug}/inbox/tickets/{tickets['a']}/"
+
+    # Back on the dashboard, clicking the chart's point "created on 20 November" lists ticket d alone
+    page.go_back()
+    page.wait_for_function(DRAWN, arg="[data-chart='chart-data-volume']")
+    chart = page.locator("[data-chart='chart-data-volume']")
+    x, y = page.evaluate(
+        "(s) => window.echarts.getInstanceByDom(document.querySelector(s))"
+        ".convertToPixel({seriesIndex: 0}, ['2026-11-20', 1])",
+        "[data-chart='chart-data-volume']",
+    )
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_selector("#drill-count")
+    assert page.locator("#drill-count").inner_text() == "1"
+    assert [int(r.get_attribute("data-ticket")) for r in page.locator("tr[data-ticket]").all()] == [tickets["d"]]
+
+    # The channels tab keeps the filters and draws its bars per channel
+    page.go_back()
+    page.locator("[data-tab='channels']").click()
+    page.wait_for_selector("[data-chart='chart-data-table-by_connection'][data-drawn='yes']")
+    assert f"tag={refund_id}" in page.url
+    screenshot(page, "analytics-channels")
     assert not refused, refused

@@ -42,14 +42,16 @@
       animation: false,
       grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
       legend: { top: 0 },
-      tooltip: { trigger: bar ? "item" : "axis", valueFormatter: format },
+      // Drawn on the canvas: ECharts' HTML tooltip writes style attributes, which the CSP refuses.
+      tooltip: { trigger: bar ? "item" : "axis", valueFormatter: format, renderMode: "richText" },
       xAxis: { type: "category", data: config.x, axisLabel: { hideOverlap: true } },
-      yAxis: { type: "value", min: 0, axisLabel: { formatter: format } },
+      yAxis: { type: "value", min: 0, minInterval: config.unit === "count" ? 1 : 0, axisLabel: { formatter: format } },
       series: config.lines.map((line) => ({
         name: line.name,
         type: bar ? "bar" : "line",
         data: line.values,
         connectNulls: false,
+        barMaxWidth: 48,
         showSymbol: true,
         symbolSize: 6,
         cursor: bar ? (config.urls ? "pointer" : "default") : (line.drill ? "pointer" : "default"),
@@ -63,6 +65,10 @@
     const config = JSON.parse(block.textContent);
     const existing = window.echarts.getInstanceByDom(element);
     if (existing) existing.dispose();
+    // A page htmx restores from its history snapshot carries the old chart's markup and instance attribute but no
+    // live chart: start from an empty element.
+    element.removeAttribute("_echarts_instance_");
+    element.replaceChildren();
     const chart = window.echarts.init(element, null, { renderer: "canvas" });
     chart.setOption(option(config));
     chart.on("click", (params) => {
@@ -95,6 +101,7 @@
     });
   });
   document.addEventListener("htmx:afterSettle", () => drawAll(document));
+  document.addEventListener("htmx:historyRestore", () => drawAll(document));
   window.addEventListener("resize", () => {
     if (!window.echarts) return;
     document.querySelectorAll("[data-chart]").forEach((element) => {
