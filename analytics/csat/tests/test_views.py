@@ -7,8 +7,11 @@ from django.core import mail
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
+from accounts import services as account_services
 from analytics.tests.builders import catch_up
-from tickets.models import Survey, SurveyAnswer, SurveySettings
+from tickets.models import Survey, SurveyAnswer, SurveySettings, Ticket
+from tickets.services import surveys
+from tickets.tests.factories import connection
 from tickets.tests.services.test_surveys import sent_survey
 
 pytestmark = pytest.mark.django_db
@@ -114,3 +117,48 @@ def test_dashboard_shows_rate_comments_and_a_constant_number_of_queries(
     assert response.status_code == 200
     assert "66.6%" in page  # 2 of 3 answers rated 4 or 5 (the dashboards cut to one decimal)
     assert "コメント2" in page and "コメント0" in page
+
+
+def _answered(tenant, capture, n: int, rating: int, comment: str):
+    mail.outbox.clear()
+    made, token = sent_survey(tenant, capture, thread=f"g-{n}")
+    surveys.survey_answer_submit(token=token, rating=rating, comment=comment)
+    return made
+
+
+def test_analyst_sees_only_granted_channels(tenant_a, login, django_capture_on_commit_callbacks):
+    first = _answered(tenant_a, django_capture_on_commit_callbacks, 1, 5, "見えるコメント")
+    _answered(tenant_a, django_capture_on_commit_callbacks, 2, 1, "見えないコメント")
+    catch_up()
+    analyst = tenant_a.users["analyst"]
+    with tenant_a.scope():
+        granted = Ticket.objects.get(pk=first.ticket_id).connection
+        account_services.connection_access_set(
+            organization=tenant_a.organization, actor=tenant_a.users["owner"], connection=granted, users=[analyst]
+        )
+    page = login(analyst).get(f"/{tenant_a.slug}/analytics/satisfaction/").content.decode()
+    assert "見えるコメント" in page and "見えないコメント" not in page
+    assert "100.0%" in page and "50.0%" not in page
+
+
+def test_public_page_queries_do_not_grow(survey, client, django_assert_max_num_queries):
+    _made, token = survey
+    with django_assert_max_num_queries(6):
+        assert client.get(f"/survey/{token}/").status_code == 200
+    with django_assert_max_num_queries(20):
+        assert client.post(f"/survey/{token}/", {"rating": "4", "comment": "ok"}).status_code == 302
+    with django_assert_max_num_queries(6):
+        assert client.get(f"/survey/{token}/thanks/").status_code == 200
+
+
+def test_settings_refuse_another_organization_channel(tenant_a, tenant_b, login, django_assert_max_num_queries):
+    foreign = connection(tenant_b, "line")
+    client = login(tenant_a.users["admin"])
+    url = f"/{tenant_a.slug}/analytics/satisfaction/settings/"
+    with django_assert_max_num_queries(30):
+        assert client.get(url).status_code == 200
+    data = {"enabled": "on", "delay_minutes": "0", "cooldown_days": "7", "connections": [foreign.pk]}
+    refused = client.post(url, data)
+    assert refused.status_code == 400
+    with tenant_a.scope():
+        assert not SurveySettings.objects.exists()
