@@ -130,9 +130,10 @@ def test_share_of_voice_page(tenant_a, brand, login, django_assert_max_num_queri
         assert response.status_code == 200 and 'role="alert"' in response.content.decode(), query
 
 
-def test_monitors_are_read_by_analysts_and_edited_by_managers(tenant_a, brand, login):
+def test_monitors_are_read_by_analysts_and_edited_by_managers(tenant_a, brand, login, django_assert_max_num_queries):
     analyst = login(tenant_a.users["analyst"])
-    page = analyst.get(url(tenant_a, "listening_monitors")).content.decode()
+    with django_assert_max_num_queries(12):
+        page = analyst.get(url(tenant_a, "listening_monitors")).content.decode()
     assert "ツナグ" in page and "New monitor" not in page
     assert analyst.post(url(tenant_a, "listening_monitor_new"), {"name": "x"}).status_code == 403
     manager = login(tenant_a.users["manager"])
@@ -154,6 +155,11 @@ def test_monitors_are_read_by_analysts_and_edited_by_managers(tenant_a, brand, l
     with tenant_a.scope():
         rival.refresh_from_db()
         assert (rival.name, rival.platforms, rival.active) == ("CB", ["instagram"], False)
+    for i in range(10):  # the same budget with more monitors and channels
+        monitor(tenant_a, f"Rival {i}", "competitor", [f"rival{i}"])
+        make_connection(tenant_a, "instagram")
+    with django_assert_max_num_queries(12):
+        manager.get(url(tenant_a, "listening_monitors"))
 
 
 def test_saving_a_monitor_matches_the_mentions_already_collected(tenant_a, brand):
