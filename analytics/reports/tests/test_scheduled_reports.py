@@ -7,12 +7,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from celery.exceptions import Retry
 from django.core import mail
 from django_scopes import scopes_disabled
 
 from accounts import services as account_services
 from accounts.models import Membership, Role
-from analytics.reports import services
+from analytics.reports import services, tasks
 from analytics.reports.models import ReportRun, ReportSchedule, RunStatus
 from analytics.tests.builders import catch_up, event, jst, ticket
 from tickets.tests.factories import connection
@@ -258,3 +259,26 @@ def test_the_last_attempt_records_the_failure(org, settings):
         )  # fmt: skip
         result = services.run_send(organization=org.organization, run_id=run.pk, final=True)
     assert not result.retry and result.run.status == RunStatus.PARTIAL
+
+
+def test_the_beat_task_dispatches_and_the_send_task_retries_then_records_the_failure(
+    org, settings, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_BACKEND = f"{__name__}.FailFor"
+    FailFor.address = org.users["analyst"].email
+    schedule = _schedule(org, recipients=["owner", "analyst"])
+    with scopes_disabled():
+        ReportSchedule.objects.filter(pk=schedule.pk).update(next_run_at=utc("2026-01-05 23:00"))
+    # The send task asks Celery for a retry (eager here: the Retry surfaces instead of being scheduled).
+    with pytest.raises(Retry), django_capture_on_commit_callbacks(execute=True):
+        tasks.dispatch.delay()
+    with scopes_disabled():
+        run = ReportRun.objects.get(schedule=schedule)
+    assert run.status == RunStatus.SENDING and run.delivered == [org.users["owner"].pk]
+    # The last retry: the owner is not emailed again, the analyst's failure is recorded.
+    result = tasks.send_run.apply(kwargs={"organization_id": org.organization.pk, "run_id": run.pk}, retries=3)
+    assert result.get() == RunStatus.PARTIAL
+    assert [message.to[0] for message in mail.outbox] == [org.users["owner"].email]
+    with scopes_disabled():
+        run.refresh_from_db()
+    assert run.notes == [{"user_id": org.users["analyst"].pk, "email": FailFor.address, "reason": "error"}]
