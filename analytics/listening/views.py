@@ -89,15 +89,18 @@ def listening_share(request, org_slug):
     for line in share["lines"]:
         line["name"] = line["name"] or _("Our brand")
     rate = selectors.engagement(request.membership, period)
+    # Drawn by the dashboards' charts.js (analytics/static/analytics/charts.js), which reads this shape.
     share_chart = {
         "type": "line",
         "unit": "percent",
+        "drill": None,
         "x": share["x"],
         "lines": [{"name": line["name"], "values": line["values"]} for line in share["lines"]],
     }
     rate_chart = {
         "type": "line",
         "unit": "percent",
+        "drill": None,
         "x": rate["x"],
         "lines": [{"name": _("Engagement rate"), "values": rate["values"]}],
     }

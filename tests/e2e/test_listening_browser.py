@@ -70,6 +70,6 @@ def test_manager_turns_a_mention_into_a_ticket(page, asgi_server, tenant_a):
 
     # And the share-of-voice tab draws its chart
     page.locator(f"a[href='/{tenant_a.slug}/analytics/listening/share-of-voice/']").click()
-    page.wait_for_selector("[data-listening-chart='share-chart-data'][data-drawn='yes']")
+    page.wait_for_selector("[data-chart='share-chart-data'][data-drawn='yes']")
     screenshot(page, "listening-share-of-voice")
     assert refused == []
