@@ -61,7 +61,7 @@ class ScheduleForm(forms.ModelForm):
             help_text=_("For monthly reports (1–28, a day every month has): they cover the previous month."),
         )  # fmt: skip
         self.fields["hour"] = forms.TypedChoiceField(
-            label=_("Time"), coerce=int,
+            label=_("Time of sending"), coerce=int,
             choices=[(hour, f"{hour:02d}:00") for hour in range(24)],
             help_text=_("In the organization's time zone (%(zone)s).") % {"zone": organization.timezone},
         )  # fmt: skip

@@ -38,3 +38,24 @@ def test_the_live_panel_counts_a_new_ticket_without_a_reload(page, asgi_server, 
     expect(page.locator("#live-open")).to_have_text("2")
     screenshot(page, "live-panel")
     assert not problems, problems
+
+
+def test_a_manager_schedules_a_report_from_the_menu(page, asgi_server, tenant_a):
+    manager = tenant_a.users["manager"]
+    sign_in(page, asgi_server.url, manager.email, PASSWORD)
+    page.goto(f"{asgi_server.url}/{tenant_a.slug}/")
+    page.locator(f"nav.sidebar a[href='/{tenant_a.slug}/analytics/reports/']").click()
+    page.locator(f"a[href='/{tenant_a.slug}/analytics/reports/new/']").click()
+    page.locator("#id_name").fill("週次サマリー")
+    page.locator("#id_page").select_option("overview")
+    page.locator("input[name='frequency'][value='weekly']").check()
+    page.locator("#id_weekday").select_option("0")
+    page.locator("#id_hour").select_option("9")
+    page.locator(f"input[name='recipients'][value='{tenant_a.users['analyst'].pk}']").check()
+    screenshot(page, "scheduled-report-form")
+    page.locator("form button.primary").click()
+    row = page.locator("#schedules tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("週次サマリー")
+    expect(row).to_contain_text("09:00")
+    screenshot(page, "scheduled-reports")
