@@ -215,19 +215,61 @@ def _n(counts: dict, kind) -> int:
     return (counts.get(kind) or {}).get("n") or 0
 
 
+VOLUME_KINDS = [FactKind.CREATED, FactKind.RESOLUTION, FactKind.REOPEN, FactKind.MERGED]
+BACKLOG_SIGN = {FactKind.CREATED: 1, FactKind.RESOLUTION: -1, FactKind.REOPEN: 1, FactKind.MERGED: -1}
+
+
+def _volume_sums(filters: Filters) -> dict:
+    """One pass over every day up to the last: per kind, the count over all of them ("until"), over the range
+    ("current") and over the previous period ("previous")."""
+    previous = filters.previous()
+    if filters.tag_ids:
+        start, _end = filters.bounds()
+        previous_start, _previous_end = previous.bounds()
+        rows = filters.facts(until_only=True).filter(kind__in=VOLUME_KINDS).values("kind")
+        rows = rows.annotate(
+            until=Count("id"),
+            current=Count("id", filter=Q(occurred_at__gte=start)),
+            previous=Count("id", filter=Q(occurred_at__gte=previous_start, occurred_at__lt=start)),
+        )
+    else:
+        rows = filters.rollups(until_only=True).filter(kind__in=VOLUME_KINDS).values("kind")
+        rows = rows.annotate(
+            until=Sum("count"),
+            current=Sum("count", filter=Q(day__gte=filters.first_day)),
+            previous=Sum("count", filter=Q(day__gte=previous.first_day, day__lte=previous.last_day)),
+        )
+    sums = {kind: {"until": 0, "current": 0, "previous": 0} for kind in VOLUME_KINDS}
+    for row in rows:
+        sums[row["kind"]] = {key: row[key] or 0 for key in ("until", "current", "previous")}
+    return sums
+
+
+def _backlog(sums: dict, column: str) -> int:
+    return sum(sign * sums[kind][column] for kind, sign in BACKLOG_SIGN.items())
+
+
 @defined("created", "solved", "backlog")
 def volume(filters: Filters) -> dict:
-    kinds = [FactKind.CREATED, FactKind.RESOLUTION, FactKind.REOPEN, FactKind.MERGED]
-    in_range = filters.counts(kinds)
-    until = filters.counts(kinds, until_only=True)
-    return {
-        "created": _n(in_range, FactKind.CREATED),
-        "solved": _n(in_range, FactKind.RESOLUTION),
-        "backlog": _n(until, FactKind.CREATED)
-        - _n(until, FactKind.RESOLUTION)
-        + _n(until, FactKind.REOPEN)
-        - _n(until, FactKind.MERGED),
+    return volume_with_previous(filters)[0]
+
+
+def volume_with_previous(filters: Filters) -> tuple[dict, dict]:
+    """`volume` of the range and of the previous period, in one query (the backlog before the range is the
+    backlog at its end minus the range's own changes)."""
+    sums = _volume_sums(filters)
+    before_range = {kind: {"until": sums[kind]["until"] - sums[kind]["current"]} for kind in VOLUME_KINDS}
+    current = {
+        "created": sums[FactKind.CREATED]["current"],
+        "solved": sums[FactKind.RESOLUTION]["current"],
+        "backlog": _backlog(sums, "until"),
     }
+    previous = {
+        "created": sums[FactKind.CREATED]["previous"],
+        "solved": sums[FactKind.RESOLUTION]["previous"],
+        "backlog": _backlog(before_range, "until"),
+    }
+    return current, previous
 
 
 PERCENTILES = {
@@ -308,16 +350,17 @@ def daily_counts(filters: Filters, kinds) -> dict[str, list[int]]:
     return {kind: [(rows.get((kind, day)) or {}).get("n") or 0 for day in days] for kind in kinds}
 
 
-def daily_backlog(filters: Filters) -> list[int]:
-    """The backlog (see `volume`) at the end of each day of the range."""
-    kinds = [FactKind.CREATED, FactKind.RESOLUTION, FactKind.REOPEN, FactKind.MERGED]
-    sign = {FactKind.CREATED: 1, FactKind.RESOLUTION: -1, FactKind.REOPEN: 1, FactKind.MERGED: -1}
-    before = filters.narrowed(last_day=filters.first_day - timedelta(days=1)).counts(kinds, until_only=True)
-    level = sum(sign[kind] * _n(before, kind) for kind in kinds)
-    per_day = daily_counts(filters, kinds)
+def daily_backlog(filters: Filters, *, before: int | None = None, per_day: dict | None = None) -> list[int]:
+    """The backlog (see `volume`) at the end of each day of the range. What the caller already has saves queries:
+    `before`, the backlog at the end of the previous period (`volume_with_previous`); `per_day`, the
+    `daily_counts` of VOLUME_KINDS."""
+    if before is None:
+        before = volume(filters.previous())["backlog"]
+    level = before
+    per_day = per_day or daily_counts(filters, VOLUME_KINDS)
     result = []
     for index in range(len(filters.days())):
-        level += sum(sign[kind] * per_day[kind][index] for kind in kinds)
+        level += sum(sign * per_day[kind][index] for kind, sign in BACKLOG_SIGN.items())
         result.append(level)
     return result
 

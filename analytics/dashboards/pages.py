@@ -149,7 +149,7 @@ def _breakdown_table(filters: Filters, by: str) -> dict:
 
 def _overview(filters: Filters) -> dict:
     previous = filters.previous()
-    volume, volume_before = metrics.volume(filters), metrics.volume(previous)
+    volume, volume_before = metrics.volume_with_previous(filters)
     first, first_before = metrics.first_response_time(filters), metrics.first_response_time(previous)
     resolution, resolution_before = metrics.resolution_time(filters), metrics.resolution_time(previous)
     reply, reply_before = metrics.average_reply_time(filters), metrics.average_reply_time(previous)
@@ -228,7 +228,7 @@ def _overview(filters: Filters) -> dict:
     if csat_metrics is not None:
         csat, csat_before = csat_metrics.csat(filters), csat_metrics.csat(previous)
         kpis.append(_csat_kpi(csat, csat_before))
-    daily = metrics.daily_counts(filters, [FactKind.CREATED, FactKind.RESOLUTION])
+    daily = metrics.daily_counts(filters, metrics.VOLUME_KINDS)
     first_daily = metrics.daily_percentiles(filters, FactKind.FIRST_RESPONSE)
     series = [
         _series(
@@ -238,7 +238,7 @@ def _overview(filters: Filters) -> dict:
             [
                 (CREATED, daily[FactKind.CREATED], "created"),
                 (SOLVED, daily[FactKind.RESOLUTION], "solved"),
-                (BACKLOG, metrics.daily_backlog(filters), "backlog"),
+                (BACKLOG, metrics.daily_backlog(filters, before=volume_before["backlog"], per_day=daily), "backlog"),
             ],
             COUNT,
             _definition("created", "solved", "backlog"),

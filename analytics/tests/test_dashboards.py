@@ -353,3 +353,15 @@ def test_the_demo_organization_shows_data_on_the_dashboards(login):
     response = login(manager).get(reverse("org:analytics_overview", args=[demo.slug]))
     kpis = {kpi["key"]: kpi for kpi in response.context["page"]["kpis"]}
     assert kpis["created"]["value"] == 10 and kpis["solved"]["value"] >= 1
+
+
+def test_volume_with_previous_equals_two_separate_volumes(shop, tenant_a):
+    for extra in ({}, {"tag_ids": frozenset({shop["refund"].pk})}, {"connection_ids": frozenset({shop["line"].pk})}):
+        filters = _filters(shop, **extra)
+        with tenant_a.scope():
+            assert metrics.volume_with_previous(filters) == (
+                metrics.volume(filters),
+                metrics.volume(filters.previous()),
+            )
+            # The daily backlog ends at the range's backlog, from the previous period's.
+            assert metrics.daily_backlog(filters)[-1] == metrics.volume(filters)["backlog"]
