@@ -87,6 +87,16 @@ def test_solved_ticket_without_a_sending_channel_is_surveyed_by_email(tenant_a, 
     assert survey.token_hash == surveys.token_hash(token) and token not in survey.token_hash
 
 
+def test_plain_text_email_is_not_html_escaped(tenant_a, django_capture_on_commit_callbacks):
+    tenant_a.organization.name = "A&B 商事"
+    tenant_a.organization.save(update_fields=["name"])
+    enable(tenant_a, invitation_ja="ご意見を「A&B」にお寄せください。")
+    solve(tenant_a, line_ticket(tenant_a, email="hanako@example.jp"), django_capture_on_commit_callbacks)
+    [sent] = mail.outbox
+    assert "A&B 商事" in sent.subject and "「A&B」" in sent.body and "&amp;" not in sent.body
+    assert "&amp;" in sent.alternatives[0][0]  # the HTML part escapes it
+
+
 def test_no_channel_and_no_email_is_not_sent_with_the_reason(tenant_a, django_capture_on_commit_callbacks):
     enable(tenant_a)
     ticket = line_ticket(tenant_a)
