@@ -31,7 +31,7 @@ def mention_stream(
     before_id: int | None = None,
 ) -> list[Mention]:
     """Newest first (by when the post was made), at most STREAM_PAGE; `after_id`: only mentions collected after
-    that one (the live refresh), `before_id`: the next page."""
+    that one (the live refresh, whenever they were posted), `before_id`: the page after that mention."""
     mentions = visible_mentions(membership).select_related("connection", "ticket")
     if monitor_id:
         mentions = mentions.filter(matches__monitor_id=monitor_id)
@@ -42,7 +42,10 @@ def mention_stream(
     if after_id:
         mentions = mentions.filter(pk__gt=after_id)
     if before_id:
-        mentions = mentions.filter(pk__lt=before_id)
+        # The next page after the mention `before_id` in the stream's order (posted_at, then id, descending).
+        last = visible_mentions(membership).filter(pk=before_id).values_list("posted_at", flat=True).first()
+        if last is not None:
+            mentions = mentions.filter(Q(posted_at__lt=last) | Q(posted_at=last, pk__lt=before_id))
     page = list(mentions.order_by("-posted_at", "-pk")[:STREAM_PAGE])
     names = dict(Monitor.objects.values_list("pk", "name"))
     matched: dict[int, list[str]] = {}

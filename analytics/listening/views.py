@@ -38,7 +38,7 @@ def _stream_context(request, *, after_id=None, before_id=None) -> dict:
         "monitors": monitors,
         "filter_query": query.urlencode(),
         "newest_id": max([m.pk for m in mentions], default=after_id or 0),
-        "oldest_id": min([m.pk for m in mentions], default=0),
+        "oldest_id": mentions[-1].pk if mentions else 0,  # the last shown: the next page starts after it
         "more": len(mentions) == selectors.STREAM_PAGE,
         "can_ticket": request.membership.has(Capability.TICKETS_WORK),
     }

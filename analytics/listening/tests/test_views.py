@@ -62,6 +62,28 @@ def test_stream_newest_first_with_filters_and_a_constant_query_count(
     assert old.pk < new.pk
 
 
+def test_older_mentions_page_on_in_the_streams_order(tenant_a, brand, login):
+    from analytics.listening import selectors
+
+    connection = make_connection(tenant_a, "instagram")
+    now = timezone.now()
+    # Collected in an order unlike their posting times (a hashtag search finds older posts after newer ones).
+    made = [
+        mention(tenant_a, [brand], at=now - timedelta(hours=h), text=f"ツナグ {h}", connection=connection)
+        for h in (5, 1, 3, 0, 4, 2)
+    ]
+    with tenant_a.scope():
+        selectors.STREAM_PAGE, page_size = 4, selectors.STREAM_PAGE
+        try:
+            first = selectors.mention_stream(tenant_a.memberships["manager"])
+            second = selectors.mention_stream(tenant_a.memberships["manager"], before_id=first[-1].pk)
+        finally:
+            selectors.STREAM_PAGE = page_size
+    assert [m.text for m in first] == ["ツナグ 0", "ツナグ 1", "ツナグ 2", "ツナグ 3"]
+    assert [m.text for m in second] == ["ツナグ 4", "ツナグ 5"]
+    assert len(made) == 6
+
+
 def test_stream_follows_channel_grants_and_capabilities(tenant_a, brand, login):
     granted = make_connection(tenant_a, "instagram")
     hidden = make_connection(tenant_a, "facebook")
