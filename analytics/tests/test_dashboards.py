@@ -365,3 +365,21 @@ def test_volume_with_previous_equals_two_separate_volumes(shop, tenant_a):
             )
             # The daily backlog ends at the range's backlog, from the previous period's.
             assert metrics.daily_backlog(filters)[-1] == metrics.volume(filters)["backlog"]
+
+
+@pytest.mark.parametrize("key", ["channels", "team", "sla", "sentiment"])
+def test_table_and_kpi_numbers_drill_down_to_as_many_rows(shop, tenant_a, login, key):
+    client = login(tenant_a.users["manager"])
+    page = client.get(_url(tenant_a, f"analytics_{key}"), RANGE).context["page"]
+    checked = 0
+    for table in page["tables"]:
+        for row, cells in zip(table["rows"], table["cells"], strict=True):
+            for index, cell in enumerate(cells):
+                if cell["url"] and table["units"][index] == "count":
+                    assert client.get(cell["url"]).context["count"] == row[index], (table["key"], row[0], index)
+                    checked += 1
+    for kpi in page["kpis"]:
+        if kpi["url"] and kpi["unit"] == "count":
+            assert client.get(kpi["url"]).context["count"] == kpi["value"], kpi["key"]
+            checked += 1
+    assert checked
