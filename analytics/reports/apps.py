@@ -11,4 +11,4 @@ class ReportsConfig(AppConfig):
     def ready(self) -> None:
         # Register the tasks in every process (Celery's autodiscovery is lazy): the dispatch queues the sending
         # task by name, from web processes and tests too.
-        from analytics.reports import tasks  # noqa: F401
+        from analytics.reports import checks, tasks  # noqa: F401

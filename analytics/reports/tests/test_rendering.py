@@ -9,6 +9,7 @@ import pytest
 from django.utils import translation
 from pypdf import PdfReader
 
+from analytics.reports import checks
 from analytics.reports.rendering import ExportContext, filename, human_seconds, render_csv, render_pdf, safe_cell
 
 DATA = {
@@ -130,3 +131,10 @@ def test_pdf_embeds_a_japanese_font_subset_and_its_text_is_extractable():
 
 def test_filename_carries_the_page_and_range():
     assert filename(CONTEXT, "csv") == "tsunagu-overview-2026-11-01_2026-11-30.csv"
+
+
+def test_a_missing_font_is_reported_by_the_system_checks(monkeypatch, tmp_path):
+    assert checks.fonts_present() == []
+    monkeypatch.setattr(checks, "FONT_BOLD", tmp_path / "missing.ttf")
+    [error] = checks.fonts_present()
+    assert error.id == "analytics_reports.E001"
