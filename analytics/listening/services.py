@@ -281,6 +281,7 @@ def mentions_store(
     platform = connection.platform
     found = Mention.objects.filter(platform=platform, external_id__in=list(candidates))
     existing = set(found.values_list("external_id", flat=True))
+    _counts_refresh(found, candidates)
     rows = []
     for external_id, (post, _matched) in candidates.items():
         if external_id in existing:
@@ -296,7 +297,7 @@ def mentions_store(
                 author_handle=post.author_handle[:120],
                 author_name=post.author_name[:200],
                 text=post.text,
-                url=post.url[:500],
+                url=_safe_url(post.url),
                 posted_at=post.posted_at,
                 language=analysis.language[:8],
                 sentiment=analysis.sentiment,
@@ -327,6 +328,25 @@ def mentions_store(
         ignore_conflicts=True,
     )
     return new
+
+
+def _safe_url(url: str) -> str:
+    """Only web links are kept: the stream renders them as links."""
+    return url[:500] if url.startswith(("https://", "http://")) else ""
+
+
+def _counts_refresh(found, candidates: dict) -> None:
+    """A post seen again brings its current likes, comments and shares (and its author's followers)."""
+    changed = []
+    for mention in found.only("pk", "external_id", "interactions", "followers", "reach"):
+        post = candidates[mention.external_id][0]
+        interactions = post.likes + post.comments + post.shares
+        followers = post.followers or mention.followers
+        reach = post.reach or mention.reach
+        if (interactions, followers, reach) != (mention.interactions, mention.followers, mention.reach):
+            mention.interactions, mention.followers, mention.reach = interactions, followers, reach
+            changed.append(mention)
+    Mention.objects.bulk_update(changed, ["interactions", "followers", "reach"])
 
 
 # --- the one-click ticket -----------------------------------------------------------------------------------------

@@ -61,6 +61,21 @@ def test_instagram_tags_and_hashtags_are_collected_once_with_sentiment_and_monit
         assert MentionMatch.objects.count() == 4
 
 
+def test_a_post_seen_again_brings_its_current_counts_and_only_web_links_are_kept(tenant_a, simulator, monitors):
+    meta = simulator.parts["meta"]
+    connection = meta_connection(tenant_a, simulator)
+    post = meta.public_post("#ツナグ 新機能よかった", likes=3)
+    poll(tenant_a, connection)
+    meta.public[-1]["likes"] = 40  # the newest post is served again from the watermark's second
+    poll(tenant_a, connection)
+    with tenant_a.scope():
+        mention = Mention.objects.get(external_id=post)
+        assert mention.interactions == 40 and mention.url.startswith("https://www.instagram.com/p/")
+    from analytics.listening.services import _safe_url
+
+    assert _safe_url("javascript:alert(1)") == "" and _safe_url("https://x.example/p") == "https://x.example/p"
+
+
 def test_a_poll_not_yet_due_or_of_a_locked_source_does_nothing(tenant_a, simulator, monitors):
     connection = meta_connection(tenant_a, simulator)
     simulator.parts["meta"].public_post("#ツナグ よかった")
