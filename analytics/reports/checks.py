@@ -1,4 +1,5 @@
-"""System check: the fonts PDF exports embed are on disk (copied from npm by `make`, or by the Docker image)."""
+"""System check: the fonts PDF exports embed are on disk (copied from npm by `make`, or by the Docker image). A
+warning, not an error: everything but PDF exports works without them."""
 
 from django.core import checks
 
@@ -11,9 +12,9 @@ def fonts_present(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     if not missing:
         return []
     return [
-        checks.Error(
+        checks.Warning(
             f"PDF exports need {', '.join(missing)}",
             hint="Run `make` (it copies Noto Sans JP from node_modules into static/vendor/fonts).",
-            id="analytics_reports.E001",
+            id="analytics_reports.W001",
         )
     ]

@@ -137,4 +137,4 @@ def test_a_missing_font_is_reported_by_the_system_checks(monkeypatch, tmp_path):
     assert checks.fonts_present() == []
     monkeypatch.setattr(checks, "FONT_BOLD", tmp_path / "missing.ttf")
     [error] = checks.fonts_present()
-    assert error.id == "analytics_reports.E001"
+    assert error.id == "analytics_reports.W001"
