@@ -59,6 +59,23 @@ def _decorate(data: dict, slug: str, params) -> dict:
         kpi["change"] = formatting.change(kpi)
         kpi["url"] = _url(drill, slug, [("metric", kpi["drill"]), *params]) if kpi["drill"] else None
     for series in data["series"]:
+        # The chart's numbers as a table too (screen readers, keyboard drill-down), each linked like its point.
+        series["table_rows"] = [
+            {
+                "day": day,
+                "cells": [
+                    {
+                        "display": formatting.value(line["values"][index], series["unit"]),
+                        "url": _url(drill, slug, [("metric", line["drill"]), ("day", day), *params])
+                        if line["drill"] and line["values"][index] is not None
+                        else None,
+                    }
+                    for line in series["lines"]
+                ],
+            }
+            for index, day in enumerate(series["x"])
+        ]
+        series["empty"] = not any(value for line in series["lines"] for value in line["values"])
         series["chart"] = json.dumps(
             {
                 "type": "line",

@@ -367,7 +367,7 @@ def test_volume_with_previous_equals_two_separate_volumes(shop, tenant_a):
             assert metrics.daily_backlog(filters)[-1] == metrics.volume(filters)["backlog"]
 
 
-@pytest.mark.parametrize("key", ["channels", "team", "sla", "sentiment"])
+@pytest.mark.parametrize("key", ["overview", "channels", "team", "sla", "sentiment"])
 def test_table_and_kpi_numbers_drill_down_to_as_many_rows(shop, tenant_a, login, key):
     client = login(tenant_a.users["manager"])
     page = client.get(_url(tenant_a, f"analytics_{key}"), RANGE).context["page"]
@@ -382,4 +382,13 @@ def test_table_and_kpi_numbers_drill_down_to_as_many_rows(shop, tenant_a, login,
         if kpi["url"] and kpi["unit"] == "count":
             assert client.get(kpi["url"]).context["count"] == kpi["value"], kpi["key"]
             checked += 1
+    # A chart's points, through its table of numbers: one day each.
+    for series in page["series"]:
+        if series["unit"] != "count":
+            continue
+        for index, row in enumerate(series["table_rows"][:3]):
+            for line, cell in zip(series["lines"], row["cells"], strict=True):
+                if cell["url"]:
+                    assert client.get(cell["url"]).context["count"] == line["values"][index], (series["key"], row)
+                    checked += 1
     assert checked
