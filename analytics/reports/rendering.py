@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 from fpdf import FPDF
 from fpdf.enums import TableCellFillMode, WrapMode
 from fpdf.fonts import FontFace
@@ -111,7 +111,9 @@ def _header_rows(context: ExportContext) -> list[list]:
         [_("To"), context.last_day.isoformat()],
         [_("Time zone"), context.timezone],
     ]
-    rows += [[label, value] for label, value in context.filters] or [[_("Filters"), _("None")]]
+    rows += [[label, value] for label, value in context.filters] or [
+        [_("Filters"), pgettext("no filter chosen", "None")]
+    ]
     rows.append([_("Generated at"), context.generated_at.strftime("%Y-%m-%d %H:%M")])
     return rows
 

@@ -13,6 +13,8 @@ from django_scopes import scopes_disabled
 from accounts.models import AuditAction, AuditEntry
 from analytics.reports import services
 from analytics.reports.models import ReportRun, ReportSchedule, RunStatus
+from conftest import add_member, make_user
+from tickets.tests.factories import connection
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +161,25 @@ def test_the_list_costs_the_same_queries_however_many_schedules_and_runs(tenant_
     for n in range(4):
         _make(tenant_a, f"more {n}", runs=3)
     assert queries() == before
+
+
+def test_the_form_costs_the_same_queries_however_many_members_and_channels(tenant_a, login):
+    schedule = _make(tenant_a, "月次")
+    client = login(tenant_a.users["manager"])
+    urls = [
+        reverse("org:reports_schedule_create", args=[tenant_a.slug]),
+        reverse("org:reports_schedule_edit", args=[tenant_a.slug, schedule.pk]),
+    ]
+
+    def queries(url) -> int:
+        with CaptureQueriesContext(db) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    for url in urls:
+        queries(url)
+    before = [queries(url) for url in urls]
+    for n in range(4):
+        connection(tenant_a, name=f"窓口 {n}")
+        add_member(tenant_a.organization, make_user(f"analyst{n}@org-a.test"), "analyst")
+    assert [queries(url) for url in urls] == before
