@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts import services as account_services
@@ -227,14 +229,12 @@ def test_every_page_renders_for_a_manager_within_a_query_budget(
     assert response.status_code == 200
 
 
-def test_query_count_does_not_grow_with_data(shop, tenant_a, login):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
+@pytest.mark.parametrize("key", list(PAGES))
+def test_query_count_does_not_grow_with_data(shop, tenant_a, login, key):
     client = login(tenant_a.users["manager"])
-    client.get(_url(tenant_a, "analytics_channels"), RANGE)  # per-process caches warm
+    client.get(_url(tenant_a, f"analytics_{key}"), RANGE)  # per-process caches warm
     with CaptureQueriesContext(connection) as before:
-        client.get(_url(tenant_a, "analytics_channels"), RANGE)
+        client.get(_url(tenant_a, f"analytics_{key}"), RANGE)
     line = shop["line"]
     with tenant_a.scope():
         for hour in range(10, 16):
@@ -246,7 +246,7 @@ def test_query_count_does_not_grow_with_data(shop, tenant_a, login):
     factories.connection(tenant_a, "x")
     catch_up()
     with CaptureQueriesContext(connection) as after:
-        client.get(_url(tenant_a, "analytics_channels"), RANGE)
+        client.get(_url(tenant_a, f"analytics_{key}"), RANGE)
     assert len(after) == len(before)
 
 
