@@ -6,7 +6,8 @@ agent is the one the ticket was assigned to when it was solved; channel grants a
 
 from datetime import timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
 
 from analytics.metrics import Filters
 from analytics.models import FactKind
@@ -20,14 +21,27 @@ def _average(score_sum: int, answered: int) -> float | None:
     return score_sum / answered if answered else None
 
 
+def _rows(filters: Filters, group: str | None = None):
+    """Answered, satisfied (4–5) and the sum of ratings: from the daily rollups, or from the facts under a tag filter
+    (rollups carry no tags). `group`: "day", "agent_id" or "connection_id"."""
+    if filters.tag_ids:
+        rows = filters.facts().filter(kind=FactKind.CSAT)
+        sums = {"answered": Count("id"), "satisfied": Count("id", filter=Q(score__gte=4)), "score_sum": Sum("score")}
+        buckets = {"day": TruncDate("occurred_at", tzinfo=filters.tz()), "agent_id": F("agent_id")}
+        buckets["connection_id"] = F("connection_id")
+    else:
+        rows = filters.rollups().filter(kind=FactKind.CSAT)
+        sums = {"answered": Sum("count"), "satisfied": Sum("score_high"), "score_sum": Sum("score_sum")}
+        buckets = {"day": F("day"), "agent_id": F("agent_id"), "connection_id": F("connection_id")}
+    if group is None:
+        return rows.aggregate(**sums)
+    return rows.annotate(bucket=buckets[group]).values("bucket").annotate(**sums).order_by("bucket")
+
+
 def csat(filters: Filters) -> dict:
     """CSAT: of the satisfaction surveys answered in the range, the share rated 4 or 5 (on a scale of 1 to 5), in
     percent. Average: the mean of those ratings. Unanswered surveys count in neither."""
-    row = (
-        filters.rollups()
-        .filter(kind=FactKind.CSAT)
-        .aggregate(answered=Sum("count"), satisfied=Sum("score_high"), score_sum=Sum("score_sum"))
-    )
+    row = _rows(filters)
     answered, satisfied = row["answered"] or 0, row["satisfied"] or 0
     return {
         "answered": answered,
@@ -40,13 +54,7 @@ def csat(filters: Filters) -> dict:
 def csat_series(filters: Filters) -> dict:
     """CSAT and average rating per day of the range (the day the customer answered); a day without answers has
     no value (null)."""
-    rows = {
-        row["day"]: row
-        for row in filters.rollups()
-        .filter(kind=FactKind.CSAT)
-        .values("day")
-        .annotate(answered=Sum("count"), satisfied=Sum("score_high"), score_sum=Sum("score_sum"))
-    }
+    rows = {row["bucket"]: row for row in _rows(filters, "day")}
     x, rate, average = [], [], []
     day = filters.first_day
     while day <= filters.last_day:
@@ -69,21 +77,14 @@ def csat_distribution(filters: Filters) -> list[int]:
 
 
 def _grouped(filters: Filters, field: str) -> list[dict]:
-    rows = (
-        filters.rollups()
-        .filter(kind=FactKind.CSAT)
-        .values(field)
-        .annotate(answered=Sum("count"), satisfied=Sum("score_high"), score_sum=Sum("score_sum"))
-        .order_by(field)
-    )
     return [
         {
-            "id": row[field],
+            "id": row["bucket"],
             "answered": row["answered"],
             "rate": _rate(row["satisfied"], row["answered"]),
             "average": _average(row["score_sum"], row["answered"]),
         }
-        for row in rows
+        for row in _rows(filters, field)
     ]
 
 

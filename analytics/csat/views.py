@@ -50,6 +50,8 @@ def _recent_comments(filters) -> list[SurveyAnswer]:
         answers = answers.filter(agent_id__in=filters.agent_ids)
     if filters.team_ids:
         answers = answers.filter(ticket__team_id__in=filters.team_ids)
+    if filters.tag_ids:
+        answers = answers.filter(ticket__tags__in=filters.tag_ids).distinct()
     return list(answers.select_related("ticket").order_by("-created_at", "-pk")[:RECENT_COMMENTS])
 
 
