@@ -5,6 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import PASSWORD
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.conftest import screenshot, sign_in
 from tests.e2e.test_inbox_browser import ingest
 from tickets.tests.factories import connection, inbound
@@ -37,6 +38,7 @@ def test_the_live_panel_counts_a_new_ticket_without_a_reload(page, asgi_server, 
     ingest(tenant_a, line, inbound("もう一件", name="田中 一郎", thread="live-panel-2"))
     expect(page.locator("#live-open")).to_have_text("2")
     screenshot(page, "live-panel")
+    assert_accessible(page, "live panel")
     assert not problems, problems
 
 
@@ -53,9 +55,11 @@ def test_a_manager_schedules_a_report_from_the_menu(page, asgi_server, tenant_a)
     page.locator("#id_hour").select_option("9")
     page.locator(f"input[name='recipients'][value='{tenant_a.users['analyst'].pk}']").check()
     screenshot(page, "scheduled-report-form")
+    assert_accessible(page, "scheduled report form")
     page.locator("form button.primary").click()
     row = page.locator("#schedules tbody tr")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("週次サマリー")
     expect(row).to_contain_text("09:00")
     screenshot(page, "scheduled-reports")
+    assert_accessible(page, "scheduled reports")
