@@ -97,6 +97,18 @@ def test_plain_text_email_is_not_html_escaped(tenant_a, django_capture_on_commit
     assert "&amp;" in sent.alternatives[0][0]  # the HTML part escapes it
 
 
+def test_english_speaking_customer_gets_the_english_survey(tenant_a, django_capture_on_commit_callbacks):
+    enable(tenant_a)
+    ticket = line_ticket(tenant_a, email="jane@example.com")
+    with tenant_a.scope():
+        ticket.contact.language = "en-US"
+        ticket.contact.save(update_fields=["language"])
+    solve(tenant_a, ticket, django_capture_on_commit_callbacks)
+    [survey] = surveys_of(tenant_a, ticket)
+    assert survey.language == "en"
+    assert mail.outbox[0].body.startswith("Thank you for contacting us.")
+
+
 def test_no_channel_and_no_email_is_not_sent_with_the_reason(tenant_a, django_capture_on_commit_callbacks):
     enable(tenant_a)
     ticket = line_ticket(tenant_a)
