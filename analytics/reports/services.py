@@ -70,7 +70,8 @@ def schedule_save(
     *, organization, actor, schedule: ReportSchedule, recipients: list, now: datetime | None = None, request=None
 ) -> ReportSchedule:
     """Create or change a schedule (fields already set on `schedule`, validated by the form): its next run is
-    recomputed from the local schedule, the recipients replaced, the change audited."""
+    computed from the local schedule when new or when its timing changed, the recipients replaced, the change
+    audited."""
     now = now or timezone.now()
     creating = schedule.pk is None
     with transaction.atomic():
@@ -81,7 +82,12 @@ def schedule_save(
             schedule.day_of_month = None
         else:
             schedule.weekday = None
-        schedule.next_run_at = _next_run(schedule, organization, now)
+        timing = ("frequency", "weekday", "day_of_month", "hour")
+        before = None if creating else ReportSchedule.objects.filter(pk=schedule.pk).values(*timing).first()
+        # Unchanged timing keeps the pending run: an edit a few minutes after 09:00, before the beat's next pass,
+        # must not push this week's report to next week.
+        if before is None or before != {name: getattr(schedule, name) for name in timing}:
+            schedule.next_run_at = _next_run(schedule, organization, now)
         schedule.save()
         schedule.recipients.set(recipients)
         audit_record(

@@ -282,3 +282,22 @@ def test_the_beat_task_dispatches_and_the_send_task_retries_then_records_the_fai
     with scopes_disabled():
         run.refresh_from_db()
     assert run.notes == [{"user_id": org.users["analyst"].pk, "email": FailFor.address, "reason": "error"}]
+
+
+def test_an_edit_that_keeps_the_timing_keeps_the_pending_run(org, django_capture_on_commit_callbacks):
+    schedule = _schedule(org, recipients=["owner"])
+    assert schedule.next_run_at == utc("2026-12-06 23:00")
+    # Edited at 23:05 UTC, before the beat's next pass: the 23:00 run is still due.
+    with org.scope():
+        schedule.name = "改名"
+        services.schedule_save(
+            organization=org.organization, actor=org.users["manager"], schedule=schedule,
+            recipients=[org.users["owner"]], now=utc("2026-12-06 23:05"),
+        )  # fmt: skip
+        assert ReportSchedule.objects.get(pk=schedule.pk).next_run_at == utc("2026-12-06 23:00")
+        schedule.hour = 10
+        services.schedule_save(
+            organization=org.organization, actor=org.users["manager"], schedule=schedule,
+            recipients=[org.users["owner"]], now=utc("2026-12-06 23:05"),
+        )  # fmt: skip
+        assert ReportSchedule.objects.get(pk=schedule.pk).next_run_at == utc("2026-12-07 01:00")
