@@ -51,6 +51,19 @@ def test_manager_turns_a_mention_into_a_ticket(page, asgi_server, tenant_a):
     assert "@hana_77" in articles.first.inner_text()
     screenshot(page, "listening-stream")
 
+    # A mention collected while the page is open appears on top by itself (htmx asks every 20 seconds)
+    def collect():
+        with tenant_a.scope():
+            from analytics.listening.models import Monitor
+
+            brand = Monitor.objects.get(name="ツナグ")
+            instagram = brand.mentions.first().connection
+        return mention(tenant_a, [brand], text="ツナグ、今は直りました！", connection=instagram).pk
+
+    fresh_id = off_loop(collect)
+    page.locator(f"#mentions article.mention:first-child#mention-{fresh_id}").wait_for(timeout=30_000)
+    assert articles.count() == 3
+
     # When they click "Create ticket" on the complaint, they land on its new ticket with the post as its message
     page.locator(f"#mention-{complaint_id} form button[type=submit]").click()
     page.wait_for_url(f"**/{tenant_a.slug}/inbox/**")
