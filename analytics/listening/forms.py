@@ -13,7 +13,7 @@ from channels_integrations.registry import connector_for
 MAX_DAYS = 366
 
 
-def _platform_choices() -> list[tuple[str, str]]:
+def platform_choices() -> list[tuple[str, str]]:
     from analytics.listening.services import listening_platforms
 
     return [(p, str(connector_for(p).label or p)) for p in listening_platforms()]
@@ -64,7 +64,7 @@ class MonitorForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.instance = instance
         self.organization = organization
-        self.fields["platforms"].choices = _platform_choices()
+        self.fields["platforms"].choices = platform_choices()
 
     def clean_terms(self) -> list[str]:
         terms = _lines(self.cleaned_data["terms"])
@@ -104,7 +104,7 @@ class StreamFilterForm(forms.Form):
     def __init__(self, *args, monitors=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["monitor"].choices = [("", _("All monitors"))] + [(m.pk, m.name) for m in monitors]
-        self.fields["platform"].choices = [("", _("All platforms"))] + _platform_choices()
+        self.fields["platform"].choices = [("", _("All platforms"))] + platform_choices()
 
 
 class PeriodForm(forms.Form):
@@ -113,7 +113,7 @@ class PeriodForm(forms.Form):
     from_ = forms.DateField(label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     to = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     by = forms.ChoiceField(
-        label=gettext_lazy("Per"),
+        label=gettext_lazy("Group by"),
         required=False,
         choices=[("day", pgettext_lazy("period", "Day")), ("week", pgettext_lazy("period", "Week"))],
     )

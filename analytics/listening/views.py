@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import require_capability
 from accounts.roles import Capability
 from analytics.listening import selectors, services
-from analytics.listening.forms import MonitorForm, PeriodForm, StreamFilterForm
+from analytics.listening.forms import MonitorForm, PeriodForm, StreamFilterForm, platform_choices
 from analytics.listening.models import HashtagQuery, ListeningSource, Monitor, MonitorKind
 from channels_integrations.permissions import connections_visible_to
 
@@ -135,6 +135,9 @@ def listening_share(request, org_slug):
 def listening_monitors(request, org_slug):
     """The monitors, and where each listening connection stands (last poll, errors, Instagram hashtags used)."""
     monitors = list(Monitor.objects.order_by("kind", "name"))
+    labels = dict(platform_choices())
+    for monitor in monitors:
+        monitor.platform_labels = [labels.get(p, p) for p in monitor.platforms]
     connections = list(connections_visible_to(request.membership).filter(platform__in=services.listening_platforms()))
     sources = {s.connection_id: s for s in ListeningSource.objects.filter(connection__in=connections)}
     now = timezone.now()
