@@ -75,6 +75,7 @@ ACTION_MODELS = {
     A.CANNED_DELETED: "tickets.cannedresponse",
     A.TAG_UPDATED: "tickets.tag",
     A.TAG_DELETED: "tickets.tag",
+    A.REPORT_SCHEDULE_CHANGED: "analytics_reports.reportschedule",
 }
 # Keys whose value lists field names of the entry's model (the operator admin's changes): shown by their labels.
 FIELD_NAME_KEYS = frozenset({"fields"})
@@ -114,6 +115,13 @@ LABELS = {
     "users": pgettext_lazy("audit log detail", "Members"),
 }
 ACTION_LABELS = {(A.WEBHOOK_REJECTED, "status"): pgettext_lazy("audit log detail", "HTTP status")}
+# An export records its dashboard, file format, date range and the filters by their labels.
+ACTION_LABELS |= {
+    (A.REPORT_EXPORTED, "page"): pgettext_lazy("audit log detail", "Dashboard"),
+    (A.REPORT_EXPORTED, "format"): pgettext_lazy("audit log detail", "File format"),
+    (A.REPORT_EXPORTED, "to"): pgettext_lazy("audit log detail", "To"),
+    (A.REPORT_EXPORTED, "filters"): pgettext_lazy("audit log detail", "Filters"),
+}
 # A canned response's text is recorded per language code.
 ACTION_LABELS |= {
     (action, code): name
@@ -133,6 +141,7 @@ LINKS = {
     "automation.rule": ("org:rules_edit", "rule_id"),
     "automation.businesscalendar": ("org:sla_calendar_edit", "calendar_id"),
     "automation.slapolicy": ("org:sla_policy_edit", "policy_id"),
+    "analytics_reports.reportschedule": ("org:reports_schedule_edit", "schedule_id"),
 }
 
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
