@@ -7,10 +7,12 @@ import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 from django_scopes import scopes_disabled
 from pypdf import PdfReader
 
 from accounts import services as account_services
+from accounts.audit_display import details
 from accounts.models import AuditAction, AuditEntry, Role
 from analytics.tests.builders import catch_up, event, jst, ticket
 from tickets.tests.factories import connection
@@ -163,3 +165,12 @@ def test_export_queries_do_not_grow_with_channels_and_tickets(tenant_a, login):
         _created(tenant_a, connection(tenant_a), 3)
     catch_up()
     assert queries() == before
+
+
+def test_the_audit_log_reads_an_export(tenant_a, channels, login):
+    login(tenant_a.users["analyst"]).get(_url(tenant_a), {"page": "sla", "format": "pdf", **RANGE})
+    with scopes_disabled():
+        entry = AuditEntry.objects.get(organization=tenant_a.organization, action=AuditAction.REPORT_EXPORTED)
+    with translation.override("en"):
+        shown = {detail.label: detail.value for detail in details(entry)}
+    assert shown["Dashboard"] == "sla" and shown["File format"] == "pdf" and shown["To"] == "2026-11-30"

@@ -8,8 +8,10 @@ import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 from django_scopes import scopes_disabled
 
+from accounts.audit_display import details
 from accounts.models import AuditAction, AuditEntry
 from analytics.reports import services
 from analytics.reports.models import ReportRun, ReportSchedule, RunStatus
@@ -66,9 +68,10 @@ def test_a_manager_creates_a_weekly_schedule(tenant_a, login):
         }
         assert schedule.weekday == 0 and schedule.day_of_month is None and schedule.next_run_at is not None
     with scopes_disabled():
-        assert AuditEntry.objects.filter(
-            action=AuditAction.REPORT_SCHEDULE_CHANGED, object_id=str(schedule.pk)
-        ).exists()
+        entry = AuditEntry.objects.get(action=AuditAction.REPORT_SCHEDULE_CHANGED, object_id=str(schedule.pk))
+    with translation.override("en"):
+        shown = {detail.label: detail.value for detail in details(entry)}
+    assert shown["Dashboard"] == "overview" and shown["Frequency"] == "Weekly"
 
 
 @pytest.mark.parametrize(
