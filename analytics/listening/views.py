@@ -13,7 +13,7 @@ from accounts.permissions import require_capability
 from accounts.roles import Capability
 from analytics.listening import selectors, services
 from analytics.listening.forms import MonitorForm, PeriodForm, StreamFilterForm, platform_choices
-from analytics.listening.models import HashtagQuery, ListeningSource, Monitor, MonitorKind
+from analytics.listening.models import HashtagQuery, ListeningSource, Monitor, MonitorKind, SpikeAlert
 from channels_integrations.permissions import connections_visible_to
 
 
@@ -136,8 +136,14 @@ def listening_monitors(request, org_slug):
     """The monitors, and where each listening connection stands (last poll, errors, Instagram hashtags used)."""
     monitors = list(Monitor.objects.order_by("kind", "name"))
     labels = dict(platform_choices())
+    latest = {}
+    for alert in (
+        SpikeAlert.objects.filter(monitor__in=monitors).order_by("monitor_id", "-window_start").distinct("monitor_id")
+    ):
+        latest[alert.monitor_id] = alert
     for monitor in monitors:
         monitor.platform_labels = [labels.get(p, p) for p in monitor.platforms]
+        monitor.last_spike = latest.get(monitor.pk)
     connections = list(connections_visible_to(request.membership).filter(platform__in=services.listening_platforms()))
     sources = {s.connection_id: s for s in ListeningSource.objects.filter(connection__in=connections)}
     now = timezone.now()

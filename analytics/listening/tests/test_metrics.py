@@ -168,3 +168,5 @@ def test_the_spike_notification_links_to_the_monitors_mentions(tenant_a, login):
     panel = login(tenant_a.users["manager"]).get(reverse("org:notifications", args=[tenant_a.slug])).content.decode()
     assert "ツナグ: 5 mentions in the last hour (usually about 0.0)" in panel
     assert f"/{tenant_a.slug}/analytics/listening/?monitor={brand.pk}" in panel
+    monitors = login(tenant_a.users["manager"]).get(reverse("org:listening_monitors", args=[tenant_a.slug]))
+    assert "Mention volume, <time" in monitors.content.decode()  # the monitors page shows its last spike

@@ -154,7 +154,7 @@ def test_share_of_voice_page(tenant_a, brand, login, django_assert_max_num_queri
 
 def test_monitors_are_read_by_analysts_and_edited_by_managers(tenant_a, brand, login, django_assert_max_num_queries):
     analyst = login(tenant_a.users["analyst"])
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         page = analyst.get(url(tenant_a, "listening_monitors")).content.decode()
     assert "ツナグ" in page and "New monitor" not in page
     assert analyst.post(url(tenant_a, "listening_monitor_new"), {"name": "x"}).status_code == 403
@@ -180,7 +180,7 @@ def test_monitors_are_read_by_analysts_and_edited_by_managers(tenant_a, brand, l
     for i in range(10):  # the same budget with more monitors and channels
         monitor(tenant_a, f"Rival {i}", "competitor", [f"rival{i}"])
         make_connection(tenant_a, "instagram")
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         manager.get(url(tenant_a, "listening_monitors"))
 
 
