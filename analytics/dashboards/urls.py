@@ -4,6 +4,7 @@ from django.urls import path
 
 from analytics.dashboards import views
 from analytics.dashboards.pages import PAGES
+from analytics.dashboards.views import OWN_PAGES
 
 urlpatterns = [
     path("analytics/dashboards/", views.dashboard, name="analytics_overview"),
@@ -11,6 +12,6 @@ urlpatterns = [
     *[
         path(f"analytics/dashboards/{key}/", views.dashboard, {"page": key}, name=f"analytics_{key}")
         for key in PAGES
-        if key != "overview"
+        if key != "overview" and key not in OWN_PAGES
     ],
 ]

@@ -117,6 +117,19 @@ def _decorate(data: dict, slug: str, params) -> dict:
     return data
 
 
+# Tabs served by another engineer's page rather than the generic one: CSAT has its own, richer page (ratings 1–5,
+# comments). page_data("csat") still feeds the exports.
+OWN_PAGES = {"csat": "org:csat_dashboard"}
+
+
+def tab_url(key: str, slug: str) -> str:
+    """The URL of a dashboard tab."""
+    try:
+        return reverse(OWN_PAGES.get(key, f"org:analytics_{key}"), args=[slug])
+    except NoReverseMatch:
+        return reverse(f"org:analytics_{key}", args=[slug])
+
+
 def dashboard_context(request, current_tab: str) -> dict:
     """What analytics/dashboards/_layout.html needs (tabs, filter form, filters, the filters' query string, export
     links): for the dashboards and for other dashboard-like pages that extend the layout."""
@@ -128,7 +141,7 @@ def dashboard_context(request, current_tab: str) -> dict:
         "form": form,
         "filters": filters,
         "params": params,
-        "tabs": [(key, str(title), reverse(f"org:analytics_{key}", args=[slug])) for key, (title, _b) in PAGES.items()],
+        "tabs": [(key, str(title), tab_url(key, slug)) for key, (title, _b) in PAGES.items()],
         "current_tab": current_tab,
         "query": urlencode(params),
         "exports": _export_urls(slug, current_tab, params) if export else {},
