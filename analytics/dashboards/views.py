@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET
 
 from accounts.permissions import require_capability
@@ -122,6 +123,21 @@ def _decorate(data: dict, slug: str, params) -> dict:
 OWN_PAGES = {"csat": "org:csat_dashboard"}
 
 
+# Tabs to other analytics pages with filters of their own (the dashboards' filters are not carried over).
+OTHER_TABS = [("listening", _lazy("Listening"), "org:listening_share")]
+
+
+def _tabs(slug: str) -> list[tuple]:
+    """(key, title, url, keeps the filters) for each tab."""
+    tabs = [(key, str(title), tab_url(key, slug), True) for key, (title, _build) in PAGES.items()]
+    for key, title, name in OTHER_TABS:
+        try:
+            tabs.append((key, str(title), reverse(name, args=[slug]), False))
+        except NoReverseMatch:
+            continue
+    return tabs
+
+
 def tab_url(key: str, slug: str) -> str:
     """The URL of a dashboard tab."""
     try:
@@ -141,7 +157,7 @@ def dashboard_context(request, current_tab: str) -> dict:
         "form": form,
         "filters": filters,
         "params": params,
-        "tabs": [(key, str(title), tab_url(key, slug)) for key, (title, _b) in PAGES.items()],
+        "tabs": _tabs(slug),
         "current_tab": current_tab,
         "query": urlencode(params),
         "exports": _export_urls(slug, current_tab, params) if export else {},
