@@ -5,6 +5,7 @@ import pytest
 
 from analytics.tests.builders import catch_up, event, inbound, jst, reply, ticket
 from conftest import PASSWORD
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.conftest import screenshot, sign_in
 from tests.e2e.test_inbox_browser import off_loop
 from tickets.models import Tag
@@ -99,6 +100,7 @@ def test_manager_filters_the_dashboard_and_drills_down(page, asgi_server, tenant
     assert f"tag={refund_id}" in page.url and f"connection={line.pk}" in page.url and "from=2026-11-16" in page.url
     assert f"tag={refund_id}" in page.locator("[data-tab='channels']").get_attribute("href")
     screenshot(page, "analytics-dashboard-filtered")
+    assert_accessible(page, "dashboards/overview")
 
     # When they click the number of created tickets, the list shows exactly those two tickets
     page.locator("[data-kpi='created'] a[data-kpi-value]").click()
@@ -107,6 +109,7 @@ def test_manager_filters_the_dashboard_and_drills_down(page, asgi_server, tenant
     listed = {int(row.get_attribute("data-ticket")) for row in page.locator("tr[data-ticket]").all()}
     assert listed == {tickets["a"], tickets["d"]}
     screenshot(page, "analytics-drilldown")
+    assert_accessible(page, "dashboards/drill-down")
     # Each row opens the ticket in the inbox
     href = page.locator(f"tr[data-ticket='{tickets['a']}'] a").get_attribute("href")
     assert href == f"/{tenant_a.slug}/inbox/tickets/{tickets['a']}/"
@@ -133,4 +136,5 @@ def test_manager_filters_the_dashboard_and_drills_down(page, asgi_server, tenant
     page.wait_for_selector("[data-chart='chart-data-table-by_connection'][data-drawn='yes']")
     assert f"tag={refund_id}" in page.url
     screenshot(page, "analytics-channels")
+    assert_accessible(page, "dashboards/channels")
     assert not refused, refused
