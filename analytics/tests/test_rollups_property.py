@@ -36,7 +36,8 @@ def _snapshot(organization):
             "score",
             "source",
             "source_id",
-        )
+        ),
+        key=str,  # None beside numbers (team, agent, durations, score) cannot be ordered as tuples
     )
     rollups = sorted(
         DailyRollup.objects.filter(organization=organization).values_list(
