@@ -206,9 +206,27 @@ def drilldown_view(request, org_slug):
             "count": paginator.count,
             "query": urlencode(back),
             "dashboard_url": _url("org:analytics_overview", org_slug, params),
+            "applied": _applied(form, filters),
         }
     )
     return render(request, "analytics/dashboards/drilldown.html", context)
+
+
+def _applied(form, filters) -> list[tuple[str, list[str]]]:
+    """The filters in words (label, chosen names), as the list shows what it is narrowed to."""
+    chosen = {
+        "connection": filters.connection_ids,
+        "platform": filters.platforms,
+        "team": filters.team_ids,
+        "agent": filters.agent_ids,
+        "tag": filters.tag_ids,
+    }
+    applied = []
+    for name, values in chosen.items():
+        if values:
+            labels = {str(value): str(label) for value, label in form.fields[name].choices}
+            applied.append((str(form.fields[name].label), sorted(labels.get(str(v), str(v)) for v in values)))
+    return applied
 
 
 def _row_display(row: dict) -> str:

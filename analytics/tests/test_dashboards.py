@@ -328,6 +328,7 @@ def test_drill_down_page_lists_the_counted_tickets(shop, tenant_a, login, django
     assert reverse("org:inbox_ticket", args=[tenant_a.slug, t1.pk]) not in html
     tagged = client.get(_url(tenant_a, "analytics_drilldown"), {**RANGE, "metric": "created", "tag": shop["refund"].pk})
     assert tagged.context["count"] == 2
+    assert [values for _label, values in tagged.context["applied"]] == [["返品"]]
 
 
 @pytest.mark.parametrize("params", [{"metric": "nope"}, {"metric": "created", "day": "17th"}, {}])
