@@ -98,6 +98,7 @@ def test_manager_filters_the_dashboard_and_drills_down(page, asgi_server, tenant
     assert page.locator("[data-kpi='created'] [data-kpi-value]").inner_text() == "2"
     # The URL keeps the filters (shareable), and the tabs carry them too
     assert f"tag={refund_id}" in page.url and f"connection={line.pk}" in page.url and "from=2026-11-16" in page.url
+    assert "team=" not in page.url  # only the filters set
     assert f"tag={refund_id}" in page.locator("[data-tab='channels']").get_attribute("href")
     screenshot(page, "analytics-dashboard-filtered")
     assert_accessible(page, "dashboards/overview")

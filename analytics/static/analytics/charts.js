@@ -91,6 +91,17 @@
     (root || document).querySelectorAll("[data-chart]").forEach(draw);
   }
 
+  // The filter bar sends only the filters set: the pushed URL stays short and shareable (no "team=&agent=").
+  document.addEventListener("htmx:configRequest", (event) => {
+    if (!event.detail.elt || event.detail.elt.id !== "dashboard-filters") return;
+    const data = event.detail.formData;
+    for (const name of new Set(data.keys())) {
+      const values = data.getAll(name).filter((value) => value !== "");
+      data.delete(name);
+      values.forEach((value) => data.append(name, value));
+    }
+  });
+
   window.tsunaguCharts = { drawAll };
   document.addEventListener("DOMContentLoaded", () => drawAll(document));
   document.addEventListener("htmx:beforeSwap", (event) => {
