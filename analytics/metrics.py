@@ -310,14 +310,15 @@ def average_reply_time(filters: Filters) -> dict:
     return _average(filters.counts([FactKind.REPLY]).get(FactKind.REPLY))
 
 
-def _answered():
+def answered():
+    """Whether the fact's ticket has had a first human reply (the response rate's numerator)."""
     return Exists(TicketFact.objects.filter(ticket_id=OuterRef("ticket_id"), kind=FactKind.FIRST_RESPONSE))
 
 
 @defined("response_rate")
 def response_rate(filters: Filters) -> dict:
     started = filters.facts().filter(kind=FactKind.CREATED, inbound=True)
-    result = started.aggregate(total=Count("id"), answered=Count("id", filter=Q(_answered())))
+    result = started.aggregate(total=Count("id"), answered=Count("id", filter=Q(answered())))
     rate = 100 * result["answered"] / result["total"] if result["total"] else None
     return {**result, "rate": rate}
 

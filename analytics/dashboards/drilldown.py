@@ -45,13 +45,13 @@ def drill_rows(metric: str, filters: Filters):
     """A queryset of {"ticket_id", "at", ...} rows (facts: also "duration" and "kind"), newest first. KeyError for
     an unknown metric."""
     if metric in FACT_DRILLS:
-        return (
-            filters.facts()
-            .filter(FACT_DRILLS[metric])
-            .annotate(at=F("occurred_at"), duration=F("duration_seconds"))
-            .values("ticket_id", "at", "duration", "kind")
-            .order_by("-at", "-id")
-        )
+        rows = filters.facts().filter(FACT_DRILLS[metric]).annotate(at=F("occurred_at"), duration=F("duration_seconds"))
+        columns = ["ticket_id", "at", "duration", "kind"]
+        if metric == "started":
+            # The response rate's numerator: which of these conversations got a human reply.
+            rows = rows.annotate(answered=metrics.answered())
+            columns.append("answered")
+        return rows.values(*columns).order_by("-at", "-id")
     if metric.startswith("sentiment_") and metric.removeprefix("sentiment_") in metrics.SENTIMENTS:
         return (
             metrics.customer_messages(filters)

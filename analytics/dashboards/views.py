@@ -230,6 +230,8 @@ def _applied(form, filters) -> list[tuple[str, list[str]]]:
 
 
 def _row_display(row: dict) -> str:
+    if "answered" in row:
+        return _("Answered") if row["answered"] else _("Not answered yet")
     if row.get("duration") is not None:
         return formatting.duration(row["duration"])
     return ""
