@@ -44,6 +44,11 @@ def _kpi(key, label, value, previous, unit, definition, drill=None) -> dict:
     }
 
 
+def _doc(func) -> str:
+    """A docstring as one paragraph (the CSAT engineer's definitions are their functions' docstrings)."""
+    return " ".join((func.__doc__ or "").split())
+
+
 def _x(filters: Filters) -> list[str]:
     return [day.isoformat() for day in filters.days()]
 
@@ -301,7 +306,7 @@ def _csat_kpi(csat: dict, before: dict) -> dict:
         csat.get("rate"),
         before.get("rate"),
         PERCENT,
-        getattr(csat_metrics.csat, "__doc__", "") or "",
+        _doc(csat_metrics.csat),
         None,
     )
 
@@ -374,7 +379,7 @@ def _sla(filters: Filters) -> dict:
 
 def _csat(filters: Filters) -> dict:
     csat, before = csat_metrics.csat(filters), csat_metrics.csat(filters.previous())
-    definition = getattr(csat_metrics.csat, "__doc__", "") or ""
+    definition = _doc(csat_metrics.csat)
     kpis = [
         _csat_kpi(csat, before),
         _kpi("csat_average", _("Average rating"), csat.get("average"), before.get("average"), SCORE, definition),
