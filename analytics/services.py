@@ -387,7 +387,8 @@ def facts_insert(facts: list[dict]) -> list[int]:
 
 def _rollup_add(where: str, params) -> None:
     """Add the facts matching `where` to the rollups (UPSERT: counts and sums added to an existing row). The day is
-    the fact's date in its organization's time zone."""
+    the fact's date in its organization's time zone. The conflict is found by the key's columns: the key is a
+    unique index (it carries the sums as INCLUDE columns), not a constraint one could name."""
     fact_table = TicketFact._meta.db_table
     rollup_table = DailyRollup._meta.db_table
     organization_table = Organization._meta.db_table
@@ -402,7 +403,7 @@ def _rollup_add(where: str, params) -> None:
             FROM {fact_table} f JOIN {organization_table} o ON o.id = f.organization_id
             WHERE {where}
             GROUP BY 1, 2, 3, 4, 5, 6
-            ON CONFLICT ON CONSTRAINT analytics_rollup_key DO UPDATE SET
+            ON CONFLICT (organization_id, kind, day, connection_id, team_id, agent_id) DO UPDATE SET
                 count = {rollup_table}.count + EXCLUDED.count,
                 measured = {rollup_table}.measured + EXCLUDED.measured,
                 duration_sum = {rollup_table}.duration_sum + EXCLUDED.duration_sum,
