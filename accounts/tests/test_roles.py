@@ -145,6 +145,24 @@ REQUIRED = {
     ("api:saved-view-list", "POST"): ANY,  # a personal one; a shared one needs RULES_MANAGE
     ("api:saved-view-detail", "PATCH"): C.RULES_MANAGE,  # the maker's view is shared
     ("api:saved-view-detail", "DELETE"): C.RULES_MANAGE,
+    ("org:analytics_overview", "GET"): C.ANALYTICS_VIEW,
+    ("org:analytics_channels", "GET"): C.ANALYTICS_VIEW,
+    ("org:analytics_team", "GET"): C.ANALYTICS_VIEW,
+    ("org:analytics_sla", "GET"): C.ANALYTICS_VIEW,
+    ("org:analytics_sentiment", "GET"): C.ANALYTICS_VIEW,
+    ("org:analytics_drilldown", "GET"): C.ANALYTICS_VIEW,
+    ("org:csat_dashboard", "GET"): C.ANALYTICS_VIEW,
+    ("org:csat_settings", "GET"): C.ANALYTICS_MANAGE,
+    ("org:csat_settings", "POST"): C.ANALYTICS_MANAGE,
+    ("org:reports_live", "GET"): C.ANALYTICS_VIEW,
+    ("org:reports_live_panel", "GET"): C.ANALYTICS_VIEW,
+    ("org:reports_export", "GET"): C.DATA_EXPORT,  # and analytics.view, which every role with data.export has
+    ("org:reports_schedules", "GET"): C.ANALYTICS_VIEW,
+    ("org:reports_schedule_create", "GET"): C.ANALYTICS_MANAGE,
+    ("org:reports_schedule_create", "POST"): C.ANALYTICS_MANAGE,
+    ("org:reports_schedule_edit", "GET"): C.ANALYTICS_MANAGE,
+    ("org:reports_schedule_edit", "POST"): C.ANALYTICS_MANAGE,
+    ("org:reports_schedule_delete", "POST"): C.ANALYTICS_MANAGE,
     ("org:listening_stream", "GET"): C.ANALYTICS_VIEW,
     ("org:listening_stream_new", "GET"): C.ANALYTICS_VIEW,
     ("org:listening_mention_ticket", "POST"): C.TICKETS_WORK,  # on a mention of a channel the member may see
