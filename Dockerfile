@@ -15,6 +15,7 @@ COPY --from=assets /src/node_modules/htmx.org/dist/htmx.min.js static/vendor/htm
 COPY --from=assets /src/node_modules/swagger-ui-dist/swagger-ui-bundle.js /src/node_modules/swagger-ui-dist/swagger-ui.css static/vendor/swagger-ui/
 COPY --from=assets /src/node_modules/lucide-static/sprite.svg /src/node_modules/lucide-static/LICENSE static/vendor/lucide/
 COPY --from=assets /src/node_modules/simple-icons/icons/facebook.svg /src/node_modules/simple-icons/icons/instagram.svg /src/node_modules/simple-icons/icons/x.svg /src/node_modules/simple-icons/icons/line.svg /src/node_modules/simple-icons/icons/whatsapp.svg /src/node_modules/simple-icons/icons/telegram.svg /src/node_modules/simple-icons/LICENSE.md static/vendor/simple-icons/
+COPY --from=assets /src/node_modules/echarts/dist/echarts.min.js /src/node_modules/echarts/LICENSE static/vendor/echarts/
 # Noto Sans JP for the PDF exports (read from disk by analytics/reports/rendering.py, embedded as subsets).
 COPY --from=assets /src/node_modules/@expo-google-fonts/noto-sans-jp/400Regular/NotoSansJP_400Regular.ttf static/vendor/fonts/NotoSansJP-Regular.ttf
 COPY --from=assets /src/node_modules/@expo-google-fonts/noto-sans-jp/700Bold/NotoSansJP_700Bold.ttf static/vendor/fonts/NotoSansJP-Bold.ttf
