@@ -87,6 +87,14 @@ class TicketFact(models.Model):
             ),
             # Includes the organization: "has this ticket a first response" is then answered by the index alone.
             models.Index(fields=["ticket", "kind"], include=["organization"], name="analytics_fact_ticket_kind"),
+            # Response rate probes "has this ticket a first response" once per conversation in the range: a small
+            # index of first responses alone answers it twice as fast as the one of every fact.
+            models.Index(
+                fields=["ticket"],
+                include=["organization"],
+                condition=models.Q(kind="first_response"),
+                name="analytics_fact_first_response",
+            ),
         ]
 
     def __str__(self) -> str:
