@@ -3,11 +3,14 @@ see (core.realtime); replays stored events after the last id the browser saw; ca
 
 An open socket also makes its member *online* in the organization (core.presence): marked on connect, refreshed by
 the browser's `ping` (inbox.js sends one every 20 s), removed on disconnect, expired when the pings stop. When a
-member comes online, the queues of their teams are drained (automatic assignment) by a Celery task."""
+member comes online, the queues of their teams are drained (automatic assignment) by a Celery task. A socket opened
+with `?observe=1` (the live panel) receives the same events but never makes its member online: watching the numbers
+is not being at work in the inbox, and must not draw automatic assignments."""
 
 import logging
 import time
 from importlib import import_module
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -53,6 +56,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.viewing: set[int] = set()
         self.presence = Presence()
         self.session_checked = time.monotonic()
+        self.observer = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("observe") == ["1"]
         await self._join(self._base_groups())
         await self.accept()
         await self.send_json({"type": "hello", "organization": self.organization.slug})
@@ -91,7 +95,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         for ticket_id in list(self.viewing):
             await self._stop_viewing(ticket_id)
         await self._leave(set(self.groups_joined))
-        await self.presence.online_leave(self.organization.pk, self.user.pk, self.channel_name)
+        if not self.observer:
+            await self.presence.online_leave(self.organization.pk, self.user.pk, self.channel_name)
         await self.presence.close()
 
     # --- from the browser -------------------------------------------------------------------------------------
@@ -123,6 +128,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     async def _heartbeat(self) -> None:
         """Keep this connection's online entry fresh; the member's first live connection (or the first ping after
         their entries expired) may let automatic assignment give them waiting tickets."""
+        if self.observer:
+            return
         # The channel name is unique per connection: each tab is its own entry.
         if await self.presence.online_touch(self.organization.pk, self.user.pk, self.channel_name):
             await database_sync_to_async(self._came_online)()

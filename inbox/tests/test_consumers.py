@@ -47,12 +47,12 @@ def test_an_entry_expires_without_heartbeats_and_the_next_one_brings_the_user_ba
 # --- through the WebSocket ----------------------------------------------------------------------------------------
 
 
-def _socket(slug: str, user) -> WebsocketCommunicator:
+def _socket(slug: str, user, query: str = "") -> WebsocketCommunicator:
     client = Client()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     return WebsocketCommunicator(
-        application, f"/ws/orgs/{slug}/", headers=[(b"origin", b"http://testserver"), (b"cookie", cookie)]
+        application, f"/ws/orgs/{slug}/{query}", headers=[(b"origin", b"http://testserver"), (b"cookie", cookie)]
     )
 
 
@@ -78,6 +78,26 @@ def test_the_socket_marks_its_member_online_until_the_last_tab_closes(tenant_a):
         return seen
 
     assert async_to_sync(run)() == [{agent.pk}, {agent.pk}, set()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_observing_socket_gets_events_but_never_makes_its_member_online(tenant_a):
+    # The live panel watches with ?observe=1: a manager reading the numbers is not at work in the inbox, and must
+    # neither count among the agents online nor draw automatic assignments.
+    manager = tenant_a.users["manager"]
+    org_id = tenant_a.organization.pk
+
+    async def run():
+        socket = await sync_to_async(_socket)(tenant_a.slug, manager, "?observe=1")
+        assert (await socket.connect())[0]
+        assert (await socket.receive_json_from())["type"] == "hello"
+        await socket.send_json_to({"type": "ping"})
+        assert (await socket.receive_json_from())["type"] == "pong"
+        online = presence.online_user_ids(org_id)
+        await socket.disconnect()
+        return online
+
+    assert async_to_sync(run)() == set()
 
 
 @pytest.mark.django_db(transaction=True)
