@@ -165,6 +165,8 @@ def test_the_spike_notification_links_to_the_monitors_mentions(tenant_a, login):
         assert services.spikes_check(organization=tenant_a.organization, monitors=[brand], now=now)
     from django.urls import reverse
 
+    tenant_a.users["manager"].language = "en"  # the panel follows the reader's language; this reads the English
+    tenant_a.users["manager"].save(update_fields=["language"])
     panel = login(tenant_a.users["manager"]).get(reverse("org:notifications", args=[tenant_a.slug])).content.decode()
     assert "ツナグ: 5 mentions in the last hour (usually about 0.0)" in panel
     assert f"/{tenant_a.slug}/analytics/listening/?monitor={brand.pk}" in panel

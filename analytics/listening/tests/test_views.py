@@ -19,6 +19,14 @@ def url(tenant, name, *args, query=""):
     return reverse(f"org:{name}", args=[tenant.slug, *args]) + (f"?{query}" if query else "")
 
 
+@pytest.fixture(autouse=True)
+def english_readers(tenant_a):
+    """The pages follow the reader's language; these tests read the English texts."""
+    for user in tenant_a.users.values():
+        user.language = "en"
+        user.save(update_fields=["language"])
+
+
 @pytest.fixture
 def brand(tenant_a):
     return monitor(tenant_a, "ツナグ", "brand", ["ツナグ"])

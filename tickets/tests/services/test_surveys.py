@@ -115,7 +115,8 @@ def test_no_channel_and_no_email_is_not_sent_with_the_reason(tenant_a, django_ca
     solve(tenant_a, ticket, django_capture_on_commit_callbacks)
     [survey] = surveys_of(tenant_a, ticket)
     assert survey.state == SurveyState.NOT_SENT
-    assert survey.reason.endswith(ja("The customer has no email address.")) and survey.token_hash is None
+    no_email = ja("Not sent: %(refusal)s The customer has no email address.").split("%(refusal)s")[1]
+    assert survey.reason.endswith(no_email) and survey.token_hash is None
     assert mail.outbox == []
 
 
