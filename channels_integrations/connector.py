@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from channels_integrations.inbound import AuthorProfile, InboundItem
+from channels_integrations.inbound import AuthorProfile, InboundAttachment, InboundItem
 from channels_integrations.models import ChannelConnection
 
 if TYPE_CHECKING:
@@ -137,6 +137,27 @@ class OutboundFile:
 
 
 @dataclass(frozen=True)
+class ReplyTemplate:
+    """A message template the platform approved in advance (WhatsApp): the only kind of message it delivers outside
+    the customer-service window. `body` shows the placeholders {{1}}, {{2}}... that `parameters` values fill."""
+
+    name: str
+    language: str
+    body: str
+    parameters: int = 0  # how many body placeholders
+    category: str = ""  # MARKETING, UTILITY, AUTHENTICATION
+
+
+@dataclass(frozen=True)
+class TemplateChoice:
+    """The template an agent picked in the reply box, with the values of its placeholders in order."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     """A reply as the send task hands it to a connector.
 
@@ -160,6 +181,7 @@ class OutboundMessage:
     local_ref: str = ""
     idempotency_key: str = ""
     automated: bool = False  # sent by a rule or an auto-response (email marks it Auto-Submitted, RFC 3834)
+    template: TemplateChoice | None = None  # a pre-approved template instead of free text (WhatsApp outside 24 h)
 
 
 @dataclass(frozen=True)
@@ -205,6 +227,10 @@ class ReplyLimits:
     can_reply_publicly: bool = False
     can_reply_privately: bool = True
     notes: tuple[str, ...] = ()  # translated sentences describing the rules
+    # Outside the window only a pre-approved template may be sent (WhatsApp): the reply box offers reply_templates().
+    templates_only: bool = False
+    # How `max_length` counts: "" one per character; "x-weighted" as X counts a post (CJK and emoji count two).
+    length_rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -330,6 +356,25 @@ class Connector:
             if profile is not None:
                 found[author_id] = profile
         return found
+
+    # Content only an authorized call fetches (InboundAttachment.media_id): LINE, Telegram, WhatsApp.
+    downloads_media: ClassVar[bool] = False
+    max_media_bytes: ClassVar[int] = 25 * 1024 * 1024
+
+    def download_media(self, connection: ChannelConnection, attachment: InboundAttachment) -> InboundAttachment:
+        """The attachment with its `content` (and the content type and size the platform gave). Called by the
+        gateway after parsing, before the message is stored. Raises TransientError (the event is retried) or
+        another ConnectorError (the message is stored with the attachment's name only)."""
+        raise NotImplementedError
+
+    def account_facts(self, connection: ChannelConnection) -> list[tuple[str, str]]:
+        """(label, value) pairs the platform reports about the account, translated, shown on the channel's page
+        (LINE: this month's message quota and how much is used). Raises ConnectorError."""
+        return []
+
+    def reply_templates(self, connection: ChannelConnection) -> list[ReplyTemplate]:
+        """The approved templates the account may send (WhatsApp). Raises ConnectorError."""
+        return []
 
     def on_connect(self, connection: ChannelConnection) -> None:
         """After an account is connected (subscribe the app to the page's webhooks...). Raises ConnectorError."""

@@ -19,13 +19,34 @@ class AuthorProfile:
 
 @dataclass(frozen=True)
 class InboundAttachment:
-    """A file on a message: either a platform URL (Meta CDN) or the bytes themselves (email parts)."""
+    """A file on a message: a platform URL (Meta CDN), the bytes themselves (email parts), or `media_id`, the
+    platform's id of content that only an authorized call fetches (a LINE message id, a Telegram file_id, a WhatsApp
+    media id): the gateway then asks the connector's `download_media` for the bytes before the message is stored."""
 
     filename: str
     content_type: str = ""
     url: str = ""
     size: int = 0
     content: bytes = b""
+    media_id: str = ""
+
+
+@dataclass(frozen=True)
+class CallDetails:
+    """A phone call as the telephony provider reported it. `outcome`: "answered", "missed", "voicemail", "busy",
+    "failed" (tickets.models.CallOutcome). Numbers in E.164. A later callback for the same call (the recording, the
+    transcription) arrives as another InboundMessage with the same `call_id`: the stored call is updated."""
+
+    call_id: str
+    direction: str  # "inbound" or "outbound"
+    from_number: str
+    to_number: str
+    outcome: str
+    duration_seconds: int = 0
+    started_at: datetime | None = None
+    recording_url: str = ""
+    voicemail_url: str = ""
+    transcription: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +79,7 @@ class InboundMessage:
     local_ref: str = ""
     thread_hints: tuple[str, ...] = ()
     sender_authentication: dict | None = None  # email: DKIM/SPF/DMARC as checked on receipt (Authentication.as_dict)
+    call: CallDetails | None = None  # a phone call (the message is the call's entry in the ticket)
 
 
 @dataclass(frozen=True)
@@ -84,7 +106,7 @@ class DeliveryUpdate:
     time (Messenger's `delivery.watermark` and `read.watermark`)."""
 
     platform_message_id: str
-    state: str  # "delivered" or "failed" (the values of tickets.models.DeliveryState)
+    state: str  # "delivered", "read" or "failed" (the values of tickets.models.DeliveryState)
     error: str = ""
     timestamp: datetime | None = None
     thread_key: str = ""

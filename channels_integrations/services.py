@@ -5,6 +5,7 @@ Inbound: webhook view / poller → `events_store` (raw, unique per connection) �
 tickets services write) — each event in one transaction with its row locked, so a crash anywhere rolls back
 cleanly and the next attempt starts from the stored raw event."""
 
+import dataclasses
 import logging
 import time
 from datetime import timedelta
@@ -32,6 +33,7 @@ from channels_integrations.handlers import ProfilesLookup, ingest_handler
 from channels_integrations.inbound import (
     AuthorProfile,
     InboundItem,
+    InboundMessage,
 )
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from channels_integrations.registry import all_connectors, connector_for
@@ -213,6 +215,8 @@ def _apply_events(organization: Organization, connection: ChannelConnection, eve
     items: list[InboundItem] = []
     for event in events:
         items.extend(connector.parse_event(bytes(event.payload), account_id=connection.external_account_id))
+    if connector.downloads_media:
+        items = [_with_media(connector, connection, item) for item in items]
     ingest_handler()(
         organization=organization, connection=connection, items=items, lookup_profile=_profile_lookup(connection)
     )
@@ -225,6 +229,31 @@ def _apply_events(organization: Organization, connection: ChannelConnection, eve
         ChannelConnection.objects.filter(pk=connection.pk).exclude(
             last_event_at__gt=now - timedelta(seconds=30)
         ).update(last_event_at=now)
+
+
+def _with_media(connector, connection: ChannelConnection, item: InboundItem) -> InboundItem:
+    """A message's attachments with the content only an authorized call fetches (InboundAttachment.media_id). A
+    transient failure propagates (the event is retried, nothing stored); a refusal (expired content, too large)
+    keeps the attachment's name so the agent knows something was sent."""
+    if not isinstance(item, InboundMessage) or not any(a.media_id and not a.content for a in item.attachments):
+        return item
+    attachments = []
+    for attachment in item.attachments:
+        if attachment.media_id and not attachment.content:
+            try:
+                attachment = connector.download_media(connection, attachment)
+            except TransientError:
+                raise
+            except ConnectorError as exc:
+                logger.warning(
+                    "media %s of message %s on connection %s not downloaded: %s",
+                    attachment.media_id,
+                    item.platform_message_id,
+                    connection.pk,
+                    exc.message or exc,
+                )
+        attachments.append(attachment)
+    return dataclasses.replace(item, attachments=tuple(attachments))
 
 
 def _profile_lookup(connection: ChannelConnection) -> ProfilesLookup | None:

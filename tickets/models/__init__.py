@@ -1,6 +1,7 @@
 """The tickets app's models: conversations, their messages and history, contacts, tags, canned responses and saved
-views (core); satisfaction surveys (surveys)."""
+views (core); satisfaction surveys (surveys); phone calls (calls)."""
 
+from tickets.models.calls import CallDirection, CallOutcome, CallRecord
 from tickets.models.core import (
     ACTIVE_CONDITION,
     ACTIVE_STATUSES,
@@ -37,6 +38,9 @@ from tickets.models.surveys import (
 )
 
 __all__ = [
+    "CallDirection",
+    "CallOutcome",
+    "CallRecord",
     "ACTIVE_CONDITION",
     "DEFAULT_INVITATION",
     "ACTIVE_STATUSES",

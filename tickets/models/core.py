@@ -305,6 +305,7 @@ class DeliveryState(models.TextChoices):
     SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
     DELIVERED = "delivered", _("Delivered")
+    READ = "read", _("Read")
     FAILED = "failed", _("Failed")
 
 
@@ -346,6 +347,9 @@ class Message(models.Model):
     # Inbound email: who really sent it (DKIM, SPF, DMARC; channels_integrations/providers/email/authentication.py),
     # as Authentication.as_dict() gives it; "verdict" is pass, fail or none. Null for other messages.
     sender_authentication = models.JSONField(null=True, blank=True)
+    # Outbound: a pre-approved template sent instead of free text (WhatsApp outside its 24 hours), as
+    # {"name", "language", "parameters": [...]}; `text` holds the filled-in body the agent saw. Null otherwise.
+    template = models.JSONField(null=True, blank=True)
     # The version of the conversation the author saw when writing (collision warning on stale replies).
     based_on_message_id = models.BigIntegerField(null=True, blank=True)
     # Outbound: a stable reference sent as platform metadata (echo matching) and as the idempotency key.

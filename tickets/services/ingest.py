@@ -536,14 +536,24 @@ def message_delete_ingest(*, organization: Organization, connection: ChannelConn
     return bool(updated)
 
 
+# How far each state is along the way: a receipt only ever moves a message forward ("read" after "delivered").
+_PROGRESS = {
+    DeliveryState.QUEUED: 0,
+    DeliveryState.SENDING: 1,
+    DeliveryState.SENT: 2,
+    DeliveryState.DELIVERED: 3,
+    DeliveryState.READ: 4,
+}
+
+
 @transaction.atomic
 def message_delivery_update(
     *, organization: Organization, connection: ChannelConnection, update: DeliveryUpdate
 ) -> bool:
-    """A receipt (delivered) or a bounce (failed) for one of our outbound messages. States only move forward:
-    a late "delivered" never overwrites a bounce."""
-    if update.up_to is not None and update.state == DeliveryState.DELIVERED:
-        return _delivered_up_to(organization, connection, update) > 0
+    """A receipt (delivered, read) or a bounce (failed) for one of our outbound messages. States only move forward:
+    a late "delivered" never overwrites "read" or a bounce."""
+    if update.up_to is not None and update.state in (DeliveryState.DELIVERED, DeliveryState.READ):
+        return _receipt_up_to(organization, connection, update) > 0
     if not update.platform_message_id:
         return False  # never matches a reply still waiting for its id (stored as "")
     message = (
@@ -554,21 +564,20 @@ def message_delivery_update(
     )
     if message is None:
         return False
-    if update.state == DeliveryState.DELIVERED and message.delivery_state not in (
-        DeliveryState.SENT,
-        DeliveryState.SENDING,
-        DeliveryState.QUEUED,
-    ):
-        return False
-    if update.state == DeliveryState.FAILED and message.delivery_state == DeliveryState.FAILED:
+    if update.state == DeliveryState.FAILED:
+        if message.delivery_state == DeliveryState.FAILED:
+            return False
+    elif message.delivery_state not in _PROGRESS or _PROGRESS[message.delivery_state] >= _PROGRESS[update.state]:
         return False
     message_delivery_set(organization=organization, message=message, state=update.state, error=update.error)
     return True
 
 
-def _delivered_up_to(organization: Organization, connection: ChannelConnection, update: DeliveryUpdate) -> int:
-    """A watermark receipt: our sent messages in the thread, sent at or before `up_to`, are delivered (the newest
-    hundred: older ones were settled by earlier receipts)."""
+def _receipt_up_to(organization: Organization, connection: ChannelConnection, update: DeliveryUpdate) -> int:
+    """A watermark receipt: our messages in the thread, sent at or before `up_to`, are delivered (or read) — the
+    newest hundred: older ones were settled by earlier receipts."""
+    sent, target = _PROGRESS[DeliveryState.SENT], _PROGRESS[update.state]
+    before = [state for state, rank in _PROGRESS.items() if sent <= rank < target]
     messages = list(
         Message.objects.select_for_update(of=("self",))
         .select_related("ticket")
@@ -577,13 +586,13 @@ def _delivered_up_to(organization: Organization, connection: ChannelConnection, 
             connection=connection,
             ticket__external_thread_key=update.thread_key,
             direction=Direction.OUTBOUND,
-            delivery_state=DeliveryState.SENT,
+            delivery_state__in=before,
             sent_at__lte=update.up_to,
         )
         .order_by("-pk")[:100]
     )
     for message in messages:
-        message_delivery_set(organization=organization, message=message, state=DeliveryState.DELIVERED)
+        message_delivery_set(organization=organization, message=message, state=update.state)
     return len(messages)
 
 
