@@ -257,6 +257,12 @@ class OAuthSettings:
     client_secret: str
     extra_authorization_params: dict = field(default_factory=dict)
     scope_separator: str = ","
+    # RFC 7636 PKCE with S256 (X requires it): the flow sends a code challenge and, at the token exchange, its
+    # verifier, kept in the admin's session in between.
+    pkce: bool = False
+    # The token endpoint takes the client's credentials as HTTP Basic (RFC 6749 §2.3.1; X's confidential clients)
+    # instead of client_id and client_secret in the body.
+    client_auth_basic: bool = False
 
 
 # --- the interface ----------------------------------------------------------------------------------------------

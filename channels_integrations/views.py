@@ -3,6 +3,8 @@ form for mailboxes), see each connection's health, pause, resume, disconnect, de
 inspect and replay dead-letter events. Everything here needs `channels.manage`; every change is audit-logged by
 the services."""
 
+import base64
+import hashlib
 import logging
 import secrets
 from datetime import UTC, datetime
@@ -257,9 +259,20 @@ def channel_connect(request, org_slug):
     session = OAuth2Session(
         oauth.client_id, redirect_uri=_redirect_uri(platform), scope=oauth.scope_separator.join(oauth.scopes)
     )
-    url, state = session.authorization_url(oauth.authorization_url, **oauth.extra_authorization_params)
-    request.session[OAUTH_SESSION_KEY] = {"state": state, "org": org_slug, "platform": platform}
+    extra = dict(oauth.extra_authorization_params)
+    pending = {"org": org_slug, "platform": platform}
+    if oauth.pkce:
+        pending["code_verifier"] = secrets.token_urlsafe(64)  # 86 characters of [A-Za-z0-9_-]: RFC 7636 §4.1
+        extra |= {"code_challenge": pkce_challenge(pending["code_verifier"]), "code_challenge_method": "S256"}
+    url, state = session.authorization_url(oauth.authorization_url, **extra)
+    request.session[OAUTH_SESSION_KEY] = {"state": state, **pending}
     return redirect(url)
+
+
+def pkce_challenge(verifier: str) -> str:
+    """RFC 7636 §4.2, S256: BASE64URL(SHA256(ASCII(code_verifier))) without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 @login_required
@@ -302,11 +315,14 @@ def oauth_callback(request, platform):
         oauth = connector.oauth_settings()
         session = OAuth2Session(oauth.client_id, redirect_uri=_redirect_uri(platform), state=pending["state"])
         try:
+            pkce = {"code_verifier": pending["code_verifier"]} if oauth.pkce else {}
             token = session.fetch_token(
                 oauth.token_url,
                 client_secret=oauth.client_secret,
                 authorization_response=f"{settings.SITE_URL}{request.get_full_path()}",
-                include_client_id=True,
+                # Without the client id in the body, requests-oauthlib sends the credentials as HTTP Basic.
+                include_client_id=not oauth.client_auth_basic,
+                **pkce,
             )
             choices = connector.oauth_accounts(dict(token))
         except Exception as exc:  # ConnectorError, and oauthlib's and requests' own error classes
