@@ -103,7 +103,7 @@ class Response:
         return self.body, self.content_type or "application/octet-stream"
 
 
-Handler = Callable[[Request, re.Match], Response]
+Handler = Callable[[Request, re.Match], Response | None]  # None: not mine, ask the next route
 Route = tuple[str, str, Handler]  # (method, path regex, handler)
 
 
@@ -115,6 +115,10 @@ class SimulatorPart:
 
     name: str = ""
     environment: tuple[str, ...] = ()
+    # Parts sharing a platform's base URL (WhatsApp on Meta's Graph API, where `/{id}/messages` is both a page's
+    # and a phone number's): a part with a higher priority is asked first, and its handler returns None to leave a
+    # request whose id it does not own to the next matching route.
+    route_priority: int = 0
 
     def __init__(self, sim: Simulator):
         self.sim = sim
@@ -163,7 +167,7 @@ class Simulator:
             part = part_class(self)
             self.parts[part.name] = part
         self._routes: list[tuple[str, re.Pattern, Handler]] = []
-        for part in self.parts.values():
+        for part in sorted(self.parts.values(), key=lambda p: -p.route_priority):
             for method, pattern, handler in part.routes():
                 self._routes.append((method, re.compile(pattern + r"\Z"), handler))
         self._routes.append(("GET", re.compile(r"/_sim/?\Z"), self._operator_page))
@@ -245,10 +249,12 @@ class Simulator:
                 match = pattern.match(request.path)
                 if match:
                     try:
-                        return handler(request, match)
+                        response = handler(request, match)
                     except Exception:  # the simulator must answer, like a platform's 500
                         logger.exception("simulator handler failed")
                         return Response(500, {"error": {"message": "An unexpected error has occurred.", "code": 2}})
+                    if response is not None:
+                        return response
         return Response(404, {"error": {"message": f"Unknown path components: {request.path}", "code": 2500}})
 
 
