@@ -456,6 +456,15 @@ META_GRAPH_URL = os.environ.get("META_GRAPH_URL", _NOWHERE or "https://graph.fac
 META_GRAPH_VERSION = os.environ.get("META_GRAPH_VERSION", "v24.0")
 META_DIALOG_URL = os.environ.get("META_DIALOG_URL", _NOWHERE or "https://www.facebook.com")
 INSTAGRAM_GRAPH_URL = os.environ.get("INSTAGRAM_GRAPH_URL", _NOWHERE or "https://graph.instagram.com")
+# X (issue 18): the API and the OAuth 2.0 dialog, the app's OAuth 2.0 client, and its consumer secret (the API key
+# secret) that signs Account Activity webhooks and answers their CRC. X_WEBHOOK_ID set: accounts are subscribed to
+# that registered webhook; empty: accounts are polled.
+X_API_URL = os.environ.get("X_API_URL", _NOWHERE or "https://api.x.com")
+X_AUTHORIZE_URL = os.environ.get("X_AUTHORIZE_URL", _NOWHERE or "https://x.com/i/oauth2/authorize")
+X_CLIENT_ID = os.environ.get("X_CLIENT_ID", "")
+X_CLIENT_SECRET = os.environ.get("X_CLIENT_SECRET", "")
+X_CONSUMER_SECRET = os.environ.get("X_CONSUMER_SECRET", "")
+X_WEBHOOK_ID = os.environ.get("X_WEBHOOK_ID", "")
 META_APP_ID = os.environ.get("META_APP_ID", "")
 META_APP_SECRET = os.environ.get("META_APP_SECRET", "")
 META_VERIFY_TOKEN = os.environ.get("META_VERIFY_TOKEN", "")
