@@ -306,6 +306,11 @@ class Connector:
     def split_webhook(self, body: bytes) -> list[WebhookDelivery]:
         raise NotImplementedError
 
+    def webhook_reply(self, request: HttpRequest, connection: ChannelConnection | None) -> HttpResponse | None:
+        """The answer to a verified webhook POST once its events are stored, when the platform expects content back
+        (Twilio's voice URL wants TwiML); None for the framework's JSON receipt."""
+        return None
+
     def webhook_route(self, body: bytes) -> str:
         """On a shared endpoint (after the signature was verified): the payload's routing key, which selects the
         connector whose `webhook_objects` holds it. Raises MalformedPayload."""

@@ -204,4 +204,7 @@ def per_connection(request: HttpRequest, platform: str, connection_uuid: uuid.UU
         stored = events_store(
             connection=connection, items=[(d.event_key, d.payload) for d in deliveries], source="webhook"
         )
+        reply = connector.webhook_reply(request, connection)
+        if reply is not None:
+            return reply
     return JsonResponse({"received": len(deliveries), "stored": len(stored)})
