@@ -30,7 +30,7 @@ from accounts.permissions import require_capability
 from accounts.roles import Capability
 from accounts.tenancy import organization_scope
 from channels_integrations import services
-from channels_integrations.connector import AccountChoice
+from channels_integrations.connector import AccountChoice, ConnectorError
 from channels_integrations.forms import AccessForm, RenameForm
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from channels_integrations.registry import all_connectors, connector_for, has_connector
@@ -137,6 +137,7 @@ def channel_detail(request, org_slug, connection_id):
         "channels_integrations/channel_detail.html",
         {
             "connection": connection,
+            "account_facts": _account_facts(connector, connection),
             "rejected": rejected,
             "rejected_at": datetime.fromtimestamp(rejected_at, tz=UTC) if rejected_at else None,
             "rename": rename,
@@ -148,6 +149,18 @@ def channel_detail(request, org_slug, connection_id):
         },
         status=status,
     )
+
+
+def _account_facts(connector, connection) -> list[tuple[str, str]]:
+    """What the platform reports about the account (LINE: the monthly message quota). A platform that cannot answer
+    now leaves the facts out rather than failing the page; connectors cache their answers briefly."""
+    if connector is None or connection.status == ConnectionStatus.DISCONNECTED:
+        return []
+    try:
+        return connector.account_facts(connection)
+    except ConnectorError as exc:
+        logger.info("no account facts for connection %s: %s", connection.pk, exc.message or exc)
+        return []
 
 
 @require_POST

@@ -468,6 +468,10 @@ X_WEBHOOK_ID = os.environ.get("X_WEBHOOK_ID", "")
 META_APP_ID = os.environ.get("META_APP_ID", "")
 META_APP_SECRET = os.environ.get("META_APP_SECRET", "")
 META_VERIFY_TOKEN = os.environ.get("META_VERIFY_TOKEN", "")
+# LINE Messaging API (issue 18): the API and its content host (api-data: message content downloads). Each connection
+# carries its own channel secret and token; nothing app-wide.
+LINE_API_URL = os.environ.get("LINE_API_URL", _NOWHERE or "https://api.line.me")
+LINE_API_DATA_URL = os.environ.get("LINE_API_DATA_URL", _NOWHERE or "https://api-data.line.me")
 # requests-oauthlib insists on https; development and tests talk to the simulator over plain loopback HTTP.
 if DEBUG or TESTING:
     os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
