@@ -7,7 +7,7 @@ import logging
 from django.utils import timezone
 
 from accounts.models import Organization
-from channels_integrations.connector import OutboundFile, OutboundMessage
+from channels_integrations.connector import OutboundFile, OutboundMessage, TemplateChoice
 from channels_integrations.outbound import Claimed, OutboundIntent, Outcome, deliver_once
 from tickets.events import publish_message_updated
 from tickets.models import DeliveryState, Direction, Message
@@ -75,6 +75,16 @@ def _outbound_for(message: Message) -> OutboundMessage:
         local_ref=str(message.local_ref),
         idempotency_key=str(message.local_ref),
         automated=message.automated,
+        template=_template_choice(message.template),
+    )
+
+
+def _template_choice(template: dict | None) -> TemplateChoice | None:
+    """Message.template ({"name", "language", "parameters"}) as the connector takes it (WhatsApp templates)."""
+    if not template:
+        return None
+    return TemplateChoice(
+        name=template["name"], language=template["language"], parameters=tuple(template.get("parameters") or ())
     )
 
 
