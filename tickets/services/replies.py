@@ -2,6 +2,7 @@
 outbound task (channels_integrations.outbound), and their delivery state kept up to date live."""
 
 import logging
+import re
 import uuid
 
 from django.core.files.uploadedfile import UploadedFile
@@ -10,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
-from channels_integrations.connector import ReplyContext, ReplyLimits
+from channels_integrations.connector import ConnectorError, ReplyContext, ReplyLimits, ReplyTemplate, TemplateChoice
 from channels_integrations.models import ConnectionStatus
 from channels_integrations.registry import connector_for, has_connector
 from core.errors import DomainError
@@ -69,6 +70,59 @@ def reply_limits(ticket: Ticket, *, public: bool = False) -> ReplyLimits | None:
     return connector_for(ticket.connection.platform).reply_limits(ticket.connection, context)
 
 
+def reply_templates(ticket: Ticket) -> tuple[list[ReplyTemplate], str]:
+    """The approved templates the reply box offers (WhatsApp), and why there are none when the platform could not
+    list them ("" otherwise)."""
+    if not has_connector(ticket.connection.platform):
+        return [], ""
+    try:
+        return connector_for(ticket.connection.platform).reply_templates(ticket.connection), ""
+    except ConnectorError as exc:
+        logger.warning("templates of connection %s not listed: %s", ticket.connection_id, exc.message or exc)
+        return [], _("The message templates could not be loaded: %(error)s") % {"error": exc.message or exc.code}
+
+
+def _template_checked(connector, connection, template: TemplateChoice) -> tuple[dict, str]:
+    """The chosen template as stored on the message, and its text with the parameters filled in. The template must be
+    one the platform lists as approved now, with a value for each placeholder."""
+    try:
+        approved = connector.reply_templates(connection)
+    except ConnectorError as exc:
+        raise DomainError(
+            _("The message templates could not be loaded: %(error)s") % {"error": exc.message or exc.code},
+            field="template",
+            code="templates_unavailable",
+        ) from exc
+    if not approved:
+        raise DomainError(
+            _("This channel has no approved message template to send; one must be approved on the platform first."),
+            field="template",
+            code="no_template",
+        )
+    found = next((t for t in approved if (t.name, t.language) == (template.name, template.language)), None)
+    if found is None:
+        raise DomainError(
+            _("The template %(name)s (%(language)s) is not among the approved templates of this channel.")
+            % {"name": template.name, "language": template.language},
+            field="template",
+            code="unknown_template",
+        )
+    values = [v.strip() for v in template.parameters]
+    if len(values) != found.parameters or not all(values):
+        raise DomainError(
+            _("The template %(name)s needs %(n)d values; fill in every one.")
+            % {"name": found.name, "n": found.parameters},
+            field="template",
+            code="template_parameters",
+        )
+    text = re.sub(
+        r"\{\{\s*(\d+)\s*\}\}",
+        lambda m: values[int(m[1]) - 1] if 0 < int(m[1]) <= len(values) else m[0],
+        found.body,
+    )
+    return {"name": found.name, "language": found.language, "parameters": values}, text
+
+
 @transaction.atomic
 def message_reply(
     *,
@@ -80,10 +134,13 @@ def message_reply(
     files: list[UploadedFile] | tuple = (),
     based_on_message_id: int | None = None,
     automated: bool = False,
+    template: TemplateChoice | None = None,
 ) -> Message:
     """Queue a reply through the ticket's channel. Platform rules (length, window, attachment types, public or
     private) are checked here, so the agent hears about them now and not from a failed delivery later.
-    `automated` (actor None): an automatic reply, which is not the agent's response (SLA clocks keep running)."""
+    `automated` (actor None): an automatic reply, which is not the agent's response (SLA clocks keep running).
+    `template`: a pre-approved template instead of free text (WhatsApp, the only kind of message it delivers
+    outside its 24 hours); the stored text is the template's body with the values filled in."""
     text = (text or "").replace("\r\n", "\n").strip()
     connection = ticket.connection
     if not has_connector(connection.platform):
@@ -98,9 +155,16 @@ def message_reply(
         raise DomainError(_("Attach at most %(n)d files.") % {"n": MAX_FILES}, field="files")
     context, answered = reply_context(ticket, public=public)
     connector = connector_for(connection.platform)
-    problems = connector.check_reply(
-        connection, context, text, [(f.name, f.content_type or "application/octet-stream", f.size) for f in files]
-    )
+    stored_template = None
+    if template is not None:
+        if files:
+            raise DomainError(_("A message template is sent without files."), field="files")
+        stored_template, text = _template_checked(connector, connection, template)
+        problems = []  # an approved template is delivered at any time: the window does not apply
+    else:
+        problems = connector.check_reply(
+            connection, context, text, [(f.name, f.content_type or "application/octet-stream", f.size) for f in files]
+        )
     if problems:
         raise DomainError(" ".join(problems), field="text", code="platform_rule")
     kind = answered.kind if answered else MessageKind.DIRECT
@@ -123,6 +187,7 @@ def message_reply(
         local_ref=uuid.uuid4(),
         based_on_message_id=based_on_message_id,
         search_vector=document_expression(document),
+        template=stored_template,
     )
     for f in files:
         attachment = Attachment(
