@@ -22,6 +22,7 @@ PROVIDERS = [
     "channels_integrations.providers.email",
     "channels_integrations.providers.meta",
     "channels_integrations.providers.line",
+    "channels_integrations.providers.telegram",
 ]
 
 

@@ -16,6 +16,8 @@ from django_scopes import scope
 from accounts.models import Organization, User
 from channels_integrations.connector import AccountChoice
 from channels_integrations.models import ChannelConnection
+from channels_integrations.providers.telegram.simulator import BOT_ID as TELEGRAM_BOT_ID
+from channels_integrations.providers.telegram.simulator import BOT_TOKEN as TELEGRAM_BOT_TOKEN
 from channels_integrations.services import connection_connect
 from tickets.models import ContactIdentity, Ticket
 
@@ -75,6 +77,13 @@ class Command(BaseCommand):
                         "smtp_port": mailbox["smtp_port"],
                         "smtp_security": "none",
                     },
+                ),
+                "telegram": AccountChoice(
+                    platform="telegram",
+                    external_account_id=str(TELEGRAM_BOT_ID),
+                    display_name="@tsunagu_demo_bot",
+                    credentials={"bot_token": TELEGRAM_BOT_TOKEN, "webhook_secret": secrets.token_urlsafe(32)},
+                    config={"mode": "polling", "username": "tsunagu_demo_bot"},  # no public HTTPS URL in development
                 ),
             }
             for platform, choice in choices.items():
