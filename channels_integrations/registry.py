@@ -23,6 +23,7 @@ PROVIDERS = [
     "channels_integrations.providers.meta",
     "channels_integrations.providers.line",
     "channels_integrations.providers.telegram",
+    "channels_integrations.providers.x",
 ]
 
 
