@@ -110,7 +110,14 @@ def _start_simulator(env: dict) -> subprocess.Popen:
             raise subprocess.CalledProcessError(process.returncode or 1, command)
         time.sleep(0.1)
     base_url = json.loads(SIMULATOR_STATE.read_text())["base_url"]
-    for name in ("META_GRAPH_URL", "META_DIALOG_URL", "INSTAGRAM_GRAPH_URL", "TELEGRAM_API_URL"):
+    for name in (
+        "META_GRAPH_URL",
+        "META_DIALOG_URL",
+        "INSTAGRAM_GRAPH_URL",
+        "TELEGRAM_API_URL",
+        "LINE_API_URL",
+        "LINE_API_DATA_URL",
+    ):
         env.setdefault(name, base_url)
     subprocess.run(
         [PY, "manage.py", "connect_demo_channels", "--simulator-state", str(SIMULATOR_STATE)], env=env, check=True

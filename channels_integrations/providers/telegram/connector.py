@@ -11,6 +11,7 @@ import dataclasses
 import hmac
 import json
 import logging
+import time
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -50,6 +51,7 @@ PHOTO_BYTES = 10 * MB  # sendPhoto: "The photo must be at most 10 MB in size"
 UPLOAD_BYTES = 50 * MB  # other files sent by multipart upload: up to 50 MB
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 ATTACHMENT_TYPES = ("image/*", "video/*", "audio/*", "application/*", "text/*")  # sendDocument takes any file
+WEBHOOK_CHECK = 10 * 60  # seconds between getWebhookInfo checks of a webhook-mode connection
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "edited_message"]
 
@@ -91,7 +93,7 @@ class TelegramConnector(Connector):
     # --- polling --------------------------------------------------------------------------------------------------
     def poll(self, connection, cursor):
         if connection.config.get("mode") != "polling":
-            return PollResult(events=[], cursor=cursor)
+            return PollResult(events=[], cursor=self._check_webhook(connection, cursor))
         token = self._token(connection)
         params = {"limit": POLL_LIMIT, "timeout": POLL_TIMEOUT, "allowed_updates": ALLOWED_UPDATES}
         if cursor.get("offset"):
@@ -107,6 +109,19 @@ class TelegramConnector(Connector):
             events.append(PolledEvent(event_key=schemas.event_key(update), payload=_dumps(update)))
             offset = max(offset, update["update_id"] + 1)
         return PollResult(events=events, cursor={"offset": offset}, more=len(updates) >= POLL_LIMIT)
+
+    def _check_webhook(self, connection, cursor: dict) -> dict:
+        """A webhook-mode connection receives nothing when its token was revoked or its webhook removed, and would
+        stay silent: every WEBHOOK_CHECK seconds getWebhookInfo proves the token (401 → AuthFailed → needs
+        re-authorization) and the webhook is set again when it no longer points here. Never getUpdates."""
+        now = time.time()
+        if now - float(cursor.get("webhook_checked_at") or 0) < WEBHOOK_CHECK:
+            return cursor
+        info = client.call(self._token(connection), "getWebhookInfo")
+        if isinstance(info, dict) and info.get("url") != self._webhook_url(connection):
+            logger.warning("connection %s: the bot's webhook was changed or removed; setting it again", connection.pk)
+            self.on_connect(connection)
+        return {**cursor, "webhook_checked_at": int(now)}
 
     # --- media ----------------------------------------------------------------------------------------------------
     def download_media(self, connection, attachment):
@@ -232,12 +247,15 @@ class TelegramConnector(Connector):
             client.call(
                 token,
                 "setWebhook",
-                url=f"{settings.SITE_URL}/webhooks/telegram/{connection.uuid}/",
+                url=self._webhook_url(connection),
                 secret_token=connection.credentials["webhook_secret"],
                 allowed_updates=ALLOWED_UPDATES,
             )
         else:
             client.call(token, "deleteWebhook", drop_pending_updates=False)
+
+    def _webhook_url(self, connection) -> str:
+        return f"{settings.SITE_URL.rstrip('/')}/webhooks/telegram/{connection.uuid}/"
 
     def _token(self, connection) -> str:
         token = connection.credentials.get("bot_token", "")

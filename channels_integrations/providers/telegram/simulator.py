@@ -115,6 +115,15 @@ class TelegramSimulator(SimulatorPart):
             self.updates = []
         return self._ok(True)
 
+    def _api_getWebhookInfo(self, params):  # noqa: N802
+        return self._ok(
+            {
+                "url": self.webhook.get("url", ""),
+                "has_custom_certificate": False,
+                "pending_update_count": len(self.updates),
+            }
+        )
+
     def _api_getUpdates(self, params):  # noqa: N802
         if self.webhook:
             return _error(

@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import requests
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_scopes import scope
@@ -16,6 +17,7 @@ from django_scopes import scope
 from accounts.models import Organization, User
 from channels_integrations.connector import AccountChoice
 from channels_integrations.models import ChannelConnection
+from channels_integrations.providers.line import simulator as line_sim
 from channels_integrations.providers.telegram.simulator import BOT_ID as TELEGRAM_BOT_ID
 from channels_integrations.providers.telegram.simulator import BOT_TOKEN as TELEGRAM_BOT_TOKEN
 from channels_integrations.services import connection_connect
@@ -85,6 +87,17 @@ class Command(BaseCommand):
                     credentials={"bot_token": TELEGRAM_BOT_TOKEN, "webhook_secret": secrets.token_urlsafe(32)},
                     config={"mode": "polling", "username": "tsunagu_demo_bot"},  # no public HTTPS URL in development
                 ),
+                "line": AccountChoice(
+                    platform="line",
+                    external_account_id=line_sim.BOT_USER_ID,
+                    display_name=line_sim.BOT_NAME,
+                    credentials={
+                        "channel_id": line_sim.CHANNEL_ID,
+                        "channel_secret": line_sim.CHANNEL_SECRET,
+                        "access_token": line_sim.ACCESS_TOKEN,
+                    },
+                    config={"basic_id": line_sim.BASIC_ID},
+                ),
             }
             for platform, choice in choices.items():
                 # The seeded placeholder becomes the real account (keeping its tickets and access grants).
@@ -92,6 +105,7 @@ class Command(BaseCommand):
                     external_account_id=choice.external_account_id
                 )
                 connection_connect(organization=demo, actor=owner, choice=choice)
+            line_uuid = ChannelConnection.objects.get(platform="line", external_account_id=line_sim.BOT_USER_ID).uuid
             customers = []
             for platform, account in (("facebook", page["id"]), ("instagram", page["ig_id"])):
                 contact_ids = Ticket.objects.filter(connection__platform=platform).values("contact_id")
@@ -104,6 +118,13 @@ class Command(BaseCommand):
                             "name": identity.contact.name,
                         }
                     )
+        # What an admin does in the LINE Developers console: paste the channel's webhook URL (no public HTTPS here,
+        # so it cannot be set through the API).
+        requests.post(
+            f"{base}/_sim/line/console/webhook",
+            json={"url": f"{settings.SITE_URL}/webhooks/line/{line_uuid}/"},
+            timeout=10,
+        )
         if customers:
             requests.post(f"{base}/_sim/meta/customers", json={"customers": customers}, timeout=10)
         # A week of public posts about the demo brand and its competitors, for social listening to collect.

@@ -2,6 +2,7 @@
 the getUpdates offset rule, sendMessage, 429 retry_after and the connect form. The Bot API is faked in process."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from django.test import RequestFactory
 from channels_integrations.connector import (
     AuthFailed,
     MalformedPayload,
+    OutboundFile,
     OutboundMessage,
+    PollResult,
     RateLimited,
     ReplyContext,
     SendRejected,
@@ -57,6 +60,7 @@ class FakeBotAPI:
         self.queue: list[dict] = []  # pending updates, confirmed by a higher offset
         self.fail: dict[str, tuple[int, dict]] = {}
         self.sent = 0
+        self.uploads: list[tuple[str, dict, dict]] = []
 
     def post(self, url, json=None, timeout=None, data=None, files=None):
         method = url.rsplit("/", 1)[1]
@@ -81,6 +85,12 @@ class FakeBotAPI:
             return ok({"message_id": 2000 + self.sent, "chat": {"id": params["chat_id"]}, "text": params["text"]})
         if method in ("setWebhook", "deleteWebhook"):
             return ok(True)
+        if method == "getWebhookInfo":
+            return ok({"url": "", "has_custom_certificate": False, "pending_update_count": 0})
+        if method in ("sendPhoto", "sendDocument"):
+            self.sent += 1
+            self.uploads.append((method, params, files))
+            return ok({"message_id": 2000 + self.sent, "chat": {"id": params["chat_id"]}})
         return FakeResponse(404, {"ok": False, "error_code": 404, "description": "Not Found"})
 
     def get(self, url, timeout=None, stream=False):
@@ -206,10 +216,27 @@ def test_polling_follows_the_offset_rule(tenant_a, api):
     assert TelegramConnector().poll(connection, second.cursor).events == []
 
 
-def test_a_webhook_connection_never_polls(tenant_a, api):
+def test_a_webhook_connection_never_polls_but_checks_its_webhook_now_and_then(tenant_a, api, settings):
+    settings.SITE_URL = "https://tsunagu.example"
     connection = bot_connection(tenant_a, "webhook")
-    assert TelegramConnector().poll(connection, {"offset": 3}).events == []
+    recent = {"offset": 3, "webhook_checked_at": int(time.time()) - 60}
+    assert TelegramConnector().poll(connection, recent) == PollResult(events=[], cursor=recent)
     assert api.calls == []
+    # Ten minutes on, getWebhookInfo proves the token and finds the webhook gone: it is set again
+    result = TelegramConnector().poll(connection, {"offset": 3, "webhook_checked_at": int(time.time()) - 601})
+    assert result.events == [] and result.cursor["webhook_checked_at"] >= int(time.time()) - 1
+    assert [method for method, _params in api.calls] == ["getWebhookInfo", "setWebhook"]
+    # A revoked token is found there too (the framework marks the channel for re-authorization)
+    api.fail["getWebhookInfo"] = (401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+    with pytest.raises(AuthFailed):
+        TelegramConnector().poll(connection, {})
+    assert "getUpdates" not in [method for method, _params in api.calls]
+
+
+def test_the_long_poll_is_short_so_the_connection_lock_is_brief(tenant_a, api):
+    TelegramConnector().poll(bot_connection(tenant_a), {})
+    [(method, params)] = api.calls
+    assert method == "getUpdates" and 0 < params["timeout"] <= 3
 
 
 def test_media_is_an_id_until_download_media_fetches_it_through_getfile(tenant_a, api):
@@ -324,3 +351,107 @@ def test_on_connect_sets_the_webhook_or_deletes_it(tenant_a, api, settings):
     connection.config = {"mode": "polling"}
     TelegramConnector().on_connect(connection)
     assert api.calls[-1][0] == "deleteWebhook"
+
+
+# --- more of the protocol: media kinds, groups, uploads, limits ----------------------------------------------------
+
+
+def message_update(**message) -> bytes:
+    base = {"message_id": 5, "date": 1441645532, "chat": {"id": 1111111, "type": "private"}, "from": {"id": 1111111}}
+    return json.dumps({"update_id": 1, "message": {**base, **message}}).encode()
+
+
+def test_a_photo_is_its_largest_size_and_a_sticker_its_own_type():
+    photo = [
+        {"file_id": "small", "file_unique_id": "s1", "width": 90, "height": 90, "file_size": 1200},
+        {"file_id": "large", "file_unique_id": "l1", "width": 1280, "height": 960, "file_size": 98000},
+    ]
+    [item] = TelegramConnector().parse_event(message_update(photo=photo, caption="壊れていました"), account_id="")
+    [attachment] = item.attachments
+    assert (attachment.media_id, attachment.filename, attachment.content_type, attachment.size) == (
+        "large",
+        "photo-l1.jpg",
+        "image/jpeg",
+        98000,
+    )
+    assert item.text == "壊れていました" and attachment.content == b""
+    sticker = {"file_id": "stk", "file_unique_id": "u9", "width": 512, "height": 512, "is_animated": True}
+    [item] = TelegramConnector().parse_event(message_update(sticker=sticker), account_id="")
+    assert item.attachments[0].content_type == "application/x-tgsticker"
+
+
+def test_groups_thread_per_chat_and_noise_is_dropped():
+    group = {"id": -100555, "type": "supergroup", "title": "Users"}
+    sender = {"id": 42, "is_bot": False, "first_name": "Aki", "username": "aki"}
+    [item] = TelegramConnector().parse_event(
+        message_update(chat=group, **{"from": sender}, text="/price@zyx_bot A-1"), account_id=""
+    )
+    assert (item.thread_key, item.author_id, item.author_name, item.text) == ("chat:-100555", "42", "Aki", "/price A-1")
+    assert item.platform_message_id == "-100555:5"
+    joined = message_update(chat=group, new_chat_members=[sender])  # a service message: nothing to answer
+    assert TelegramConnector().parse_event(joined, account_id="") == []
+    post = json.dumps({"update_id": 2, "channel_post": {"message_id": 1, "date": 1, "chat": {"id": -1}}}).encode()
+    assert TelegramConnector().parse_event(post, account_id="") == []
+
+
+def test_download_media_refuses_past_20_mb(tenant_a, api, monkeypatch):
+    from channels_integrations.inbound import InboundAttachment
+
+    connection = bot_connection(tenant_a)
+    big = InboundAttachment(filename="movie.mp4", size=21 * 1024 * 1024, media_id="F")
+    with pytest.raises(SendRejected):
+        TelegramConnector().download_media(connection, big)
+    assert api.calls == []  # not even asked for
+    # A file whose size was not announced is cut off while streaming
+    huge = FakeResponse(200, content=b"x" * (21 << 20))
+    monkeypatch.setattr(client.requests, "get", lambda url, timeout=None, stream=False: huge)
+    with pytest.raises(SendRejected):
+        TelegramConnector().download_media(connection, InboundAttachment(filename="f", media_id="F"))
+
+
+def test_a_group_reply_goes_to_the_group_not_to_the_member(tenant_a, api):
+    connection = bot_connection(tenant_a)
+    outbound = OutboundMessage(text="はい", recipient_id="42", thread_key="chat:-100555", kind="direct")
+    assert TelegramConnector().send(connection, outbound).platform_message_id == "-100555:2001"
+    assert [p["chat_id"] for m, p in api.calls if m == "sendMessage"] == ["-100555"]
+
+
+def test_files_are_uploaded_with_the_text_as_caption_or_after_a_long_text(tenant_a, api):
+    connection = bot_connection(tenant_a)
+    photo = OutboundFile("a.jpg", "image/jpeg", b"\xff\xd8jpeg")
+    big_photo = OutboundFile("b.png", "image/png", b"0" * (10 * 1024 * 1024 + 1))
+    outbound = OutboundMessage(
+        text="どうぞ", recipient_id="1111111", thread_key="chat:1111111", kind="direct", attachments=(photo, big_photo)
+    )
+    TelegramConnector().send(connection, outbound)
+    (first, params, files), (second, params2, files2) = api.uploads
+    assert (first, params["caption"], list(files)) == ("sendPhoto", "どうぞ", ["photo"])
+    assert (second, "caption" in params2, list(files2)) == ("sendDocument", False, ["document"])  # over 10 MB
+    api.uploads.clear()
+    long = OutboundMessage(text="x" * 1025, recipient_id="1", thread_key="chat:1", kind="direct", attachments=(photo,))
+    TelegramConnector().send(connection, long)
+    assert [m for m, _p in api.calls][-2:] == ["sendMessage", "sendPhoto"] and "caption" not in api.uploads[0][1]
+
+
+def test_a_failure_after_part_of_the_reply_went_out_is_final(tenant_a, api):
+    connection = bot_connection(tenant_a)
+    photo = OutboundFile("a.jpg", "image/jpeg", b"jpeg")
+    outbound = OutboundMessage(
+        text="x" * 2000, recipient_id="1", thread_key="chat:1", kind="direct", attachments=(photo,)
+    )
+    api.fail["sendPhoto"] = (429, json.loads(raw("error_429_retry_after_SHAPE.json")))
+    with pytest.raises(SendRejected) as caught:  # not RateLimited: a retry would post the text twice
+        TelegramConnector().send(connection, outbound)
+    assert "1" in caught.value.message and api.sent == 1
+
+
+def test_reply_limits_show_the_file_rules(tenant_a):
+    from django.utils import timezone
+
+    connection = bot_connection(tenant_a)
+    context = ReplyContext(kind="direct", is_public=False, last_customer_message_at=None, now=timezone.now())
+    connector = TelegramConnector()
+    limits = connector.reply_limits(connection, context)
+    assert limits.max_attachment_bytes == 50 * 1024 * 1024 and len(limits.notes) == 2
+    assert connector.check_reply(connection, context, "", [("a.zip", "application/zip", 49 * 1024 * 1024)]) == []
+    assert connector.check_reply(connection, context, "", [("big.mp4", "video/mp4", 51 * 1024 * 1024)])

@@ -228,7 +228,7 @@ def test_429_retry_after_is_honoured_by_the_send_task(
         tasks.send_message(organization_id=tenant_a.organization.pk, message_id=message.pk)
         message.refresh_from_db()
         assert message.delivery_state == DeliveryState.SENT
-        assert Attempt.objects.filter(subject_id=message.pk).count() == 2
+        assert Attempt.objects.filter(subject_type__model="message", subject_id=message.pk).count() == 2
     assert [s["text"] for s in telegram.sent] == ["少々お待ちください"]
 
 
