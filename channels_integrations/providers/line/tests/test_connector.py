@@ -25,7 +25,7 @@ from channels_integrations.connector import (
     WebhookRejected,
 )
 from channels_integrations.inbound import InboundDelete, InboundEdit, InboundMessage
-from channels_integrations.models import InboundEvent
+from channels_integrations.models import ChannelConnection, InboundEvent
 from channels_integrations.providers.line import schemas
 from channels_integrations.providers.line.connector import LineConnector
 from channels_integrations.providers.line.simulator import (
@@ -423,3 +423,31 @@ def test_the_channel_page_shows_the_quota(tenant_a, line, login, django_assert_m
     line.quota_limit = None
     page = client.get(url)
     assert "37 of 200" in page.text  # cached for a minute: the page does not ask LINE on every view
+
+
+def test_the_demo_connection_receives_what_a_simulated_customer_writes(
+    db, line, tmp_path, settings, django_capture_on_commit_callbacks
+):
+    from django.conf import settings as live
+    from django.core.management import call_command
+
+    # Every platform's base URL at the simulator, as `make run` does (the demo connects each platform).
+    for name in dir(live):
+        if name.endswith("_URL") and getattr(live, name) == "http://127.0.0.1:9":
+            setattr(settings, name, line.sim.base_url)
+    from django_scopes import scopes_disabled
+
+    from conftest import make_org, make_user
+    from tickets.models import Message
+
+    demo = make_org("demo", make_user("owner@demo.tsunagu.example"))
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"base_url": line.sim.base_url}))
+    call_command("connect_demo_channels", simulator_state=str(state))
+    with scopes_disabled():
+        connection = ChannelConnection.objects.get(organization=demo, platform="line")
+    assert line.webhook_url.endswith(f"/webhooks/line/{connection.uuid}/")
+    with django_capture_on_commit_callbacks(execute=True):
+        line.customer_sticker(HANAKO)
+    with scopes_disabled():
+        assert Message.objects.get(connection=connection).text == "[sticker] Thanks, Happy"
