@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 PROVIDERS = [
     "channels_integrations.providers.email",
     "channels_integrations.providers.meta",
+    "channels_integrations.providers.phone",
     "channels_integrations.providers.whatsapp",
     "channels_integrations.providers.line",
     "channels_integrations.providers.telegram",

@@ -456,6 +456,8 @@ META_GRAPH_URL = os.environ.get("META_GRAPH_URL", _NOWHERE or "https://graph.fac
 META_GRAPH_VERSION = os.environ.get("META_GRAPH_VERSION", "v24.0")
 META_DIALOG_URL = os.environ.get("META_DIALOG_URL", _NOWHERE or "https://www.facebook.com")
 INSTAGRAM_GRAPH_URL = os.environ.get("INSTAGRAM_GRAPH_URL", _NOWHERE or "https://graph.instagram.com")
+# Phone (issue 18): Twilio's REST API (the number's Account SID and Auth Token are per connection, encrypted).
+TWILIO_API_URL = os.environ.get("TWILIO_API_URL", _NOWHERE or "https://api.twilio.com")
 TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", _NOWHERE or "https://api.telegram.org")
 # X (issue 18): the API and the OAuth 2.0 dialog, the app's OAuth 2.0 client, and its consumer secret (the API key
 # secret) that signs Account Activity webhooks and answers their CRC. X_WEBHOOK_ID set: accounts are subscribed to

@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Organization
+from channels_integrations.connector import TransientError
 from channels_integrations.handlers import ProfilesLookup
 from channels_integrations.inbound import (
     AuthorProfile,
@@ -50,6 +51,7 @@ from tickets.models import (
 )
 from tickets.notifications import notify_about_ticket
 from tickets.search import append_expression, append_sql, index_document, vector_expression
+from tickets.services import calls
 from tickets.services.contacts import Author, contacts_for_authors
 from tickets.services.delivery import message_delivery_set
 from tickets.services.numbers import ticket_numbers_next
@@ -238,6 +240,8 @@ def messages_ingest(
 
 
 def _messages_ingest(organization, connection, inbounds, lookup_profile) -> list[tuple[Message, bool]]:
+    if any(inbound.call is not None for inbound in inbounds):
+        inbounds = calls.calls_prepare(organization, inbounds)
     results: list[tuple[Message, bool] | None] = [None] * len(inbounds)
     ids = [inbound.platform_message_id for inbound in inbounds if inbound.platform_message_id]
     stored = {
@@ -255,6 +259,9 @@ def _messages_ingest(organization, connection, inbounds, lookup_profile) -> list
             if platform_id in first_index:
                 continue  # the same message twice in one batch: the second gets the first's result below
             first_index[platform_id] = i
+        if inbound.call is not None and not inbound.author_id:
+            # A recording callback names no caller: it can only complete a call whose status already came.
+            raise TransientError(f"call {inbound.call.call_id} reported before its status; retried later")
         if inbound.direction == Direction.OUTBOUND and inbound.local_ref:
             ours = _our_reply(inbound.local_ref)
             if ours is not None:
@@ -271,6 +278,8 @@ def _messages_ingest(organization, connection, inbounds, lookup_profile) -> list
         if results[i] is None:
             message = results[first_index[inbound.platform_message_id]][0]
             results[i] = (message, False)
+        if inbound.call is not None and not results[i][1]:
+            calls.call_merge(organization, results[i][0], inbound.call)  # a later callback of a stored call
     return results
 
 
@@ -415,6 +424,8 @@ def _message_stored(
         if a.content:
             attachment.file.save(_storage_name(a.filename), ContentFile(a.content), save=False)
         attachment.save()
+    if inbound.call is not None:
+        calls.call_stored(organization, ticket, message, inbound)
     outbound = message.direction == Direction.OUTBOUND
     previous_status = ticket.status
     if getattr(ticket, "_opened_by", None) != message.platform_message_id:  # else the insert already set them
