@@ -87,6 +87,9 @@ def _start_simulator(env: dict) -> subprocess.Popen:
         ("META_APP_SECRET", "dev-meta-app-secret"),
         ("META_VERIFY_TOKEN", "dev-meta-verify-token"),
         ("META_APP_ID", "100000000000000"),
+        ("X_CLIENT_ID", "dev-x-client-id"),
+        ("X_CLIENT_SECRET", "dev-x-client-secret"),
+        ("X_CONSUMER_SECRET", "dev-x-consumer-secret"),
     ):
         env.setdefault(name, value)
     SIMULATOR_STATE.unlink(missing_ok=True)
@@ -117,8 +120,10 @@ def _start_simulator(env: dict) -> subprocess.Popen:
         "TELEGRAM_API_URL",
         "LINE_API_URL",
         "LINE_API_DATA_URL",
+        "X_API_URL",
     ):
         env.setdefault(name, base_url)
+    env.setdefault("X_AUTHORIZE_URL", f"{base_url}/i/oauth2/authorize")
     subprocess.run(
         [PY, "manage.py", "connect_demo_channels", "--simulator-state", str(SIMULATOR_STATE)], env=env, check=True
     )
