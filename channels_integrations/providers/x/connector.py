@@ -178,16 +178,13 @@ class XConnector(Connector):
             payload = {"x_poll": "mention", "for_user_id": user_id, "item": tweet, "users": _only(users, author)}
             events.append(PolledEvent(event_key=f"tweet:{tweet['id']}", payload=json.dumps(payload).encode()))
         meta = body.get("meta") or {}
-        newest = state.get("newest") or meta.get("newest_id") or state.get("since_id")
-        # The first poll reads one page (the latest); later ones follow the pages down to since_id.
-        if state.get("since_id") and meta.get("next_token"):
-            return (
-                events,
-                {"since_id": state["since_id"], "next_token": meta["next_token"], "newest": newest},
-                True,
-                answer,
-            )
-        return events, ({"since_id": newest} if newest else {}), False, answer
+        newest = state.get("newest") or meta.get("newest_id") or state.get("since_id") or ""
+        # The first poll reads one page (the latest); later ones follow the pages down to since_id. An empty
+        # since_id says the first poll happened (and found nothing).
+        if "since_id" in state and meta.get("next_token"):
+            cursor = {"since_id": state["since_id"], "next_token": meta["next_token"], "newest": newest}
+            return events, cursor, True, answer
+        return events, {"since_id": newest}, False, answer
 
     def _poll_dms(self, connection, token, state):
         user_id = connection.external_account_id
@@ -213,12 +210,13 @@ class XConnector(Connector):
                 "media": {k: media[k] for k in keys if k in media},
             }
             events.append(PolledEvent(event_key=f"dm:{event['id']}", payload=json.dumps(payload).encode()))
-        newest = state.get("newest") or (str(page[0]["id"]) if page else state.get("last"))
+        newest = state.get("newest") or (str(page[0]["id"]) if page else state.get("last", ""))
         next_token = (body.get("meta") or {}).get("next_token")
-        # Older pages matter only while this one held nothing already seen (and not on the very first poll).
-        if last and next_token and len(fresh) == len(page):
-            return events, {"last": str(last), "next_token": next_token, "newest": newest}, True, answer
-        return events, ({"last": str(max(int(newest or 0), last))} if newest or last else {}), False, answer
+        # Older pages matter only while this one held nothing already seen, and not on the very first poll (which
+        # starts from the latest page; "last" present, even empty, says it happened).
+        if "last" in state and next_token and len(fresh) == len(page):
+            return events, {"last": str(last or ""), "next_token": next_token, "newest": newest}, True, answer
+        return events, {"last": str(max(int(newest or 0), last) or "")}, False, answer
 
     # --- media and profiles ---------------------------------------------------------------------------------------
     def download_media(self, connection, attachment):

@@ -13,6 +13,7 @@ import hmac
 import html
 import json
 import secrets
+import threading
 import time
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -50,7 +51,7 @@ def s256(verifier: str) -> str:
 
 class XSimulator(SimulatorPart):
     name = "x"
-    environment = ("X_CONSUMER_SECRET", "X_CLIENT_ID", "X_CLIENT_SECRET")
+    environment = ("X_CONSUMER_SECRET", "X_CLIENT_ID", "X_CLIENT_SECRET", "X_WEBHOOK_ID")
 
     def __init__(self, sim):
         super().__init__(sim)
@@ -59,6 +60,10 @@ class XSimulator(SimulatorPart):
         self.client_id = sim.config.get("x_client_id") or CLIENT_ID
         self.client_secret = sim.config.get("x_client_secret") or CLIENT_SECRET
         self.http_get = lambda url: requests.get(url, timeout=10)  # the CRC call (tests route it to Django)
+        # The account's own events (echoes of what Tsunagu posts) are pushed after the API call answered, from a
+        # timer thread; tests that post through Django's test client (one thread, one transaction) set it False and
+        # call flush_echoes().
+        self.async_echoes = True
         self.reset()
 
     def reset(self) -> None:
@@ -82,6 +87,7 @@ class XSimulator(SimulatorPart):
         self.used: dict[str, list[float]] = {}  # endpoint -> window start, calls used
         self.dm_closed: set[str] = set()  # customers who do not accept DMs from the account
         self.page_size_cap = 100
+        self.pending_echoes: list[tuple[str, dict]] = []
 
     def state(self) -> dict:
         return {
@@ -119,6 +125,7 @@ class XSimulator(SimulatorPart):
             ("POST", r"/_sim/x/delete", self._op_delete),
             ("POST", r"/_sim/x/fail", self._op_fail),
             ("POST", r"/_sim/x/webhook", self._op_webhook),
+            ("POST", r"/_sim/x/grant", lambda r, m: Response(body=self.grant_token())),
         ]
 
     def _api(self, handler, endpoint: str):
@@ -399,7 +406,7 @@ class XSimulator(SimulatorPart):
         tweet_id = self._id()
         self.sent.append({"kind": "reply", "id": tweet_id, "text": text, "in_reply_to": reply_to, "author_id": user})
         if original is not None and user in self.subscriptions:  # the account's own post comes back as an event
-            self._push(user, {"tweet_create_events": [self._v1_tweet(tweet_id, user, text, reply_to=original)]})
+            self._echo(user, {"tweet_create_events": [self._v1_tweet(tweet_id, user, text, reply_to=original)]})
         return Response(201, {"data": {"id": tweet_id, "text": text, "edit_history_tweet_ids": [tweet_id]}})
 
     def _send_dm(self, r, m, user) -> Response:
@@ -414,7 +421,7 @@ class XSimulator(SimulatorPart):
         event = self._dm_event(user, participant, text)
         self.sent.append({"kind": "dm", "id": event["id"], "text": text, "to": participant})
         if user in self.subscriptions:  # the sender's own DM is an event too (an echo)
-            self._push(
+            self._echo(
                 user, {"direct_message_events": [self._v1_dm(event)], "users": self._v1_users(user, participant)}
             )
         return Response(201, {"data": {"dm_conversation_id": event["dm_conversation_id"], "dm_event_id": event["id"]}})
@@ -599,6 +606,19 @@ class XSimulator(SimulatorPart):
         body = json.dumps({"for_user_id": account, **events}, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "x-twitter-webhooks-signature": sign(self.consumer_secret, body)}
         return self.sim.deliver("/webhooks/x/", body, headers)
+
+    def _echo(self, account: str, events: dict) -> None:
+        if self.async_echoes:
+            threading.Timer(0.05, self._push, args=(account, events)).start()
+        else:
+            self.pending_echoes.append((account, events))
+
+    def flush_echoes(self) -> int:
+        with self.sim.lock:
+            pending, self.pending_echoes = self.pending_echoes, []
+        for account, events in pending:
+            self._push(account, events)
+        return len(pending)
 
     def register_webhook(self, url: str = "") -> bool:
         """POST /2/webhooks as X runs it: a CRC GET to the URL, whose answer must be the HMAC of the token."""

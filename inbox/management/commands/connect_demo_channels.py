@@ -6,12 +6,14 @@ the sample conversations are registered with the simulator so agents can answer 
 
 import json
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 from django_scopes import scope
 
 from accounts.models import Organization, User
@@ -20,6 +22,7 @@ from channels_integrations.models import ChannelConnection
 from channels_integrations.providers.line import simulator as line_sim
 from channels_integrations.providers.telegram.simulator import BOT_ID as TELEGRAM_BOT_ID
 from channels_integrations.providers.telegram.simulator import BOT_TOKEN as TELEGRAM_BOT_TOKEN
+from channels_integrations.providers.x import simulator as x_sim
 from channels_integrations.services import connection_connect
 from tickets.models import ContactIdentity, Ticket
 
@@ -46,6 +49,8 @@ class Command(BaseCommand):
             json={"address": DEMO_MAILBOX, "username": DEMO_MAILBOX, "password": DEMO_MAILBOX_PASSWORD},
             timeout=10,
         ).json()
+        # What X's OAuth dialog would hand the admin (tokens for the simulator's account, refreshed like real ones).
+        x_token = requests.post(f"{base}/_sim/x/grant", json={}, timeout=10).json()
         with scope(organization=demo), transaction.atomic():
             owner = User.objects.get(email="owner@demo.tsunagu.example")
             page = pages[0]
@@ -99,6 +104,14 @@ class Command(BaseCommand):
                     config={"basic_id": line_sim.BASIC_ID},
                 ),
             }
+            choices["x"] = AccountChoice(
+                platform="x",
+                external_account_id=x_sim.ACCOUNT_ID,
+                display_name=f"@{x_sim.ACCOUNT_USERNAME}",
+                credentials={"access_token": x_token["access_token"], "refresh_token": x_token["refresh_token"]},
+                token_expires_at=timezone.now() + timedelta(seconds=x_token["expires_in"]),
+                config={"mode": "polling"},  # no Account Activity webhook in development
+            )
             for platform, choice in choices.items():
                 # The seeded placeholder becomes the real account (keeping its tickets and access grants).
                 ChannelConnection.objects.filter(platform=platform, external_account_id=f"demo-{platform}").update(
