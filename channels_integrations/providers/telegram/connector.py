@@ -117,10 +117,15 @@ class TelegramConnector(Connector):
         now = time.time()
         if now - float(cursor.get("webhook_checked_at") or 0) < WEBHOOK_CHECK:
             return cursor
-        info = client.call(self._token(connection), "getWebhookInfo")
-        if isinstance(info, dict) and info.get("url") != self._webhook_url(connection):
-            logger.warning("connection %s: the bot's webhook was changed or removed; setting it again", connection.pk)
-            self.on_connect(connection)
+        try:
+            info = client.call(self._token(connection), "getWebhookInfo")
+            if isinstance(info, dict) and info.get("url") != self._webhook_url(connection) and webhook_mode():
+                logger.warning(
+                    "connection %s: the bot's webhook was changed or removed; setting it again", connection.pk
+                )
+                self.on_connect(connection)
+        except SendRejected as exc:  # a refused setWebhook (the address changed): say so, try again next check
+            logger.warning("connection %s: the webhook could not be set again: %s", connection.pk, exc.message)
         return {**cursor, "webhook_checked_at": int(now)}
 
     # --- media ----------------------------------------------------------------------------------------------------

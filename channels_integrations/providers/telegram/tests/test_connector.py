@@ -455,3 +455,14 @@ def test_reply_limits_show_the_file_rules(tenant_a):
     assert limits.max_attachment_bytes == 50 * 1024 * 1024 and len(limits.notes) == 2
     assert connector.check_reply(connection, context, "", [("a.zip", "application/zip", 49 * 1024 * 1024)]) == []
     assert connector.check_reply(connection, context, "", [("big.mp4", "video/mp4", 51 * 1024 * 1024)])
+
+
+def test_a_webhook_that_cannot_be_set_again_does_not_break_the_poll(tenant_a, api, settings):
+    settings.SITE_URL = "https://tsunagu.example"
+    connection = bot_connection(tenant_a, "webhook")
+    api.fail["setWebhook"] = (400, {"ok": False, "error_code": 400, "description": "Bad Request: bad webhook"})
+    assert TelegramConnector().poll(connection, {}).events == []
+    assert [method for method, _params in api.calls] == ["getWebhookInfo", "setWebhook"]
+    settings.SITE_URL = "http://localhost:8000"  # no public address any more: nothing to set the webhook to
+    assert TelegramConnector().poll(connection, {}).events == []
+    assert [method for method, _params in api.calls][2:] == ["getWebhookInfo"]
