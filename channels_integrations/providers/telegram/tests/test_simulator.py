@@ -335,3 +335,22 @@ def test_the_demo_connection_polls_the_simulators_bot(db, telegram, settings, tm
     telegram.customer_message(text="デモです")
     with scopes_disabled():
         assert services.connection_poll(organization=demo, connection_id=connection.pk) == 1
+
+
+def test_the_agent_sees_the_photo_and_telegrams_rules_in_the_reply_box(tenant_a, telegram, settings, login):
+    from django.utils.formats import number_format
+
+    from tickets.models import Attachment, Ticket
+
+    connection = connect(tenant_a, settings, "http://localhost:8000")
+    telegram.customer_message(text="箱が潰れていました", photo=SAMPLE_JPEG, first_name="花子")
+    poll(tenant_a, connection)
+    with tenant_a.scope():
+        ticket, photo = Ticket.objects.get(), Attachment.objects.get()
+    client = login(tenant_a.users["owner"])
+    response = client.get(f"/{tenant_a.slug}/inbox/tickets/{ticket.pk}/conversation/")
+    page = response.content.decode()
+    assert response.status_code == 200 and "箱が潰れていました" in page
+    assert photo.filename in page or photo.file.url in page
+    assert "4,096" in page or number_format(4096, force_grouping=True) in page  # the reply box's Telegram notes
+    assert BOT_TOKEN not in page
