@@ -15,6 +15,7 @@ from accounts import services as account_services
 from accounts.models import Team, User
 from accounts.roles import Capability
 from automation.rules.selectors import rule_runs_for
+from channels_integrations.connector import TemplateChoice
 from channels_integrations.permissions import connections_visible_to, members_who_see_connection
 from core import notification_kinds
 from core.errors import DomainError
@@ -112,14 +113,35 @@ def _properties_context(request, ticket: Ticket) -> dict:
 def _conversation_context(request, ticket: Ticket) -> dict:
     # Not "messages": that name is Django's flash messages, which base.html shows as banners.
     conversation_messages = list(selectors.conversation(ticket).prefetch_related("mentions"))  # marked in notes
+    limits = replies.reply_limits(ticket)
     return {
         **_properties_context(request, ticket),
         "conversation_messages": conversation_messages,
         "last_message_id": conversation_messages[-1].pk if conversation_messages else 0,
-        "reply_limits": replies.reply_limits(ticket),
+        "reply_limits": limits,
+        **_templates_context(ticket, limits),
         "history": list(selectors.contact_history(request.membership, ticket)),
         "rule_runs": rule_runs_for(ticket),
     }
+
+
+def _templates_context(ticket: Ticket, limits) -> dict:
+    """The approved message templates the reply box offers (WhatsApp: the only replies it delivers after 24 hours)."""
+    if limits is None:
+        return {}
+    templates, error = replies.reply_templates(ticket)
+    choices = [
+        {"template": t, "value": f"{t.name}|{t.language}", "numbers": range(1, t.parameters + 1)} for t in templates
+    ]
+    return {"reply_templates": choices, "reply_templates_error": error}
+
+
+def _template_choice(request) -> TemplateChoice | None:
+    """The template picked in the reply box: `template` is "name|language", `template_param` its values in order."""
+    name, _sep, language = request.POST.get("template", "").partition("|")
+    if not name:
+        return None
+    return TemplateChoice(name=name, language=language, parameters=tuple(request.POST.getlist("template_param")))
 
 
 @require_GET
@@ -272,6 +294,7 @@ def reply(request, org_slug, ticket_id):
             public=request.POST.get("public") == "1",
             files=request.FILES.getlist("files"),
             based_on_message_id=_based_on(request),
+            template=_template_choice(request),
         )
     except DomainError as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
