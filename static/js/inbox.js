@@ -289,11 +289,91 @@
     const text = document.getElementById("reply-text");
     const counter = document.getElementById("reply-counter");
     if (!text || !counter || !text.dataset.maxLength) return;
+    if (text.dataset.lengthRule === "x-weighted") {
+      // The rule is a public post's: a direct message (the box unticked) is counted plainly.
+      const publicBox = text.form && text.form.querySelector("input[name=public]");
+      if (publicBox && !publicBox.checked) {
+        counter.textContent = `${text.value.length}`;
+        return;
+      }
+      counter.textContent = `${xWeightedLength(text.value)} / ${text.dataset.maxLength}`;
+      return;
+    }
     counter.textContent = `${text.value.length} / ${text.dataset.maxLength}`;
   }
   document.addEventListener("input", (event) => {
     if (event.target.matches("#reply-text")) updateCounter();
   });
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("#reply-form input[name=public]")) updateCounter();
+  });
+
+  // --- X's weighted length ------------------------------------------------------------------------------------
+  // A post's length as X counts it (twitter-text config v3): a code point weighs 1 in the light ranges (Latin,
+  // Greek, Cyrillic... up to U+10FF, general punctuation), 2 elsewhere (CJK, kana, Hangul); a URL 23; an emoji
+  // sequence 2. Mirrors channels_integrations/providers/x/twittertext.py: change both together.
+  const X_LIGHT = [[0, 4351], [8192, 8205], [8208, 8223], [8242, 8247]];
+  const X_TLDS = "com|net|org|info|biz|io|co|jp|me|tv|app|dev|ly|gl|us|uk|de|fr|cn|kr|tw|edu|gov|ai|so|to";
+  const X_URL = new RegExp(
+    `(?:https?://|www\\.)[^\\s<>"]+|(?<![A-Za-z0-9_@.-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\\.)+(?:${X_TLDS})` +
+      `(?![A-Za-z0-9_])(?:/[^\\s<>"]*)?`,
+    "giu");
+  const X_TRAILING = ".,:;!?)]}'\"、。！？」』）";
+  function xPictographic(cp) {
+    return (cp >= 0x1F000 && cp <= 0x1FAFF) || (cp >= 0x2600 && cp <= 0x27BF) || (cp >= 0x2300 && cp <= 0x23FF) ||
+      (cp >= 0x2B00 && cp <= 0x2BFF) || (cp >= 0x2190 && cp <= 0x21FF) || (cp >= 0x25A0 && cp <= 0x25FF) ||
+      [0xA9, 0xAE, 0x203C, 0x2049, 0x2122, 0x2139, 0x24C2, 0x3030, 0x303D, 0x3297, 0x3299].includes(cp);
+  }
+  function xModifier(cp) {
+    return cp === 0xFE0F || (cp >= 0x1F3FB && cp <= 0x1F3FF) || (cp >= 0xE0020 && cp <= 0xE007F) || cp === 0x20E3;
+  }
+  function xRegional(cp) { return cp >= 0x1F1E6 && cp <= 0x1F1FF; }
+  function xWeightedLength(value) {
+    const text = value.normalize("NFC");
+    const spans = [];
+    for (const match of text.matchAll(X_URL)) {
+      let end = match.index + match[0].length;
+      while (end > match.index && X_TRAILING.includes(text[end - 1])) end -= 1;
+      if (end > match.index) spans.push([match.index, end]);
+    }
+    const cps = []; // [code point, UTF-16 index]
+    for (let i = 0; i < text.length;) {
+      const cp = text.codePointAt(i);
+      cps.push([cp, i]);
+      i += cp > 0xFFFF ? 2 : 1;
+    }
+    let total = 0;
+    for (let k = 0; k < cps.length;) {
+      const [cp, at] = cps[k];
+      if (spans.length && spans[0][0] === at) {
+        total += 23;
+        const end = spans.shift()[1];
+        while (k < cps.length && cps[k][1] < end) k += 1;
+        continue;
+      }
+      const next = k + 1 < cps.length ? cps[k + 1][0] : -1;
+      const keycap = "#*0123456789".includes(String.fromCodePoint(cp)) &&
+        (next === 0x20E3 || (next === 0xFE0F && k + 2 < cps.length && cps[k + 2][0] === 0x20E3));
+      if (xRegional(cp)) {
+        total += 2;
+        k += xRegional(next) ? 2 : 1;
+        continue;
+      }
+      if (xPictographic(cp) || keycap) {
+        total += 2;
+        k += 1;
+        while (k < cps.length) {
+          if (xModifier(cps[k][0])) k += 1;
+          else if (cps[k][0] === 0x200D && k + 1 < cps.length && xPictographic(cps[k + 1][0])) k += 2;
+          else break;
+        }
+        continue;
+      }
+      total += X_LIGHT.some(([a, b]) => cp >= a && cp <= b) ? 1 : 2;
+      k += 1;
+    }
+    return total;
+  }
 
   document.addEventListener("input", (event) => {
     if (!viewing || !event.target.matches("#note-text, #reply-text")) return;

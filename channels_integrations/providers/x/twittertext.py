@@ -25,7 +25,7 @@ RANGES = ((0, 4351, 100), (8192, 8205, 100), (8208, 8223, 100), (8242, 8247, 100
 _TLDS = "com|net|org|info|biz|io|co|jp|me|tv|app|dev|ly|gl|us|uk|de|fr|cn|kr|tw|edu|gov|ai|so|to"
 URL_RE = re.compile(
     r"(?:https?://|www\.)[^\s<>\"]+"
-    rf"|(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})\b(?:/[^\s<>\"]*)?",
+    rf"|(?<![A-Za-z0-9_@.-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})(?![A-Za-z0-9_])(?:/[^\s<>\"]*)?",
     re.IGNORECASE,
 )
 _TRAILING = ".,:;!?)]}'\"、。！？」』）"  # punctuation ending a sentence is not part of the link

@@ -399,3 +399,30 @@ def test_the_demo_connection_polls_the_simulators_account(
     x.mention(text="デモです")
     with scopes_disabled(), django_capture_on_commit_callbacks(execute=True):
         assert services.connection_poll(organization=demo, connection_id=connection.pk) == 1
+
+
+def test_the_reply_box_counts_a_mention_reply_the_way_x_counts(
+    tenant_a, x, login, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    from tickets.models import Ticket
+
+    connection = connect(tenant_a, x)
+    x.mention(text="在庫はありますか")
+    x.dm(text="DM です")
+    with django_capture_on_commit_callbacks(execute=True):
+        poll(tenant_a, connection)
+    with tenant_a.scope():
+        mention = Ticket.objects.get(external_thread_key=f"mentions:{CUSTOMER}")
+        dm = Ticket.objects.get(external_thread_key=f"dm:{CUSTOMER}")
+    client = login(tenant_a.users["owner"])
+    with django_assert_max_num_queries(40):
+        page = client.get(f"/{tenant_a.slug}/inbox/tickets/{mention.pk}/conversation/").content.decode()
+    textarea = re.search(r'<textarea id="reply-text"[^>]*>', page).group(0)
+    # No browser maxlength (it counts UTF-16 units): inbox.js counts the X way, the server checks on send
+    assert 'data-length-rule="x-weighted"' in textarea and 'data-max-length="280"' in textarea
+    assert "maxlength" not in textarea
+    assert 'name="public"' in page  # public reply or DM, chosen in the box
+    page = client.get(f"/{tenant_a.slug}/inbox/tickets/{dm.pk}/conversation/").content.decode()
+    textarea = re.search(r'<textarea id="reply-text"[^>]*>', page).group(0)
+    assert 'maxlength="10000"' in textarea and "data-length-rule" not in textarea
+    assert 'name="public"' not in page
