@@ -426,3 +426,35 @@ def test_the_reply_box_counts_a_mention_reply_the_way_x_counts(
     textarea = re.search(r'<textarea id="reply-text"[^>]*>', page).group(0)
     assert 'maxlength="10000"' in textarea and "data-length-rule" not in textarea
     assert 'name="public"' not in page
+
+
+def test_a_revoked_token_found_by_the_poller_flags_the_channel(tenant_a, x):
+    connection = connect(tenant_a, x)
+    x.force("mentions", 401)
+    assert poll(tenant_a, connection) == 0
+    connection.refresh_from_db()
+    assert connection.status == ConnectionStatus.NEEDS_REAUTH
+
+
+def test_a_customer_known_only_by_id_is_named_from_the_users_lookup(
+    tenant_a, x, subscribed, django_capture_on_commit_callbacks
+):
+    from tickets.models import Contact
+
+    x.customer("2000000000000000077", "佐藤 一郎", "ichiro_s")
+    event = {
+        "type": "message_create",
+        "id": "1800000000000000001",
+        "created_timestamp": str(int(time.time() * 1000)),
+        "message_create": {
+            "target": {"recipient_id": ACCOUNT_ID},
+            "sender_id": "2000000000000000077",
+            "message_data": {"text": "名前のない DM"},
+        },
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        assert x._push(ACCOUNT_ID, {"direct_message_events": [event]}) == 200  # no "users" map
+    with tenant_a.scope():
+        contact = Contact.objects.get(identities__external_id="2000000000000000077")
+    assert contact.name == "佐藤 一郎"
+    assert [c for c in x.calls if c["path"] in ("/2/users", "/2/users/2000000000000000077")]
