@@ -22,6 +22,7 @@ from channels_integrations.models import ChannelConnection
 from channels_integrations.providers.line import simulator as line_sim
 from channels_integrations.providers.telegram.simulator import BOT_ID as TELEGRAM_BOT_ID
 from channels_integrations.providers.telegram.simulator import BOT_TOKEN as TELEGRAM_BOT_TOKEN
+from channels_integrations.providers.whatsapp import simulator as whatsapp_sim
 from channels_integrations.providers.x import simulator as x_sim
 from channels_integrations.services import connection_connect
 from tickets.models import ContactIdentity, Ticket
@@ -111,6 +112,14 @@ class Command(BaseCommand):
                 credentials={"access_token": x_token["access_token"], "refresh_token": x_token["refresh_token"]},
                 token_expires_at=timezone.now() + timedelta(seconds=x_token["expires_in"]),
                 config={"mode": "polling"},  # no Account Activity webhook in development
+            )
+            # What the WhatsApp connect form saves (the simulator's number, its account and a system user's token).
+            choices["whatsapp"] = AccountChoice(
+                platform="whatsapp",
+                external_account_id=whatsapp_sim.PHONE_NUMBER_ID,
+                display_name=f"{whatsapp_sim.VERIFIED_NAME} ({whatsapp_sim.DISPLAY_NUMBER})",
+                credentials={"access_token": whatsapp_sim.SYSTEM_TOKEN},
+                config={"waba_id": whatsapp_sim.WABA_ID, "display_phone_number": whatsapp_sim.DISPLAY_NUMBER},
             )
             for platform, choice in choices.items():
                 # The seeded placeholder becomes the real account (keeping its tickets and access grants).
