@@ -354,3 +354,26 @@ def test_the_agent_sees_the_photo_and_telegrams_rules_in_the_reply_box(tenant_a,
     assert photo.filename in page or photo.file.url in page
     assert "4,096" in page or number_format(4096, force_grouping=True) in page  # the reply box's Telegram notes
     assert BOT_TOKEN not in page
+
+
+def test_an_admin_connects_the_bot_from_the_channels_page(
+    tenant_a, telegram, settings, login, django_assert_max_num_queries
+):
+    settings.SITE_URL = "https://tsunagu.example"
+    client = login(tenant_a.users["owner"])
+    channels = client.get(f"/{tenant_a.slug}/settings/channels/").content.decode()
+    assert f"/{tenant_a.slug}/settings/channels/telegram/" in channels
+    with django_assert_max_num_queries(12):
+        assert client.get(f"/{tenant_a.slug}/settings/channels/telegram/").status_code == 200
+    refused = client.post(f"/{tenant_a.slug}/settings/channels/telegram/", {"token": "123:not-a-token"})
+    assert refused.status_code == 400
+    telegram.revoked = True  # a well-formed token Telegram does not accept
+    refused = client.post(f"/{tenant_a.slug}/settings/channels/telegram/", {"token": BOT_TOKEN})
+    assert refused.status_code == 400
+    telegram.revoked = False
+    done = client.post(f"/{tenant_a.slug}/settings/channels/telegram/", {"token": BOT_TOKEN})
+    assert done.status_code == 200 and BOT_TOKEN not in done.content.decode()
+    with tenant_a.scope():
+        connection = ChannelConnection.objects.get(platform="telegram")
+    assert connection.display_name == "@tsunagu_demo_bot" and connection.config["mode"] == "webhook"
+    assert telegram.webhook["url"] == f"https://tsunagu.example/webhooks/telegram/{connection.uuid}/"
