@@ -130,6 +130,14 @@ def test_a_mention_becomes_a_public_message_in_the_customers_mention_thread():
     assert message.timestamp == datetime.fromtimestamp(1606541403.440, tz=UTC)  # timestamp_ms
 
 
+def test_a_long_post_is_read_from_its_full_text_and_its_id_from_id_str():
+    text = raw("aaa_tweet_create_events_longform_NOTE_contains_ellipsis_placeholder.json.txt").decode()
+    body = text.replace('"user": { ... }', '"user": {"id": 7, "id_str": "7", "name": "A", "screen_name": "a"}')
+    [message] = parse(body.encode(), "1603419180975409153")
+    assert message.platform_message_id == "1924465506158878979"  # the number lost its last digits in JSON
+    assert message.text.startswith("The Antikythera Mechanism") and "off the Greek island" in message.text
+
+
 def test_a_dm_names_its_sender_and_the_accounts_own_dm_is_an_outbound_echo():
     body = raw("aaa_direct_message_events.json")
     [message] = parse(body, "4337869213")
