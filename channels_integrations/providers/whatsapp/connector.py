@@ -58,6 +58,7 @@ SEND_TYPES = (
 IMAGE_BYTES = 5 * MB
 MEDIA_BYTES = 16 * MB
 TEMPLATES_CACHE_SECONDS = 120
+FACTS_CACHE_SECONDS = 300
 PLACEHOLDER = re.compile(r"\{\{\s*([\w]+)\s*\}\}")
 
 
@@ -217,12 +218,17 @@ class WhatsAppConnector(Connector):
 
     # --- the account ----------------------------------------------------------------------------------------------
     def account_facts(self, connection) -> list[tuple[str, str]]:
-        body = client.call(
-            "GET",
-            client.graph_url(connection.external_account_id),
-            token=_token(connection),
-            params={"fields": "display_phone_number,verified_name,quality_rating,messaging_limit_tier"},
-        )
+        # Remembered briefly: the channel's page asks on every view, and Meta changes these rarely.
+        key = f"whatsapp:facts:{connection.pk}:{connection.external_account_id}"
+        body = cache.get(key)
+        if body is None:
+            body = client.call(
+                "GET",
+                client.graph_url(connection.external_account_id),
+                token=_token(connection),
+                params={"fields": "display_phone_number,verified_name,quality_rating,messaging_limit_tier"},
+            )
+            cache.set(key, body, FACTS_CACHE_SECONDS)
         facts = [
             (_("Phone number"), str(body.get("display_phone_number", ""))),
             (_("Display name"), str(body.get("verified_name", ""))),

@@ -423,3 +423,26 @@ def test_meta_pages_still_reach_the_meta_part_on_the_shared_graph_url(tenant_a, 
             connection, OutboundMessage(text="hi", recipient_id="PSID-1", thread_key="dm:PSID-1", kind="direct")
         )
     assert result.platform_message_id.startswith("m_")
+
+
+def test_an_admin_connects_the_number_from_the_channels_page(tenant_a, wa, login):
+    from django.urls import reverse
+
+    client = login(tenant_a.users["owner"])
+    channels = client.get(reverse("org:channels", args=[tenant_a.slug])).content.decode()
+    assert 'id="connect-whatsapp"' in channels
+    url = reverse("org:channel_connect_form", args=[tenant_a.slug, "whatsapp"])
+    assert 'name="phone_number_id"' in client.get(url).content.decode()
+    refused = client.post(
+        url, {"waba_id": sim.WABA_ID, "phone_number_id": sim.PHONE_NUMBER_ID, "access_token": "EAAWwrong"}
+    )
+    assert refused.status_code == 400 and "does not accept this access token" in refused.content.decode()
+    done = client.post(
+        url, {"waba_id": sim.WABA_ID, "phone_number_id": sim.PHONE_NUMBER_ID, "access_token": sim.SYSTEM_TOKEN}
+    )
+    assert done.status_code == 200
+    with tenant_a.scope():
+        connection = ChannelConnection.objects.get(platform="whatsapp")
+    assert sim.SYSTEM_TOKEN not in done.content.decode()  # the token is never shown again
+    detail = client.get(reverse("org:channel_detail", args=[tenant_a.slug, connection.pk])).content.decode()
+    assert "+81 3-4567-8901" in detail and "GREEN" in detail
