@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from inbox import attachments, availability, compose, contacts, home, views
+from inbox import attachments, availability, calls, compose, contacts, home, views
 
 urlpatterns = [
     path("", home.org_home, name="home"),
@@ -23,6 +23,7 @@ urlpatterns = [
     path("inbox/tickets/<int:ticket_id>/note/", views.note, name="ticket_note"),
     path("inbox/tickets/<int:ticket_id>/mentionable/", views.mentionable, name="ticket_mentionable"),
     path("inbox/tickets/<int:ticket_id>/reply/", views.reply, name="ticket_reply"),
+    path("inbox/tickets/<int:ticket_id>/call/", calls.call_log, name="ticket_call_log"),
     path("inbox/tickets/<int:ticket_id>/snooze/", views.snooze, name="ticket_snooze"),
     path("inbox/tickets/<int:ticket_id>/merge/", views.merge, name="ticket_merge"),
     path("inbox/tickets/<int:ticket_id>/contact/", contacts.contact_edit, name="contact_edit"),

@@ -353,7 +353,7 @@ def conversation(ticket: Ticket) -> QuerySet[Message]:
     return (
         Message.objects.filter(ticket=ticket)
         .defer("search_vector", "author_contact__search_vector")
-        .select_related("author_user", "author_contact")
+        .select_related("author_user", "author_contact", "call", "call__logged_by")
         .prefetch_related("attachments")
         .order_by("created_at", "id")
     )

@@ -47,6 +47,7 @@ REQUIRED = {
     ("org:ticket_note", "POST"): C.TICKETS_WORK,
     ("org:ticket_mentionable", "GET"): ANY,
     ("org:ticket_reply", "POST"): C.TICKETS_WORK,
+    ("org:ticket_call_log", "POST"): C.TICKETS_WORK,
     ("org:inbox_bulk", "POST"): C.TICKETS_WORK,
     ("org:new_conversation", "GET"): C.TICKETS_WORK,
     ("org:ticket_snooze", "POST"): C.TICKETS_WORK,

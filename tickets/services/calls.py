@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
+from django.utils.translation import pgettext, pgettext_lazy
 
 from accounts.models import Organization, User
 from channels_integrations.inbound import CallDetails, InboundMessage
@@ -45,6 +45,19 @@ _RANK = {
     CallOutcome.VOICEMAIL: 5,
 }
 MAX_DURATION_SECONDS = 24 * 3600
+# What became of a call, as the bubble and the "Log a call" form name it: in their own context, because "Answered"
+# and "Failed" alone already mean a replied ticket and a failed send.
+OUTCOME_LABELS = {
+    CallOutcome.ANSWERED: pgettext_lazy("phone call outcome", "Answered"),
+    CallOutcome.MISSED: pgettext_lazy("phone call outcome", "Missed"),
+    CallOutcome.VOICEMAIL: pgettext_lazy("phone call outcome", "Voicemail"),
+    CallOutcome.BUSY: pgettext_lazy("phone call outcome", "Line busy"),
+    CallOutcome.FAILED: pgettext_lazy("phone call outcome", "Did not connect"),
+}
+DIRECTION_LABELS = {
+    CallDirection.INBOUND: pgettext_lazy("phone call direction", "Incoming call"),
+    CallDirection.OUTBOUND: pgettext_lazy("phone call direction", "Outgoing call"),
+}
 
 
 def call_back_tag_name() -> str:
