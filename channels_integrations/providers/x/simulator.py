@@ -725,6 +725,12 @@ class XSimulator(SimulatorPart):
             '<option value="dm_send">send a DM</option></select></label><label>Error <select name="status">'
             '<option value="429">429 rate limit</option><option value="401">401 expired token</option>'
             '<option value="403">403 refused</option></select></label><button>Fail the next call</button></form>'
+            '<form method="post" action="/_sim/x/webhook"><label>Webhook URL <input name="url" size="50" '
+            f'value="{html.escape(self.sim.webhook_base)}/webhooks/x/"></label>'
+            '<label><input type="checkbox" name="subscribe" value="1"> subscribe the account (events are pushed, '
+            "not polled)</label><button>Register the webhook (CRC check)</button></form>"
+            f"<p>Webhook: {html.escape(self.webhook_url or 'not registered')}"
+            f"{' (valid)' if self.webhook_valid else ''}</p>"
         )
 
     def trickle(self, text: str, lang: str) -> None:

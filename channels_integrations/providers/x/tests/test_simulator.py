@@ -458,3 +458,22 @@ def test_a_customer_known_only_by_id_is_named_from_the_users_lookup(
         contact = Contact.objects.get(identities__external_id="2000000000000000077")
     assert contact.name == "佐藤 一郎"
     assert [c for c in x.calls if c["path"] in ("/2/users", "/2/users/2000000000000000077")]
+
+
+def test_the_operator_page_drives_a_customer_and_the_errors(x):
+    base = x.sim.base_url
+    page = requests.get(f"{base}/_sim/", timeout=10).text
+    assert 'action="/_sim/x/mention"' in page and 'action="/_sim/x/dm"' in page and 'action="/_sim/x/fail"' in page
+    assert 'action="/_sim/x/webhook"' in page
+    # Registering the webhook runs X's CRC against /webhooks/x/ (answered through Django here)
+    assert requests.post(f"{base}/_sim/x/webhook", data={}, timeout=10).json() == {"valid": True}
+    requests.post(f"{base}/_sim/x/mention", data={"text": "助けてください", "name": "Operator"}, timeout=10)
+    assert x.tweets[-1]["text"].endswith("助けてください") and x.tweets[-1]["text"].startswith("@tsunagu_demo")
+    answer = requests.post(
+        f"{base}/_sim/x/dm", data={"text": "写真"}, files={"image": ("a.png", sim_x.PIXEL, "image/png")}, timeout=10
+    )
+    assert answer.json()["attachments"]["media_keys"] and list(x.media.values())[-1] == ("image/png", sim_x.PIXEL)
+    requests.post(f"{base}/_sim/x/delete", data={}, timeout=10)
+    assert x.tweets[-1]["deleted"]
+    requests.post(f"{base}/_sim/x/fail", data={"endpoint": "tweets", "status": "401"}, timeout=10)
+    assert x.fail_next["tweets"][0] == 401
