@@ -121,6 +121,7 @@ def _start_simulator(env: dict) -> subprocess.Popen:
         "LINE_API_URL",
         "LINE_API_DATA_URL",
         "X_API_URL",
+        "TWILIO_API_URL",
     ):
         env.setdefault(name, base_url)
     env.setdefault("X_AUTHORIZE_URL", f"{base_url}/i/oauth2/authorize")

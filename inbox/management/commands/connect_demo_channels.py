@@ -20,6 +20,7 @@ from accounts.models import Organization, User
 from channels_integrations.connector import AccountChoice
 from channels_integrations.models import ChannelConnection
 from channels_integrations.providers.line import simulator as line_sim
+from channels_integrations.providers.phone import simulator as phone_sim
 from channels_integrations.providers.telegram.simulator import BOT_ID as TELEGRAM_BOT_ID
 from channels_integrations.providers.telegram.simulator import BOT_TOKEN as TELEGRAM_BOT_TOKEN
 from channels_integrations.providers.whatsapp import simulator as whatsapp_sim
@@ -121,6 +122,14 @@ class Command(BaseCommand):
                 credentials={"access_token": whatsapp_sim.SYSTEM_TOKEN},
                 config={"waba_id": whatsapp_sim.WABA_ID, "display_phone_number": whatsapp_sim.DISPLAY_NUMBER},
             )
+            # What the phone connect form saves (the simulator's Twilio account and its Japanese 050 number).
+            choices["phone"] = AccountChoice(
+                platform="phone",
+                external_account_id=phone_sim.NUMBER,
+                display_name="050-1234-5678",
+                credentials={"account_sid": phone_sim.ACCOUNT_SID, "auth_token": phone_sim.AUTH_TOKEN},
+                config={"number": phone_sim.NUMBER, "number_sid": phone_sim.NUMBER_SID, "dial": ""},
+            )
             for platform, choice in choices.items():
                 # The seeded placeholder becomes the real account (keeping its tickets and access grants).
                 ChannelConnection.objects.filter(platform=platform, external_account_id=f"demo-{platform}").update(
@@ -128,6 +137,7 @@ class Command(BaseCommand):
                 )
                 connection_connect(organization=demo, actor=owner, choice=choice)
             line_uuid = ChannelConnection.objects.get(platform="line", external_account_id=line_sim.BOT_USER_ID).uuid
+            phone_uuid = ChannelConnection.objects.get(platform="phone", external_account_id=phone_sim.NUMBER).uuid
             customers = []
             for platform, account in (("facebook", page["id"]), ("instagram", page["ig_id"])):
                 contact_ids = Ticket.objects.filter(connection__platform=platform).values("contact_id")
@@ -145,6 +155,12 @@ class Command(BaseCommand):
         requests.post(
             f"{base}/_sim/line/console/webhook",
             json={"url": f"{settings.SITE_URL}/webhooks/line/{line_uuid}/"},
+            timeout=10,
+        )
+        # The same for the phone number's voice URL and status callback in the Twilio console.
+        requests.post(
+            f"{base}/_sim/phone/number",
+            json={"voice_url": f"{settings.SITE_URL}/webhooks/phone/{phone_uuid}/"},
             timeout=10,
         )
         if customers:

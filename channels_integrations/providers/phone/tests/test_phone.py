@@ -372,3 +372,37 @@ def test_account_facts_show_the_url_to_paste(tenant_a, phone):
     facts = dict(PhoneConnector().account_facts(connection))
     assert facts["Phone number"] == "050-1234-5678"
     assert f"/webhooks/phone/{connection.uuid}/" in facts["Voice URL (a call comes in) and status callback"]
+
+
+def test_the_demo_organization_gets_the_simulators_number_and_calls_reach_it(
+    db, phone, simulator, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    import json
+
+    from django.core.management import call_command
+    from django_scopes import scopes_disabled
+
+    from conftest import make_org, make_user
+    from tickets.models import CallRecord
+
+    for name in ("TELEGRAM_API_URL", "LINE_API_URL", "LINE_API_DATA_URL", "X_API_URL"):  # as config/devserver.py
+        setattr(settings, name, simulator.base_url)
+    demo = make_org("demo", make_user("owner@demo.tsunagu.example"))
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"base_url": simulator.base_url}))
+    call_command("connect_demo_channels", simulator_state=str(state))
+    with scopes_disabled():
+        connection = ChannelConnection.objects.get(organization=demo, platform="phone")
+    assert connection.external_account_id == NUMBER and connection.status == "active"
+    assert phone.number["voice_url"] == f"{SITE}/webhooks/phone/{connection.uuid}/"  # "pasted" by the command
+    with django_capture_on_commit_callbacks(execute=True):
+        assert (
+            simulator.dispatch(
+                __import__("channels_integrations.simulator.core", fromlist=["Request"]).Request(
+                    "POST", "/_sim/phone/call", {}, {"content-type": "application/json"}, b'{"outcome": "missed"}'
+                )
+            ).status
+            == 200
+        )
+    with scopes_disabled():
+        assert CallRecord.objects.get(organization=demo).outcome == "missed"
