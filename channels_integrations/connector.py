@@ -383,6 +383,14 @@ class Connector:
         (LINE: this month's message quota and how much is used). Raises ConnectorError."""
         return []
 
+    # Signs to the customer that an agent is on the conversation (LINE: read marks, the loading animation). The inbox
+    # calls agent_activity() (in a task) only for connectors that set this.
+    shows_agent_activity: ClassVar[bool] = False
+
+    def agent_activity(self, connection: ChannelConnection, thread_key: str, activity: str) -> None:
+        """An agent opened the conversation (`activity` "read": mark the customer's messages read) or is writing a
+        reply ("typing"). Best effort, throttled by the connector; raises ConnectorError, which is only logged."""
+
     def reply_templates(self, connection: ChannelConnection) -> list[ReplyTemplate]:
         """The approved templates the account may send (WhatsApp). Raises ConnectorError."""
         return []

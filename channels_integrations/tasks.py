@@ -25,6 +25,24 @@ from core.task_base import TenantTask
 logger = logging.getLogger("tsunagu.channels")
 
 
+@shared_task(base=TenantTask, name="channels.agent_activity", ignore_result=True)
+def agent_activity(*, organization, connection_id: int, thread_key: str, activity: str) -> str:
+    """Show the customer that an agent read or is answering their conversation (Connector.agent_activity, LINE's read
+    marks and loading animation). Best effort: never retried, errors only logged."""
+    from channels_integrations.connector import ConnectorError
+    from channels_integrations.registry import connector_for
+
+    connection = ChannelConnection.objects.filter(pk=connection_id, status=ConnectionStatus.ACTIVE).first()
+    if connection is None:
+        return "inactive"
+    try:
+        connector_for(connection.platform).agent_activity(connection, thread_key, activity)
+    except ConnectorError as exc:
+        logger.info("agent activity %s on connection %s not shown: %s", activity, connection_id, exc.message or exc)
+        return "failed"
+    return "done"
+
+
 @shared_task(base=TenantTask, name="channels.ingest_event", acks_late=True)
 def ingest_event(*, organization, event_id: int) -> str:
     """Process one stored raw event; on failure record the attempt and schedule the next one (core.retry)."""
