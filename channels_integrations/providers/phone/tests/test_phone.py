@@ -218,20 +218,22 @@ def test_a_rotated_token_is_never_silent_and_429_is_rate_limited(tenant_a, phone
     assert connection.status == ConnectionStatus.NEEDS_REAUTH
 
 
-def test_signature_valid_invalid_and_missing_on_the_endpoint(tenant_a, phone, client):
+def test_signature_valid_invalid_and_missing_on_the_endpoint(tenant_a, phone, client, settings):
     connection = connect(tenant_a, phone)
+    # Behind a proxy: Twilio calls the public URL, the request reaches us as http://testserver.
+    settings.SITE_URL = "https://tsunagu.example"
     path = f"/webhooks/phone/{connection.uuid}/"
     body = fixture("status_completed")
     params = parse_qsl(body.decode())
-    good = signature(SITE + path, params, AUTH_TOKEN)
+    good = signature("https://tsunagu.example" + path, params, AUTH_TOKEN)
 
     def post(**headers):
         return client.post(path, data=body, content_type="application/x-www-form-urlencoded", headers=headers)
 
     assert post().status_code == 401
     assert post(**{"X-Twilio-Signature": "AAAA" + good[4:]}).status_code == 403
-    # Signed for the URL a proxy would forward to, not the one registered: refused.
-    proxied = signature("http://10.0.0.5:8000" + path, params, AUTH_TOKEN)
+    # Signed for the URL the proxy forwarded to, not the one registered with Twilio: refused.
+    proxied = signature(SITE + path, params, AUTH_TOKEN)
     assert post(**{"X-Twilio-Signature": proxied}).status_code == 403
     with tenant_a.scope():
         assert InboundEvent.objects.count() == 0
