@@ -26,7 +26,10 @@ WHATSAPP = META_FIXTURES / "whatsapp" / "signed_text_message.raw.json"
 
 @pytest.fixture
 def fake_platform(monkeypatch):
-    monkeypatch.setattr(registry, "PROVIDERS", [*registry.PROVIDERS, FAKE])  # the one registry line
+    # The one registry line. The fake's "fakewa" stands in for WhatsApp on Meta's shared endpoint (one connector per
+    # payload object), so the real WhatsApp provider steps aside here.
+    providers = [p for p in registry.PROVIDERS if p != "channels_integrations.providers.whatsapp"]
+    monkeypatch.setattr(registry, "PROVIDERS", [*providers, FAKE])
     registry.reset()
     yield
     registry.reset()
