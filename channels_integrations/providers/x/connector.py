@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -217,6 +219,26 @@ class XConnector(Connector):
         if "last" in state and next_token and len(fresh) == len(page):
             return events, {"last": str(last or ""), "next_token": next_token, "newest": newest}, True, answer
         return events, {"last": str(max(int(newest or 0), last) or "")}, False, answer
+
+    def account_facts(self, connection):
+        """How events arrive, and a polled endpoint waiting for its rate-limit window (read from the cursor: no
+        API call, which would spend the window it reports on)."""
+        if mode(connection) == "webhook":
+            facts = [(_("Receives"), _("Account Activity webhooks (pushed as they happen)"))]
+        else:
+            facts = [(_("Receives"), _("Polling every minute (mentions and direct messages)"))]
+        names = {"mentions": _("Mentions"), "dm": _("Direct messages")}
+        for name, until in sorted((connection.poll_cursor.get("paused") or {}).items()):
+            moment = datetime.fromtimestamp(until, tz=UTC)
+            if name in names and moment > datetime.now(UTC):
+                facts.append(
+                    (
+                        names[name],
+                        _("Rate limit reached; checked again at %(time)s")
+                        % {"time": date_format(localtime(moment), "SHORT_DATETIME_FORMAT")},
+                    )
+                )
+        return facts
 
     # --- media and profiles ---------------------------------------------------------------------------------------
     def download_media(self, connection, attachment):

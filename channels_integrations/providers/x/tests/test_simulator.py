@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from django.test import Client
+from django.utils import translation
 from django_scopes import scopes_disabled
 
 from channels_integrations import services
@@ -204,6 +205,9 @@ def test_a_rate_limited_endpoint_waits_for_its_reset_while_the_other_goes_on(ten
     connection.refresh_from_db()
     paused_until = connection.poll_cursor["paused"]["mentions"]
     assert paused_until > time.time() + 60 and "mentions" not in connection.poll_cursor
+    with translation.override("en"):
+        facts = dict(XConnector().account_facts(connection))
+    assert "Rate limit reached" in str(facts["Mentions"]) and "Direct messages" not in facts
     # While paused, the mentions endpoint is not called at all
     calls = len([c for c in x.calls if c["path"].endswith("/mentions")])
     poll(tenant_a, connection)
