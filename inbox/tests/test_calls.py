@@ -177,3 +177,34 @@ def test_the_conversation_query_count_does_not_grow_with_calls(tenant_a, login):
     assert 'target="_blank" rel="noopener noreferrer"' in page
     assert "call the customer back and log the call" in page  # the rule where the reply box would be
     assert 'id="reply-form"' not in page and '<details class="call-log" id="call-log" open>' in page
+
+
+def test_a_number_logged_on_a_line_customer_matches_their_next_call(tenant_a):
+    from tickets.models import Contact, ContactIdentity
+
+    ticket = _ticket(tenant_a)  # a LINE conversation
+    phone_line = connection(tenant_a, "phone")
+    with tenant_a.scope():
+        calls.call_log(
+            organization=tenant_a.organization,
+            actor=tenant_a.users["agent"],
+            ticket=ticket,
+            direction="outbound",
+            outcome="missed",
+            number="090-1111-2222",
+        )
+        assert ContactIdentity.objects.get(platform="phone").contact_id == ticket.contact_id
+    details = CallDetails(
+        call_id="CA" + "1" * 32,
+        direction="inbound",
+        from_number="+819011112222",
+        to_number="+815012345678",
+        outcome="missed",
+    )
+    with tenant_a.scope():
+        message, _created = message_ingest(
+            organization=tenant_a.organization,
+            connection=phone_line,
+            inbound=inbound("", thread="tel:+819011112222", author="+819011112222", kind="call", call=details),
+        )
+        assert message.author_contact_id == ticket.contact_id and Contact.objects.count() == 1

@@ -275,6 +275,19 @@ def contact_number(ticket: Ticket) -> str:
     )
 
 
+def _number_remember(organization: Organization, ticket: Ticket, number: str) -> None:
+    """The number an agent called or was called from becomes the customer's phone identity when they have none and
+    nobody else has that number: their next call to our phone number then lands on the same contact."""
+    from tickets.models import ContactIdentity
+
+    if ContactIdentity.objects.filter(contact_id=ticket.contact_id, platform="phone").exists():
+        return
+    identity = ContactIdentity(
+        organization=organization, contact_id=ticket.contact_id, platform="phone", external_id=number
+    )
+    ContactIdentity.objects.bulk_create([identity], ignore_conflicts=True)  # someone else's number: theirs stays
+
+
 @transaction.atomic
 def call_log(
     *,
@@ -289,7 +302,8 @@ def call_log(
 ) -> Message:
     """An agent records a call made or taken outside Tsunagu: a private entry in the conversation (kind "call",
     never sent to the customer) with its CallRecord, logged by `actor`. `duration` as typed (mm:ss or minutes),
-    `number` as typed (any Japanese format; the contact's number when empty). Bad input raises DomainError with the
+    `number` as typed (any Japanese format; the contact's number when empty) — it becomes the customer's phone
+    identity when they have none, so their next call to us joins them. Bad input raises DomainError with the
     field."""
     if direction not in CallDirection.values:
         raise DomainError(_("Choose whether the call was incoming or outgoing."), field="direction")
@@ -305,6 +319,8 @@ def call_log(
     if typed and not phone.is_valid(typed):
         raise DomainError(_("This is not a phone number."), field="number")
     customer = phone.e164(typed) if typed else contact_number(ticket)
+    if typed and ticket.contact_id is not None:
+        _number_remember(organization, ticket, customer)
     summary = call_summary(direction=direction, outcome=outcome, number=customer, duration_seconds=seconds)
     text = _message_text(summary, note=note)
     document = index_document(text)
