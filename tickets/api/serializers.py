@@ -223,10 +223,26 @@ class NoteCreateSerializer(serializers.Serializer):
     )
 
 
+class ReplyTemplateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=512)
+    language = serializers.CharField(max_length=20, help_text="the template's language code, e.g. ja or en_US")
+    parameters = serializers.ListField(
+        child=serializers.CharField(max_length=1024),
+        required=False,
+        default=list,
+        max_length=50,
+        help_text="the values of the body's {{1}}, {{2}}… in order",
+    )
+
+
 class ReplyCreateSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=100000, allow_blank=True, trim_whitespace=False)
+    text = serializers.CharField(max_length=100000, allow_blank=True, trim_whitespace=False, required=False, default="")
     public = serializers.BooleanField(default=False, help_text="a public reply (comment) instead of a private one")
     files = serializers.ListField(child=serializers.FileField(), required=False, max_length=10)
+    template = ReplyTemplateSerializer(
+        required=False,
+        help_text="an approved message template instead of text (WhatsApp: the only reply it delivers after 24 hours)",
+    )
 
 
 # --- contacts ---------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from accounts.models import Membership
 from accounts.roles import Capability
+from channels_integrations.connector import TemplateChoice
 from channels_integrations.permissions import connections_visible_to
 from core.api.pagination import CreatedCursorPagination
 from core.api.views import OrgAPIView, OrgListAPIView
@@ -209,9 +210,18 @@ class TicketRepliesView(OrgAPIView):
             text=data.validated_data["text"],
             public=data.validated_data["public"],
             files=data.validated_data.get("files") or [],
+            template=_template_choice(data.validated_data.get("template")),
         )
         message = selectors.conversation(ticket).get(pk=message.pk)
         return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)
+
+
+def _template_choice(template: dict | None) -> TemplateChoice | None:
+    if not template:
+        return None
+    return TemplateChoice(
+        name=template["name"], language=template["language"], parameters=tuple(template.get("parameters") or ())
+    )
 
 
 # --- contacts ---------------------------------------------------------------------------------------------------

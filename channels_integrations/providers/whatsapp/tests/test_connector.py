@@ -446,3 +446,28 @@ def test_an_admin_connects_the_number_from_the_channels_page(tenant_a, wa, login
     assert sim.SYSTEM_TOKEN not in done.content.decode()  # the token is never shown again
     detail = client.get(reverse("org:channel_detail", args=[tenant_a.slug, connection.pk])).content.decode()
     assert "+81 3-4567-8901" in detail and "GREEN" in detail
+
+
+def test_the_api_sends_a_template_and_refuses_free_text_after_24_hours(
+    tenant_a, wa, api_client_for, django_capture_on_commit_callbacks
+):
+    from tickets.models import Ticket
+
+    wa_connection(tenant_a)
+    ticket = customer_ticket(tenant_a, wa, django_capture_on_commit_callbacks)
+    wa.age_window(CUSTOMER)
+    with tenant_a.scope():
+        Ticket.objects.update(last_customer_message_at=timezone.now() - timedelta(hours=25))
+    api = api_client_for(tenant_a)
+    url = f"/api/v1/orgs/{tenant_a.slug}/tickets/{ticket.pk}/replies/"
+    refused = api.post(url, {"text": "遅くなりました"}, format="json")
+    assert refused.status_code == 400 and "template" in refused.json()["error"]["message"]
+    wrong = api.post(url, {"template": {"name": "order_update", "language": "ja", "parameters": ["x"]}}, format="json")
+    assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "template_parameters"
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = api.post(
+            url, {"template": {"name": "order_update", "language": "ja", "parameters": ["中村", "A-1"]}}, format="json"
+        )
+    assert sent.status_code == 201, sent.content
+    assert sent.json()["text"] == "中村様、ご注文 A-1 について担当者からご連絡があります。"
+    assert [s["type"] for s in wa.state()["sent"]] == ["template"]
