@@ -178,7 +178,7 @@ class XConnector(Connector):
         for tweet in reversed(body.get("data") or []):  # newest first: stored oldest first
             author = str(tweet.get("author_id", ""))
             payload = {"x_poll": "mention", "for_user_id": user_id, "item": tweet, "users": _only(users, author)}
-            events.append(PolledEvent(event_key=f"tweet:{tweet['id']}", payload=json.dumps(payload).encode()))
+            events.append(PolledEvent(event_key=str(tweet["id"]), payload=json.dumps(payload).encode()))
         meta = body.get("meta") or {}
         newest = state.get("newest") or meta.get("newest_id") or state.get("since_id") or ""
         # The first poll reads one page (the latest); later ones follow the pages down to since_id. An empty
@@ -211,7 +211,7 @@ class XConnector(Connector):
                 "users": _only(users, str(event.get("sender_id", ""))),
                 "media": {k: media[k] for k in keys if k in media},
             }
-            events.append(PolledEvent(event_key=f"dm:{event['id']}", payload=json.dumps(payload).encode()))
+            events.append(PolledEvent(event_key=str(event["id"]), payload=json.dumps(payload).encode()))
         newest = state.get("newest") or (str(page[0]["id"]) if page else state.get("last", ""))
         next_token = (body.get("meta") or {}).get("next_token")
         # Older pages matter only while this one held nothing already seen, and not on the very first poll (which

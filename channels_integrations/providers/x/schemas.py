@@ -46,10 +46,12 @@ def webhook_route(body: bytes) -> str:
 
 
 def event_key(kind: str, item: dict) -> str:
+    """The post id or DM event id (the poller keys the same items alike, so a switch of mode stores nothing twice);
+    a delete carries the deleted post's id and a read receipt none of its own: both are prefixed."""
     if kind == "tweet_create_events":
-        return f"tweet:{item.get('id_str') or item.get('id')}"
+        return str(item.get("id_str") or item.get("id"))
     if kind == "direct_message_events":
-        return f"dm:{item.get('id')}"
+        return str(item.get("id"))
     if kind == "tweet_delete_events":
         return f"delete:{(item.get('status') or {}).get('id')}"
     return f"read:{item.get('sender_id')}:{item.get('last_read_event_id')}"

@@ -76,7 +76,7 @@ def test_posts_are_stored_only_with_the_right_signature(tenant_a, x_secret, head
         stored = InboundEvent.objects.filter(connection=connection)
         assert stored.count() == (1 if status == 200 else 0)
         if status == 200:
-            assert stored.get().event_key == "dm:954491830116155396"
+            assert stored.get().event_key == "954491830116155396"
 
 
 def test_a_redelivered_event_is_stored_once_and_becomes_one_message(
@@ -118,7 +118,7 @@ def test_a_mention_becomes_a_public_message_in_the_customers_mention_thread():
     body = raw("aaa_tweet_create_events_mention_real_capture.json")
     assert XConnector().webhook_route(body) == "account_activity"
     [delivery] = XConnector().split_webhook(body)
-    assert delivery.event_key == "tweet:1332557345071644672"
+    assert delivery.event_key == "1332557345071644672"
     [message] = parse(body, "1114259648326987776")
     assert isinstance(message, InboundMessage)
     assert message.kind == "mention" and message.is_public and message.direction == "inbound"

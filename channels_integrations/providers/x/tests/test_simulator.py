@@ -272,7 +272,7 @@ def test_mentions_dms_with_images_and_deletes_arrive_by_webhook(
         assert x._push(ACCOUNT_ID, event) == 200
     with tenant_a.scope():
         assert Message.objects.filter(kind="mention").count() == 1
-        assert InboundEvent.objects.filter(event_key=f"tweet:{tweet['id']}").count() == 1
+        assert InboundEvent.objects.filter(event_key=tweet["id"]).count() == 1
     # The customer deletes the post
     with django_capture_on_commit_callbacks(execute=True):
         x.delete(tweet["id"])
