@@ -22,7 +22,9 @@ from django_scopes import scope
 
 from accounts.models import Membership, Organization, User
 from automation.routing.assignment import agent_queues_drain_later
+from channels_integrations import tasks as channel_tasks
 from channels_integrations.permissions import connections_visible_to
+from channels_integrations.registry import connector_for, has_connector
 from core import realtime
 from core.presence import Presence
 from tickets.models import Ticket
@@ -57,6 +59,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.presence = Presence()
         self.session_checked = time.monotonic()
         self.observer = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("observe") == ["1"]
+        # ticket -> (connection, thread key) where the platform shows agent activity to the customer, else None
+        self.activity_targets: dict[int, tuple[int, str] | None] = {}
         await self._join(self._base_groups())
         await self.accept()
         await self.send_json({"type": "hello", "organization": self.organization.slug})
@@ -156,11 +160,39 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         await self._join({realtime.ticket_group(self.organization.pk, ticket_id)})
         await self.presence.touch(self.organization.pk, ticket_id, self.user.pk, str(self.user))
         await self._broadcast_presence(ticket_id)
+        await database_sync_to_async(self._agent_activity)(ticket_id, "read")
 
     async def _typing(self, ticket_id: int) -> None:
         if ticket_id in self.viewing:
             await self.presence.touch(self.organization.pk, ticket_id, self.user.pk, str(self.user), typing=True)
             await self._broadcast_presence(ticket_id)
+            await database_sync_to_async(self._agent_activity)(ticket_id, "typing")
+
+    def _agent_activity(self, ticket_id: int, activity: str) -> None:
+        """Let the platform show the customer that an agent read (opened) or is answering the conversation, where it
+        can (Connector.agent_activity: LINE's read marks and loading animation), in a task, off the socket. An
+        observing socket shows nothing."""
+        if self.observer:
+            return
+        targets = self.activity_targets
+        if ticket_id not in targets:
+            with scope(organization=self.organization):
+                row = (
+                    Ticket.objects.filter(pk=ticket_id)
+                    .values_list("connection_id", "connection__platform", "external_thread_key")
+                    .first()
+                )
+            shows = row is not None and has_connector(row[1]) and connector_for(row[1]).shows_agent_activity
+            targets[ticket_id] = (row[0], row[2]) if shows else None
+        target = targets[ticket_id]
+        if target is None:
+            return
+        try:
+            channel_tasks.agent_activity.delay(
+                organization_id=self.organization.pk, connection_id=target[0], thread_key=target[1], activity=activity
+            )
+        except Exception:  # a courtesy to the customer must never break the agent's socket
+            logger.exception("could not queue agent activity on ticket %s", ticket_id)
 
     async def _stop_viewing(self, ticket_id: int) -> None:
         if ticket_id not in self.viewing:

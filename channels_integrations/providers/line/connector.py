@@ -49,10 +49,16 @@ REPLY_TOKEN_SECONDS = 50
 QUOTA_CACHE_SECONDS = 60
 BLOCKED_SECONDS = 400 * 24 * 3600  # a block outlives any conversation; a follow (unblock) clears it
 SIGNATURE_HEADER = "x-line-signature"
+READ_TOKEN_SECONDS = 7 * 24 * 3600  # marking the latest message read marks the earlier ones too
+LOADING_SECONDS = 20  # the loading animation: 5-60 s in steps of 5; it stops by itself when our message arrives
 
 
 def _reply_key(account_id: str, chat_id: str) -> str:
     return f"line:reply-token:{account_id}:{chat_id}"
+
+
+def _read_key(account_id: str, chat_id: str) -> str:
+    return f"line:read-token:{account_id}:{chat_id}"
 
 
 def _blocked_key(account_id: str, user_id: str) -> str:
@@ -81,6 +87,7 @@ class LineConnector(Connector):
     idempotent_send = False
     fetches_profiles = True
     downloads_media = True
+    shows_agent_activity = True  # read marks when an agent opens the conversation, the loading animation as they type
     max_media_bytes = 25 * 1024 * 1024  # what we store per attachment (LINE files may be larger: kept by name)
     # Push reaches only people who added the account as a friend (and group members): agents answer, never start.
     can_initiate = False
@@ -122,6 +129,9 @@ class LineConnector(Connector):
                 r.set(_blocked_key(account_id, source["userId"]), 1, ex=BLOCKED_SECONDS)
             elif event.get("type") == "follow" and source.get("userId"):
                 r.delete(_blocked_key(account_id, source["userId"]))
+            message = event.get("message") if isinstance(event.get("message"), dict) else {}
+            if event.get("type") == "message" and message.get("markAsReadToken") and source.get("type") == "user":
+                r.set(_read_key(account_id, chat_id), str(message["markAsReadToken"]), ex=READ_TOKEN_SECONDS)
             token, stamp = event.get("replyToken"), event.get("timestamp")
             if not isinstance(token, str) or not token or not isinstance(stamp, int):
                 continue
@@ -321,6 +331,35 @@ class LineConnector(Connector):
             message_id = _sent_id(body) or answer.get("x-line-accepted-request-id", "")
             return SendResult(platform_message_id=message_id or headers["X-Line-Retry-Key"])
         return SendResult(platform_message_id=_sent_id(body) or answer.get("x-line-request-id", ""))
+
+    # --- agent activity ---------------------------------------------------------------------------------------------
+    def agent_activity(self, connection, thread_key: str, activity: str) -> None:
+        """LINE shows both in one-on-one chats only: "read" marks the customer's messages read up to the latest
+        (`POST /v2/bot/chat/markAsRead` with its markAsReadToken, once); "typing" starts the loading animation
+        (`POST /v2/bot/chat/loading/start`), at most once per animation."""
+        if not thread_key.startswith("user:"):
+            return
+        chat_id = thread_key.removeprefix("user:")
+        r = redis_client()
+        if activity == "read":
+            token = r.getdel(_read_key(connection.external_account_id, chat_id))
+            if token:
+                self._call(
+                    connection,
+                    "POST",
+                    client.api_url("v2/bot/chat/markAsRead"),
+                    json={"markAsReadToken": token.decode()},
+                    timeout=(2.0, 4.0),
+                )
+        elif activity == "typing":
+            if r.set(f"line:loading:{connection.uuid}:{chat_id}", 1, nx=True, ex=LOADING_SECONDS):
+                self._call(
+                    connection,
+                    "POST",
+                    client.api_url("v2/bot/chat/loading/start"),
+                    json={"chatId": chat_id, "loadingSeconds": LOADING_SECONDS},
+                    timeout=(2.0, 4.0),
+                )
 
     # --- media and profiles ---------------------------------------------------------------------------------------
     def download_media(self, connection, attachment):

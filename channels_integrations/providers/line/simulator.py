@@ -95,7 +95,8 @@ class LineSimulator(SimulatorPart):
         self.next_message_id = 600000000000000001
         self.followers: set[str] = set(DEMO_CUSTOMERS)
         self.loading: list[dict] = []
-        self.read_marks: list[str] = []
+        self.read_marks: list[str] = []  # the users whose messages were marked read
+        self.read_tokens: dict[str, str] = {}  # markAsReadToken -> user id
 
     def state(self) -> dict:
         return {
@@ -288,13 +289,22 @@ class LineSimulator(SimulatorPart):
     def _loading(self, request: Request, match) -> Response:
         if (denied := self._authorized(request)) is not None:
             return denied
-        self.loading.append(request.json())
+        data = request.json()
+        seconds = data.get("loadingSeconds", 20)
+        if not isinstance(seconds, int) or seconds % 5 or not 5 <= seconds <= 60:
+            return _invalid("loadingSeconds", "Must be a multiple of 5 between 5 and 60")
+        if not str(data.get("chatId", "")).startswith("U"):
+            return _invalid("chatId", "Only one-on-one chats with users can show the loading animation")
+        self.loading.append(data)
         return Response(202, {})
 
     def _mark_read(self, request: Request, match) -> Response:
         if (denied := self._authorized(request)) is not None:
             return denied
-        self.read_marks.append(str(request.json().get("markAsReadToken", "")))
+        token = str(request.json().get("markAsReadToken", ""))
+        if token not in self.read_tokens:
+            return _invalid("markAsReadToken", "Invalid markAsReadToken")
+        self.read_marks.append(self.read_tokens[token])
         return Response(200, {})
 
     def _issue_token(self, request: Request, match) -> Response:
@@ -342,8 +352,17 @@ class LineSimulator(SimulatorPart):
             message_id = str(self.next_message_id)
             self.next_message_id += 1
             self.followers.add(user_id)
+            read_token = secrets.token_urlsafe(16)
+            self.read_tokens[read_token] = user_id
             return self._event(
-                user_id, "message", message={"id": message_id, "quoteToken": secrets.token_urlsafe(12), **message}
+                user_id,
+                "message",
+                message={
+                    "id": message_id,
+                    "quoteToken": secrets.token_urlsafe(12),
+                    "markAsReadToken": read_token,
+                    **message,
+                },
             )
 
     def customer_text(self, user_id: str, text: str, *, name: str = "", deliveries: int = 1) -> dict:

@@ -451,3 +451,41 @@ def test_the_demo_connection_receives_what_a_simulated_customer_writes(
         line.customer_sticker(HANAKO)
     with scopes_disabled():
         assert Message.objects.get(connection=connection).text == "[sticker] Thanks, Happy"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_opening_and_answering_a_conversation_shows_on_line(tenant_a, line):
+    """The agent opens the conversation (read marks) and types (the loading animation), over the inbox's socket."""
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    from inbox.tests.test_consumers import _socket
+    from tickets.models import Ticket
+
+    connect(tenant_a, line)
+    line.customer_text(HANAKO, "至急確認してください")
+    with tenant_a.scope():
+        ticket_id = Ticket.objects.get().pk
+
+    async def settle(socket) -> list[dict]:
+        """The frames the socket sent until the answer to a ping (every earlier message is handled by then)."""
+        await socket.send_json_to({"type": "ping"})
+        frames = []
+        while not frames or frames[-1].get("type") != "pong":
+            frames.append(await socket.receive_json_from(timeout=5))
+        return frames
+
+    async def run():
+        socket = await sync_to_async(_socket)(tenant_a.slug, tenant_a.users["owner"])
+        assert (await socket.connect())[0]
+        await settle(socket)
+        await socket.send_json_to({"type": "view", "ticket_id": ticket_id})
+        assert not [f for f in await settle(socket) if f.get("type") == "error"]
+        for _keystroke in range(3):
+            await socket.send_json_to({"type": "typing", "ticket_id": ticket_id})
+        await socket.send_json_to({"type": "view", "ticket_id": ticket_id})  # opened again (another tab)
+        await settle(socket)
+        await socket.disconnect()
+
+    async_to_sync(run)()
+    assert line.read_marks == [HANAKO]  # once: the token marks everything up to the latest message
+    assert line.loading == [{"chatId": HANAKO, "loadingSeconds": 20}]  # once per animation, not per keystroke
