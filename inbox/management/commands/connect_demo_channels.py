@@ -16,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_scopes import scope
 
-from accounts.models import Organization, User
+from accounts import services as account_services
+from accounts.models import Organization, Team, User
 from channels_integrations.connector import AccountChoice
 from channels_integrations.models import ChannelConnection
 from channels_integrations.providers.line import simulator as line_sim
@@ -137,7 +138,13 @@ class Command(BaseCommand):
                 )
                 connection_connect(organization=demo, actor=owner, choice=choice)
             line_uuid = ChannelConnection.objects.get(platform="line", external_account_id=line_sim.BOT_USER_ID).uuid
-            phone_uuid = ChannelConnection.objects.get(platform="phone", external_account_id=phone_sim.NUMBER).uuid
+            phone_line = ChannelConnection.objects.get(platform="phone", external_account_id=phone_sim.NUMBER)
+            phone_uuid = phone_line.uuid
+            support = Team.objects.filter(name="サポート").first()  # the seeded support team answers the phone
+            if support is not None:
+                account_services.connection_access_set(
+                    organization=demo, actor=owner, connection=phone_line, teams=[support]
+                )
             customers = []
             for platform, account in (("facebook", page["id"]), ("instagram", page["ig_id"])):
                 contact_ids = Ticket.objects.filter(connection__platform=platform).values("contact_id")
