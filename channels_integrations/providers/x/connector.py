@@ -62,9 +62,12 @@ REFRESH_AHEAD = timedelta(minutes=90)
 USER_FIELDS = "name,username,profile_image_url"
 MENTION_PARAMS = {
     "max_results": PAGE_SIZE,
-    "expansions": "author_id",
-    "tweet.fields": "created_at,author_id,conversation_id,referenced_tweets,edit_history_tweet_ids,note_tweet",
+    "expansions": "author_id,attachments.media_keys",
+    "tweet.fields": (
+        "created_at,author_id,conversation_id,referenced_tweets,edit_history_tweet_ids,note_tweet,attachments"
+    ),
     "user.fields": USER_FIELDS,
+    "media.fields": "media_key,type,url,preview_image_url",
 }
 DM_PARAMS = {
     "max_results": PAGE_SIZE,
@@ -173,11 +176,20 @@ class XConnector(Connector):
             params["pagination_token"] = state["next_token"]
         answer = client.call("GET", f"2/users/{user_id}/mentions", token=token, params=params)
         body = answer.body
-        users = {str(u["id"]): u for u in (body.get("includes") or {}).get("users") or () if "id" in u}
+        includes = body.get("includes") or {}
+        users = {str(u["id"]): u for u in includes.get("users") or () if "id" in u}
+        media = {m["media_key"]: m for m in includes.get("media") or () if "media_key" in m}
         events = []
         for tweet in reversed(body.get("data") or []):  # newest first: stored oldest first
             author = str(tweet.get("author_id", ""))
-            payload = {"x_poll": "mention", "for_user_id": user_id, "item": tweet, "users": _only(users, author)}
+            keys = (tweet.get("attachments") or {}).get("media_keys") or ()
+            payload = {
+                "x_poll": "mention",
+                "for_user_id": user_id,
+                "item": tweet,
+                "users": _only(users, author),
+                "media": {k: media[k] for k in keys if k in media},
+            }
             events.append(PolledEvent(event_key=str(tweet["id"]), payload=json.dumps(payload).encode()))
         meta = body.get("meta") or {}
         newest = state.get("newest") or meta.get("newest_id") or state.get("since_id") or ""

@@ -110,7 +110,7 @@ def parse(payload: bytes, *, account_id: str) -> list[InboundItem]:
     account_id = str(data.get("for_user_id") or account_id)
     try:
         if data.get("x_poll") == "mention":
-            return _v2_tweet(data["item"], data.get("users") or {}, account_id)
+            return _v2_tweet(data["item"], data.get("users") or {}, data.get("media") or {}, account_id)
         if data.get("x_poll") == "dm":
             return _v2_dm(data["item"], data.get("users") or {}, data.get("media") or {}, account_id)
         items: list[InboundItem] = []
@@ -257,7 +257,7 @@ def _v1_dm(event: dict, users: dict, account_id: str) -> list[InboundItem]:
 # --- v2 (polling) -----------------------------------------------------------------------------------------------
 
 
-def _v2_tweet(tweet: dict, users: dict, account_id: str) -> list[InboundItem]:
+def _v2_tweet(tweet: dict, users: dict, media: dict, account_id: str) -> list[InboundItem]:
     tweet_id = str(tweet["id"])
     author = str(tweet.get("author_id", ""))
     if not author or author == account_id:
@@ -283,8 +283,26 @@ def _v2_tweet(tweet: dict, users: dict, account_id: str) -> list[InboundItem]:
             reply_to_platform_id=replied,
             is_public=True,
             thread_hints=(replied,) if replied else (),
+            attachments=_public_media(tweet, media),
         )
     ]
+
+
+def _public_media(tweet: dict, media: dict) -> tuple[InboundAttachment, ...]:
+    """A post's photos and video previews: public (pbs.twimg.com), stored from their URL."""
+    found = []
+    for key in (tweet.get("attachments") or {}).get("media_keys") or ():
+        item = media.get(key) or {}
+        url = item.get("url") or item.get("preview_image_url") or ""
+        if url:
+            found.append(
+                InboundAttachment(
+                    filename=url.rsplit("/", 1)[-1].split("?")[0],
+                    content_type="image/jpeg" if item.get("type") == "photo" else "",
+                    url=url,
+                )
+            )
+    return tuple(found)
 
 
 def _v2_dm(event: dict, users: dict, media: dict, account_id: str) -> list[InboundItem]:

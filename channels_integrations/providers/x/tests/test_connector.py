@@ -196,6 +196,11 @@ def test_polled_v2_mentions_parse_like_webhook_ones_and_an_edit_edits():
     [message] = XConnector().parse_event(json.dumps(payload).encode(), account_id="783214")
     assert message.platform_message_id == "1578516295611748353" and message.thread_key == "mentions:99"
     assert message.author_name == "N" and message.kind == "mention"
+    with_photo = {**tweet, "attachments": {"media_keys": ["3_1"]}}
+    photo = {"media_key": "3_1", "type": "photo", "url": "https://pbs.twimg.com/media/Fe0.jpg"}
+    shown = {**payload, "item": with_photo, "media": {"3_1": photo}}
+    [message] = XConnector().parse_event(json.dumps(shown).encode(), account_id="783214")
+    assert message.attachments[0].url == "https://pbs.twimg.com/media/Fe0.jpg"
     edited = {
         **tweet,
         "id": "1578516295611749999",
