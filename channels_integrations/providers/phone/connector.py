@@ -69,6 +69,10 @@ class PhoneConnector(Connector):
     can_initiate = False
 
     # --- webhooks -------------------------------------------------------------------------------------------------
+    def handshake(self, request, connection):
+        # Twilio may be told to use GET for the voice URL; we sign and read POST forms only (and say so).
+        raise WebhookRejected("Configure the number's webhooks with HTTP POST", status=405, code="use_post")
+
     def verify_webhook(self, request, connection):
         given = request.headers.get(SIGNATURE_HEADER)
         if not given:

@@ -231,6 +231,7 @@ def test_signature_valid_invalid_and_missing_on_the_endpoint(tenant_a, phone, cl
         return client.post(path, data=body, content_type="application/x-www-form-urlencoded", headers=headers)
 
     assert post().status_code == 401
+    assert client.get(path).status_code == 405  # the number must be set to POST: GET requests are not read
     assert post(**{"X-Twilio-Signature": "AAAA" + good[4:]}).status_code == 403
     # Signed for the URL the proxy forwarded to, not the one registered with Twilio: refused.
     proxied = signature(SITE + path, params, AUTH_TOKEN)
