@@ -489,3 +489,64 @@ def test_opening_and_answering_a_conversation_shows_on_line(tenant_a, line):
     async_to_sync(run)()
     assert line.read_marks == [HANAKO]  # once: the token marks everything up to the latest message
     assert line.loading == [{"chatId": HANAKO, "loadingSeconds": 20}]  # once per animation, not per keystroke
+
+
+def test_the_reply_service_refuses_a_push_beyond_the_quota_before_queueing(
+    tenant_a, line, django_capture_on_commit_callbacks
+):
+    from core.errors import DomainError
+    from tickets.models import Ticket
+
+    connect(tenant_a, line)
+    with django_capture_on_commit_callbacks(execute=True):
+        line.customer_text(HANAKO, "まだですか？")
+    line.quota_used = line.quota_limit
+    with tenant_a.scope():
+        Ticket.objects.update(last_customer_message_at=datetime.now(UTC) - timedelta(minutes=5))  # no reply token
+    with pytest.raises(DomainError) as refused:
+        reply(tenant_a, "確認中です")
+    assert refused.value.code == "platform_rule" and "monthly message quota" in refused.value.message
+    assert line.deliveries == []
+
+
+def test_the_operator_routes_drive_a_customer_and_the_failures(tenant_a, line, django_capture_on_commit_callbacks):
+    import requests
+
+    from tickets.models import Attachment, Message
+
+    connect(tenant_a, line)
+    base = f"{line.sim.base_url}/_sim/line"
+    page = requests.get(f"{line.sim.base_url}/_sim/", timeout=5).text
+    assert "Customer writes on LINE" in page and "monthly quota exhausted" in page
+    # The operator page's forms post urlencoded fields; the simulator's webhooks reach Django in this thread.
+    with django_capture_on_commit_callbacks(execute=True):
+        for kind in ("text", "sticker", "image", "file"):
+            line._operator_message(_form({"user_id": KEN, "kind": kind, "text": "Hello from LINE"}), None)
+    with tenant_a.scope():
+        assert Message.objects.count() == 4 and Attachment.objects.exclude(file="").count() == 2
+        first = Message.objects.order_by("pk").first()
+    with django_capture_on_commit_callbacks(execute=True):
+        line._operator_edit(_form({"user_id": KEN, "message_id": first.platform_message_id, "text": "Edited"}), None)
+        line._operator_unsend(_form({"user_id": KEN, "message_id": first.platform_message_id}), None)
+    with tenant_a.scope():
+        first.refresh_from_db()
+        assert first.text == "Edited" and first.deleted_at is not None
+    for kind in ("rate_limit", "lost_answer", "quota", "expired_token"):
+        assert requests.post(f"{base}/fail", data={"kind": kind}, timeout=5).status_code == 200
+    assert line.fail_next == ["rate_limit", "lost_answer"] and line.revoked and line.quota_used == line.quota_limit
+    assert requests.post(f"{base}/fail", data={"kind": "nonsense"}, timeout=5).status_code == 400
+    assert requests.post(f"{base}/expire-reply-tokens", timeout=5).json()["expired"] >= 4
+
+
+def _form(data: dict):
+    from urllib.parse import urlencode
+
+    from channels_integrations.simulator.core import Request
+
+    return Request(
+        method="POST",
+        path="/_sim/line/",
+        query={},
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        body=urlencode(data).encode(),
+    )
