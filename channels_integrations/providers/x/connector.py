@@ -160,12 +160,13 @@ class XConnector(Connector):
                 waits.append(paused[name] - now)
                 continue
             events.extend(found)
-            more = more or again
             if answer.remaining == 0 and answer.reset:  # the window is spent: wait for its reset, not for a 429
                 paused[name] = float(answer.reset)
+            else:
+                more = more or again  # another page waits, and the window allows reading it soon
         if len(waits) == 2:
             raise RateLimited("X rate limit: both mentions and direct messages wait", retry_after=min(waits))
-        return PollResult(events=events, cursor=cursor, more=more and not paused)
+        return PollResult(events=events, cursor=cursor, more=more)
 
     def _poll_mentions(self, connection, token, state):
         user_id = connection.external_account_id
