@@ -409,3 +409,25 @@ def test_the_demo_organization_gets_the_simulators_number_and_calls_reach_it(
         )
     with scopes_disabled():
         assert CallRecord.objects.get(organization=demo).outcome == "missed"
+
+
+def test_a_json_bodied_webhook_is_signed_over_its_url_with_the_bodys_hash(settings):
+    import hashlib
+    from types import SimpleNamespace
+
+    from django.test import RequestFactory
+
+    from channels_integrations.connector import WebhookRejected
+
+    settings.SITE_URL = "https://tsunagu.example"
+    body = b'{"CallSid": "CA1", "CallStatus": "completed"}'
+    path = f"/webhooks/phone/x/?bodySHA256={hashlib.sha256(body).hexdigest()}"
+    connection = SimpleNamespace(credentials={"auth_token": AUTH_TOKEN})
+    good = signature("https://tsunagu.example" + path, [], AUTH_TOKEN)
+
+    def request(data: bytes, sig: str):
+        return RequestFactory().post(path, data=data, content_type="application/json", HTTP_X_TWILIO_SIGNATURE=sig)
+
+    PhoneConnector().verify_webhook(request(body, good), connection)
+    with pytest.raises(WebhookRejected):  # the body changed: its hash no longer matches the signed URL
+        PhoneConnector().verify_webhook(request(body.replace(b"completed", b"no-answer"), good), connection)
