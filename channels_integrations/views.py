@@ -355,6 +355,7 @@ def oauth_callback(request, platform):
                             "name": c.display_name,
                             "credentials": c.credentials,
                             "expires": c.token_expires_at.isoformat() if c.token_expires_at else None,
+                            "config": c.config,
                         }
                         for c in choices
                     ]
@@ -390,6 +391,7 @@ def channel_choose(request, org_slug):
                 display_name=item["name"],
                 credentials=item["credentials"],
                 token_expires_at=datetime.fromisoformat(item["expires"]) if item["expires"] else None,
+                config=item.get("config") or {},  # e.g. how the account's events arrive (X: webhook or polling)
             )
             try:
                 services.connection_connect(choice=choice, **actor_kwargs(request))

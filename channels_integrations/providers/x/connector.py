@@ -86,8 +86,10 @@ def signature(secret: str, message: bytes) -> str:
 
 
 def mode(connection) -> str:
-    """ "webhook" when the app has a registered Account Activity webhook (or the connection says so), else "polling"."""
-    return connection.config.get("mode") or ("webhook" if settings.X_WEBHOOK_ID else "polling")
+    """How the account's events arrive, fixed when it was connected: "webhook" when the app had a registered Account
+    Activity webhook then, else "polling". Setting X_WEBHOOK_ID later does not stop polling accounts that were never
+    subscribed; connecting them again subscribes them."""
+    return connection.config.get("mode") or "polling"
 
 
 class XConnector(Connector):
@@ -403,6 +405,7 @@ class XConnector(Connector):
                 display_name=f"@{user.get('username') or user['id']}",
                 credentials={"access_token": token["access_token"], "refresh_token": token.get("refresh_token", "")},
                 token_expires_at=_expiry(token.get("expires_in")),
+                config={"mode": "webhook" if settings.X_WEBHOOK_ID else "polling"},
             )
         ]
 

@@ -98,6 +98,7 @@ def test_an_account_is_connected_through_the_oauth_dialog_with_pkce(tenant_a, lo
     with tenant_a.scope():
         connection = ChannelConnection.objects.get(platform="x")
     assert connection.display_name == "@tsunagu_demo" and connection.status == ConnectionStatus.ACTIVE
+    assert connection.config["mode"] == "polling"  # no Account Activity webhook registered (X_WEBHOOK_ID)
     assert connection.credentials["refresh_token"] in x.refresh  # offline.access granted a refresh token
     assert timedelta(minutes=110) < connection.token_expires_at - datetime.now(UTC) <= timedelta(hours=2)
 
