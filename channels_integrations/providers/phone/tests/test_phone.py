@@ -431,3 +431,23 @@ def test_a_json_bodied_webhook_is_signed_over_its_url_with_the_bodys_hash(settin
     PhoneConnector().verify_webhook(request(body, good), connection)
     with pytest.raises(WebhookRejected):  # the body changed: its hash no longer matches the signed URL
         PhoneConnector().verify_webhook(request(body.replace(b"completed", b"no-answer"), good), connection)
+
+
+def test_connecting_through_the_page_shows_the_url_to_paste_and_the_channel_page_shows_it_again(tenant_a, phone, login):
+    tenant_a.organization.default_language = "en"
+    tenant_a.organization.save(update_fields=["default_language"])
+    client = login(tenant_a.users["owner"])
+    url = f"/{tenant_a.slug}/settings/channels/phone/"
+    page = client.get(url)
+    assert page.status_code == 200 and 'name="auth_token"' in page.content.decode()
+    wrong = client.post(url, {"account_sid": ACCOUNT_SID, "auth_token": "e" * 32, "number": "050-1234-5678"})
+    assert wrong.status_code == 400
+    assert "Twilio does not accept this Account SID and Auth Token." in wrong.content.decode()
+    done = client.post(url, {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "number": "050-1234-5678"})
+    assert done.status_code == 200
+    with tenant_a.scope():
+        connection = ChannelConnection.objects.get(platform="phone")
+    hook = f"{SITE}/webhooks/phone/{connection.uuid}/"
+    assert hook in done.content.decode() and AUTH_TOKEN not in done.content.decode()
+    detail = client.get(f"/{tenant_a.slug}/settings/channels/{connection.pk}/").content.decode()
+    assert hook in detail and "050-1234-5678" in detail
