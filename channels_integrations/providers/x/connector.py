@@ -348,6 +348,8 @@ class XConnector(Connector):
     def send(self, connection, outbound: OutboundMessage) -> SendResult:
         token = self._token(connection)
         public = outbound.is_public and outbound.kind in ("mention", "comment")
+        if public and not outbound.reply_to_platform_id:  # without it X would publish a post to every follower
+            raise SendRejected(_("A public reply needs the customer's post to answer; none is known here."))
         try:
             if public:
                 answer = client.call(

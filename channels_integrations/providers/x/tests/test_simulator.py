@@ -354,6 +354,8 @@ def test_xs_errors_become_the_connector_errors_with_clear_sentences(tenant_a, x)
     with pytest.raises(AuthFailed) as expired:
         connector.send(connection, out("DM です", public=False))
     assert "connect the account again" in expired.value.message
+    with pytest.raises(SendRejected):  # never a standalone post
+        connector.send(connection, out("独り言", public=True))
     assert [s["kind"] for s in x.sent] == ["reply"]
 
 
