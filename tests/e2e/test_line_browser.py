@@ -134,6 +134,7 @@ def test_sticker_and_image_arrive_live_then_a_reply_and_a_push(browser, transact
         assert state["deliveries"][1]["retry_key"]
         assert state["deliveries"][0]["messages"][0]["text"] == "スタンプと写真ありがとうございます。確認いたします。"
         assert state["quota"]["used"] == 1  # only the push counts against the monthly quota
+        assert state["read_marks"] == [CUSTOMER]  # opening the conversation marked the customer's messages read
         assert png(96, 64) in [content for _type, content in line.contents.values()]
         # And both bubbles say "sent" (LINE reports no delivery or read receipts for these messages)
         page.reload()
