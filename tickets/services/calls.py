@@ -9,17 +9,19 @@ import re
 import unicodedata
 from datetime import timedelta
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext, pgettext_lazy
 
 from accounts.models import Organization, User
-from channels_integrations.inbound import CallDetails, InboundMessage
+from channels_integrations.inbound import CallDetails, InboundAttachment, InboundMessage
 from core import phone
 from core.errors import DomainError
 from tickets.events import publish_message, publish_message_updated, publish_ticket
 from tickets.models import (
+    Attachment,
     CallDirection,
     CallOutcome,
     CallRecord,
@@ -175,11 +177,14 @@ def call_stored(organization: Organization, ticket: Ticket, message: Message, in
     return record
 
 
-def call_merge(organization: Organization, message: Message, call: CallDetails) -> bool:
+def call_merge(
+    organization: Organization, message: Message, call: CallDetails, *, attachments: tuple[InboundAttachment, ...] = ()
+) -> bool:
     """A later callback of a stored call (the final status, the recording, the transcription) completes its record:
     empty values never erase known ones, the outcome that says most wins, the duration is the longest reported. The
-    message's summary follows; the ticket it opened is renamed when the call turns out to need a call back. True
-    when something changed."""
+    message's summary follows; the ticket it opened is renamed when the call turns out to need a call back; a
+    recording's audio joins the message's attachments (once). True when something changed."""
+    added = _attachments_add(organization, message, attachments)
     record = CallRecord.objects.select_for_update().filter(message=message).first()
     if record is None:  # a call message stored before the record existed (never expected): make it now
         record = CallRecord(organization=organization, message=message)
@@ -199,7 +204,9 @@ def call_merge(organization: Organization, message: Message, call: CallDetails) 
         record.outcome = fresh["outcome"]
     changed = [name for name, old in before.items() if getattr(record, name) != old]
     if not changed:
-        return False
+        if added:
+            publish_message_updated(organization, message)
+        return added
     record.save(update_fields=changed)
     ticket = message.ticket
     with translation.override(organization.default_language or "ja"):
@@ -228,6 +235,34 @@ def call_merge(organization: Organization, message: Message, call: CallDetails) 
     publish_message_updated(organization, message)
     publish_ticket(organization, ticket)
     return True
+
+
+def _attachments_add(organization: Organization, message: Message, attachments) -> bool:
+    """Files a later callback brought (a recording), skipping those the message has already (by name)."""
+    if not attachments:
+        return False
+    from tickets.services.ingest import _storage_name  # the ingest's safe storage names
+
+    have = set(Attachment.objects.filter(message=message).values_list("filename", flat=True))
+    added = False
+    for a in attachments:
+        name = a.filename[:255] or "attachment"
+        if name in have:
+            continue
+        attachment = Attachment(
+            organization=organization,
+            message=message,
+            remote_url=a.url[:2000],
+            filename=name,
+            content_type=a.content_type[:120],
+            size=a.size or len(a.content),
+        )
+        if a.content:
+            attachment.file.save(_storage_name(a.filename), ContentFile(a.content), save=False)
+        attachment.save()
+        have.add(name)
+        added = True
+    return added
 
 
 def _tag_call_back(organization: Organization, ticket: Ticket) -> None:

@@ -279,7 +279,8 @@ def _messages_ingest(organization, connection, inbounds, lookup_profile) -> list
             message = results[first_index[inbound.platform_message_id]][0]
             results[i] = (message, False)
         if inbound.call is not None and not results[i][1]:
-            calls.call_merge(organization, results[i][0], inbound.call)  # a later callback of a stored call
+            # A later callback of a stored call (its status, recording, transcription) completes it.
+            calls.call_merge(organization, results[i][0], inbound.call, attachments=inbound.attachments)
     return results
 
 

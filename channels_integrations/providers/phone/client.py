@@ -55,3 +55,28 @@ def call(method: str, account_sid: str, auth_token: str, path: str = "", **kwarg
     if response.status_code == 404:
         raise ConnectorError(message, code=code)
     raise SendRejected(message, code=code)
+
+
+def download(url: str, account_sid: str, auth_token: str, *, max_bytes: int) -> tuple[bytes, str]:
+    """(bytes, content type) of a recording, streamed with a cap. 404: deleted → ConnectorError (the call keeps its
+    link); 5xx or unreachable → TransientError (the event is retried)."""
+    try:
+        response = requests.get(
+            url, auth=(account_sid, auth_token), timeout=settings.PLATFORM_HTTP_TIMEOUT, stream=True
+        )
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise TransientError(f"Twilio could not be reached: {type(exc).__name__}") from exc
+    with response:
+        if response.status_code >= 500:
+            raise TransientError(f"recording download: HTTP {response.status_code}")
+        if response.status_code == 401:
+            raise AuthFailed("recording download: 401", code="401")
+        if response.status_code >= 400:
+            raise ConnectorError(f"recording download: HTTP {response.status_code}", code=str(response.status_code))
+        chunks, size = [], 0
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ConnectorError("recording larger than allowed", code="too_large")
+            chunks.append(chunk)
+        return b"".join(chunks), response.headers.get("Content-Type", "").split(";")[0].strip()

@@ -7,6 +7,7 @@ provider was given — rebuilt from `SITE_URL`, never from the Host header a pro
 There is no text reply on a phone conversation: the agent calls the customer back and logs the call (tickets.services
 .calls.call_log)."""
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -66,6 +67,8 @@ class PhoneConnector(Connector):
     connect_form = "channels_integrations.providers.phone.connect.TwilioConnectForm"
     connect_label = gettext_lazy("Connect a phone number")
     idempotent_send = False  # nothing is ever sent: send() refuses
+    downloads_media = True  # recordings: fetched with the account's credentials (media may require HTTP auth)
+    max_media_bytes = 20 * 1024 * 1024  # a voicemail of 2 minutes is about 1 MB as MP3
     can_initiate = False
 
     # --- webhooks -------------------------------------------------------------------------------------------------
@@ -107,6 +110,18 @@ class PhoneConnector(Connector):
         if kind != "incoming":
             return None
         return HttpResponse(twiml(connection), content_type="text/xml; charset=utf-8")
+
+    def download_media(self, connection, attachment):
+        """The recording's MP3, from Twilio's API host only (the account's SID and token go nowhere else)."""
+        api = urlsplit(settings.TWILIO_API_URL)
+        where = urlsplit(attachment.url)
+        if (where.scheme, where.netloc) != (api.scheme, api.netloc):
+            raise ConnectorError(f"recording outside {api.netloc} not fetched", code="foreign_host")
+        sid, token = self._credentials(connection)
+        content, content_type = client.download(attachment.url, sid, token, max_bytes=self.max_media_bytes)
+        return dataclasses.replace(
+            attachment, content=content, content_type=content_type or attachment.content_type, size=len(content)
+        )
 
     # --- replies --------------------------------------------------------------------------------------------------
     def reply_limits(self, connection, context: ReplyContext) -> ReplyLimits:

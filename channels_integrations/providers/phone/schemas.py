@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl
 
 from channels_integrations.connector import MalformedPayload
-from channels_integrations.inbound import CallDetails, InboundItem, InboundMessage
+from channels_integrations.inbound import CallDetails, InboundAttachment, InboundItem, InboundMessage
 from core import phone
 
 # CallStatus values that end a call without anyone answering (Twilio's "no-answer", "busy", "canceled", "failed").
@@ -108,6 +108,7 @@ def parse(body: bytes) -> list[InboundItem]:
         "to_number": to_number,
         "started_at": None,
     }
+    attachments: tuple[InboundAttachment, ...] = ()
     if kind == "status":
         if status in ENDED_UNANSWERED:
             outcome = ENDED_UNANSWERED[status]
@@ -121,10 +122,17 @@ def parse(body: bytes) -> list[InboundItem]:
         if params.get("RecordingStatus") != "completed":
             return []  # in-progress or absent: no file to listen to
         url = _recording_url(params.get("RecordingUrl", ""))
-        if params.get("RecordingSource") == VOICEMAIL_SOURCE:
+        voicemail = params.get("RecordingSource") == VOICEMAIL_SOURCE
+        if voicemail:
             call = CallDetails(**details, outcome="voicemail", voicemail_url=url)
         else:
             call = CallDetails(**details, outcome="answered", recording_url=url)
+        if url:
+            # The audio itself, kept with the call (the connector fetches it with the account's credentials).
+            name = f"{'voicemail' if voicemail else 'recording'}-{params['RecordingSid']}.mp3"
+            attachments = (
+                InboundAttachment(filename=name, content_type="audio/mpeg", url=url, media_id=params["RecordingSid"]),
+            )
     else:  # transcription: only of a voicemail (<Record transcribe="true">)
         if params.get("TranscriptionStatus", "completed") != "completed":
             return []
@@ -146,5 +154,6 @@ def parse(body: bytes) -> list[InboundItem]:
             timestamp=timestamp,
             direction=direction,
             call=call,
+            attachments=attachments,
         )
     ]

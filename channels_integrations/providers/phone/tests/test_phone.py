@@ -93,6 +93,9 @@ def test_a_completed_call_a_missed_one_a_voicemail_and_its_transcription():
     [recording] = schemas.parse(fixture("recording_completed"))
     assert recording.call.outcome == "voicemail" and recording.author_id == ""  # the callback names no caller
     assert recording.call.voicemail_url.endswith("/Recordings/RE5a1c7e0000000000000000000000abcd.mp3")
+    [audio] = recording.attachments
+    assert audio.media_id == "RE5a1c7e0000000000000000000000abcd" and audio.url == recording.call.voicemail_url
+    assert audio.filename == "voicemail-RE5a1c7e0000000000000000000000abcd.mp3" and audio.content_type == "audio/mpeg"
     [transcription] = schemas.parse(fixture("transcription_completed"))
     assert transcription.call.transcription == "Hello, this is Sato. Please call me back about my order."
     assert transcription.author_id == "+81312345678"
@@ -282,6 +285,11 @@ def test_an_answered_call_is_one_message_completed_by_its_later_callbacks(
     assert record.voicemail_url.endswith(".mp3") and record.transcription == "Please call me back."
     assert message.text == "Voicemail from 03-1234-5678\n\nPlease call me back."
     assert ticket.subject == "Call back: Voicemail from 03-1234-5678" and tags == ["call back"]
+    # The voicemail's audio is kept with the call, fetched with the account's credentials.
+    with tenant_a.scope():
+        [audio] = list(message.attachments.all())
+        assert audio.filename.startswith("voicemail-RE") and audio.content_type == "audio/mpeg"
+        assert audio.file.read().startswith(b"ID3") and audio.size == len(phone.recording_bytes)
     # A redelivered callback changes nothing.
     with django_capture_on_commit_callbacks(execute=True):
         assert phone.redeliver() == 200
@@ -451,3 +459,18 @@ def test_connecting_through_the_page_shows_the_url_to_paste_and_the_channel_page
     assert hook in done.content.decode() and AUTH_TOKEN not in done.content.decode()
     detail = client.get(f"/{tenant_a.slug}/settings/channels/{connection.pk}/").content.decode()
     assert hook in detail and "050-1234-5678" in detail
+
+
+def test_recordings_are_fetched_only_from_the_providers_api_host(tenant_a, phone):
+    from channels_integrations.connector import ConnectorError
+    from channels_integrations.inbound import InboundAttachment
+
+    connection = connect(tenant_a, phone, language="en")
+    foreign = InboundAttachment(filename="x.mp3", url="https://evil.example/2010-04-01/r.mp3", media_id="RE1")
+    with pytest.raises(ConnectorError):
+        PhoneConnector().download_media(connection, foreign)
+    gone = InboundAttachment(
+        filename="x.mp3", url=f"{phone.sim.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Nothing/RE1.mp3", media_id="RE1"
+    )
+    with pytest.raises(ConnectorError):
+        PhoneConnector().download_media(connection, gone)
