@@ -58,7 +58,7 @@ def load(body: bytes) -> dict:
 def event_key(event: dict) -> str:
     event_id = event.get("webhookEventId")
     if isinstance(event_id, str) and event_id:
-        return f"event:{event_id}"
+        return event_id  # a ULID: never contains the ":" of the fallback below
     # Older or unusual events without an id: their content is their identity.
     return "sha256:" + hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
 

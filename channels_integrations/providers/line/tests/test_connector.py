@@ -133,7 +133,7 @@ def test_every_event_of_the_sdk_fixture_parses():
 def test_split_keys_by_webhook_event_id_and_an_empty_verify_gives_nothing():
     body = (FIXTURES / "COMPUTED_japanese_body.json").read_bytes()
     (delivery,) = schemas.split(body)
-    assert delivery.event_key == "event:01H810YECXQQZ37VAXPF6H9E6T"
+    assert delivery.event_key == "01H810YECXQQZ37VAXPF6H9E6T"
     redelivered = json.loads(body)
     redelivered["events"][0]["deliveryContext"]["isRedelivery"] = True
     assert schemas.split(json.dumps(redelivered).encode())[0].event_key == delivery.event_key
@@ -212,7 +212,7 @@ def test_a_redelivered_event_is_stored_once_and_the_profile_names_the_customer(
     with django_capture_on_commit_callbacks(execute=True):
         event = line.customer_text(HANAKO, "注文した商品がまだ届きません", deliveries=3)  # 1 + 2 redeliveries
     with tenant_a.scope():
-        assert InboundEvent.objects.get().event_key == f"event:{event['webhookEventId']}"
+        assert InboundEvent.objects.get().event_key == event["webhookEventId"]
         message = Message.objects.get()
         assert message.text == "注文した商品がまだ届きません" and message.platform_message_id == event["message"]["id"]
         contact = Contact.objects.get()
