@@ -129,7 +129,8 @@ def parse(body: bytes) -> list[InboundItem]:
             call = CallDetails(**details, outcome="answered", recording_url=url)
         if url:
             # The audio itself, kept with the call (the connector fetches it with the account's credentials).
-            name = f"{'voicemail' if voicemail else 'recording'}-{params['RecordingSid']}.mp3"
+            # Short enough for the bubble; the sid's tail keeps two recordings of one call apart.
+            name = f"{'voicemail' if voicemail else 'recording'}-{params['RecordingSid'][-6:]}.mp3"
             attachments = (
                 InboundAttachment(filename=name, content_type="audio/mpeg", url=url, media_id=params["RecordingSid"]),
             )

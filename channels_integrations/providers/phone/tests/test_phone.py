@@ -95,7 +95,7 @@ def test_a_completed_call_a_missed_one_a_voicemail_and_its_transcription():
     assert recording.call.voicemail_url.endswith("/Recordings/RE5a1c7e0000000000000000000000abcd.mp3")
     [audio] = recording.attachments
     assert audio.media_id == "RE5a1c7e0000000000000000000000abcd" and audio.url == recording.call.voicemail_url
-    assert audio.filename == "voicemail-RE5a1c7e0000000000000000000000abcd.mp3" and audio.content_type == "audio/mpeg"
+    assert audio.filename == "voicemail-00abcd.mp3" and audio.content_type == "audio/mpeg"
     [transcription] = schemas.parse(fixture("transcription_completed"))
     assert transcription.call.transcription == "Hello, this is Sato. Please call me back about my order."
     assert transcription.author_id == "+81312345678"
@@ -288,7 +288,7 @@ def test_an_answered_call_is_one_message_completed_by_its_later_callbacks(
     # The voicemail's audio is kept with the call, fetched with the account's credentials.
     with tenant_a.scope():
         [audio] = list(message.attachments.all())
-        assert audio.filename.startswith("voicemail-RE") and audio.content_type == "audio/mpeg"
+        assert audio.filename.startswith("voicemail-") and audio.content_type == "audio/mpeg"
         assert audio.file.read().startswith(b"ID3") and audio.size == len(phone.recording_bytes)
     # A redelivered callback changes nothing.
     with django_capture_on_commit_callbacks(execute=True):
