@@ -91,7 +91,7 @@ class LineSimulator(SimulatorPart):
         }
         self.stateless_tokens: set[str] = set()
         self.revoked = False
-        self.fail_next: list[str] = []  # "rate_limit", "quota", "lost_answer", "server_error"
+        self.fail_next: list[str] = []  # "rate_limit", "lost_answer" (push), "lost_reply", "server_error"
         self.next_message_id = 600000000000000001
         self.followers: set[str] = set(DEMO_CUSTOMERS)
         self.loading: list[dict] = []
@@ -184,6 +184,8 @@ class LineSimulator(SimulatorPart):
             self.deliveries.append(
                 {"kind": "reply", "to": token["to"], "messages": data["messages"], "sentMessages": sent}
             )
+            if self._forced("lost_reply"):  # delivered, but the answer never reaches the caller
+                return _error(500, "Internal server error")
             return Response(200, {"sentMessages": sent}, headers={"X-Line-Request-Id": str(uuid.uuid4())})
 
     def _push(self, request: Request, match) -> Response:
@@ -482,7 +484,7 @@ class LineSimulator(SimulatorPart):
                 self.revoked = False
             elif kind == "quota":
                 self.quota_used = self.quota_limit or 0
-            elif kind in ("rate_limit", "lost_answer", "server_error"):
+            elif kind in ("rate_limit", "lost_answer", "lost_reply", "server_error"):
                 self.fail_next.append(kind)
             else:
                 return _error(400, f"unknown failure {kind!r}")

@@ -217,6 +217,7 @@ def test_a_redelivered_event_is_stored_once_and_the_profile_names_the_customer(
         assert message.text == "注文した商品がまだ届きません" and message.platform_message_id == event["message"]["id"]
         contact = Contact.objects.get()
         assert contact.name == "佐藤 花子"  # GET /v2/bot/profile/{userId}
+        assert contact.avatar_url == line.profiles[HANAKO]["pictureUrl"]
     assert len(line.sim.deliveries) == 3
 
 
@@ -301,6 +302,21 @@ def test_a_push_whose_answer_was_lost_is_retried_with_its_key_and_delivered_once
     assert message.platform_message_id == line.deliveries[0]["sentMessages"][0]["id"]
     with tenant_a.scope():
         assert message.attempt_log.count() == 2  # the lost answer, then the 409 that confirms it
+
+
+def test_a_reply_whose_answer_was_lost_is_not_sent_again(tenant_a, line, django_capture_on_commit_callbacks):
+    from tickets.models import DeliveryState
+
+    connect(tenant_a, line)
+    with django_capture_on_commit_callbacks(execute=True):
+        line.customer_text(HANAKO, "今日中に届きますか？")
+    line.fail_next.append("lost_reply")  # LINE delivers the reply but answers 500
+    with django_capture_on_commit_callbacks(execute=True):
+        message = reply(tenant_a, "はい、本日中にお届けします。")
+    fresh(tenant_a, message)
+    # A reply carries no retry key: pushing it again could show it twice, so the agent is asked to check instead.
+    assert message.delivery_state == DeliveryState.FAILED and "may or may not have reached" in message.delivery_error
+    assert [d["kind"] for d in line.deliveries] == ["reply"]
 
 
 def test_the_connector_maps_lines_errors(tenant_a, line):
