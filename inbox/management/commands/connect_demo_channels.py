@@ -137,13 +137,18 @@ class Command(BaseCommand):
                     external_account_id=choice.external_account_id
                 )
                 connection_connect(organization=demo, actor=owner, choice=choice)
-            line_uuid = ChannelConnection.objects.get(platform="line", external_account_id=line_sim.BOT_USER_ID).uuid
+            line_channel = ChannelConnection.objects.get(platform="line", external_account_id=line_sim.BOT_USER_ID)
+            line_uuid = line_channel.uuid
             phone_line = ChannelConnection.objects.get(platform="phone", external_account_id=phone_sim.NUMBER)
             phone_uuid = phone_line.uuid
             support = Team.objects.filter(name="サポート").first()  # the seeded support team answers the phone
             if support is not None:
                 account_services.connection_access_set(
                     organization=demo, actor=owner, connection=phone_line, teams=[support]
+                )
+                # ...and LINE, where the demo's Japanese customers write.
+                account_services.connection_access_set(
+                    organization=demo, actor=owner, connection=line_channel, teams=[support]
                 )
             customers = []
             for platform, account in (("facebook", page["id"]), ("instagram", page["ig_id"])):
