@@ -102,14 +102,22 @@ class PhoneConnector(Connector):
         return schemas.parse(payload)
 
     def webhook_reply(self, request, connection) -> HttpResponse | None:
-        """The incoming-call request (the number's voice URL) is answered with TwiML; callbacks get the receipt."""
+        """The incoming-call request (the number's voice URL) and the forwarded call's end (`<Dial action>`) are
+        answered with TwiML; callbacks get the receipt."""
         try:
-            kind = schemas.callback_kind(schemas.form(request.body))
+            params = schemas.form(request.body)
         except MalformedPayload:
             return None
-        if kind != "incoming":
+        kind = schemas.callback_kind(params)
+        if kind == "incoming":
+            document = twiml(connection)
+        elif kind == "dial":
+            # Answered: the conversation is over, hang up. Otherwise the caller may leave a voicemail.
+            answered = params["DialCallStatus"] == "completed"
+            document = HANG_UP if answered else twiml(connection, voicemail=True)
+        else:
             return None
-        return HttpResponse(twiml(connection), content_type="text/xml; charset=utf-8")
+        return HttpResponse(document, content_type="text/xml; charset=utf-8")
 
     def download_media(self, connection, attachment):
         """The recording's MP3, from Twilio's API host only (the account's SID and token go nowhere else)."""
@@ -179,17 +187,21 @@ class PhoneConnector(Connector):
         return sid, token
 
 
-def twiml(connection) -> str:
-    """What the caller hears. With `config["dial"]` (an E.164 number) the call rings that phone, recorded from the
-    answer; otherwise a greeting in the organization's language and a voicemail recorded (and transcribed) — both
-    report back to the same URL."""
+HANG_UP = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>'
+
+
+def twiml(connection, *, voicemail: bool = False) -> str:
+    """What the caller hears. With `config["dial"]` (an E.164 number) the call rings that phone for 20 seconds,
+    recorded from the answer, and when nobody picks up Twilio asks the same URL again (`<Dial action>`), which then
+    answers with the voicemail; without, the voicemail at once: a greeting in the organization's language and a
+    recording (transcribed). Every callback reports to the same URL."""
     url = quoteattr(webhook_url(connection))
     dial = phone.e164(connection.config.get("dial", "")) if connection.config.get("dial") else ""
-    if dial:
+    if dial and not voicemail:
         return (
             '<?xml version="1.0" encoding="UTF-8"?><Response>'
-            f'<Dial timeout="{DIAL_TIMEOUT_SECONDS}" record="record-from-answer" recordingStatusCallback={url}>'
-            f"{escape(dial)}</Dial></Response>"
+            f'<Dial timeout="{DIAL_TIMEOUT_SECONDS}" action={url} method="POST" record="record-from-answer" '
+            f"recordingStatusCallback={url}>{escape(dial)}</Dial></Response>"
         )
     language = connection.organization.default_language or "ja"
     with translation.override(language):

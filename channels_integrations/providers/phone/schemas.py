@@ -41,9 +41,12 @@ def form(body: bytes) -> dict[str, str]:
 
 
 def callback_kind(params: dict[str, str]) -> str:
-    """ "transcription", "recording", "status" or "incoming" (the voice URL's request, which TwiML answers)."""
+    """ "transcription", "dial" (the `<Dial action>` request once the forwarded call ended: `DialCallStatus`),
+    "recording", "status" or "incoming" (the voice URL's request). "incoming" and "dial" are answered with TwiML."""
     if params.get("TranscriptionSid"):
         return "transcription"
+    if params.get("DialCallStatus"):
+        return "dial"
     if params.get("RecordingSid") and params.get("RecordingStatus"):
         return "recording"
     if params.get("CallbackSource") == "call-progress-events" or params.get("CallDuration"):
@@ -62,6 +65,8 @@ def event_key(params: dict[str, str]) -> str:
         return f"{sid}:recording:{params['RecordingSid']}:{params.get('RecordingStatus', '')}"
     if kind == "incoming":
         return f"{sid}:incoming"
+    if kind == "dial":
+        return f"{sid}:dial:{params['DialCallStatus']}"
     return f"{sid}:{params.get('CallStatus', '')}"
 
 
@@ -109,7 +114,12 @@ def parse(body: bytes) -> list[InboundItem]:
         "started_at": None,
     }
     attachments: tuple[InboundAttachment, ...] = ()
-    if kind == "status":
+    if kind == "dial":
+        if params["DialCallStatus"] != "completed":
+            return []  # nobody picked up: the caller is sent to the voicemail, whose callbacks tell the rest
+        talk = _int(params.get("DialCallDuration", ""))
+        call = CallDetails(**details, outcome="answered" if talk else "missed", duration_seconds=talk)
+    elif kind == "status":
         if status in ENDED_UNANSWERED:
             outcome = ENDED_UNANSWERED[status]
         elif status == "completed":

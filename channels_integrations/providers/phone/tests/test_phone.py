@@ -474,3 +474,35 @@ def test_recordings_are_fetched_only_from_the_providers_api_host(tenant_a, phone
     )
     with pytest.raises(ConnectorError):
         PhoneConnector().download_media(connection, gone)
+
+
+def test_forwarding_rings_the_teams_phone_then_falls_back_to_the_voicemail(tenant_a, phone, client):
+    connection = connect(tenant_a, phone, language="en")
+    connection.config["dial"] = "+819099998888"
+    with tenant_a.scope():
+        connection.save(update_fields=["config"])
+    path = f"/webhooks/phone/{connection.uuid}/"
+
+    def post(params: dict) -> str:
+        body = urlencode(params).encode()
+        signed = signature(SITE + path, parse_qsl(body.decode()), AUTH_TOKEN)
+        response = client.post(
+            path, data=body, content_type="application/x-www-form-urlencoded", headers={"X-Twilio-Signature": signed}
+        )
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/xml")
+        return response.content.decode()
+
+    incoming = dict(parse_qsl(fixture("incoming_call").decode()))
+    rings = post(incoming)
+    assert f'<Dial timeout="20" action="{SITE}{path}" method="POST" record="record-from-answer"' in rings
+    assert "+819099998888</Dial>" in rings
+    nobody = post({**incoming, "CallStatus": "in-progress", "DialCallStatus": "no-answer", "DialCallSid": "CA2"})
+    assert "<Record " in nobody and "<Dial" not in nobody  # the voicemail after all
+    talked = {**incoming, "CallStatus": "in-progress", "DialCallStatus": "completed", "DialCallDuration": "125"}
+    assert post(talked).endswith("<Response><Hangup/></Response>")
+    [item] = schemas.parse(urlencode(talked).encode())
+    assert (item.call.outcome, item.call.duration_seconds) == ("answered", 125)
+    assert schemas.parse(urlencode({**incoming, "DialCallStatus": "busy"}).encode()) == []
+    with tenant_a.scope():  # each request stored once, keyed apart
+        keys = set(InboundEvent.objects.values_list("event_key", flat=True))
+    assert {k.split(":", 1)[1] for k in keys} == {"incoming", "dial:no-answer", "dial:completed"}
