@@ -181,6 +181,8 @@ class LineConnector(Connector):
         """(messages used this month, the monthly limit or None when unlimited), cached briefly; None when LINE
         cannot say right now."""
         held = cache.get(_quota_key(connection))
+        if held == "unknown":
+            return None
         if held is not None:
             return tuple(held)
         try:
@@ -190,6 +192,8 @@ class LineConnector(Connector):
             )
         except ConnectorError as exc:
             logger.info("quota of LINE connection %s unknown: %s", connection.pk, exc.message or exc)
+            # Remembered too: while LINE does not answer, the reply box must not wait for it on every page.
+            cache.set(_quota_key(connection), "unknown", QUOTA_CACHE_SECONDS)
             return None
         value = (int(used.get("totalUsage") or 0), int(limit["value"]) if limit.get("type") == "limited" else None)
         cache.set(_quota_key(connection), list(value), QUOTA_CACHE_SECONDS)

@@ -441,6 +441,19 @@ def test_the_channel_page_shows_the_quota(tenant_a, line, login, django_assert_m
     assert "37 of 200" in page.text  # cached for a minute: the page does not ask LINE on every view
 
 
+def test_while_line_does_not_answer_the_quota_is_not_asked_on_every_page(tenant_a, line, settings):
+    connection = connect(tenant_a, line)
+    connector = LineConnector()
+    settings.LINE_API_URL = "http://127.0.0.1:9"  # nothing listens: refused
+    with tenant_a.scope():
+        assert connector.quota(connection) is None
+        settings.LINE_API_URL = line.sim.base_url
+        assert connector.quota(connection) is None  # remembered for a minute
+        assert ("Messages pushed this month", "LINE did not answer; try again later.") in connector.account_facts(
+            connection
+        )
+
+
 def test_the_demo_connection_receives_what_a_simulated_customer_writes(
     db, line, tmp_path, settings, django_capture_on_commit_callbacks
 ):
