@@ -284,6 +284,30 @@ def test_reply_within_the_token_window_then_push_after_expiry(tenant_a, line, dj
     assert line.state()["quota"]["used"] == 2  # replies are free, pushes count
 
 
+def test_a_group_is_one_conversation_answered_in_the_group(tenant_a, line, django_capture_on_commit_callbacks):
+    from tickets.models import Ticket
+
+    connect(tenant_a, line)
+    group = "Ca56f94637cc4347f90a25382909b24b9"
+    events = []
+    for user_id, text in ((HANAKO, "グループから失礼します"), (KEN, "Same question here")):
+        event = line._new_message(user_id, {"type": "text", "text": text})
+        event["source"] = {"type": "group", "groupId": group, "userId": user_id}
+        line.reply_tokens[event["replyToken"]]["to"] = group
+        events.append(event)
+    with django_capture_on_commit_callbacks(execute=True):
+        line.deliver(*events)  # one webhook, two events
+    with tenant_a.scope():
+        ticket = Ticket.objects.get()
+        assert ticket.external_thread_key == f"group:{group}" and ticket.messages.count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        reply(tenant_a, "お二人ともありがとうございます。", ticket=ticket)
+    with django_capture_on_commit_callbacks(execute=True):
+        reply(tenant_a, "追ってご連絡します。", ticket=ticket)
+    # The latest event's token answers in the group, once; then a push to the group
+    assert [(d["kind"], d["to"]) for d in line.deliveries] == [("reply", group), ("push", group)]
+
+
 def test_a_push_whose_answer_was_lost_is_retried_with_its_key_and_delivered_once(
     tenant_a, line, django_capture_on_commit_callbacks
 ):
