@@ -141,6 +141,7 @@
             return;
           }
           if (!document.getElementById(li.id)) list.appendChild(li);
+          if (pendingUpdates.delete(Number(li.dataset.messageId))) refreshMessage(Number(li.dataset.messageId));
           list.dataset.lastMessageId = String(Math.max(Number(list.dataset.lastMessageId || 0), Number(li.dataset.messageId)));
         });
         oneSeparatorPerDay(list);
@@ -158,10 +159,17 @@
     });
   }
 
+  // Updates of bubbles not on the page yet (a reply's "sent" can overtake the form's answer): applied once they come.
+  const pendingUpdates = new Set();
+
   function refreshMessage(messageId) {
     const li = document.getElementById(`message-${messageId}`);
     const conv = conversationEl();
-    if (!li || !conv) return;
+    if (!conv) return;
+    if (!li) {
+      pendingUpdates.add(messageId);
+      return;
+    }
     fetch(`${conv.dataset.messagesUrl}?after=${messageId - 1}`, { credentials: "same-origin" })
       .then((r) => r.text())
       .then((html) => {
@@ -241,8 +249,18 @@
     if (event.detail.target.id === "messages") {
       const list = document.getElementById("messages");
       oneSeparatorPerDay(list);
+      const shown = new Set();
       list.querySelectorAll("li.message").forEach((li) => {
-        list.dataset.lastMessageId = String(Math.max(Number(list.dataset.lastMessageId || 0), Number(li.dataset.messageId)));
+        const id = Number(li.dataset.messageId);
+        // The live event may have brought this bubble before the form's own answer did: keep one, in its latest state.
+        if (shown.has(li.id)) {
+          li.remove();
+          refreshMessage(id);
+          return;
+        }
+        shown.add(li.id);
+        if (pendingUpdates.delete(id)) refreshMessage(id);
+        list.dataset.lastMessageId = String(Math.max(Number(list.dataset.lastMessageId || 0), id));
       });
       // Only the form that was sent is cleared; the other may hold a draft.
       const sent = event.detail.requestConfig && event.detail.requestConfig.elt;

@@ -4,6 +4,7 @@ reported by the telephony provider's webhooks (channels_integrations/providers/p
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from tickets.models.core import Message, scoped
 
@@ -14,11 +15,11 @@ class CallDirection(models.TextChoices):
 
 
 class CallOutcome(models.TextChoices):
-    ANSWERED = "answered", _("Answered")
-    MISSED = "missed", _("Missed")
-    VOICEMAIL = "voicemail", _("Voicemail")
-    BUSY = "busy", _("Busy")
-    FAILED = "failed", _("Failed")
+    ANSWERED = "answered", pgettext_lazy("phone call outcome", "Answered")
+    MISSED = "missed", pgettext_lazy("phone call outcome", "Missed")
+    VOICEMAIL = "voicemail", pgettext_lazy("phone call outcome", "Voicemail")
+    BUSY = "busy", pgettext_lazy("phone call outcome", "Busy")
+    FAILED = "failed", pgettext_lazy("phone call outcome", "Failed")
 
 
 class CallRecord(models.Model):

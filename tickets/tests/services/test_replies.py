@@ -74,7 +74,7 @@ def test_a_reply_breaking_a_rule_is_refused_with_the_reason(tenant_a, login, sim
 
 
 def test_channels_without_a_connector_or_paused_refuse_replies(tenant_a):
-    line = connection(tenant_a, "line")
+    line = connection(tenant_a, "linkedin")  # no connector yet
     with tenant_a.scope():
         message, _ = message_ingest(organization=tenant_a.organization, connection=line, inbound=inbound("hi"))
         with pytest.raises(DomainError):
