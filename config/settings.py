@@ -435,7 +435,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "pgserver": {"level": "WARNING"},
+        # Its debug lines carry request URLs, and the Telegram Bot API puts the bot's token in every URL.
+        "urllib3": {"level": "INFO"},
+    },
 }
 
 # --- Channels (platform connectors) ------------------------------------------------------------------------------
