@@ -161,22 +161,27 @@
 
   // Updates of bubbles not on the page yet (a reply's "sent" can overtake the form's answer): applied once they come.
   const pendingUpdates = new Set();
+  // Refreshes of one bubble can answer out of order: only the last one asked (it saw every update) is shown.
+  const refreshes = new Map();
 
   function refreshMessage(messageId) {
-    const li = document.getElementById(`message-${messageId}`);
     const conv = conversationEl();
     if (!conv) return;
-    if (!li) {
+    if (!document.getElementById(`message-${messageId}`)) {
       pendingUpdates.add(messageId);
       return;
     }
+    const asked = (refreshes.get(messageId) || 0) + 1;
+    refreshes.set(messageId, asked);
     fetch(`${conv.dataset.messagesUrl}?after=${messageId - 1}`, { credentials: "same-origin" })
       .then((r) => r.text())
       .then((html) => {
+        if (refreshes.get(messageId) !== asked) return;
         const template = document.createElement("template");
         template.innerHTML = html;
         const fresh = template.content.getElementById(`message-${messageId}`);
-        if (fresh) li.replaceWith(fresh);
+        const li = document.getElementById(`message-${messageId}`);
+        if (fresh && li) li.replaceWith(fresh);
       });
   }
 
