@@ -36,7 +36,7 @@ def enable(tenant, **fields) -> SurveySettings:
 
 
 def line_ticket(tenant, *, email: str = "", thread: str = "thread-1", conn=None, author: str = "U1") -> Ticket:
-    conn = conn or connection(tenant, "line")
+    conn = conn or connection(tenant, "linkedin")  # a channel without a connector: surveys go by email
     with tenant.scope():
         message, _ = message_ingest(
             organization=tenant.organization, connection=conn, inbound=inbound(thread=thread, author=author)
