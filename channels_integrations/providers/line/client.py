@@ -4,12 +4,12 @@
 never logged."""
 
 import logging
-import threading
 
 import requests
 from django.conf import settings
 
 from channels_integrations.connector import AuthFailed, RateLimited, SendRejected, TransientError
+from channels_integrations.http import platform_session
 
 logger = logging.getLogger("tsunagu.line")
 
@@ -21,16 +21,6 @@ QUOTA_MESSAGE = "You have reached your monthly limit."
 
 class QuotaExhausted(SendRejected):
     """429 "You have reached your monthly limit.": pushes are refused until the month ends or the plan grows."""
-
-
-_local = threading.local()
-
-
-def _session() -> requests.Session:
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-    return session
 
 
 def api_url(path: str) -> str:
@@ -63,7 +53,7 @@ def call(
     AuthFailed (401), QuotaExhausted / RateLimited (429), TransientError (5xx, network), SendRejected (other 4xx,
     with LINE's message)."""
     try:
-        response = _session().request(
+        response = platform_session().request(
             method,
             url,
             headers={"Authorization": f"Bearer {token}", **(headers or {})},
@@ -111,7 +101,7 @@ def download(url: str, *, token: str, max_bytes: int) -> tuple[bytes, str]:
     """(bytes, content type) of a message's content, streamed with a cap. 202: LINE is still preparing it (video,
     audio) → TransientError, the event is retried; 404/410: gone (content is kept for a limited time)."""
     try:
-        response = _session().get(
+        response = platform_session().get(
             url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=settings.PLATFORM_HTTP_TIMEOUT,
@@ -141,7 +131,7 @@ def issue_stateless_token(channel_id: str, channel_secret: str) -> tuple[str, in
     """`POST /oauth2/v3/token` (client_credentials): a stateless channel access token valid 15 minutes, which
     cannot be revoked. Returns (token, expires_in seconds). 400 invalid_client → AuthFailed."""
     try:
-        response = _session().post(
+        response = platform_session().post(
             api_url("oauth2/v3/token"),
             data={"grant_type": "client_credentials", "client_id": channel_id, "client_secret": channel_secret},
             timeout=settings.PLATFORM_HTTP_TIMEOUT,

@@ -3,12 +3,12 @@
 
 import json
 import logging
-import threading
 
 import requests
 from django.conf import settings
 
 from channels_integrations.connector import AuthFailed, RateLimited, SendRejected, TransientError
+from channels_integrations.http import platform_session
 
 logger = logging.getLogger("tsunagu.meta")
 
@@ -39,22 +39,10 @@ def _retry_after(response: requests.Response) -> float:
     return minutes * 60 if minutes else 60.0
 
 
-_local = threading.local()
-
-
-def _session() -> requests.Session:
-    """One keep-alive session per thread: a new TCP (and, against Meta, TLS) connection per call cost more than the
-    call. requests sessions are not shared between threads."""
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-    return session
-
-
 def call(method: str, url: str, *, token: str, timeout: tuple[float, float] | None = None, **kwargs) -> dict:
     """One Graph request; returns the JSON body or raises AuthFailed / RateLimited / TransientError / SendRejected."""
     try:
-        response = _session().request(
+        response = platform_session().request(
             method,
             url,
             headers={"Authorization": f"Bearer {token}"},

@@ -4,13 +4,13 @@ an agent can act on."""
 
 import json
 import logging
-import threading
 
 import requests
 from django.conf import settings
 from django.utils.translation import gettext as _
 
 from channels_integrations.connector import AuthFailed, ConnectorError, RateLimited, SendRejected, TransientError
+from channels_integrations.http import platform_session
 
 logger = logging.getLogger("tsunagu.whatsapp")
 
@@ -55,17 +55,6 @@ def graph_url(path: str) -> str:
     return f"{settings.META_GRAPH_URL.rstrip('/')}/{settings.META_GRAPH_VERSION}/{path.lstrip('/')}"
 
 
-_local = threading.local()
-
-
-def _session() -> requests.Session:
-    """One keep-alive session per thread (requests sessions are not shared between threads)."""
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-    return session
-
-
 def _retry_after(response: requests.Response, code: int) -> float:
     if response.headers.get("Retry-After", "").isdigit():
         return float(response.headers["Retry-After"])
@@ -105,7 +94,7 @@ def raise_for(status: int, body: dict, response: requests.Response | None = None
 def call(method: str, url: str, *, token: str, timeout=None, **kwargs) -> dict:
     """One Graph request; the JSON body, or AuthFailed / RateLimited / TransientError / SendRejected."""
     try:
-        response = _session().request(
+        response = platform_session().request(
             method,
             url,
             headers={"Authorization": f"Bearer {token}"},
@@ -139,7 +128,7 @@ def download(url: str, *, token: str, max_bytes: int) -> tuple[bytes, str]:
     """A media file's bytes (streamed, at most `max_bytes`) and its content type. The media URL needs the same
     bearer token as the API."""
     try:
-        response = _session().get(
+        response = platform_session().get(
             url, headers={"Authorization": f"Bearer {token}"}, timeout=settings.PLATFORM_HTTP_TIMEOUT, stream=True
         )
     except (requests.ConnectionError, requests.Timeout) as exc:

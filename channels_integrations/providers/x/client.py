@@ -7,7 +7,6 @@ with the body so a poller can pause when its window is spent. Errors, in either 
 X's own words (the connector turns the ones agents meet into translated sentences)."""
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -16,6 +15,7 @@ import requests
 from django.conf import settings
 
 from channels_integrations.connector import AuthFailed, RateLimited, SendRejected, TransientError
+from channels_integrations.http import platform_session
 
 logger = logging.getLogger("tsunagu.x")
 
@@ -36,16 +36,6 @@ def api_url(path: str) -> str:
 
 def token_url() -> str:
     return api_url("2/oauth2/token")
-
-
-_local = threading.local()
-
-
-def _session() -> requests.Session:
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-    return session
 
 
 def _int(value) -> int | None:
@@ -77,7 +67,7 @@ def call(method: str, path: str, *, token: str, timeout: tuple[float, float] | N
     """One API request with the user's token; returns the body and the rate-limit window, or raises."""
     url = api_url(path)
     try:
-        response = _session().request(
+        response = platform_session().request(
             method,
             url,
             headers={"Authorization": f"Bearer {token}"},
@@ -115,7 +105,7 @@ def download(url: str, *, token: str, max_bytes: int) -> tuple[bytes, str]:
     if host not in MEDIA_HOSTS and host != api_host:
         raise SendRejected(f"media on an unexpected host ({host}) is not fetched with the account's token")
     try:
-        response = _session().get(
+        response = platform_session().get(
             url, headers={"Authorization": f"Bearer {token}"}, timeout=settings.PLATFORM_HTTP_TIMEOUT, stream=True
         )
     except (requests.ConnectionError, requests.Timeout) as exc:
@@ -148,7 +138,7 @@ def token_request(data: dict) -> dict:
     if auth is None:
         data = {**data, "client_id": settings.X_CLIENT_ID}
     try:
-        response = _session().post(token_url(), data=data, auth=auth, timeout=settings.PLATFORM_HTTP_TIMEOUT)
+        response = platform_session().post(token_url(), data=data, auth=auth, timeout=settings.PLATFORM_HTTP_TIMEOUT)
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise TransientError(f"X could not be reached: {type(exc).__name__}") from exc
     try:
