@@ -10,6 +10,8 @@ from channels_integrations import views as channel_views
 from channels_integrations import webhooks
 from config import health, security_txt
 from core.api.errors import api_not_found
+from approvals.api import urls as approvals_api
+from assets.api import urls as assets_api
 from tickets.api import urls as tickets_api
 
 # Everything an organization owns lives under one of these two prefixes; TenantMiddleware scopes both.
@@ -20,10 +22,14 @@ org_patterns = [
     path("", include("tickets.org_urls")),
     path("", include("automation.org_urls")),
     path("", include("analytics.org_urls")),
+    path("", include("assets.org_urls")),
+    path("", include("approvals.org_urls")),
 ]
 org_api_patterns = [
     path("", include(accounts_api.org_urlpatterns)),
     path("", include(tickets_api.org_urlpatterns)),
+    path("", include(assets_api.org_urlpatterns)),
+    path("", include(approvals_api.org_urlpatterns)),
 ]
 
 urlpatterns = [
