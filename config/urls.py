@@ -6,12 +6,12 @@ from accounts import admin as operator_admin
 from accounts.api import urls as accounts_api
 from accounts.api.views import MeView
 from accounts.views.auth import home
+from approvals.api import urls as approvals_api
+from assets.api import urls as assets_api
 from channels_integrations import views as channel_views
 from channels_integrations import webhooks
 from config import health, security_txt
 from core.api.errors import api_not_found
-from approvals.api import urls as approvals_api
-from assets.api import urls as assets_api
 from tickets.api import urls as tickets_api
 
 # Everything an organization owns lives under one of these two prefixes; TenantMiddleware scopes both.
