@@ -3,6 +3,7 @@
 import uuid
 
 from django.contrib.contenttypes.fields import GenericRelation
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
@@ -112,6 +113,8 @@ class InboundEvent(models.Model):
             models.Index(
                 fields=["connection", "id"], name="channels_event_claim", condition=models.Q(status="received")
             ),
+            # Pruning by age (services.events_prune): rows arrive in time order, so a BRIN index is a few pages.
+            BrinIndex(fields=["received_at"], name="channels_event_received_brin"),
         ]
 
     def __str__(self) -> str:

@@ -11,11 +11,13 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_scopes import scopes_disabled
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
@@ -40,7 +42,7 @@ from channels_integrations.registry import all_connectors, connector_for
 from core import realtime
 from core.db import commit_without_flush
 from core.errors import DomainError
-from core.models import AttemptOutcome
+from core.models import Attempt, AttemptOutcome
 from core.redis_client import redis_client
 from core.retry import MAX_ATTEMPTS, attempt_record
 
@@ -330,6 +332,27 @@ def events_requeue_stuck(*, organization: Organization) -> int:
     return len(ids)
 
 
+def events_prune(*, before, batch: int = 5000) -> int:
+    """Delete processed raw events received before `before`, with their attempts, in batches each committed on its
+    own (all organizations: an operator task). Unprocessed and dead events stay until handled. A redelivery of a
+    pruned event is stored again and processed idempotently (messages are unique on the platform's ids)."""
+    event_type = ContentType.objects.get_for_model(InboundEvent)
+    deleted = 0
+    while True:
+        with transaction.atomic(), scopes_disabled():
+            ids = list(
+                InboundEvent.objects.filter(status=InboundEventStatus.PROCESSED, received_at__lt=before)
+                .order_by()
+                .values_list("id", flat=True)[:batch]
+            )
+            if ids:
+                Attempt.objects.filter(subject_type=event_type, subject_id__in=ids).delete()
+                InboundEvent.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+        if len(ids) < batch:
+            return deleted
+
+
 # --- polling ----------------------------------------------------------------------------------------------------
 
 
@@ -411,8 +434,6 @@ def connection_poll(*, organization: Organization, connection_id: int) -> int:
 def connections_due_for_poll() -> list[tuple[int, int]]:
     """(organization id, connection id) of every connection whose poll is due, across organizations: the one
     cross-tenant read of the scheduler, which only hands ids to per-organization tasks."""
-    from django_scopes import scopes_disabled
-
     platforms = [c.platform for c in all_connectors() if c.polls]
     now = timezone.now()
     with scopes_disabled():

@@ -193,3 +193,9 @@ def notify_channel_problem(*, organization, connection_id: int) -> int:
         send_mail(subject, body, None, [user.email])
         sent += 1
     return sent
+
+
+@shared_task(name="channels.prune_events")
+def prune_events() -> int:
+    """Forget processed raw events older than INBOUND_EVENT_RETENTION_DAYS."""
+    return services.events_prune(before=timezone.now() - timedelta(days=settings.INBOUND_EVENT_RETENTION_DAYS))

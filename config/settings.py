@@ -375,6 +375,11 @@ INGEST_WAKE_DEBOUNCE = float(os.environ.get("INGEST_WAKE_DEBOUNCE", "0.05"))
 # How long a process remembers which connections a webhook's page id names (channels_integrations/webhooks.py). Off in
 # tests: their rolled-back connections would be remembered across tests.
 WEBHOOK_ACCOUNT_MEMORY_SECONDS = float(os.environ.get("WEBHOOK_ACCOUNT_MEMORY_SECONDS", "0" if TESTING else "5"))
+# How long what only operators read is kept (pruned hourly by beat): processed raw platform events, the attempt log of
+# everything retried (core.retry), and delivered real-time events (a browser away longer reloads instead of replaying).
+INBOUND_EVENT_RETENTION_DAYS = int(os.environ.get("INBOUND_EVENT_RETENTION_DAYS", "30"))
+ATTEMPT_RETENTION_DAYS = int(os.environ.get("ATTEMPT_RETENTION_DAYS", "90"))
+REALTIME_EVENT_RETENTION_SECONDS = int(os.environ.get("REALTIME_EVENT_RETENTION_SECONDS", "3600"))
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -391,6 +396,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".data" / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "wake-snoozed-tickets": {"task": "tickets.wake_snoozed_everywhere", "schedule": 60.0},
     "prune-realtime-events": {"task": "core.prune_realtime_events", "schedule": 600.0},
+    "prune-inbound-events": {"task": "channels.prune_events", "schedule": 3600.0},
+    "prune-attempts": {"task": "core.prune_attempts", "schedule": 3600.0},
     "poll-channels": {"task": "channels.poll_due", "schedule": 15.0},
     "refresh-channel-tokens": {"task": "channels.refresh_tokens", "schedule": 3600.0},
     "requeue-stuck-events": {"task": "channels.sweep_events", "schedule": 120.0},

@@ -7,6 +7,7 @@ moved to `core` without copying a row (core/migrations/0001)."""
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
@@ -95,7 +96,11 @@ class Attempt(models.Model):
 
     class Meta:
         ordering = ["subject_type", "subject_id", "number", "id"]
-        indexes = [models.Index(fields=["subject_type", "subject_id", "number"], name="core_attempt_subject")]
+        indexes = [
+            models.Index(fields=["subject_type", "subject_id", "number"], name="core_attempt_subject"),
+            # Pruning by age (core.retry.attempts_prune): rows arrive in time order, so a BRIN index is a few pages.
+            BrinIndex(fields=["started_at"], name="core_attempt_started_brin"),
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.subject_type_id}:{self.subject_id}: {self.outcome}"

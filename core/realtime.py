@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
@@ -24,8 +25,6 @@ from core.db import commit_without_flush, copy_insert
 from core.models import RealtimeEvent
 
 logger = logging.getLogger("tsunagu.realtime")
-
-RETENTION_SECONDS = 3600  # a browser away longer than this reloads instead of replaying
 
 
 def queue_group(organization_id: int, connection_id: int) -> str:
@@ -148,7 +147,7 @@ def prune_events() -> int:
     """Forget events older than the retention window (all organizations: a periodic operator task)."""
     from django.core.cache import cache
 
-    cutoff = timezone.now() - timedelta(seconds=RETENTION_SECONDS)
+    cutoff = timezone.now() - timedelta(seconds=settings.REALTIME_EVENT_RETENTION_SECONDS)
     with scopes_disabled():
         old = RealtimeEvent.objects.filter(created_at__lt=cutoff)
         newest_old = old.order_by("-id").values_list("id", flat=True).first()

@@ -6,7 +6,9 @@ inspect and replay."""
 from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 from django.db.models import Model
+from django_scopes import scopes_disabled
 
 from core.models import Attempt
 
@@ -53,3 +55,17 @@ def attempt_record(
         error=error[:2000],
         response=response[:1000],
     )
+
+
+def attempts_prune(*, before: datetime, batch: int = 5000) -> int:
+    """Delete attempts started before `before`, in batches each committed on its own (short locks, and a stopped run
+    keeps what it did). The item itself keeps its last error; only the step-by-step history goes."""
+    deleted = 0
+    while True:
+        with transaction.atomic(), scopes_disabled():
+            ids = list(Attempt.objects.filter(started_at__lt=before).order_by().values_list("id", flat=True)[:batch])
+            if ids:
+                Attempt.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+        if len(ids) < batch:
+            return deleted

@@ -2,16 +2,18 @@
 the real-time events kept for resuming browsers."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import send_mail
-from django.utils import translation
+from django.utils import timezone, translation
 
 from core import realtime
 from core.notification_kinds import member_preferences, notification_text, target_path
+from core.retry import attempts_prune
 from core.task_base import TenantTask
 
 logger = logging.getLogger("tsunagu.notifications")
@@ -46,3 +48,9 @@ def send_notification_email(
 def prune_realtime_events() -> int:
     """Forget real-time events older than the resume window."""
     return realtime.prune_events()
+
+
+@shared_task(name="core.prune_attempts")
+def prune_attempts() -> int:
+    """Forget attempts older than ATTEMPT_RETENTION_DAYS."""
+    return attempts_prune(before=timezone.now() - timedelta(days=settings.ATTEMPT_RETENTION_DAYS))
