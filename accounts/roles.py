@@ -18,7 +18,8 @@ class Capability(models.TextChoices):
     TICKETS_WORK = "tickets.work", _("Reply to, assign and update tickets they can see")
     POSTS_CREATE = "posts.create", _("Create and edit outgoing posts")
     POSTS_APPROVE = "posts.approve", _("Approve or reject outgoing posts")
-    ASSETS_MANAGE = "assets.manage", _("Upload and organize assets")
+    ASSETS_MANAGE = "assets.manage", _("Upload, organize and delete assets")
+    ASSETS_APPROVE = "assets.approve", _("Approve assets for use in replies and posts")
     ANALYTICS_VIEW = "analytics.view", _("Read dashboards and reports")
     ANALYTICS_MANAGE = "analytics.manage", _("Schedule reports, set up CSAT surveys and listening monitors")
     DATA_EXPORT = "data.export", _("Export data")
@@ -41,7 +42,7 @@ ALL = frozenset(Capability)
 # Capabilities of features that ship with later work (publishing, the asset library, reports, exports). Roles hold
 # them already, so nothing changes for members when a feature lands; until then no page lists them as something a
 # member can do.
-COMING = frozenset({C.POSTS_CREATE, C.POSTS_APPROVE, C.ASSETS_MANAGE})
+COMING = frozenset({C.POSTS_CREATE, C.POSTS_APPROVE})
 SHOWN = [capability for capability in Capability if capability not in COMING]
 
 # Agents (and editors/approvers with channel grants) see tickets only of channels granted to them or their teams.
@@ -54,6 +55,7 @@ DEFAULT_MATRIX: dict[str, frozenset[str]] = {
             C.TICKETS_WORK,
             C.POSTS_CREATE,
             C.ASSETS_MANAGE,
+            C.ASSETS_APPROVE,
             C.ANALYTICS_VIEW,
             C.ANALYTICS_MANAGE,
             C.DATA_EXPORT,
@@ -61,7 +63,7 @@ DEFAULT_MATRIX: dict[str, frozenset[str]] = {
     ),
     RoleKey.AGENT: frozenset({C.TICKETS_WORK}),
     RoleKey.EDITOR: frozenset({C.POSTS_CREATE, C.ASSETS_MANAGE}),
-    RoleKey.APPROVER: frozenset({C.POSTS_APPROVE}),
+    RoleKey.APPROVER: frozenset({C.POSTS_APPROVE, C.ASSETS_APPROVE}),
     RoleKey.ANALYST: frozenset({C.ANALYTICS_VIEW, C.DATA_EXPORT}),
 }
 
@@ -71,6 +73,6 @@ ROLE_DESCRIPTIONS = {
     RoleKey.MANAGER: _("Supervises the inbox: every ticket, dashboards, exports and post drafting."),
     RoleKey.AGENT: _("Works the tickets of the channels granted to them or their teams."),
     RoleKey.EDITOR: _("Prepares outgoing posts and manages the asset library."),
-    RoleKey.APPROVER: _("Approves or rejects outgoing posts."),
+    RoleKey.APPROVER: _("Approves or rejects outgoing posts and approves assets."),
     RoleKey.ANALYST: _("Reads dashboards and exports reports."),
 }
