@@ -1,7 +1,22 @@
-"""The tickets app's models: conversations, their messages and history, contacts, tags, canned responses and saved
-views (core); satisfaction surveys (surveys); phone calls (calls)."""
+"""The tickets app's models: conversations, their messages and history, tags, canned responses and saved views
+(core); contacts, their identities, merges and duplicate suggestions (contacts); satisfaction surveys (surveys); phone
+calls (calls)."""
 
 from tickets.models.calls import CallDirection, CallOutcome, CallRecord
+from tickets.models.contacts import (
+    AttributeType,
+    Contact,
+    ContactAttributeDefinition,
+    ContactDuplicateSuggestion,
+    ContactIdentity,
+    ContactMerge,
+    ContactSettings,
+    SuggestionStatus,
+    WebhookDeliveryState,
+    WebhookEvent,
+    WebhookEventDelivery,
+    WebhookSubscription,
+)
 from tickets.models.core import (
     ACTIVE_CONDITION,
     ACTIVE_STATUSES,
@@ -10,8 +25,6 @@ from tickets.models.core import (
     Attachment,
     CannedResponse,
     CannedResponseVariant,
-    Contact,
-    ContactIdentity,
     DeliveryState,
     Direction,
     Message,
@@ -49,8 +62,18 @@ __all__ = [
     "Attachment",
     "CannedResponse",
     "CannedResponseVariant",
+    "AttributeType",
     "Contact",
+    "ContactAttributeDefinition",
+    "ContactDuplicateSuggestion",
     "ContactIdentity",
+    "ContactMerge",
+    "ContactSettings",
+    "SuggestionStatus",
+    "WebhookDeliveryState",
+    "WebhookEvent",
+    "WebhookEventDelivery",
+    "WebhookSubscription",
     "DeliveryState",
     "Direction",
     "Message",

@@ -1,4 +1,4 @@
-"""Tickets, their messages and history, contacts, tags, canned responses and saved views."""
+"""Tickets, their messages and history, tags, canned responses and saved views (contacts: models/contacts.py)."""
 
 import os
 import re
@@ -7,69 +7,14 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericRelation
-from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
-from django_scopes import ScopedManager
 
-from channels_integrations.registry import platform_choices
-
-
-def scoped():
-    return ScopedManager(organization="organization")
-
-
-class Contact(models.Model):
-    """A customer: one person across platforms (identities link their accounts)."""
-
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
-    name = models.CharField(_("name"), max_length=200, blank=True)
-    # The name's reading in full-width katakana (フリガナ): shown with the name, searched, and sorted by in Japanese.
-    reading = models.CharField(_("reading (furigana)"), max_length=200, blank=True, default="", db_default="")
-    avatar_url = models.URLField(max_length=1000, blank=True)
-    email = models.EmailField(blank=True)
-    language = models.CharField(max_length=8, blank=True)
-    vip = models.BooleanField(default=False)
-    tags = ArrayField(models.CharField(max_length=60), default=list, db_default=[], blank=True)
-    attributes = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    search_vector = SearchVectorField(null=True, editable=False)
-
-    objects = scoped()
-
-    class Meta:
-        indexes = [GinIndex(fields=["search_vector"], name="tickets_contact_search")]
-
-    def __str__(self) -> str:
-        return self.name or self.email or f"#{self.pk}"
-
-
-class ContactIdentity(models.Model):
-    """The contact's account on one platform (a PSID, an Instagram-scoped id, an email address, a LINE user id)."""
-
-    organization = models.ForeignKey(  # indexed by tickets_identity_platform_id_unique
-        "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
-    platform = models.CharField(max_length=32, choices=platform_choices)
-    external_id = models.CharField(max_length=255)
-    handle = models.CharField(max_length=255, blank=True)
-
-    objects = scoped()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["organization", "platform", "external_id"], name="tickets_identity_platform_id_unique"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.platform}:{self.handle or self.external_id}"
+from tickets.models.contacts import Contact, scoped
 
 
 class Tag(models.Model):
