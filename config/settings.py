@@ -319,6 +319,19 @@ STORAGES = {
     },
 }
 
+# Asset library (issue 19): per-file limit and per-organization quota (AssetLimits overrides both per organization),
+# the largest image Pillow will decode (more pixels is refused as a decompression bomb), how long an unfinished
+# resumable upload is kept. Files go to the default storage, or to an S3-compatible bucket when ASSETS_S3_BUCKET is
+# set (needs `pip install -e .[s3]`; credentials as boto3 reads them: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+ASSETS_MAX_FILE_BYTES = int(os.environ.get("ASSETS_MAX_FILE_BYTES", str(500 * 1024 * 1024)))
+ASSETS_QUOTA_BYTES = int(os.environ.get("ASSETS_QUOTA_BYTES", str(10 * 1024 * 1024 * 1024)))
+ASSETS_MAX_IMAGE_PIXELS = int(os.environ.get("ASSETS_MAX_IMAGE_PIXELS", str(50_000_000)))
+ASSETS_UPLOAD_EXPIRY_HOURS = int(os.environ.get("ASSETS_UPLOAD_EXPIRY_HOURS", "24"))
+ASSETS_S3_BUCKET = os.environ.get("ASSETS_S3_BUCKET", "")
+ASSETS_S3_ENDPOINT_URL = os.environ.get("ASSETS_S3_ENDPOINT_URL", "")
+ASSETS_S3_REGION = os.environ.get("ASSETS_S3_REGION", "")
+ASSETS_S3_PREFIX = os.environ.get("ASSETS_S3_PREFIX", "")
+
 # --- email ------------------------------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
