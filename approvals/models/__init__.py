@@ -1,0 +1,27 @@
+"""The approvals app's models: approval workflows and requests (workflows), replies held for approval (replies).
+Posts (posts) add their import line here."""
+
+from approvals.models.replies import ReplyHold, ReplyHoldReason
+from approvals.models.workflows import (
+    ApprovalDecision,
+    ApprovalRequest,
+    ApprovalStatus,
+    Decision,
+    StepRule,
+    Workflow,
+    WorkflowKind,
+    WorkflowStep,
+)
+
+__all__ = [
+    "ApprovalDecision",
+    "ApprovalRequest",
+    "ApprovalStatus",
+    "Decision",
+    "ReplyHold",
+    "ReplyHoldReason",
+    "StepRule",
+    "Workflow",
+    "WorkflowKind",
+    "WorkflowStep",
+]
