@@ -7,6 +7,19 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+# Existing members hear about approvals the way new members do (they can turn them off).
+NEW_IN_APP = ["approval_requested", "approval_reminder", "approval_escalated", "approval_approved", "approval_returned"]
+NEW_EMAIL = ["approval_requested", "approval_escalated", "approval_returned"]
+
+
+def add_notification_kinds(apps, schema_editor):
+    Membership = apps.get_model("accounts", "Membership")
+    for membership in Membership.objects.all().only("notify_in_app", "notify_email"):
+        membership.notify_in_app = membership.notify_in_app + [k for k in NEW_IN_APP if k not in membership.notify_in_app]
+        membership.notify_email = membership.notify_email + [k for k in NEW_EMAIL if k not in membership.notify_email]
+        membership.save(update_fields=["notify_in_app", "notify_email"])
+
+
 class Migration(migrations.Migration):
 
     initial = True
@@ -152,4 +165,5 @@ class Migration(migrations.Migration):
             model_name='approvaldecision',
             constraint=models.CheckConstraint(condition=models.Q(models.Q(('decision', 'reject'), _negated=True), models.Q(('comment', ''), _negated=True), _connector='OR'), name='approvals_decision_reject_has_comment'),
         ),
+        migrations.RunPython(add_notification_kinds, migrations.RunPython.noop),
     ]
