@@ -8,7 +8,7 @@ PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 VENDOR := static/vendor/htmx.min.js static/vendor/swagger-ui/swagger-ui-bundle.js static/vendor/lucide/sprite.svg \
 	static/vendor/simple-icons/facebook.svg static/vendor/echarts/echarts.min.js \
-	static/vendor/fonts/NotoSansJP-Regular.ttf
+	static/vendor/fonts/NotoSansJP-Regular.ttf static/vendor/uppy/uppy.min.js
 # Platform marks from simple-icons (CC0); core/templatetags/ui.py names the same ones.
 BRAND_MARKS := facebook instagram x line whatsapp telegram
 
@@ -78,6 +78,13 @@ static/vendor/fonts/NotoSansJP-Regular.ttf: node_modules/.installed
 	cp node_modules/@expo-google-fonts/noto-sans-jp/400Regular/NotoSansJP_400Regular.ttf static/vendor/fonts/NotoSansJP-Regular.ttf
 	cp node_modules/@expo-google-fonts/noto-sans-jp/700Bold/NotoSansJP_700Bold.ttf static/vendor/fonts/NotoSansJP-Bold.ttf
 	cp node_modules/@expo-google-fonts/noto-sans-jp/LICENSE_FONT static/vendor/fonts/NotoSansJP-LICENSE.txt
+
+# Uppy's packages ship ESM only; the umbrella package has the browser bundle (window.Uppy) and one stylesheet, and
+# @uppy/locales a script per language that registers itself on window.Uppy.locales.
+static/vendor/uppy/uppy.min.js: node_modules/.installed
+	mkdir -p static/vendor/uppy
+	cp node_modules/uppy/dist/uppy.min.js node_modules/uppy/dist/uppy.min.css node_modules/uppy/LICENSE static/vendor/uppy/
+	cp node_modules/@uppy/locales/dist/ja_JP.min.js static/vendor/uppy/
 
 %.mo: %.po
 	msgfmt --check-format -o $@ $<
