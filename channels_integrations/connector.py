@@ -192,17 +192,46 @@ class SendResult:
 
 @dataclass(frozen=True)
 class PostContent:
-    """An outgoing post (the approvals issue): text, an optional link and media files."""
+    """An outgoing post (the approvals issue): text, an optional link and media files.
+
+    `local_ref` is the post target's idempotency key (stable across retries): connectors send it where the platform
+    keeps it (LINE's retry key) so `find_published` can recognise the post. `media_urls` are public, expiring URLs of
+    the same files, in the same order, for platforms that fetch media themselves (Instagram)."""
 
     text: str
     link: str = ""
     media: tuple[OutboundFile, ...] = ()
+    local_ref: str = ""
+    media_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class PublishResult:
     platform_post_id: str
     url: str = ""
+
+
+# How a platform treats a link in a post (PublishLimits.link_handling).
+LINK_FIELD = "field"  # a separate link field the platform turns into a preview card (Facebook's `link`)
+LINK_IN_TEXT = "in_text"  # the URL stays in the text (X counts each as 23 characters; LINE makes it tappable)
+LINK_NOT_CLICKABLE = "not_clickable"  # the text may carry it but readers cannot tap it (Instagram captions)
+
+
+@dataclass(frozen=True)
+class PublishLimits:
+    """What a post to one connection may hold, shown and checked by the composer before a post is submitted.
+
+    `length_rule` counts `max_length` as ReplyLimits does ("" one per character, "x-weighted" as X counts a post);
+    `media_types` are MIME patterns ("image/jpeg"); `notes` are translated sentences describing the rules."""
+
+    max_length: int | None = None
+    length_rule: str = ""
+    max_media: int = 0
+    media_types: tuple[str, ...] = ()
+    link_handling: str = LINK_IN_TEXT
+    notes: tuple[str, ...] = ()
+    max_media_bytes: int | None = None
+    requires_media: bool = False  # a post without media is refused (Instagram)
 
 
 @dataclass(frozen=True)
@@ -343,6 +372,27 @@ class Connector:
         raise NotImplementedError
 
     def publish(self, connection: ChannelConnection, post: PostContent) -> PublishResult:
+        """Publish `post` on the connection's account. `local_ref` (the post target's idempotency key) travels where
+        the platform keeps it (LINE's retry key) so `find_published` can find the post again. Raises
+        TransientError (retried), SendRejected (failed for good) or AuthFailed."""
+        raise NotImplementedError
+
+    def publish_limits(self, connection: ChannelConnection) -> PublishLimits:
+        """The platform's rules for a post to this connection (length, media count and types, links)."""
+        return PublishLimits()
+
+    def check_post(self, connection: ChannelConnection, text: str, files: list, *, link: str = "") -> list[str]:
+        """Platform rules broken by this post, as translated sentences (empty when it may be submitted). `files`
+        are (filename, content_type, size) tuples."""
+        return check_against_publish_limits(self.publish_limits(connection), text, files, link=link)
+
+    # find_published() can tell whether an interrupted publish reached the platform (the outbound helper then
+    # records the post instead of failing it, or publishes it when the platform has no trace of it).
+    finds_published: ClassVar[bool] = False
+
+    def find_published(self, connection: ChannelConnection, local_ref: str, since: datetime) -> PublishResult | None:
+        """The post published with `local_ref` (its marker, retry key or stored id) at or after `since`, or None
+        when the platform has no such post. Raises ConnectorError (TransientError when it cannot tell now)."""
         raise NotImplementedError
 
     # OAuth: the flow's endpoints, the accounts a freshly authorized user may connect, refreshing a token.
@@ -402,6 +452,48 @@ class Connector:
         """New (credentials, expires_at) when the token is near expiry and can be refreshed; None when nothing to
         do. Raises AuthFailed when it cannot be refreshed."""
         return None
+
+
+def check_against_publish_limits(
+    limits: PublishLimits, text: str, files: list, *, link: str = "", length: int | None = None
+) -> list[str]:
+    """Platform rules a post breaks, as translated sentences (see `Connector.check_post`). `length` is the text's
+    length as the platform counts it (a connector with a `length_rule` measures it); one per character by default."""
+    from fnmatch import fnmatch
+
+    from django.utils.translation import gettext as _
+
+    problems: list[str] = []
+    if not text.strip() and not files and not link:
+        problems.append(_("Write the post's text or add an image."))
+    if limits.max_length is not None:
+        length = len(text) if length is None else length
+        if length > limits.max_length:
+            problems.append(
+                _("The post is %(length)d characters long; this channel accepts at most %(max)d.")
+                % {"length": length, "max": limits.max_length}
+            )
+    if limits.requires_media and not files:
+        problems.append(_("This channel publishes only posts with an image."))
+    if len(files) > limits.max_media:
+        if limits.max_media == 0:
+            problems.append(_("This channel cannot publish images or other files with a post."))
+        else:
+            problems.append(
+                _("This channel publishes at most %(max)d files with a post; this one has %(count)d.")
+                % {"max": limits.max_media, "count": len(files)}
+            )
+    for filename, content_type, size in files:
+        if limits.media_types and not any(fnmatch(content_type, p) for p in limits.media_types):
+            problems.append(
+                _("This channel cannot publish %(name)s (%(type)s).") % {"name": filename, "type": content_type}
+            )
+        elif limits.max_media_bytes is not None and size > limits.max_media_bytes:
+            problems.append(
+                _("%(name)s is larger than this channel accepts (%(max)d MB).")
+                % {"name": filename, "max": limits.max_media_bytes // (1024 * 1024)}
+            )
+    return problems
 
 
 def check_against_limits(limits: ReplyLimits, context: ReplyContext, text: str, files: list) -> list[str]:
