@@ -5,14 +5,17 @@ Inbound: webhook view / poller → `events_store` (raw, unique per connection) �
 tickets services write) — each event in one transaction with its row locked, so a crash anywhere rolls back
 cleanly and the next attempt starts from the stored raw event."""
 
+import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection as db_connection
+from django.db import connections as db_connections
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -107,16 +110,64 @@ def ingest_wake(connection: ChannelConnection) -> None:
     if last is not None and now - last < settings.INGEST_WAKE_DEBOUNCE:
         return
     _woken[connection.uuid] = now
-    try:
-        if redis_client().set(_wake_key(connection.uuid), 1, nx=True, ex=WAKE_SECONDS):
-            tasks.ingest_pending.apply_async(
-                kwargs={"organization_id": connection.organization_id, "connection_id": connection.pk},
-                queue="inbound",
-            )
-    except (RedisError, KombuError):
+    if not _queue_wake(connection.uuid, connection.organization_id, connection.pk):
         _woken.pop(connection.uuid, None)  # not covered: the next event asks again
-        # The events are stored: the next wake-up or the stuck-event sweeper takes them. The platform gets its 200.
-        logger.exception("could not queue the ingest of connection %s", connection.pk)
+        # The events are stored and the platform gets its 200; this process asks again every second until Redis and
+        # the broker answer, so what arrived during an outage is taken within seconds of its end.
+        _wake_later(connection.uuid, connection.organization_id, connection.pk)
+
+
+def _queue_wake(connection_uuid, organization_id: int, connection_id: int) -> bool:
+    """Queue the connection's ingest unless one is waiting; False when Redis or the broker cannot be reached."""
+    try:
+        if redis_client().set(_wake_key(connection_uuid), 1, nx=True, ex=WAKE_SECONDS):
+            try:
+                tasks.ingest_pending.apply_async(
+                    kwargs={"organization_id": organization_id, "connection_id": connection_id}, queue="inbound"
+                )
+            except (RedisError, KombuError):
+                # No task was queued: the claim must not keep the next wake-ups from queueing one.
+                with contextlib.suppress(RedisError):
+                    redis_client().delete(_wake_key(connection_uuid))
+                raise
+    except (RedisError, KombuError):
+        logger.warning("could not queue the ingest of connection %s; asking again shortly", connection_id)
+        return False
+    return True
+
+
+# Wake-ups that failed (Redis or the broker away), by connection UUID: one thread per process asks again every
+# WAKE_RETRY_SECONDS until each succeeds, then ends. Without it, events stored during an outage waited for the next
+# event of their connection or for the stuck-event sweeper (minutes).
+WAKE_RETRY_SECONDS = 1.0
+_missed: dict[object, tuple[int, int]] = {}
+_missed_lock = threading.Lock()
+_retrier: list[threading.Thread] = []
+
+
+def _wake_later(connection_uuid, organization_id: int, connection_id: int) -> None:
+    with _missed_lock:
+        _missed[connection_uuid] = (organization_id, connection_id)
+        if not (_retrier and _retrier[0].is_alive()):
+            _retrier[:] = [threading.Thread(target=_wake_missed, name="ingest-wake-retry", daemon=True)]
+            _retrier[0].start()
+
+
+def _wake_missed() -> None:
+    while True:
+        time.sleep(WAKE_RETRY_SECONDS)
+        with _missed_lock:
+            waiting = list(_missed.items())
+        for connection_uuid, (organization_id, connection_id) in waiting:
+            if not _queue_wake(connection_uuid, organization_id, connection_id):
+                break  # still down: the rest would fail the same way
+            with _missed_lock:
+                _missed.pop(connection_uuid, None)
+        with _missed_lock:
+            if not _missed:
+                _retrier.clear()
+                db_connections.close_all()  # this thread's own, if any (tests run the queued task right here)
+                return
 
 
 def ingest_wake_clear(connection_uuid) -> None:

@@ -11,11 +11,13 @@ Rejections answer 401/403/400 with a log line, are counted (channels_integration
 page) and store nothing; the audit log (the organization's when the connection is known) gets at most one entry per
 connection and reason per window, so forged requests cannot flood it."""
 
+import functools
 import logging
 import time
 import uuid
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -34,6 +36,26 @@ from channels_integrations.services import events_store
 logger = logging.getLogger("tsunagu.webhooks")
 
 MAX_BODY = 5 * 1024 * 1024  # Meta batches up to 1000 updates; 5 MB is far above any documented payload
+# Seconds a platform is asked to wait when the database cannot be reached (a restart, a failover): long enough for a
+# restart, short enough that nothing waits long; every platform retries a 5xx, and a 503 is the truthful one.
+UNAVAILABLE_RETRY_AFTER = 5
+
+
+def _unavailable_is_503(view):
+    """Nothing could be stored because the database is unreachable (a broken pooled connection after a restart, or
+    a refused new one): answer 503 with Retry-After so the platform delivers again, not a 500 that says we failed."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("webhook %s not stored, database unavailable: %s", request.path, exc)
+            response = HttpResponse("database unavailable, retry later", status=503, content_type="text/plain")
+            response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
+            return response
+
+    return wrapped
 
 
 def _reject(request: HttpRequest, exc: WebhookRejected, *, platform: str, connection=None) -> HttpResponse:
@@ -113,6 +135,7 @@ def _forget_accounts(**_kwargs) -> None:
 
 
 @csrf_exempt
+@_unavailable_is_503
 def app_level(request: HttpRequest, endpoint: str) -> HttpResponse:
     """An app-level endpoint shared by several connectors (`/webhooks/meta/`: Facebook pages, Instagram accounts,
     WhatsApp numbers). They share its handshake and signature (one app, one secret); after verification the payload's
@@ -166,6 +189,7 @@ def app_level(request: HttpRequest, endpoint: str) -> HttpResponse:
 
 
 @csrf_exempt
+@_unavailable_is_503
 def per_connection(request: HttpRequest, platform: str, connection_uuid: uuid.UUID) -> HttpResponse:
     if not has_connector(platform):
         return HttpResponse(status=404)
