@@ -252,6 +252,10 @@ class DeliveryState(models.TextChoices):
     DELIVERED = "delivered", _("Delivered")
     READ = "read", _("Read")
     FAILED = "failed", _("Failed")
+    # Reply approval (送信前承認, approvals app through tickets/reply_gate.py): never sent in these states.
+    HELD = "held", _("Awaiting approval")
+    RETURNED = "returned", _("Returned for changes")
+    APPROVED = "approved", _("Approved, not sent yet")
 
 
 class Message(models.Model):
@@ -368,6 +372,10 @@ class TicketEventKind(models.TextChoices):
     MERGE = "merge", _("Merged")
     SPLIT = "split", _("Split")
     REOPENED = "reopened", _("Reopened by the customer")
+    REPLY_HELD = "reply_held", _("Reply held for approval")
+    REPLY_EDITED = "reply_edited", _("Reply edited in approval")
+    REPLY_APPROVED = "reply_approved", _("Reply approved")
+    REPLY_RETURNED = "reply_returned", _("Reply returned for changes")
 
 
 class TicketEvent(models.Model):
