@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tickets', '0019_contacts_crm'),
+        ('tickets', '0020_privacy'),
     ]
 
     operations = [
