@@ -23,6 +23,7 @@ from channels_integrations.connector import (
     OAuthSettings,
     OutboundMessage,
     PostContent,
+    PublishLimits,
     PublishResult,
     ReplyContext,
     ReplyLimits,
@@ -31,7 +32,7 @@ from channels_integrations.connector import (
     WebhookRejected,
 )
 from channels_integrations.inbound import AuthorProfile
-from channels_integrations.providers.meta import client, listening, schemas
+from channels_integrations.providers.meta import client, listening, publish, schemas
 
 logger = logging.getLogger("tsunagu.meta")
 
@@ -70,6 +71,8 @@ SCOPES = (
     "instagram_basic",
     "instagram_manage_messages",
     "instagram_manage_comments",
+    "pages_manage_posts",  # publishing on the page
+    "instagram_content_publish",  # publishing on Instagram
 )
 
 
@@ -231,15 +234,38 @@ class MetaConnector(Connector):
             return listening.search_instagram(connection, hashtags=hashtags, cursor=cursor)
         return listening.search_facebook(connection, cursor=cursor)  # Facebook has no public hashtag search
 
+    # --- publishing (publish.py) -----------------------------------------------------------------------------------
+    finds_published = True
+
     def publish(self, connection, post: PostContent) -> PublishResult:
-        token = connection.credentials.get("access_token", "")
         if self.instagram:
-            raise SendRejected(_("Instagram posts need an image; publish it from the post editor with one."))
-        data = {"message": post.text}
-        if post.link:
-            data["link"] = post.link
-        body = client.call("POST", client.graph_url(f"{connection.external_account_id}/feed"), token=token, data=data)
-        return PublishResult(platform_post_id=str(body.get("id", "")))
+            return publish.publish_instagram(connection, post)
+        return publish.publish_facebook(connection, post)
+
+    def publish_limits(self, connection) -> PublishLimits:
+        return publish.instagram_limits() if self.instagram else publish.facebook_limits()
+
+    def check_post(self, connection, text: str, files: list, *, link: str = "") -> list[str]:
+        problems = super().check_post(connection, text, files, link=link)
+        return problems + (publish.instagram_problems(text) if self.instagram else [])
+
+    def find_published(self, connection, local_ref, since, *, post=None) -> PublishResult | None:
+        if self.instagram:
+            return publish.find_instagram(connection, local_ref, since, post)
+        return publish.find_facebook(connection, local_ref, since, post)
+
+    def account_facts(self, connection):
+        if not self.instagram:
+            return []
+        limit = publish.publishing_limit(connection)
+        if limit is None or not limit[1]:
+            return [(_("Posts published in the last 24 hours"), _("Instagram did not answer; try again later."))]
+        return [
+            (
+                _("Posts published in the last 24 hours"),
+                _("%(used)d of %(limit)d (Instagram's limit)") % {"used": limit[0], "limit": limit[1]},
+            )
+        ]
 
     # --- OAuth ----------------------------------------------------------------------------------------------------
     def oauth_settings(self) -> OAuthSettings:

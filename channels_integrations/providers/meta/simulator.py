@@ -15,6 +15,7 @@ import threading
 import time
 from urllib.parse import urlencode
 
+from channels_integrations.providers.meta.simulator_publish import MetaPublishing
 from channels_integrations.simulator.core import Request, Response, SimulatorPart
 
 V = r"/v\d+\.\d+"
@@ -65,7 +66,7 @@ def graph_error(
     return Response(status, {"error": error}, headers=headers or {})
 
 
-class MetaSimulator(SimulatorPart):
+class MetaSimulator(MetaPublishing, SimulatorPart):
     name = "meta"
     environment = ("META_APP_SECRET", "META_APP_ID", "META_VERIFY_TOKEN")
 
@@ -93,6 +94,7 @@ class MetaSimulator(SimulatorPart):
         self.hashtag_ids: dict[str, str] = {}  # hashtag name -> its (global, static) id
         self.hashtags_queried: dict[str, dict[str, float]] = {}  # ig user id -> {hashtag: first query time}
         self.hashtag_limit = 30  # unique hashtags per account within a rolling 7 days
+        self.reset_publishing()
 
     # --- operator / tests -----------------------------------------------------------------------------------------
     def provision(self, pages: list[dict] | None = None) -> dict:
@@ -277,6 +279,7 @@ class MetaSimulator(SimulatorPart):
                 "sent": list(self.sent),
                 "subscriptions": dict(self.subscriptions),
                 "pages": [{k: v for k, v in p.items() if k != "access_token"} for p in self.pages.values()],
+                "posts": [dict(p) for p in self.posts],
             }
 
     def operator_html(self) -> str:
@@ -316,13 +319,13 @@ class MetaSimulator(SimulatorPart):
             ("POST", V + r"/(?P<page>\d+)/subscribed_apps", self._subscribe),
             ("POST", V + r"/(?P<page>\d+)/messages", self._send),
             ("POST", V + r"/(?P<comment>[\w]+_[\w]+|\d+)/(?P<kind>comments|replies)", self._comment_reply),
-            ("POST", V + r"/(?P<page>\d+)/feed", self._feed),
             ("GET", V + r"/ig_hashtag_search", self._hashtag_search),
             ("GET", V + r"/(?P<tag>\d+)/recent_media", self._recent_media),
             ("GET", V + r"/(?P<user>\d+)/tags", self._ig_tags),
             ("GET", V + r"/(?P<page>\d+)/tagged", self._page_tagged),
             ("POST", r"/_sim/meta/public", self._op_public),
             ("POST", r"/_sim/meta/public/seed", self._op_public_seed),
+            *self.publishing_routes(),
             ("GET", V + r"/?", self._profiles),
             ("GET", V + r"/(?P<user>[\w-]+)", self._profile),
         ]
@@ -715,11 +718,3 @@ class MetaSimulator(SimulatorPart):
         new_id = f"{m['comment'].split('_')[0]}_{random.randint(10**15, 10**16 - 1)}"
         self.sent.append({"kind": "comment_reply", "comment_id": m["comment"], "text": text, "id": new_id})
         return Response(body={"id": new_id})
-
-    def _feed(self, r: Request, m) -> Response:
-        refused = self._gate(r)
-        if refused:
-            return refused
-        post_id = f"{m['page']}_{random.randint(10**15, 10**16 - 1)}"
-        self.sent.append({"kind": "post", "page": m["page"], "text": self._params(r).get("message", ""), "id": post_id})
-        return Response(body={"id": post_id})
