@@ -390,9 +390,12 @@ class Connector:
     # records the post instead of failing it, or publishes it when the platform has no trace of it).
     finds_published: ClassVar[bool] = False
 
-    def find_published(self, connection: ChannelConnection, local_ref: str, since: datetime) -> PublishResult | None:
-        """The post published with `local_ref` (its marker, retry key or stored id) at or after `since`, or None
-        when the platform has no such post. Raises ConnectorError (TransientError when it cannot tell now)."""
+    def find_published(
+        self, connection: ChannelConnection, local_ref: str, since: datetime, *, post: PostContent | None = None
+    ) -> PublishResult | None:
+        """The post published with `local_ref` at or after `since`, or None when the platform has no such post (then
+        it is published). Platforms that keep no reference of ours recognise it by `post`'s text; LINE's retry key
+        makes a second publish itself harmless. Raises ConnectorError (TransientError when it cannot tell now)."""
         raise NotImplementedError
 
     # OAuth: the flow's endpoints, the accounts a freshly authorized user may connect, refreshing a token.

@@ -9,8 +9,10 @@ runs the one state machine for all of them:
    transient error, on the one retry policy's schedule.
 
 An intent found `sending` means an earlier attempt died between 1 and 3: the platform may or may not have it.
-Connectors whose sends are idempotent (email: the same Message-ID) simply send again; for the others the intent is
-marked failed with that explanation rather than risk a duplicate."""
+Connectors whose sends are idempotent (email: the same Message-ID) simply send again. An intent that can look itself
+up on the platform (a post: `reconciles`, with a connector that `finds_published`) is reconciled first: found, it is
+recorded as sent without a second call; not found, it is sent. For the others the intent is marked failed with that
+explanation rather than risk a duplicate."""
 
 import logging
 import time
@@ -75,6 +77,18 @@ class OutboundIntent:
     def requeue(self) -> None:
         raise NotImplementedError
 
+    # An interrupted intent that can be looked up on the platform (connector.finds_published) is reconciled instead
+    # of failed: `reconcile` runs outside any transaction and returns the platform's result, or None when the
+    # platform has no trace of it (then it is sent). `release` keeps it `sending` but drops the claim, so the next
+    # attempt reconciles again at once (the platform could not tell this time).
+    reconciles = False
+
+    def reconcile(self, connector: Connector, connection: ChannelConnection, claimed: Claimed):
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -85,6 +99,7 @@ class Outcome:
 def deliver_once(*, organization, intent: OutboundIntent) -> Outcome:
     """Claim the intent, call the platform once, record what happened (see the module's docstring)."""
     now = timezone.now()
+    reconcile = False
     with transaction.atomic():
         claimed = intent.claim()
         connection = claimed.connection
@@ -94,7 +109,8 @@ def deliver_once(*, organization, intent: OutboundIntent) -> Outcome:
         if claimed.state == SENDING:
             if claimed.claimed_at and claimed.claimed_at > now - CLAIM_TIMEOUT:
                 return Outcome("busy")  # another worker is calling the platform right now
-            if not connector.idempotent_send:
+            reconcile = intent.reconciles and connector.finds_published and not connector.idempotent_send
+            if not connector.idempotent_send and not reconcile:
                 intent.failed(
                     _(
                         "Sending was interrupted; the platform may or may not have received this reply. Check the "
@@ -125,6 +141,43 @@ def deliver_once(*, organization, intent: OutboundIntent) -> Outcome:
                 duration_ms=int((time.monotonic() - clock) * 1000),
                 error=error,
             )
+
+    if reconcile:
+        try:
+            found = intent.reconcile(connector, connection, claimed)
+        except TransientError as exc:
+            wait = retry_delay(number, retry_after=exc.retry_after)
+            if wait is None:
+                attempt(AttemptOutcome.FAILED, exc.message or str(exc))
+                return _fail(
+                    intent,
+                    _(
+                        "Publishing was interrupted and the platform could not tell whether it has the post: "
+                        "%(error)s. Check the account on the platform before publishing again."
+                    )
+                    % {"error": exc.message},
+                )
+            attempt(AttemptOutcome.RETRYING, exc.message or str(exc))
+            with transaction.atomic():
+                intent.release()
+            return Outcome(SENDING, retry_in=wait)
+        except Exception as exc:  # unsure whether the platform has it: never risk a second post
+            logger.exception("reconciling %s crashed", claimed.record)
+            attempt(AttemptOutcome.FAILED, type(exc).__name__)
+            return _fail(
+                intent,
+                _(
+                    "Publishing was interrupted and checking the platform failed (%(error)s). Check the account on "
+                    "the platform before publishing again."
+                )
+                % {"error": getattr(exc, "message", "") or type(exc).__name__},
+            )
+        if found is not None:
+            logger.info("%s was already on the platform (%s): recorded, not sent again", claimed.record, found)
+            attempt(AttemptOutcome.SUCCEEDED)
+            with transaction.atomic():
+                intent.sent(found)
+            return Outcome(SENT)
 
     try:
         result = intent.call(connector, connection, prepared)
