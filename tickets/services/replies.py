@@ -18,6 +18,7 @@ from core.errors import DomainError
 from tickets.automation_hooks import automation
 from tickets.events import publish_message, publish_ticket
 from tickets.models import Attachment, DeliveryState, Direction, Message, MessageKind, Ticket, TicketStatus
+from tickets.reply_gate import reply_gate
 from tickets.search import document_expression, index_document
 from tickets.services.ingest import ticket_message_update
 from tickets.tasks import send_message
@@ -135,12 +136,16 @@ def message_reply(
     based_on_message_id: int | None = None,
     automated: bool = False,
     template: TemplateChoice | None = None,
+    ask_approval: bool = False,
 ) -> Message:
     """Queue a reply through the ticket's channel. Platform rules (length, window, attachment types, public or
     private) are checked here, so the agent hears about them now and not from a failed delivery later.
     `automated` (actor None): an automatic reply, which is not the agent's response (SLA clocks keep running).
     `template`: a pre-approved template instead of free text (WhatsApp, the only kind of message it delivers
-    outside its 24 hours); the stored text is the template's body with the values filled in."""
+    outside its 24 hours); the stored text is the template's body with the values filled in.
+    `ask_approval`: the agent asks for approval instead of sending. The reply gate (tickets/reply_gate.py) may hold
+    the reply by policy too: a held reply is stored in the `held` state, not sent, and does not stop the SLA clocks
+    until it is approved and queued (tickets/services/held_replies.py)."""
     text = (text or "").replace("\r\n", "\n").strip()
     connection = ticket.connection
     if not has_connector(connection.platform):
@@ -170,6 +175,14 @@ def message_reply(
     kind = answered.kind if answered else MessageKind.DIRECT
     if kind in (MessageKind.NOTE, MessageKind.MENTION, MessageKind.REVIEW):
         kind = MessageKind.COMMENT if public else MessageKind.DIRECT
+    hold = (
+        reply_gate().review(
+            organization=organization, actor=actor, ticket=ticket, text=text, public=public, asked=ask_approval
+        )
+        if not automated
+        else None
+    )
+    held = hold is not None and hold.hold
     document = index_document(text)
     message = Message.objects.create(
         organization=organization,
@@ -183,7 +196,7 @@ def message_reply(
         is_public=public,
         reply_to_platform_id=answered.platform_message_id if answered else "",
         parent=answered,
-        delivery_state=DeliveryState.QUEUED,
+        delivery_state=DeliveryState.HELD if held else DeliveryState.QUEUED,
         local_ref=uuid.uuid4(),
         based_on_message_id=based_on_message_id,
         search_vector=document_expression(document),
@@ -200,6 +213,14 @@ def message_reply(
         attachment.file.save(f.name[-100:], f, save=False)
         attachment.save()
     now = timezone.now()
+    if held:
+        # Not an answer yet: the ticket's status and SLA clocks wait for the approved reply to be queued.
+        ticket_message_update(ticket, {}, document, now)
+        reply_gate().held(organization=organization, actor=actor, message=message, decision=hold)
+        publish_ticket(organization, ticket)
+        publish_message(organization, ticket, message)
+        logger.info("reply %s held for approval on ticket %s", message.pk, ticket.pk)
+        return message
     fields = {"last_message_at": now}
     if not automated and ticket.status == TicketStatus.NEW:
         fields["status"] = TicketStatus.OPEN
