@@ -425,6 +425,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "scheduled-reports": {"task": "analytics_reports.dispatch", "schedule": 900.0, "options": {"queue": "analytics"}},
     # Satisfaction surveys whose delay after the solve has passed (tickets/services/survey_sending.py).
     "send-due-surveys": {"task": "tickets.send_due_surveys_everywhere", "schedule": 60.0},
+    # Approval reminders and escalations of late steps (approvals/approval_tasks.py).
+    "approval-reminders": {"task": "approvals.sweep_everywhere", "schedule": 60.0},
 }
 # Tests run task bodies in-process (the real code, no broker hop); end-to-end tests start a real worker.
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER", False)
