@@ -37,6 +37,9 @@ from channels_integrations.connector import (
     OutboundMessage,
     PolledEvent,
     PollResult,
+    PostContent,
+    PublishLimits,
+    PublishResult,
     RateLimited,
     ReplyContext,
     ReplyLimits,
@@ -46,13 +49,13 @@ from channels_integrations.connector import (
     check_against_limits,
 )
 from channels_integrations.inbound import AuthorProfile
-from channels_integrations.providers.x import client, schemas
+from channels_integrations.providers.x import client, publish, schemas
 from channels_integrations.providers.x.twittertext import MAX_WEIGHTED_LENGTH, weighted_length
 
 logger = logging.getLogger("tsunagu.x")
 
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
-SCOPES = ("tweet.read", "tweet.write", "users.read", "dm.read", "dm.write", "offline.access")
+SCOPES = ("tweet.read", "tweet.write", "users.read", "dm.read", "dm.write", "offline.access", "media.write")
 DM_MAX_LENGTH = 10_000
 PAGE_SIZE = 100  # max_results: mentions 5-100, dm_events 1-100
 USERS_PER_LOOKUP = 100  # GET /2/users?ids= takes up to 100 ids
@@ -108,6 +111,8 @@ class XConnector(Connector):
     downloads_media = True
     # A DM reaches only people who accept messages from the account; a public post to a stranger is not a reply.
     can_initiate = False
+    can_publish = True
+    finds_published = True  # the account's timeline since the attempt, matched by text (publish.py)
 
     # --- webhooks -------------------------------------------------------------------------------------------------
     def _consumer_secret(self) -> str:
@@ -379,6 +384,19 @@ class XConnector(Connector):
         if not sent_id:
             raise SendRejected(_("X did not return the id of the message it posted."))
         return SendResult(platform_message_id=sent_id)
+
+    # --- publishing (publish.py) ------------------------------------------------------------------------------
+    def publish(self, connection, post: PostContent) -> PublishResult:
+        return publish.publish(connection, post)
+
+    def publish_limits(self, connection) -> PublishLimits:
+        return publish.limits()
+
+    def check_post(self, connection, text: str, files: list, *, link: str = "") -> list[str]:
+        return publish.check(text, files, link=link)
+
+    def find_published(self, connection, local_ref, since, *, post=None) -> PublishResult | None:
+        return publish.find(connection, local_ref, since, post)
 
     # --- connecting -----------------------------------------------------------------------------------------------
     def oauth_settings(self) -> OAuthSettings:

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from channels_integrations.providers.x.simulator_publish import XPublishing
 from channels_integrations.simulator.core import Request, Response, SimulatorPart
 
 ACCOUNT_ID = "1500000000000000001"
@@ -49,7 +50,7 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
-class XSimulator(SimulatorPart):
+class XSimulator(XPublishing, SimulatorPart):
     name = "x"
     environment = ("X_CONSUMER_SECRET", "X_CLIENT_ID", "X_CLIENT_SECRET", "X_WEBHOOK_ID")
 
@@ -88,6 +89,7 @@ class XSimulator(SimulatorPart):
         self.dm_closed: set[str] = set()  # customers who do not accept DMs from the account
         self.page_size_cap = 100
         self.pending_echoes: list[tuple[str, dict]] = []
+        self.reset_publishing()
 
     def state(self) -> dict:
         return {
@@ -96,6 +98,7 @@ class XSimulator(SimulatorPart):
             "webhook": {"url": self.webhook_url, "valid": self.webhook_valid},
             "pending_mentions": len(self.tweets),
             "dm_events": len(self.dm_events),
+            "posts": [dict(p) for p in self.posts],
         }
 
     def _id(self) -> str:
@@ -113,6 +116,8 @@ class XSimulator(SimulatorPart):
             ("GET", r"/2/users/(?P<id>\d+)", self._api(self._user, "users")),
             ("GET", r"/2/dm_events", self._api(self._dm_events, "dm_events")),
             ("POST", r"/2/tweets", self._api(self._post_tweet, "tweets")),
+            ("POST", r"/2/media/upload", self._api(self._media_upload, "media_upload")),
+            ("GET", r"/2/users/(?P<id>\d+)/tweets", self._api(self._timeline, "timeline")),
             ("POST", r"/2/dm_conversations/with/(?P<id>\d+)/messages", self._api(self._send_dm, "dm_send")),
             (
                 "POST",
@@ -391,11 +396,15 @@ class XSimulator(SimulatorPart):
         data = r.json()
         text = str(data.get("text") or "")
         reply_to = str((data.get("reply") or {}).get("in_reply_to_tweet_id") or "")
-        if not text:
+        media_ids = [str(i) for i in (data.get("media") or {}).get("media_ids") or []]
+        if not text and not media_ids:
             return problem(400, "Invalid Request", "One or more parameters to your request was invalid.")
+        refused = self.check_media_ids(media_ids, user)
+        if refused:
+            return refused
         if any(
             t["author_id"] == user and t["text"] == text
-            for t in self.tweets + [s for s in self.sent if s["kind"] == "reply"]
+            for t in self.tweets + [s for s in self.sent if s["kind"] in ("reply", "post")]
         ):
             return problem(403, "Forbidden", "You are not allowed to create a Tweet with duplicate content.")
         original = next((t for t in self.tweets if t["id"] == reply_to), None)
@@ -404,6 +413,8 @@ class XSimulator(SimulatorPart):
         if _x_length(text) > 280:
             return problem(403, "Forbidden", "Your Tweet text is too long.")
         tweet_id = self._id()
+        if not reply_to:  # a post of the account's own (publishing), on its timeline
+            return self.record_post(tweet_id, text, media_ids, user)
         self.sent.append({"kind": "reply", "id": tweet_id, "text": text, "in_reply_to": reply_to, "author_id": user})
         if original is not None and user in self.subscriptions:  # the account's own post comes back as an event
             self._echo(user, {"tweet_create_events": [self._v1_tweet(tweet_id, user, text, reply_to=original)]})

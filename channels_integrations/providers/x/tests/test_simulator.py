@@ -89,7 +89,7 @@ def test_an_account_is_connected_through_the_oauth_dialog_with_pkce(tenant_a, lo
     query = parse_qs(urlsplit(location).query)
     assert location.startswith(f"{x.sim.base_url}/i/oauth2/authorize?")
     assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
-    assert query["scope"] == ["tweet.read tweet.write users.read dm.read dm.write offline.access"]
+    assert query["scope"] == ["tweet.read tweet.write users.read dm.read dm.write offline.access media.write"]
     dialog = requests.get(location, timeout=10)
     href = unescape(re.search(r'id="continue" href="([^"]+)"', dialog.text).group(1))
     callback = client.get(f"{urlsplit(href).path}?{urlsplit(href).query}")
