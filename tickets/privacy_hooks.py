@@ -4,6 +4,7 @@ listening mentions) that tickets may not import. Each registers, in its `AppConf
 holds data worth handing to the person, an exporter); tickets.services.privacy calls them inside its transaction."""
 
 import dataclasses
+import re
 from collections.abc import Callable
 
 from accounts.models import Organization
@@ -33,6 +34,21 @@ class Erasure:
         if isinstance(value, dict):
             return {key: self.redact(item) for key, item in value.items()}
         return value
+
+
+_CODE = re.compile(r"[a-z0-9_.:-]{1,40}")
+
+
+def redact_free_text(value):
+    """`value` with every string that is not a code (a status, a key, a date) replaced by REDACTED: for JSON that
+    belongs to an erased ticket and may quote its subject or messages (a ticket's history)."""
+    if isinstance(value, str):
+        return value if _CODE.fullmatch(value) else REDACTED
+    if isinstance(value, list):
+        return [redact_free_text(item) for item in value]
+    if isinstance(value, dict):
+        return {key: redact_free_text(item) for key, item in value.items()}
+    return value
 
 
 Eraser = Callable[..., None]  # (*, organization: Organization, erasure: Erasure) -> None

@@ -75,3 +75,6 @@ def send_due_surveys_everywhere() -> int:
 @shared_task(base=TenantTask, name="tickets.send_due_surveys", acks_late=True)
 def send_due_surveys(*, organization) -> int:
     return surveys_send_due(organization=organization)
+
+
+from tickets import tasks_privacy  # noqa: E402,F401 (registers the privacy tasks with the worker)
