@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -425,6 +426,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "scheduled-reports": {"task": "analytics_reports.dispatch", "schedule": 900.0, "options": {"queue": "analytics"}},
     # Satisfaction surveys whose delay after the solve has passed (tickets/services/survey_sending.py).
     "send-due-surveys": {"task": "tickets.send_due_surveys_everywhere", "schedule": 60.0},
+    # Retention policies (tickets/services/privacy.py): nightly, at 03:30 in Japan.
+    "privacy-retention": {"task": "tickets.retention_everywhere", "schedule": crontab(hour=18, minute=30)},
+    # Contact exports downloaded or expired: their files go.
+    "privacy-exports-sweep": {"task": "tickets.privacy_exports_sweep_everywhere", "schedule": 3600.0},
     # Approval reminders and escalations of late steps (approvals/approval_tasks.py).
     "approval-reminders": {"task": "approvals.sweep_everywhere", "schedule": 60.0},
 }
