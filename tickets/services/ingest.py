@@ -318,6 +318,8 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
             for i in fresh
         ],
         lookup_profile=lookup_profile,
+        seen={inbounds[i].author_id for i in fresh if inbounds[i].direction != Direction.OUTBOUND},
+        seen_at=timezone.now(),
     )
     analyses = {
         i: None if inbounds[i].direction == Direction.OUTBOUND else automation().analyze(inbounds[i].text)

@@ -1,0 +1,246 @@
+"""Finding one customer behind two contacts.
+
+Exact matches — the same email address or phone number in normal form (lower-cased address, E.164 number) — are
+merged automatically when the organization enables it (ContactSettings.auto_merge_exact; each merge can be undone),
+otherwise suggested. Probable duplicates — the same name once normalized (NFKC, case, spaces, word order, hiragana
+and katakana, a name written in kana against the other's reading, honorifics) plus one more signal (the same
+company, the same email domain other than a public mail service, the same handle or the same picture) — are only
+ever suggested to agents (ContactDuplicateSuggestion), never merged silently. A dismissed pair is not suggested
+again.
+
+Runs in a task after the ingest or an edit commits (tickets.tasks_contacts.match_contacts)."""
+
+import logging
+import re
+import unicodedata
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Organization
+from tickets.models import Contact, ContactDuplicateSuggestion, ContactIdentity, SuggestionStatus
+from tickets.search import filter_matching
+from tickets.services import contact_merge, contacts  # modules: contacts imports the task that imports this one
+
+logger = logging.getLogger("tsunagu.tickets")
+
+# Domains anyone can have an address at: sharing one says nothing about being the same person.
+PUBLIC_MAIL = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.co.jp",
+        "yahoo.com",
+        "ymail.ne.jp",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "outlook.com",
+        "outlook.jp",
+        "hotmail.com",
+        "hotmail.co.jp",
+        "live.jp",
+        "live.com",
+        "msn.com",
+        "docomo.ne.jp",
+        "ezweb.ne.jp",
+        "au.com",
+        "softbank.ne.jp",
+        "i.softbank.jp",
+        "ybb.ne.jp",
+        "nifty.com",
+        "biglobe.ne.jp",
+        "ocn.ne.jp",
+        "so-net.ne.jp",
+        "aol.com",
+        "protonmail.com",
+        "proton.me",
+        "example.com",
+    }
+)
+CANDIDATES = 50  # contacts looked at per name: a common name must not make matching slow
+_HONORIFICS = re.compile(r"(様|さま|サマ|さん|サン|殿|御中|氏)$")
+_HIRAGANA = re.compile("[\u3041-\u3096\u309d\u309e]")
+_PUNCTUATION = re.compile(r"[\s\u30fb・.,·'’\-_()（）「」]+")
+
+
+def _plain(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text or "").casefold().strip()
+    text = _HONORIFICS.sub("", text).strip()
+    return _HIRAGANA.sub(lambda match: chr(ord(match.group()) + 0x60), text)  # hiragana → katakana
+
+
+def name_keys(name: str, reading: str = "") -> set[str]:
+    """The forms under which two names count as the same: 山田 花子 = 山田花子 = 山田花子様; やまだ はなこ = the
+    reading ヤマダ ハナコ; Hanako Yamada = YAMADA hanako. Names shorter than two characters give none."""
+    keys = set()
+    for text in (name, reading):
+        plain = _plain(text)
+        words = [w for w in _PUNCTUATION.split(plain) if w]
+        compact = "".join(words)
+        if len(compact) < 2:
+            continue
+        keys.add(compact)
+        keys.add("".join(sorted(words)))
+    return keys
+
+
+def _handles(contact_ids: list[int]) -> dict[int, set[str]]:
+    handles: dict[int, set[str]] = {}
+    for contact_id, handle in ContactIdentity.objects.filter(contact_id__in=contact_ids).values_list(
+        "contact_id", "handle"
+    ):
+        handle = unicodedata.normalize("NFKC", handle or "").casefold().lstrip("@").strip()
+        if len(handle) >= 3:
+            handles.setdefault(contact_id, set()).add(handle)
+    return handles
+
+
+def _domains(contact: Contact) -> set[str]:
+    return {e.rsplit("@", 1)[1] for e in contact.emails if "@" in e} - PUBLIC_MAIL
+
+
+def other_signals(contact: Contact, other: Contact, handles: dict[int, set[str]]) -> list[str]:
+    """What besides the name the two contacts have in common."""
+    signals = []
+    company = _plain(contact.company)
+    if company and company == _plain(other.company):
+        signals.append("company")
+    if _domains(contact) & _domains(other):
+        signals.append("email_domain")
+    if handles.get(contact.pk, set()) & handles.get(other.pk, set()):
+        signals.append("handle")
+    if contact.avatar_url and contact.avatar_url == other.avatar_url:
+        signals.append("avatar")
+    return signals
+
+
+def suggestion_record(
+    *, organization: Organization, contact: Contact, other: Contact, reasons: list[str], score: float
+) -> ContactDuplicateSuggestion | None:
+    """Suggest the pair (once: a pair already suggested keeps its status, a dismissed one stays dismissed). Returns
+    the open suggestion, or None when the pair was already decided."""
+    first, second = sorted([contact.pk, other.pk])
+    try:
+        with transaction.atomic():
+            suggestion, created = ContactDuplicateSuggestion.objects.get_or_create(
+                organization=organization,
+                contact_id=first,
+                other_id=second,
+                defaults={"reasons": reasons, "score": score},
+            )
+    except IntegrityError:  # another worker suggested it at the same moment
+        suggestion, created = ContactDuplicateSuggestion.objects.get(contact_id=first, other_id=second), False
+    if suggestion.status != SuggestionStatus.OPEN:
+        return None
+    if not created and (score > suggestion.score or set(reasons) - set(suggestion.reasons)):
+        suggestion.reasons = sorted(set(suggestion.reasons) | set(reasons))
+        suggestion.score = max(score, suggestion.score)
+        suggestion.save(update_fields=["reasons", "score"])
+    return suggestion
+
+
+def _probable(contact: Contact) -> list[tuple[Contact, list[str]]]:
+    keys = name_keys(contact.name, contact.reading)
+    if not keys:
+        return []
+    others = Contact.objects.filter(merged_into__isnull=True).exclude(pk=contact.pk).defer("search_vector")
+    found: dict[int, Contact] = {}
+    for text in {contact.name, contact.reading} - {""}:
+        query = " ".join(w for w in _PUNCTUATION.split(_HONORIFICS.sub("", text.strip())) if w)
+        if query:
+            for other in filter_matching(others, query).order_by("-pk")[:CANDIDATES]:
+                found[other.pk] = other
+    same_name = [other for other in found.values() if keys & name_keys(other.name, other.reading)]
+    if not same_name:
+        return []
+    handles = _handles([contact.pk, *(o.pk for o in same_name)])
+    pairs = []
+    for other in same_name:
+        signals = other_signals(contact, other, handles)
+        if signals:
+            pairs.append((other, ["name", *signals]))
+    return pairs
+
+
+def contact_match(*, organization: Organization, contact_id: int) -> list[tuple[str, int]]:
+    """Match one contact against the others: [("merged" | "suggested", other contact id), …]. Idempotent."""
+    contact = Contact.objects.filter(pk=contact_id, merged_into__isnull=True).first()
+    if contact is None:
+        return []
+    settings = contacts.contact_settings(organization)
+    results: list[tuple[str, int]] = []
+    if contact.emails or contact.phones:
+        condition = Q()
+        if contact.emails:
+            condition |= Q(emails__overlap=contact.emails)
+        if contact.phones:
+            condition |= Q(phones__overlap=contact.phones)
+        exact = list(
+            Contact.objects.filter(condition, merged_into__isnull=True)
+            .exclude(pk=contact.pk)
+            .defer("search_vector")
+            .order_by("pk")[:CANDIDATES]
+        )
+        for other in exact:
+            reasons = []
+            if set(contact.emails) & set(other.emails):
+                reasons.append("email")
+            if set(contact.phones) & set(other.phones):
+                reasons.append("phone")
+            if settings.auto_merge_exact:
+                # The older contact survives: it usually carries the longer history.
+                survivor, merged = (contact, other) if contact.pk < other.pk else (other, contact)
+                try:
+                    contact_merge.contact_merge(
+                        organization=organization,
+                        actor=None,
+                        survivor=survivor,
+                        merged=merged,
+                        automatic=True,
+                        reason=", ".join(reasons),
+                    )
+                except contact_merge.MergeRefused as exc:  # merged meanwhile by someone else
+                    logger.info("automatic merge of %s into %s skipped: %s", merged.pk, survivor.pk, exc)
+                    continue
+                results.append(("merged", other.pk))
+                if merged.pk == contact.pk:
+                    return results  # this contact is now part of the older one, which was matched before
+                contact.refresh_from_db()
+            elif suggestion_record(organization=organization, contact=contact, other=other, reasons=reasons, score=1.0):
+                results.append(("suggested", other.pk))
+    exact_ids = {other_id for _what, other_id in results}
+    for other, reasons in _probable(contact):
+        if other.pk in exact_ids:
+            continue
+        score = round(0.5 + 0.1 * (len(reasons) - 1), 2)
+        if suggestion_record(organization=organization, contact=contact, other=other, reasons=reasons, score=score):
+            results.append(("suggested", other.pk))
+    if results:
+        logger.info("contact %s matched at %s: %s", contact.pk, timezone.now().isoformat(), results)
+    return results
+
+
+@transaction.atomic
+def suggestion_dismiss(*, organization: Organization, actor, suggestion: ContactDuplicateSuggestion):
+    """Not the same person: the pair is not suggested again."""
+    suggestion = ContactDuplicateSuggestion.objects.select_for_update().get(pk=suggestion.pk)
+    if suggestion.status == SuggestionStatus.OPEN:
+        suggestion.status = SuggestionStatus.DISMISSED
+        suggestion.decided_at = timezone.now()
+        suggestion.decided_by = actor if getattr(actor, "pk", None) else None
+        suggestion.save(update_fields=["status", "decided_at", "decided_by"])
+    return suggestion
+
+
+def suggestions_open():
+    """Open suggestions whose two contacts both still stand (a suggestion about a contact merged elsewhere waits,
+    and comes back if that merge is undone), best first."""
+    return (
+        ContactDuplicateSuggestion.objects.filter(
+            status=SuggestionStatus.OPEN, contact__merged_into__isnull=True, other__merged_into__isnull=True
+        )
+        .select_related("contact", "other")
+        .order_by("-score", "-id")
+    )

@@ -1,0 +1,28 @@
+"""Contact tasks: matching new or changed contacts against the others (after the ingest or an edit commits, off
+their path), and sending contact-event webhooks on the one retry policy's schedule."""
+
+from celery import shared_task
+
+from core.task_base import TenantTask
+from tickets.services import contact_matching, contact_webhooks  # modules: they import this one
+
+
+@shared_task(base=TenantTask, name="tickets.match_contacts", acks_late=True)
+def match_contacts(*, organization, contact_ids: list[int], announce: bool = False) -> int:
+    """Exact matches merged (when the organization asks for it) or suggested, probable duplicates suggested, for each
+    contact; `announce`: first send contact.created for them (contacts the ingest made). Idempotent."""
+    if announce:
+        contact_webhooks.contacts_announce(organization=organization, contact_ids=contact_ids)
+    return sum(
+        len(contact_matching.contact_match(organization=organization, contact_id=contact_id))
+        for contact_id in contact_ids
+    )
+
+
+@shared_task(base=TenantTask, name="tickets.deliver_contact_webhook", acks_late=True)
+def deliver_contact_webhook(*, organization, delivery_id: int) -> None:
+    retry_in = contact_webhooks.webhook_delivery_send(organization=organization, delivery_id=delivery_id)
+    if retry_in is not None:
+        deliver_contact_webhook.apply_async(
+            kwargs={"organization_id": organization.pk, "delivery_id": delivery_id}, countdown=retry_in
+        )
