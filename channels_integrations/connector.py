@@ -196,13 +196,16 @@ class PostContent:
 
     `local_ref` is the post target's idempotency key (stable across retries): connectors send it where the platform
     keeps it (LINE's retry key) so `find_published` can recognise the post. `media_urls` are public, expiring URLs of
-    the same files, in the same order, for platforms that fetch media themselves (Instagram)."""
+    the same files, in the same order, for platforms that fetch media themselves (Instagram, LINE). `audience`
+    narrows who receives it where the platform can (LINE: a narrowcast's `recipient`, `filter` and `limit`; None
+    broadcasts to every follower)."""
 
     text: str
     link: str = ""
     media: tuple[OutboundFile, ...] = ()
     local_ref: str = ""
     media_urls: tuple[str, ...] = ()
+    audience: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -342,3 +342,64 @@ def _report_schedule(tenant):
 
 
 OBJECT_MAKERS["schedule_id"] = _report_schedule
+
+
+def _asset_version(tenant):
+    """A stored file asset with a thumbnail (ASCII bytes both: the isolation test reads GET responses as text)."""
+    from django.core.files.base import ContentFile
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from assets.services import asset_create
+
+    with scope(organization=tenant.organization):
+        asset = asset_create(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            title=f"Secret asset {tenant.slug}",
+            file=SimpleUploadedFile("secret.txt", b"plain asset bytes"),
+        )
+        version = asset.current_version
+        version.thumbnail.save("thumb.png", ContentFile(b"thumbnail bytes"), save=True)
+        return version.pk
+
+
+def _asset_upload(tenant, user=None):
+    """A resumable upload in progress (only its uploader may address it)."""
+    from assets.models import AssetUpload
+
+    with scope(organization=tenant.organization):
+        return AssetUpload.objects.create(
+            organization=tenant.organization, created_by=user or tenant.users["owner"], length=10
+        ).pk
+
+
+OBJECT_MAKERS["version_id"] = _asset_version
+OBJECT_MAKERS["upload_id"] = _asset_upload
+
+
+def _asset(tenant):
+    from assets.services import asset_create
+
+    with scope(organization=tenant.organization):
+        return asset_create(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            kind="snippet",
+            title=f"Secret snippet {tenant.slug}",
+            text="Secret pre-approved copy",
+        ).pk
+
+
+def _asset_collection(tenant):
+    from assets.services import collection_create
+
+    with scope(organization=tenant.organization):
+        return collection_create(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            name=f"Secret collection {tenant.slug} {timezone.now().timestamp()}",
+        ).pk
+
+
+OBJECT_MAKERS["asset_id"] = _asset
+OBJECT_MAKERS["collection_id"] = _asset_collection

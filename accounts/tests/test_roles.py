@@ -173,6 +173,10 @@ REQUIRED = {
     ("org:listening_monitor_new", "POST"): C.ANALYTICS_MANAGE,
     ("org:listening_monitor_edit", "GET"): C.ANALYTICS_MANAGE,
     ("org:listening_monitor_edit", "POST"): C.ANALYTICS_MANAGE,
+    ("org:asset_file", "GET"): ANY,  # a member who may see the asset
+    ("org:asset_thumbnail", "GET"): ANY,
+    ("org:asset_upload", "POST"): C.ASSETS_MANAGE,  # or an upload grant on a collection
+    ("org:asset_upload_resource", "POST"): C.ASSETS_MANAGE,
 }
 ROUTES = {r.name: r for r in org_routes()}
 CASES = [(role.value, name, method) for (name, method) in REQUIRED for role in RoleKey]
@@ -257,6 +261,9 @@ def test_role_can_or_cannot(role, name, method, tenant_a, login, api_client_for)
                 values[kwarg] = services.api_token_create(
                     organization=tenant_a.organization, actor=tenant_a.users[role], name="t"
                 )[0].pk
+        elif kwarg == "upload_id":
+            # A resumable upload is addressed by its own uploader.
+            values[kwarg] = OBJECT_MAKERS[kwarg](tenant_a, tenant_a.users[role])
         elif kwarg in PLAIN_VALUES:
             values[kwarg] = PLAIN_VALUES[kwarg]
         else:

@@ -27,6 +27,9 @@ from channels_integrations.connector import (
     Connector,
     ConnectorError,
     OutboundMessage,
+    PostContent,
+    PublishLimits,
+    PublishResult,
     RateLimited,
     ReplyContext,
     ReplyLimits,
@@ -37,7 +40,7 @@ from channels_integrations.connector import (
     check_against_limits,
 )
 from channels_integrations.inbound import AuthorProfile
-from channels_integrations.providers.line import client, schemas
+from channels_integrations.providers.line import client, publish, schemas
 from core.redis_client import redis_client
 
 logger = logging.getLogger("tsunagu.line")
@@ -91,6 +94,8 @@ class LineConnector(Connector):
     max_media_bytes = 25 * 1024 * 1024  # what we store per attachment (LINE files may be larger: kept by name)
     # Push reaches only people who added the account as a friend (and group members): agents answer, never start.
     can_initiate = False
+    can_publish = True  # broadcast / narrowcast to the account's friends (publish.py)
+    finds_published = True  # the post's retry key: publishing again within 24 hours cannot deliver twice
 
     # --- webhooks -------------------------------------------------------------------------------------------------
     def verify_webhook(self, request, connection):
@@ -335,6 +340,25 @@ class LineConnector(Connector):
             message_id = _sent_id(body) or answer.get("x-line-accepted-request-id", "")
             return SendResult(platform_message_id=message_id or headers["X-Line-Retry-Key"])
         return SendResult(platform_message_id=_sent_id(body) or answer.get("x-line-request-id", ""))
+
+    # --- publishing (publish.py) ------------------------------------------------------------------------------
+    def publish(self, connection, post: PostContent) -> PublishResult:
+        return publish.publish(self, connection, post)
+
+    def publish_limits(self, connection) -> PublishLimits:
+        return publish.limits(self.quota(connection))
+
+    def check_post(self, connection, text: str, files: list, *, link: str = "") -> list[str]:
+        problems = super().check_post(connection, text, files, link=link)
+        quota = self.quota(connection)
+        if quota is not None and quota[1] is not None and quota[0] >= quota[1]:
+            problems.append(
+                _("This LINE account has used its monthly message quota: LINE will not send posts until next month.")
+            )
+        return problems
+
+    def find_published(self, connection, local_ref, since, *, post=None) -> PublishResult | None:
+        return publish.find(connection, local_ref, since)
 
     # --- agent activity ---------------------------------------------------------------------------------------------
     def agent_activity(self, connection, thread_key: str, activity: str) -> None:

@@ -20,6 +20,7 @@ import time
 import uuid
 import zlib
 
+from channels_integrations.providers.line.simulator_publish import LinePublishing
 from channels_integrations.simulator.core import Request, Response, SimulatorPart
 
 CHANNEL_ID = "2000000001"
@@ -70,7 +71,7 @@ def _invalid(prop: str, message: str) -> Response:
     return _error(400, "The request body has 1 error(s)", details=[{"message": message, "property": prop}])
 
 
-class LineSimulator(SimulatorPart):
+class LineSimulator(LinePublishing, SimulatorPart):
     name = "line"
 
     def __init__(self, sim):
@@ -97,6 +98,7 @@ class LineSimulator(SimulatorPart):
         self.loading: list[dict] = []
         self.read_marks: list[str] = []  # the users whose messages were marked read
         self.read_tokens: dict[str, str] = {}  # markAsReadToken -> user id
+        self.reset_publishing()
 
     def state(self) -> dict:
         return {
@@ -105,12 +107,14 @@ class LineSimulator(SimulatorPart):
             "quota": {"limit": self.quota_limit, "used": self.quota_used},
             "loading": self.loading,
             "read_marks": self.read_marks,
+            "posts": self.published(),
         }
 
     def routes(self):
         return [
             ("POST", r"/v2/bot/message/reply", self._reply),
             ("POST", r"/v2/bot/message/push", self._push),
+            *self.publishing_routes(),
             ("GET", r"/v2/bot/message/quota", self._quota),
             ("GET", r"/v2/bot/message/quota/consumption", self._consumption),
             ("GET", r"/v2/bot/message/(?P<id>\d+)/content", self._content),
