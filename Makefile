@@ -8,7 +8,8 @@ PO_FILES := $(wildcard locale/*/LC_MESSAGES/*.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 VENDOR := static/vendor/htmx.min.js static/vendor/swagger-ui/swagger-ui-bundle.js static/vendor/lucide/sprite.svg \
 	static/vendor/simple-icons/facebook.svg static/vendor/echarts/echarts.min.js \
-	static/vendor/fonts/NotoSansJP-Regular.ttf static/vendor/uppy/uppy.min.js
+	static/vendor/fonts/NotoSansJP-Regular.ttf static/vendor/uppy/uppy.min.js \
+	static/vendor/fullcalendar/index.global.min.js
 # Platform marks from simple-icons (CC0); core/templatetags/ui.py names the same ones.
 BRAND_MARKS := facebook instagram x line whatsapp telegram
 
@@ -85,6 +86,13 @@ static/vendor/uppy/uppy.min.js: node_modules/.installed
 	mkdir -p static/vendor/uppy
 	cp node_modules/uppy/dist/uppy.min.js node_modules/uppy/dist/uppy.min.css node_modules/uppy/LICENSE static/vendor/uppy/
 	cp node_modules/@uppy/locales/dist/ja_JP.min.js static/vendor/uppy/
+
+# FullCalendar 6 (the content calendar): the umbrella browser bundle and its Japanese locale; its styles are injected
+# by the script into a <style data-fullcalendar> placeholder the calendar page carries with a CSP nonce.
+static/vendor/fullcalendar/index.global.min.js: node_modules/.installed
+	mkdir -p static/vendor/fullcalendar
+	cp node_modules/fullcalendar/index.global.min.js node_modules/fullcalendar/LICENSE.md static/vendor/fullcalendar/
+	cp node_modules/@fullcalendar/core/locales/ja.global.min.js static/vendor/fullcalendar/
 
 %.mo: %.po
 	msgfmt --check-format -o $@ $<
