@@ -17,6 +17,7 @@ from channels_integrations.permissions import connections_visible_to
 from tickets.models import (
     ACTIVE_STATUSES,
     PRIORITY_RANK,
+    Contact,
     Message,
     MessageKind,
     Priority,
@@ -56,6 +57,16 @@ def visible_tickets(membership: Membership) -> QuerySet[Ticket]:
     if membership.has(Capability.TICKETS_VIEW_ALL):
         return tickets
     return tickets.filter(connection_id__in=list(connections_visible_to(membership).values_list("pk", flat=True)))
+
+
+def visible_contacts(membership: Membership) -> QuerySet[Contact]:
+    """Contacts the member may see: every one with `tickets.view_all` (including those typed in or imported without
+    a ticket yet), else those with a ticket the member may see. Never merged-away ones: they live on inside their
+    survivor (a merge's undo brings them back)."""
+    contacts = Contact.objects.filter(merged_into__isnull=True)
+    if membership.has(Capability.TICKETS_VIEW_ALL):
+        return contacts
+    return contacts.filter(Exists(visible_tickets(membership).filter(contact_id=OuterRef("pk"))))
 
 
 def _int(value) -> int | None:
