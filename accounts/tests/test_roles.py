@@ -177,6 +177,18 @@ REQUIRED = {
     ("org:asset_thumbnail", "GET"): ANY,
     ("org:asset_upload", "POST"): C.ASSETS_MANAGE,  # or an upload grant on a collection
     ("org:asset_upload_resource", "POST"): C.ASSETS_MANAGE,
+    ("api:asset-list", "GET"): ANY,  # what the member may see
+    ("api:asset-list", "POST"): C.ASSETS_MANAGE,  # or an upload grant on a collection
+    ("api:asset-detail", "GET"): ANY,
+    ("api:asset-detail", "PATCH"): C.ASSETS_MANAGE,
+    ("api:asset-detail", "DELETE"): C.ASSETS_MANAGE,
+    ("api:asset-versions", "GET"): ANY,
+    ("api:asset-versions", "POST"): C.ASSETS_MANAGE,
+    ("api:asset-usages", "GET"): ANY,
+    ("api:asset-approve", "POST"): C.ASSETS_APPROVE,
+    ("api:asset-archive", "POST"): C.ASSETS_MANAGE,
+    ("api:asset-version-detail", "GET"): ANY,
+    ("api:asset-version-restore", "POST"): C.ASSETS_MANAGE,
 }
 ROUTES = {r.name: r for r in org_routes()}
 CASES = [(role.value, name, method) for (name, method) in REQUIRED for role in RoleKey]

@@ -427,8 +427,8 @@ def asset_approve(*, organization: Organization, actor, asset: Asset) -> Asset:
 
 
 def asset_archive(*, organization: Organization, actor, asset: Asset) -> Asset:
-    """Withdraw an asset: nobody can use it anew; its uses stay listed. Needs a managing right in its collection."""
-    if not _access(organization, actor).rights(asset.collection_id).manage:
+    """Withdraw an asset: nobody can use it anew; its uses stay listed. Needs the upload right in its collection."""
+    if not _access(organization, actor).rights(asset.collection_id).upload:
         raise NotAllowed(_("You may not archive assets in this collection."))
     with transaction.atomic():
         locked = _lock(asset)
@@ -450,7 +450,7 @@ def asset_archive(*, organization: Organization, actor, asset: Asset) -> Asset:
 
 def asset_unarchive(*, organization: Organization, actor, asset: Asset) -> Asset:
     """Bring an archived asset back as a draft (it needs approval again where required)."""
-    if not _access(organization, actor).rights(asset.collection_id).manage:
+    if not _access(organization, actor).rights(asset.collection_id).upload:
         raise NotAllowed(_("You may not change assets in this collection."))
     with transaction.atomic():
         locked = _lock(asset)
