@@ -403,3 +403,16 @@ def _asset_collection(tenant):
 
 OBJECT_MAKERS["asset_id"] = _asset
 OBJECT_MAKERS["collection_id"] = _asset_collection
+
+
+def _contact_export(tenant, user=None):
+    from tickets.models import ContactExport
+
+    contact_id = OBJECT_MAKERS["contact_id"](tenant)
+    with scope(organization=tenant.organization):
+        return ContactExport.objects.create(
+            organization=tenant.organization, contact_id=contact_id, requested_by=user or tenant.users["owner"]
+        ).pk
+
+
+OBJECT_MAKERS["export_id"] = _contact_export

@@ -64,6 +64,12 @@ REQUIRED = {
     ("org:canned_edit", "GET"): ANY,
     ("org:canned_edit", "POST"): C.RULES_MANAGE,
     ("org:canned_delete", "POST"): C.RULES_MANAGE,
+    ("org:retention_settings", "GET"): C.ORG_MANAGE,
+    ("org:retention_settings", "POST"): C.ORG_MANAGE,
+    ("org:contact_privacy", "GET"): C.DATA_EXPORT,  # of a contact the member can see
+    ("org:contact_privacy_export", "POST"): C.DATA_EXPORT,
+    ("org:contact_privacy_erase", "POST"): C.ORG_MANAGE,
+    ("org:privacy_export_download", "GET"): C.DATA_EXPORT,  # the requester's own export
     ("org:channels", "GET"): C.CHANNELS_MANAGE,
     ("org:channel_connect_form", "GET"): C.CHANNELS_MANAGE,
     ("org:channel_connect_form", "POST"): C.CHANNELS_MANAGE,
@@ -132,6 +138,12 @@ REQUIRED = {
     ("api:contact-list", "GET"): ANY,
     ("api:contact-detail", "GET"): ANY,
     ("api:contact-detail", "PATCH"): C.TICKETS_WORK,
+    ("api:contact-export", "POST"): C.DATA_EXPORT,
+    ("api:contact-erase", "POST"): C.ORG_MANAGE,
+    ("api:privacy-export-detail", "GET"): C.DATA_EXPORT,
+    ("api:privacy-export-download", "GET"): C.DATA_EXPORT,
+    ("api:privacy-retention", "GET"): C.ORG_MANAGE,
+    ("api:privacy-retention", "PUT"): C.ORG_MANAGE,
     ("api:tag-list", "GET"): ANY,
     ("api:tag-list", "POST"): C.TICKETS_WORK,
     ("api:tag-detail", "PATCH"): C.RULES_MANAGE,
@@ -273,6 +285,9 @@ def test_role_can_or_cannot(role, name, method, tenant_a, login, api_client_for)
                 values[kwarg] = services.api_token_create(
                     organization=tenant_a.organization, actor=tenant_a.users[role], name="t"
                 )[0].pk
+        elif kwarg == "export_id":
+            # A contact's data export is downloaded by whoever asked for it.
+            values[kwarg] = OBJECT_MAKERS[kwarg](tenant_a, tenant_a.users[role])
         elif kwarg == "upload_id":
             # A resumable upload is addressed by its own uploader.
             values[kwarg] = OBJECT_MAKERS[kwarg](tenant_a, tenant_a.users[role])

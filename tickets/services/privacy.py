@@ -31,7 +31,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
-from accounts.models import AuditAction, Organization
+from accounts.models import AuditAction, Membership, Organization
+from accounts.roles import Capability
 from channels_integrations.models import InboundEvent
 from core.errors import DomainError, NotAllowed
 from core.models import Attempt, Notification, RealtimeEvent
@@ -61,6 +62,7 @@ from tickets.models import (
     WebhookEventDelivery,
 )
 from tickets.privacy_hooks import Erasure, redact_free_text, run_erasers, run_exporters
+from tickets.selectors import visible_tickets
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +109,15 @@ def _identifying_values(contacts: list[Contact], identities: list[ContactIdentit
     for identity in identities:
         values.update([identity.external_id, identity.handle, identity.profile_url])
     return tuple(sorted(v.strip() for v in values if v and len(v.strip()) >= MIN_VALUE_LENGTH))
+
+
+def privacy_contacts(membership: Membership) -> QuerySet[Contact]:
+    """Contacts whose privacy requests the member may handle: every one with `tickets.view_all`, else those with a
+    ticket on a channel the member sees (the rule of the contacts API)."""
+    contacts = Contact.objects.defer("search_vector")
+    if membership.has(Capability.TICKETS_VIEW_ALL):
+        return contacts
+    return contacts.filter(Exists(visible_tickets(membership).filter(contact_id=OuterRef("pk"))))
 
 
 # --- export ---------------------------------------------------------------------------------------------------------
