@@ -14,3 +14,8 @@ class ApprovalsConfig(AppConfig):
         notifications.register()
         replies.register()
         register_reply_gate(replies.ApprovalReplyGate())
+
+        # A contact's erasure reaches held replies' first drafts and approvers' comments (tickets.privacy_hooks).
+        from approvals import privacy
+
+        privacy.register()

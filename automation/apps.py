@@ -11,9 +11,10 @@ class AutomationConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: models are importable only once apps are ready.
-        from automation import notifications
+        from automation import notifications, privacy
         from automation.hooks import Automation
         from tickets.automation_hooks import register
 
         notifications.register()
+        privacy.register()
         register(Automation())

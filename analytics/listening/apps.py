@@ -10,6 +10,7 @@ class ListeningConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from analytics.listening import notifications
+        from analytics.listening import notifications, privacy
 
         notifications.register()
+        privacy.register()

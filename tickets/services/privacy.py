@@ -32,7 +32,6 @@ from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import AuditAction, Membership, Organization
-from accounts.roles import Capability
 from channels_integrations.models import InboundEvent
 from core.errors import DomainError, NotAllowed
 from core.models import Attempt, Notification, RealtimeEvent
@@ -62,7 +61,7 @@ from tickets.models import (
     WebhookEventDelivery,
 )
 from tickets.privacy_hooks import Erasure, redact_free_text, run_erasers, run_exporters
-from tickets.selectors import visible_tickets
+from tickets.selectors import visible_contacts
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +111,9 @@ def _identifying_values(contacts: list[Contact], identities: list[ContactIdentit
 
 
 def privacy_contacts(membership: Membership) -> QuerySet[Contact]:
-    """Contacts whose privacy requests the member may handle: every one with `tickets.view_all`, else those with a
-    ticket on a channel the member sees (the rule of the contacts API)."""
-    contacts = Contact.objects.defer("search_vector")
-    if membership.has(Capability.TICKETS_VIEW_ALL):
-        return contacts
-    return contacts.filter(Exists(visible_tickets(membership).filter(contact_id=OuterRef("pk"))))
+    """Contacts whose privacy requests the member may handle: those they may see (tickets.selectors.visible_contacts,
+    the one rule for contacts; a merged-away contact is handled through its survivor)."""
+    return visible_contacts(membership).defer("search_vector")
 
 
 # --- export ---------------------------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ from django.db import connection as db
 from django.utils import timezone
 
 from accounts.models import AuditEntry
+from analytics.listening.models import Mention
+from approvals.models import ReplyHold
+from automation.models import RuleRun, WebhookCall
 from channels_integrations.models import InboundEvent
 from core.errors import DomainError, NotAllowed
 from core.models import Notification, RealtimeEvent
@@ -183,6 +186,36 @@ def customer(tenant_a, settings, tmp_path):
             payload={"contact": {"id": contact.pk, "name": NAME, "emails": [EMAIL]}},
         )
         ContactIdentity.objects.filter(contact=contact).update(profile_url=f"https://line.me/{HANDLE}")
+        # The higher layers' copies (tickets.privacy_hooks): a rule's webhook call and its run's summary, a held
+        # reply's first draft and an approver's comment, a listening mention posted by the customer's account.
+        WebhookCall.objects.create(
+            organization=org,
+            ticket=first.ticket,
+            url="https://hooks.example/x",
+            payload={"contact": NAME, "text": TEXT},
+        )
+        RuleRun.objects.create(
+            organization=org,
+            ticket=first.ticket,
+            rule_name="VIP",
+            trigger="message_received",
+            actions=[{"type": "add_note", "summary": f"Noted {NAME}", "ok": True}],
+        )
+        draft = Message.objects.create(
+            organization=org, ticket=first.ticket, connection=line, direction="outbound", kind="direct", text="sent"
+        )
+        ReplyHold.objects.create(organization=org, message=draft, original_text=f"{NAME}様、QX-99821の件")
+        Mention.objects.create(
+            organization=org,
+            platform="line",
+            connection=line,
+            external_id="post-1",
+            source="tagged",
+            author_handle=HANDLE,
+            author_name=NAME,
+            text=TEXT,
+            posted_at=timezone.now(),
+        )
     return {"contact": contact, "first": first, "second": second, "other": other, "attachment": attachment}
 
 
@@ -213,6 +246,10 @@ def test_erase_leaves_no_personal_data_in_any_table_or_search_index(
         "inbox_realtimeevent",
         "channels_integrations_inboundevent",
         "tickets_webhookeventdelivery",
+        "tickets_webhookcall",
+        "tickets_rulerun",
+        "approvals_replyhold",
+        "analytics_listening_mention",
     }, "the fixture puts the values everywhere the erase must reach"
     file_name = customer["attachment"].file.name
     storage = customer["attachment"].file.storage
