@@ -5,6 +5,7 @@ may not see is a 404 like a missing one."""
 
 from django.contrib import messages
 from django.core.exceptions import BadRequest, PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -14,6 +15,7 @@ from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.models import Team, User
 from accounts.roles import Capability
+from assets import services as asset_services
 from automation.rules.selectors import rule_runs_for
 from channels_integrations.connector import TemplateChoice
 from channels_integrations.permissions import connections_visible_to, members_who_see_connection
@@ -286,19 +288,47 @@ def reply(request, org_slug, ticket_id):
     if stale:
         return stale
     try:
-        message = replies.message_reply(
-            organization=request.organization,
-            actor=request.user,
-            ticket=ticket,
-            text=request.POST.get("text", ""),
-            public=request.POST.get("public") == "1",
-            files=request.FILES.getlist("files"),
-            based_on_message_id=_based_on(request),
-            template=_template_choice(request),
-        )
+        # Assets picked from the library: checked usable now, their files copied onto the reply, the use recorded in
+        # the same transaction as the reply is stored.
+        with transaction.atomic():
+            picked = asset_services.asset_versions_for_use(
+                organization=request.organization, actor=request.user, version_ids=_asset_version_ids(request)
+            )
+            message = replies.message_reply(
+                organization=request.organization,
+                actor=request.user,
+                ticket=ticket,
+                text=request.POST.get("text", ""),
+                public=request.POST.get("public") == "1",
+                files=[*request.FILES.getlist("files"), *_asset_files(picked)],
+                based_on_message_id=_based_on(request),
+                template=_template_choice(request),
+            )
+            if picked:
+                asset_services.asset_usage_record(
+                    organization=request.organization, actor=request.user, versions=picked, target=message
+                )
     except DomainError as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
     return render(request, "inbox/_messages.html", {"conversation_messages": [message], "ticket": ticket})
+
+
+def _asset_version_ids(request) -> list[int]:
+    values = request.POST.getlist("asset_versions")
+    if len(values) > replies.MAX_FILES or not all(v.isdigit() for v in values):
+        raise DomainError(_("The assets picked for this reply are not valid; pick them again."), field="assets")
+    return [int(v) for v in values]
+
+
+def _asset_files(versions) -> list:
+    """A copy of each picked file, so the message keeps its attachment whatever happens to the asset later."""
+    copies = []
+    for version in versions:
+        if version.file:
+            copy = asset_services.asset_version_file_copy(version)
+            copy.content_type = version.mime_type or "application/octet-stream"
+            copies.append(copy)
+    return copies
 
 
 def _based_on(request) -> int | None:
