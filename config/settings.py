@@ -432,6 +432,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "privacy-exports-sweep": {"task": "tickets.privacy_exports_sweep_everywhere", "schedule": 3600.0},
     # Approval reminders and escalations of late steps (approvals/approval_tasks.py).
     "approval-reminders": {"task": "approvals.sweep_everywhere", "schedule": 60.0},
+    # Scheduled posts: whatever is due (or stuck publishing) is queued; etas alone would not survive restarts.
+    "publish-due-posts": {"task": "approvals.publish_due_everywhere", "schedule": 60.0},
     # Resumable asset uploads abandoned for ASSETS_UPLOAD_EXPIRY_HOURS: rows and partial files go (assets/uploads.py).
     "asset-uploads-expire": {"task": "assets.expire_uploads", "schedule": 3600.0},
 }

@@ -42,6 +42,7 @@ urlpatterns = [
     path("webhooks/<slug:platform>/<uuid:connection_uuid>/", webhooks.per_connection, name="webhook-connection"),
     path("accounts/", include("accounts.urls")),
     path("survey/", include("analytics.csat.public_urls")),
+    path("published-media/", include("approvals.public_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", TemplateView.as_view(template_name="api_docs.html"), name="api-docs"),
     path("api/v1/me/", MeView.as_view(), name="api-me"),

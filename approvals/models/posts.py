@@ -147,6 +147,8 @@ class PostTarget(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)  # a worker started publishing (crash detection)
+    # After a transient failure: not before this time (the retry policy's backoff; the minute sweep respects it).
+    retry_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     local_ref = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
