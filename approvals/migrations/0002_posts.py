@@ -8,6 +8,19 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+# Existing members hear about post comments the way new members do (they can turn them off).
+NEW_IN_APP = ["post_mentioned", "post_commented"]
+NEW_EMAIL = ["post_mentioned"]
+
+
+def add_notification_kinds(apps, schema_editor):
+    Membership = apps.get_model("accounts", "Membership")
+    for membership in Membership.objects.all().only("notify_in_app", "notify_email"):
+        membership.notify_in_app = membership.notify_in_app + [k for k in NEW_IN_APP if k not in membership.notify_in_app]
+        membership.notify_email = membership.notify_email + [k for k in NEW_EMAIL if k not in membership.notify_email]
+        membership.save(update_fields=["notify_in_app", "notify_email"])
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -165,4 +178,5 @@ class Migration(migrations.Migration):
             model_name='post',
             index=models.Index(fields=['organization', 'status'], name='approvals_post_org_status'),
         ),
+        migrations.RunPython(add_notification_kinds, migrations.RunPython.noop),
     ]
