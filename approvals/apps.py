@@ -18,6 +18,11 @@ class ApprovalsConfig(AppConfig):
         replies.register()
         register_reply_gate(replies.ApprovalReplyGate())
 
+        # Publishing (P3): the failure notification; approvals.tasks is found by Celery's autodiscovery.
+        from approvals.services import publishing
+
+        publishing.register()
+
         # A contact's erasure reaches held replies' first drafts and approvers' comments (tickets.privacy_hooks).
         from approvals import privacy
 
