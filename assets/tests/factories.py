@@ -67,3 +67,14 @@ def make_snippet(tenant, role: str = "owner", *, title: str = "Greeting", text: 
             text=text,
             **kwargs,
         )
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def mp4_bytes(seconds: float = 5.5) -> bytes:
+    """A minimal MP4 (ftyp + moov/mvhd with a 1000 Hz timescale): its duration is all there is to read."""
+    ftyp = _box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2mp41")
+    mvhd = _box(b"mvhd", b"\x00\x00\x00\x00" + struct.pack(">IIII", 0, 0, 1000, int(seconds * 1000)) + bytes(80))
+    return ftyp + _box(b"moov", mvhd) + _box(b"mdat", b"")

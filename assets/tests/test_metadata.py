@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from assets.metadata import detect_type, inspect
-from assets.tests.factories import EXE_AS_JPEG, HTML_AS_JPEG, jpeg_bytes, png_bomb, png_bytes
+from assets.tests.factories import EXE_AS_JPEG, HTML_AS_JPEG, jpeg_bytes, mp4_bytes, png_bomb, png_bytes
 from core.errors import DomainError
 
 
@@ -69,3 +69,11 @@ def test_text_svg_and_empty():
 def test_pdf_allowed():
     data = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
     assert inspect(io.BytesIO(data), filename="brochure.pdf").mime_type == "application/pdf"
+
+
+def test_video_duration_without_ffmpeg_has_no_poster(monkeypatch):
+    monkeypatch.setattr("assets.metadata.shutil.which", lambda name: None)
+    facts = inspect(io.BytesIO(mp4_bytes(5.5)), filename="clip.mp4")
+    assert facts.mime_type == "video/mp4"
+    assert facts.duration_seconds == 5.5
+    assert facts.thumbnail is None  # the page shows a placeholder
