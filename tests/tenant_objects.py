@@ -416,3 +416,78 @@ def _contact_export(tenant, user=None):
 
 
 OBJECT_MAKERS["export_id"] = _contact_export
+
+
+# --- contacts (issue 21): objects addressed through their own contact(s), each with a ticket ---------------------
+
+
+def _two_contacts(tenant):
+    return OBJECT_MAKERS["contact_id"](tenant), OBJECT_MAKERS["contact_id"](tenant)
+
+
+def _contact_identity(tenant):
+    from tickets.models import ContactIdentity
+
+    contact_id = OBJECT_MAKERS["contact_id"](tenant)
+    with scope(organization=tenant.organization):
+        return ContactIdentity.objects.get(contact_id=contact_id).pk
+
+
+def _contact_merge(tenant):
+    from tickets.models import Contact
+    from tickets.services.contact_merge import contact_merge
+
+    first, second = _two_contacts(tenant)
+    with scope(organization=tenant.organization):
+        return contact_merge(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            survivor=Contact.objects.get(pk=first),
+            merged=Contact.objects.get(pk=second),
+        ).pk
+
+
+def _contact_suggestion(tenant):
+    from tickets.models import Contact
+    from tickets.services.contact_matching import suggestion_record
+
+    first, second = _two_contacts(tenant)
+    with scope(organization=tenant.organization):
+        return suggestion_record(
+            organization=tenant.organization,
+            contact=Contact.objects.get(pk=first),
+            other=Contact.objects.get(pk=second),
+            reasons=["email"],
+            score=1.0,
+        ).pk
+
+
+def _contact_attribute(tenant):
+    from tickets.services.contacts import contact_attribute_define
+
+    with scope(organization=tenant.organization):
+        return contact_attribute_define(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            key=f"secret_{int(timezone.now().timestamp() * 1e6)}",
+            label=f"Secret field {tenant.slug}",
+        ).pk
+
+
+def _webhook_subscription(tenant):
+    from tickets.services.contact_webhooks import webhook_subscription_create
+
+    with scope(organization=tenant.organization):
+        return webhook_subscription_create(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            url=f"https://{tenant.slug}.example.com/secret-hook",
+            events=["contact.created"],
+        )[0].pk
+
+
+OBJECT_MAKERS["identity_id"] = _contact_identity
+OBJECT_MAKERS["merge_id"] = _contact_merge
+OBJECT_MAKERS["suggestion_id"] = _contact_suggestion
+OBJECT_MAKERS["attribute_id"] = _contact_attribute
+OBJECT_MAKERS["subscription_id"] = _webhook_subscription
