@@ -224,6 +224,28 @@ REQUIRED = {
     ("api:asset-archive", "POST"): C.ASSETS_MANAGE,
     ("api:asset-version-detail", "GET"): ANY,
     ("api:asset-version-restore", "POST"): C.ASSETS_MANAGE,
+    ("org:asset_library", "GET"): ANY,  # every member uses the library (agents see what they may use)
+    ("org:asset_uploaded", "GET"): ANY,  # the member's own finished uploads
+    ("org:asset_bulk_tag", "POST"): C.ASSETS_MANAGE,  # or an upload grant on a collection
+    ("org:asset_new_text", "GET"): C.ASSETS_MANAGE,
+    ("org:asset_new_text", "POST"): C.ASSETS_MANAGE,
+    ("org:asset_picker", "GET"): ANY,
+    ("org:asset_collections", "GET"): C.ASSETS_MANAGE,
+    ("org:asset_collections", "POST"): C.ASSETS_MANAGE,
+    ("org:asset_collection", "GET"): C.ASSETS_MANAGE,
+    ("org:asset_collection", "POST"): C.ASSETS_MANAGE,
+    ("org:asset_collection_rights", "POST"): C.ORG_MANAGE,
+    ("org:asset_collection_delete", "POST"): C.ASSETS_MANAGE,
+    ("org:asset_detail", "GET"): ANY,
+    ("org:asset_detail", "POST"): C.ASSETS_MANAGE,
+    ("org:asset_version", "GET"): ANY,
+    ("org:asset_version_new", "POST"): C.ASSETS_MANAGE,
+    ("org:asset_version_restore", "POST"): C.ASSETS_MANAGE,
+    ("org:asset_compare", "GET"): ANY,
+    ("org:asset_approve", "POST"): C.ASSETS_APPROVE,
+    ("org:asset_archive", "POST"): C.ASSETS_MANAGE,  # approvers approve; archiving is organizing the library
+    ("org:asset_unarchive", "POST"): C.ASSETS_MANAGE,
+    ("org:asset_delete", "POST"): C.ASSETS_MANAGE,
 }
 ROUTES = {r.name: r for r in org_routes()}
 CASES = [(role.value, name, method) for (name, method) in REQUIRED for role in RoleKey]

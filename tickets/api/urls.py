@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets.api import contacts, views
+from tickets.api import contacts, privacy, views
 
 org_urlpatterns = [
     path("tickets/", views.TicketListView.as_view(), name="ticket-list"),
@@ -49,6 +49,15 @@ org_urlpatterns = [
         contacts.DeliveryListView.as_view(),
         name="contact-webhook-deliveries",
     ),
+    path("contacts/<int:contact_id>/export/", privacy.ContactExportView.as_view(), name="contact-export"),
+    path("contacts/<int:contact_id>/erase/", privacy.ContactEraseView.as_view(), name="contact-erase"),
+    path("privacy/exports/<int:export_id>/", privacy.ExportDetailView.as_view(), name="privacy-export-detail"),
+    path(
+        "privacy/exports/<int:export_id>/download/",
+        privacy.ExportDownloadView.as_view(),
+        name="privacy-export-download",
+    ),
+    path("privacy/retention/", privacy.RetentionView.as_view(), name="privacy-retention"),
     path("tags/", views.TagListView.as_view(), name="tag-list"),
     path("tags/<int:tag_id>/", views.TagDetailView.as_view(), name="tag-detail"),
     path("canned-responses/", views.CannedListView.as_view(), name="canned-list"),
