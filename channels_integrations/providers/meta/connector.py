@@ -257,7 +257,7 @@ class MetaConnector(Connector):
     def account_facts(self, connection):
         if not self.instagram:
             return []
-        limit = publish.publishing_limit(connection)
+        limit = publish.publishing_limit(connection, cached=True)
         if limit is None or not limit[1]:
             return [(_("Posts published in the last 24 hours"), _("Instagram did not answer; try again later."))]
         return [

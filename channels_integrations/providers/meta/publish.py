@@ -22,6 +22,7 @@ import logging
 import time
 from datetime import datetime
 
+from django.core.cache import cache
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
@@ -53,6 +54,7 @@ INSTAGRAM_IMAGE_BYTES = 8 * MB
 # Waits between container status checks (seconds): images are usually ready at once; give up after about a minute
 # (the container stays valid 24 hours, a retry makes a fresh one).
 CONTAINER_WAITS = (0.5, 1, 2, 3, 5, 8, 10, 15, 15)
+LIMIT_CACHE_SECONDS = 60
 LOOKUP_PAGES = 3  # pages of 25 posts searched when reconciling
 # Graph error subcodes of a publish Meta refuses for good (media type, aspect ratio, size, too many hashtags...).
 QUOTA_SUBCODE = 2207042  # "reached the maximum number of posts" (content publishing limit)
@@ -193,8 +195,24 @@ def find_facebook(connection, local_ref: str, since: datetime, post: PostContent
 # --- Instagram --------------------------------------------------------------------------------------------------
 
 
-def publishing_limit(connection) -> tuple[int, int] | None:
-    """(posts published in the moving 24 hours, the limit), or None when Meta cannot say now."""
+def publishing_limit(connection, *, cached: bool = False) -> tuple[int, int] | None:
+    """(posts published in the moving 24 hours, the limit), or None when Meta cannot say now. `cached`: the channel
+    page's figure may be a minute old (the page must not wait for Meta on every view); publishing asks afresh."""
+    key = _limit_key(connection)
+    if cached:
+        held = cache.get(key)
+        if held is not None:
+            return tuple(held) if held != "unknown" else None
+    value = _publishing_limit(connection)
+    cache.set(key, list(value) if value is not None else "unknown", LIMIT_CACHE_SECONDS)
+    return value
+
+
+def _limit_key(connection) -> str:
+    return f"meta:publishing-limit:{connection.uuid}"
+
+
+def _publishing_limit(connection) -> tuple[int, int] | None:
     token = connection.credentials.get("access_token", "")
     try:
         body = client.call(
@@ -268,6 +286,7 @@ def publish_instagram(connection, post: PostContent) -> PublishResult:
     media_id = str(body.get("id") or "")
     if not media_id:
         raise SendRejected(_("Instagram did not return the post's id."))
+    cache.delete(_limit_key(connection))  # one more published: the channel page's figure is stale
     return PublishResult(platform_post_id=media_id, url=_permalink(media_id, token, "permalink"))
 
 

@@ -20,7 +20,7 @@ from channels_integrations.connector import (
 from channels_integrations.models import ChannelConnection
 from channels_integrations.providers.meta import publish
 from channels_integrations.providers.meta.connector import FacebookConnector, InstagramConnector
-from tests.english import english, tenant_a, tenant_b  # noqa: F401 (fixtures: these tests read English sentences)
+from tests.english import english  # noqa: F401 (an autouse fixture: these tests read English sentences)
 
 
 @pytest.fixture(autouse=True)
