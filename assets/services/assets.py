@@ -324,9 +324,14 @@ def _make_current(asset: Asset, version: AssetVersion) -> None:
     asset_search_refresh(asset)
 
 
-def asset_version_restore(*, organization: Organization, actor, version: AssetVersion) -> AssetVersion:
+def asset_version_restore(
+    *, organization: Organization, actor, version: AssetVersion, asset: Asset | None = None
+) -> AssetVersion:
     """Make an old version current again by adding a new version equal to it (history only grows; the new version
-    shares the old one's stored file, which versions never delete alone). It needs approval again where required."""
+    shares the old one's stored file, which versions never delete alone). It needs approval again where required.
+    `asset`, when given, must be the version's own."""
+    if asset is not None and asset.pk != version.asset_id:
+        raise DomainError(_("This version belongs to another asset."), field="version")
     asset = version.asset
     _require(organization, actor, asset.collection_id, "upload", _("You may not change assets in this collection."))
     if asset.status == AssetStatus.ARCHIVED:

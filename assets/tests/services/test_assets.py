@@ -264,3 +264,32 @@ def test_reply_gets_a_copy_of_the_file(tenant_a):
     assert copy.name == "banner.png" and copy.read() == data
     assert os.path.basename(asset.current_version.file.name) != "banner.png"
     assert default_storage.exists(asset.current_version.file.name)
+
+
+def test_organization_limits_override_the_settings(tenant_a, tenant_b, settings):
+    from assets.models import AssetLimits
+
+    data = png_bytes(50, 50)
+    with tenant_a.scope():
+        AssetLimits.objects.create(organization=tenant_a.organization, max_file_bytes=len(data) - 1)
+        with pytest.raises(DomainError) as raised:
+            asset_create(organization=tenant_a.organization, actor=tenant_a.users["owner"], file=upload("a.png", data))
+        assert raised.value.code == "file_too_large"
+    make_file_asset(tenant_b, data=data)  # B keeps the settings' limit
+
+
+def test_usage_list_query_count_is_constant(tenant_a, django_assert_max_num_queries):
+    asset = make_snippet(tenant_a)
+    messages = [_message(tenant_a)]
+    with tenant_a.scope():
+        org, agent = tenant_a.organization, tenant_a.users["agent"]
+        asset_usage_record(organization=org, actor=agent, versions=[asset.current_version], target=messages[0])
+        with django_assert_max_num_queries(6) as few:
+            assert [u.target for u in asset_usages(asset)] == messages
+    more = [_message(tenant_a) for _ in range(4)]
+    with tenant_a.scope():
+        for message in more:
+            asset_usage_record(organization=org, actor=agent, versions=[asset.current_version], target=message)
+        # Targets are fetched per target type: more uses, same number of queries.
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            assert len([u.target for u in asset_usages(asset)]) == 5
