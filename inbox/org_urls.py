@@ -2,7 +2,11 @@
 
 from django.urls import path
 
-from inbox import attachments, availability, calls, compose, contacts, home, views
+from inbox import attachments, availability, calls, compose, home, views
+from inbox.contacts import edit as contact_edit
+from inbox.contacts import settings_views as contact_settings
+from inbox.contacts import transfer_views as contact_transfer
+from inbox.contacts import views as contacts
 
 urlpatterns = [
     path("", home.org_home, name="home"),
@@ -26,7 +30,34 @@ urlpatterns = [
     path("inbox/tickets/<int:ticket_id>/call/", calls.call_log, name="ticket_call_log"),
     path("inbox/tickets/<int:ticket_id>/snooze/", views.snooze, name="ticket_snooze"),
     path("inbox/tickets/<int:ticket_id>/merge/", views.merge, name="ticket_merge"),
-    path("inbox/tickets/<int:ticket_id>/contact/", contacts.contact_edit, name="contact_edit"),
+    path("inbox/tickets/<int:ticket_id>/contact/", contact_edit.contact_edit, name="contact_edit"),
     path("inbox/tickets/<int:ticket_id>/messages/<int:message_id>/split/", views.split, name="message_split"),
+    path("contacts/", contacts.contact_list, name="contacts"),
+    path("contacts/bulk-tag/", contacts.contact_bulk_tag, name="contacts_bulk_tag"),
+    path("contacts/export/", contact_transfer.contact_export, name="contacts_export"),
+    path("contacts/import/", contact_transfer.contact_import, name="contacts_import"),
+    path("contacts/segments/", contacts.segment_create, name="contact_segment_create"),
+    path("contacts/segments/<int:segment_id>/delete/", contacts.segment_delete, name="contact_segment_delete"),
+    path("contacts/<int:contact_id>/", contacts.contact_profile, name="contact_profile"),
+    path("contacts/<int:contact_id>/timeline/", contacts.contact_timeline, name="contact_timeline"),
+    path("contacts/<int:contact_id>/panel/", contacts.contact_panel, name="contact_panel"),
+    path(
+        "contacts/<int:contact_id>/suggestions/<int:suggestion_id>/merge/",
+        contacts.suggestion_merge,
+        name="contact_suggestion_merge",
+    ),
+    path(
+        "contacts/<int:contact_id>/suggestions/<int:suggestion_id>/dismiss/",
+        contacts.suggestion_dismiss_view,
+        name="contact_suggestion_dismiss",
+    ),
+    path("contacts/<int:contact_id>/merges/<int:merge_id>/undo/", contacts.merge_undo, name="contact_merge_undo"),
+    path("settings/contact-fields/", contact_settings.attribute_list, name="contact_attributes"),
+    path("settings/contact-fields/<int:attribute_id>/", contact_settings.attribute_edit, name="contact_attribute_edit"),
+    path(
+        "settings/contact-fields/<int:attribute_id>/delete/",
+        contact_settings.attribute_delete,
+        name="contact_attribute_delete",
+    ),
     path("attachments/<int:attachment_id>/", attachments.attachment, name="attachment"),
 ]
