@@ -491,3 +491,19 @@ OBJECT_MAKERS["merge_id"] = _contact_merge
 OBJECT_MAKERS["suggestion_id"] = _contact_suggestion
 OBJECT_MAKERS["attribute_id"] = _contact_attribute
 OBJECT_MAKERS["subscription_id"] = _webhook_subscription
+
+
+# --- contacts screens (inbox/contacts) ---------------------------------------------------------------------------
+
+
+def _contact_segment(tenant):
+    """A shared contact segment (shared: only members who manage rules delete it)."""
+    from inbox.contacts.models import ContactSegment
+
+    with scope(organization=tenant.organization):
+        return ContactSegment.objects.create(
+            organization=tenant.organization, name=f"Secret segment {tenant.slug}", filters={"vip": "1"}
+        ).pk
+
+
+OBJECT_MAKERS["segment_id"] = _contact_segment

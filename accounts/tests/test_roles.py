@@ -208,6 +208,25 @@ REQUIRED = {
     ("org:listening_monitor_new", "POST"): C.ANALYTICS_MANAGE,
     ("org:listening_monitor_edit", "GET"): C.ANALYTICS_MANAGE,
     ("org:listening_monitor_edit", "POST"): C.ANALYTICS_MANAGE,
+    ("org:contacts", "GET"): ANY,  # the contacts of the channels the member sees
+    ("org:contacts_bulk_tag", "POST"): C.TICKETS_WORK,
+    ("org:contacts_export", "GET"): C.DATA_EXPORT,
+    ("org:contacts_import", "GET"): C.TICKETS_VIEW_ALL,  # and tickets.work: a file may touch any contact
+    ("org:contacts_import", "POST"): C.TICKETS_VIEW_ALL,
+    ("org:contact_segment_create", "POST"): C.TICKETS_WORK,  # a personal one; a shared one needs RULES_MANAGE
+    ("org:contact_segment_delete", "POST"): C.RULES_MANAGE,  # the maker's segment is shared
+    ("org:contact_profile", "GET"): ANY,
+    ("org:contact_profile", "POST"): C.TICKETS_WORK,
+    ("org:contact_timeline", "GET"): ANY,
+    ("org:contact_panel", "GET"): ANY,
+    ("org:contact_suggestion_merge", "POST"): C.TICKETS_WORK,
+    ("org:contact_suggestion_dismiss", "POST"): C.TICKETS_WORK,
+    ("org:contact_merge_undo", "POST"): C.TICKETS_WORK,
+    ("org:contact_attributes", "GET"): C.ORG_MANAGE,
+    ("org:contact_attributes", "POST"): C.ORG_MANAGE,
+    ("org:contact_attribute_edit", "GET"): C.ORG_MANAGE,
+    ("org:contact_attribute_edit", "POST"): C.ORG_MANAGE,
+    ("org:contact_attribute_delete", "POST"): C.ORG_MANAGE,
     ("org:asset_file", "GET"): ANY,  # a member who may see the asset
     ("org:asset_thumbnail", "GET"): ANY,
     ("org:asset_upload", "POST"): C.ASSETS_MANAGE,  # or an upload grant on a collection
