@@ -366,7 +366,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"RoleKeyEnum": "accounts.roles.RoleKey"},
+    "ENUM_NAME_OVERRIDES": {
+        "AssetKindEnum": "assets.models.AssetKind",
+        "AssetStatusEnum": "assets.models.AssetStatus",
+        "RoleKeyEnum": "accounts.roles.RoleKey",
+    },
     # The default hook (enums as components), then the error responses (400/401/403/404/409) every operation can give.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -1,6 +1,7 @@
 """API shapes of the asset library."""
 
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -76,6 +77,7 @@ class AssetSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class CollectionField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         return Collection.objects.all()  # scoped to the URL's organization by TenantMiddleware

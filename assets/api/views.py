@@ -27,6 +27,14 @@ ASSET_FILTER_PARAMETERS = [
 ]
 
 
+def _collection_id(value: str) -> int | None:
+    """A collection id from the query string; anything else (or beyond PostgreSQL's integer) filters to nothing."""
+    if value.isascii() and value.isdigit():
+        number = int(value)
+        return number if number < 2**31 else -1
+    return -1 if value else None
+
+
 class AssetCursorPagination(CursorPagination):
     ordering = ("-updated_at", "-id")
     page_size_query_param = "page_size"
@@ -74,9 +82,9 @@ class AssetListView(AssetAPIView, OrgListAPIView):
             selectors.asset_search(
                 self.visible(),
                 text=params.get("q", ""),
-                tags=params.getlist("tag"),
+                tags=[t.replace("\x00", "") for t in params.getlist("tag")],
                 kind=params.get("kind", "") if params.get("kind") in AssetKind.values else "",
-                collection=int(params["collection"]) if params.get("collection", "").isdigit() else None,
+                collection=_collection_id(params.get("collection", "")),
                 status=params.get("status", "") if params.get("status") in AssetStatus.values else "",
                 usable=params.get("usable", "").lower() in {"1", "true"},
             )

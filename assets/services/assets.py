@@ -95,6 +95,11 @@ def asset_check_room(*, organization: Organization, size: int, pending: int = 0)
 # --- helpers --------------------------------------------------------------------------------------------------------
 
 
+def _text(value) -> str:
+    """A string PostgreSQL can store: NUL characters (which text columns refuse) dropped."""
+    return str(value or "").replace("\x00", "")
+
+
 def _access(organization: Organization, actor) -> AssetAccess:
     return AssetAccess.for_user(organization, actor)
 
@@ -107,7 +112,7 @@ def _require(organization: Organization, actor, collection_id: int | None, right
 def _clean_tags(tags: Iterable[str] | None) -> list[str]:
     seen: list[str] = []
     for tag in tags or ():
-        tag = " ".join(str(tag).split())[:60]
+        tag = " ".join(_text(tag).split())[:60]
         if tag and tag.casefold() not in {t.casefold() for t in seen}:
             seen.append(tag)
     if len(seen) > MAX_TAGS:
@@ -157,11 +162,11 @@ def _new_version(
         organization=organization,
         asset=asset,
         number=(AssetVersion.objects.filter(asset=asset).aggregate(n=Max("number"))["n"] or 0) + 1,
-        note=note[:300],
+        note=_text(note)[:300],
         created_by=actor if getattr(actor, "pk", None) else None,
     )
     if asset.kind in TEXT_KINDS:
-        text = (text or "").strip()
+        text = _text(text).strip()
         if not text:
             raise DomainError(_("Enter the text."), field="text")
         if len(text) > MAX_TEXT_CHARS:
@@ -173,7 +178,7 @@ def _new_version(
         return version
     if file is None:
         raise DomainError(_("Choose a file."), field="file")
-    filename = os.path.basename(filename or getattr(file, "name", "") or "file")[:255] or "file"
+    filename = os.path.basename(_text(filename or getattr(file, "name", "")) or "file")[:255] or "file"
     facts = inspect(file, filename=filename)
     Organization.objects.select_for_update().filter(pk=organization.pk).first()  # one quota check at a time
     asset_check_room(organization=organization, size=facts.size)
@@ -258,8 +263,8 @@ def asset_create(
         "upload",
         _("You may not add assets to this collection."),
     )
-    filename = filename or os.path.basename(getattr(file, "name", "") or "")
-    title = " ".join((title or "").split())[:200] or os.path.splitext(os.path.basename(filename))[0][:200]
+    filename = _text(filename or os.path.basename(getattr(file, "name", "") or ""))
+    title = " ".join(_text(title).split())[:200] or os.path.splitext(os.path.basename(filename))[0][:200]
     if not title:
         raise DomainError(_("Enter a title."), field="title")
     with _StoredFilesGuard(), transaction.atomic():
@@ -267,13 +272,13 @@ def asset_create(
             organization=organization,
             kind=kind,
             title=title,
-            description=description or "",
+            description=_text(description),
             tags=_clean_tags(tags),
             collection=collection,
-            language=(language or "")[:8],
+            language=_text(language)[:8],
             owner=actor if getattr(actor, "pk", None) else None,
             requires_approval=bool(requires_approval),
-            license_note=license_note or "",
+            license_note=_text(license_note),
             expires_at=expires_at,
         )
         version = _new_version(
@@ -383,10 +388,13 @@ def asset_update(*, organization: Organization, actor, asset: Asset, **changes) 
         target = changes["collection"].pk if changes["collection"] else None
         if not access.rights(target).upload:
             raise NotAllowed(_("You may not move assets into that collection."))
+    for name in ("description", "language", "license_note"):
+        if name in changes:
+            changes[name] = _text(changes[name])[: 8 if name == "language" else None]
     if "tags" in changes:
         changes["tags"] = _clean_tags(changes["tags"])
     if "title" in changes:
-        changes["title"] = " ".join((changes["title"] or "").split())[:200]
+        changes["title"] = " ".join(_text(changes["title"]).split())[:200]
         if not changes["title"]:
             raise DomainError(_("Enter a title."), field="title")
     with transaction.atomic():
