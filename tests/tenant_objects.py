@@ -507,3 +507,58 @@ def _contact_segment(tenant):
 
 
 OBJECT_MAKERS["segment_id"] = _contact_segment
+
+
+def _approval_workflow(tenant):
+    """A reply workflow whose one step names every role (so any member may open its requests)."""
+    from accounts.roles import RoleKey
+    from approvals.services.workflows import workflow_create, workflow_step_save
+
+    with scope(organization=tenant.organization):
+        workflow = workflow_create(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            name=f"Secret workflow {tenant.slug} {timezone.now().timestamp()}",
+            kind="reply",
+        )
+        workflow_step_save(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            workflow=workflow,
+            name=f"Secret step {tenant.slug}",
+            roles=list(RoleKey.values),
+        )
+        return workflow.pk
+
+
+def _approval_step(tenant):
+    from approvals.models import WorkflowStep
+
+    workflow_id = _approval_workflow(tenant)
+    with scope(organization=tenant.organization):
+        return WorkflowStep.objects.filter(workflow_id=workflow_id).values_list("pk", flat=True).first()
+
+
+def _approval_request(tenant):
+    """A pending approval request of a (stand-in) subject, submitted by the owner, approvable by every role."""
+    from approvals.models import Workflow
+    from approvals.services.engine import SubjectFacts, approval_submit
+
+    workflow_id = _approval_workflow(tenant)
+    subject_id = _team(tenant)
+    with scope(organization=tenant.organization):
+        from accounts.models import Team
+
+        return approval_submit(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            subject=Team.objects.get(pk=subject_id),
+            subject_version=1,
+            facts=SubjectFacts(kind="reply", text=f"Secret approval {tenant.slug}"),
+            workflow=Workflow.objects.get(pk=workflow_id),
+        ).pk
+
+
+OBJECT_MAKERS["workflow_id"] = _approval_workflow
+OBJECT_MAKERS["step_id"] = _approval_step
+OBJECT_MAKERS["request_id"] = _approval_request

@@ -19,6 +19,20 @@ class HoldDecision:
 NO_HOLD = HoldDecision(hold=False)
 
 
+@dataclass(frozen=True)
+class HeldInfo:
+    """What the conversation shows on a reply waiting for approval (held, returned or approved-not-sent)."""
+
+    waiting_for: str = ""  # the approvers it waits for, by name (or the step's name)
+    step: str = ""
+    author: str = ""
+    can_decide: bool = False  # the viewer may approve / edit / return it now
+    is_author: bool = False  # the viewer wrote it (resubmits a returned reply, sends an approved one)
+    version: int = 1
+    comment: str = ""  # the approver's comment when it was returned
+    request_path: str = ""  # the approval request's page
+
+
 class ReplyGate:
     def review(self, *, organization, actor, ticket, text: str, public: bool, asked: bool) -> HoldDecision:
         """Whether this reply must wait for approval. `asked`: the agent asked for approval instead of sending.
@@ -27,6 +41,10 @@ class ReplyGate:
 
     def held(self, *, organization, actor, message, decision: HoldDecision) -> None:
         """The reply was stored as `message` in the held state: submit it for approval (same transaction)."""
+
+    def held_info(self, *, organization, user, message) -> HeldInfo | None:
+        """The marker of a waiting reply as `user` sees it (the inbox's bubble)."""
+        return None
 
 
 _registered: list[ReplyGate] = [ReplyGate()]

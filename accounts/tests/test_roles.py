@@ -265,6 +265,26 @@ REQUIRED = {
     ("org:asset_archive", "POST"): C.ASSETS_MANAGE,  # approvers approve; archiving is organizing the library
     ("org:asset_unarchive", "POST"): C.ASSETS_MANAGE,
     ("org:asset_delete", "POST"): C.ASSETS_MANAGE,
+    # Approvals: the queue and a request (its approvers, author and administrators see it), a held reply's actions
+    # (the services decide who may), the workflow settings (a policy, like rules).
+    ("org:approval_queue", "GET"): ANY,
+    ("org:approval_request", "GET"): ANY,  # the maker's step names every role
+    ("org:approval_request", "POST"): ANY,
+    ("org:reply_approve", "POST"): ANY,
+    ("org:reply_return", "POST"): ANY,
+    ("org:reply_edit", "POST"): ANY,
+    ("org:reply_send", "POST"): ANY,
+    ("org:approval_workflows", "GET"): C.RULES_MANAGE,
+    ("org:approval_workflow_create", "GET"): C.RULES_MANAGE,
+    ("org:approval_workflow_create", "POST"): C.RULES_MANAGE,
+    ("org:approval_workflow_edit", "GET"): C.RULES_MANAGE,
+    ("org:approval_workflow_edit", "POST"): C.RULES_MANAGE,
+    ("org:approval_workflow_delete", "POST"): C.RULES_MANAGE,
+    ("org:approval_step_create", "GET"): C.RULES_MANAGE,
+    ("org:approval_step_create", "POST"): C.RULES_MANAGE,
+    ("org:approval_step_edit", "GET"): C.RULES_MANAGE,
+    ("org:approval_step_edit", "POST"): C.RULES_MANAGE,
+    ("org:approval_step_delete", "POST"): C.RULES_MANAGE,
 }
 ROUTES = {r.name: r for r in org_routes()}
 CASES = [(role.value, name, method) for (name, method) in REQUIRED for role in RoleKey]

@@ -9,6 +9,7 @@ Every step is a TicketEvent and an audit entry; the approval's duration is on th
 import contextvars
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,13 +22,14 @@ from approvals.services.engine import (
     approval_submit,
     author_facts,
     can_decide,
+    eligible_approver_ids,
     register_subject,
     request_pending_for,
     workflow_select,
 )
 from core.errors import DomainError, NotAllowed
 from tickets.models import DeliveryState, Message, TicketEventKind
-from tickets.reply_gate import NO_HOLD, HoldDecision, ReplyGate
+from tickets.reply_gate import NO_HOLD, HeldInfo, HoldDecision, ReplyGate
 from tickets.services.held_replies import held_lock, held_reply_edit, held_reply_queue, held_reply_set_state
 from tickets.services.history import ticket_event_add
 
@@ -101,6 +103,54 @@ class ApprovalReplyGate(ReplyGate):
             },
         )
 
+    def held_info(self, *, organization, user, message) -> HeldInfo | None:
+        return reply_held_info(organization=organization, user=user, message=message)
+
+
+def reply_held_info(*, organization: Organization, user: User, message: Message) -> HeldInfo | None:
+    """The bubble's marker: whom the reply waits for, what the viewer may do, and a return's comment."""
+    if message.delivery_state not in (DeliveryState.HELD, DeliveryState.RETURNED, DeliveryState.APPROVED):
+        return None
+    hold = ReplyHold.objects.filter(message_id=message.pk).first()
+    if hold is None:
+        return None
+    is_author = user.pk == message.author_user_id
+    request = (
+        ApprovalRequest.objects.filter(
+            organization=organization, subject_type__app_label="tickets", subject_type__model="message"
+        )
+        .filter(subject_id=message.pk)
+        .select_related("workflow", "current_step", "submitted_by", "current_step__escalate_to")
+        .order_by("-submitted_at", "-id")
+        .first()
+    )
+    if request is None:
+        return None
+    waiting_for, step, can = "", "", False
+    if request.status == ApprovalStatus.PENDING and request.current_step is not None:
+        step = request.current_step.name
+        voted = set(request.decisions.filter(step=request.current_step).values_list("approver_id", flat=True))
+        names = sorted(
+            (u.name or u.email)
+            for u in User.objects.filter(pk__in=eligible_approver_ids(request) - voted).only("name", "email")
+        )
+        waiting_for = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+        can = can_decide(request, user)
+    comment = ""
+    if request.status == ApprovalStatus.REJECTED:
+        last = request.decisions.filter(decision="reject").order_by("-created_at").first()
+        comment = last.comment if last else ""
+    return HeldInfo(
+        waiting_for=waiting_for or step,
+        step=step,
+        author=_name(message.author_user),
+        can_decide=can,
+        is_author=is_author,
+        version=hold.version,
+        comment=comment,
+        request_path=reverse("org:approval_request", args=[organization.slug, request.pk]),
+    )
+
 
 def _submit(organization, actor, message: Message, hold: ReplyHold, workflow: Workflow) -> ApprovalRequest:
     facts = reply_facts(
@@ -129,8 +179,6 @@ def reply_version(message: Message) -> int:
 
 
 def reply_path(message: Message) -> str:
-    from django.urls import reverse
-
     return reverse("org:inbox_ticket", args=[message.ticket.organization.slug, message.ticket_id])
 
 
@@ -251,7 +299,9 @@ def reply_edit(*, organization: Organization, actor: User, message: Message, tex
         if request.status != ApprovalStatus.PENDING:
             request = None
     message = held_lock(message)
-    hold = ReplyHold.objects.select_for_update().get(message_id=message.pk)
+    hold = ReplyHold.objects.select_for_update().filter(message_id=message.pk).first()
+    if hold is None:
+        raise DomainError(_("This reply is not waiting for approval."), code="not_pending")
     is_author = actor.pk == message.author_user_id
     if message.delivery_state == DeliveryState.HELD and request is not None:
         if not is_author and not can_decide(request, actor):

@@ -26,11 +26,15 @@ WAITING = (DeliveryState.HELD, DeliveryState.RETURNED, DeliveryState.APPROVED)
 
 def held_lock(message: Message) -> Message:
     """The held reply's row, locked (the lock every transition takes first)."""
-    return (
+    locked = (
         Message.objects.select_for_update(of=("self",))
         .select_related("ticket", "connection", "author_user")
-        .get(pk=message.pk, direction=Direction.OUTBOUND)
+        .filter(pk=message.pk, direction=Direction.OUTBOUND)
+        .first()
     )
+    if locked is None:
+        raise DomainError(_("This message is not a reply waiting for approval."), code="not_a_reply")
+    return locked
 
 
 def _require(message: Message, *states: str) -> None:
