@@ -303,7 +303,7 @@ def reply(request, org_slug, ticket_id):
                 files=[*request.FILES.getlist("files"), *_asset_files(picked)],
                 based_on_message_id=_based_on(request),
                 template=_template_choice(request),
-                ask_approval=request.POST.get("ask_approval") == "1",
+                ask_approval=bool(request.POST.get("ask_approval")),  # the "Ask for approval" submit input
             )
             if picked:
                 asset_services.asset_usage_record(
