@@ -281,7 +281,8 @@ def post_target_publish(*, organization: Organization, target_id: int, now: date
     outcome = deliver_once(organization=organization, intent=PostTargetIntent(organization, target_id, now=now))
     if outcome.retry_in is not None:
         # Same wait for the sweep as for the re-queued task: whichever comes first finds it due.
-        PostTarget.objects.filter(pk=target_id, status=TargetStatus.SCHEDULED).update(
+        # (A target kept `publishing` because the platform could not say whether it has the post waits too.)
+        PostTarget.objects.filter(pk=target_id, status__in=[TargetStatus.SCHEDULED, TargetStatus.PUBLISHING]).update(
             retry_at=timezone.now() + timedelta(seconds=outcome.retry_in)
         )
     return outcome
@@ -343,5 +344,9 @@ def posts_due(*, organization: Organization, now: datetime | None = None) -> lis
     due = Q(status=TargetStatus.SCHEDULED, post__scheduled_at__lte=now, post__approved_version__isnull=False) & (
         Q(retry_at__isnull=True) | Q(retry_at__lte=now)
     )
-    stuck = Q(status=TargetStatus.PUBLISHING) & (Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT))
+    stuck = (
+        Q(status=TargetStatus.PUBLISHING)
+        & (Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT))
+        & (Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+    )
     return list(PostTarget.objects.filter(due | stuck).order_by("pk").values_list("pk", flat=True))

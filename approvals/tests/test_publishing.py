@@ -298,6 +298,25 @@ def test_an_interrupted_publish_the_platform_never_got_is_published_once(tenant_
     assert [p["text"] for p in simulator.parts["meta"].published()] == ["届いていなかった投稿"]
 
 
+def test_when_the_platform_cannot_tell_the_target_waits_and_is_reconciled_later(tenant_a, simulator):
+    connection = meta_connection(tenant_a, simulator)
+    post = approved_post(tenant_a, [connection], text="後で確認")
+    _interrupted(tenant_a, post)
+    simulator.parts["meta"].fail_next(2, "Service temporarily unavailable", status=503)  # the feed lookup fails
+    outcome = run(tenant_a, post)
+    assert outcome.state == "sending" and outcome.retry_in == 120  # the second attempt's wait
+    with tenant_a.scope():
+        target = target_of(tenant_a, post)
+        # Still publishing (the platform may have it), unclaimed, and left alone until the backoff is over.
+        assert target.status == TargetStatus.PUBLISHING and target.claimed_at is None and target.retry_at
+        assert publishing.posts_due(organization=tenant_a.organization) == []
+        later = timezone.now() + timedelta(seconds=121)
+        assert publishing.posts_due(organization=tenant_a.organization, now=later) == [target.pk]
+    assert simulator.parts["meta"].published() == []
+    assert run(tenant_a, post).state == "sent"
+    assert len(simulator.parts["meta"].published()) == 1
+
+
 def test_a_fresh_claim_is_left_to_its_worker(tenant_a, simulator):
     connection = meta_connection(tenant_a, simulator)
     post = approved_post(tenant_a, [connection])
