@@ -60,6 +60,10 @@ def test_the_conversation_marks_a_held_reply_for_everyone_and_offers_approvers_t
         assert message.delivery_state == DeliveryState.SENT and message.text == "規定に沿って返金いたします"
         assert TicketEvent.objects.filter(ticket=ticket, kind=TicketEventKind.REPLY_EDITED).count() == 1
     assert len(simulator.parts["email"].sent()) == 1
+    # The ticket's history names the author and the approver and shows the change.
+    history = client.get(f"/{tenant_a.slug}/inbox/tickets/{ticket.pk}/").content.decode()
+    assert 'data-reply-event="edited"' in history and "<ins>規定に沿って</ins>" in history
+    assert "Agent org-a" in history and "Manager org-a" in history
 
 
 def test_ask_for_approval_from_the_reply_box(tenant_a, login, simulator):
