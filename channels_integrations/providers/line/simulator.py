@@ -537,7 +537,7 @@ class LineSimulator(LinePublishing, SimulatorPart):
             '<option value="lost_answer">next push accepted but answered 500</option>'
             "</select></label><button>Apply</button></form>"
             '<form method="post" action="/_sim/line/expire-reply-tokens"><button>Expire reply tokens (time travel a '
-            "minute)</button></form>"
+            "minute)</button></form>" + self.published_html()
         )
 
     def trickle(self, text: str, lang: str) -> None:

@@ -6,6 +6,7 @@ monthly quota (each friend reached counts one). Every accepted post is recorded 
 
 from __future__ import annotations
 
+import html
 import time
 import uuid
 
@@ -31,6 +32,13 @@ class LinePublishing:
     def published(self) -> list[dict]:
         with self.sim.lock:
             return [dict(p) for p in self.posts]
+
+    def published_html(self) -> str:
+        """The latest posts Tsunagu published here, for the operator page (the demo shows them arriving)."""
+        rows = "".join(
+            f"<li>{html.escape((p.get('text') or _first_text(p))[:80])}</li>" for p in reversed(self.published()[-5:])
+        )
+        return f"<p>{len(self.posts)} posts published</p><ul>{rows}</ul>" if rows else "<p>No posts published yet</p>"
 
     def publishing_routes(self):
         return [
@@ -139,3 +147,10 @@ class LinePublishing:
                 "completedTime": stamp,
             },
         )
+
+
+def _first_text(post: dict) -> str:
+    for message in post.get("messages") or []:
+        if message.get("type") == "text":
+            return message.get("text", "")
+    return ""

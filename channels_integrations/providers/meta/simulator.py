@@ -301,7 +301,7 @@ class MetaSimulator(MetaPublishing, SimulatorPart):
             '<option value="facebook">Facebook</option></select></label>'
             '<label>Author <input name="author" value="hana_77"></label>'
             '<label>Text <textarea name="text">#ツナグ のサポート最高！</textarea></label>'
-            "<button>Post publicly (tags the page)</button></form>"
+            "<button>Post publicly (tags the page)</button></form>" + self.published_html()
         )
 
     # --- routes ---------------------------------------------------------------------------------------------------

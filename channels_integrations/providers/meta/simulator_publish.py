@@ -6,6 +6,7 @@ interrupted publish (`GET /{page-id}/feed`, `GET /{ig-user-id}/media`). Every pu
 
 from __future__ import annotations
 
+import html
 import json
 import random
 import time
@@ -34,6 +35,13 @@ class MetaPublishing:
     def published(self, platform: str = "") -> list[dict]:
         with self.sim.lock:
             return [dict(p) for p in self.posts if not platform or p["platform"] == platform]
+
+    def published_html(self) -> str:
+        """The latest posts Tsunagu published here, for the operator page (the demo shows them arriving)."""
+        rows = "".join(
+            f"<li>{html.escape((p.get('text') or _first_text(p))[:80])}</li>" for p in reversed(self.published()[-5:])
+        )
+        return f"<p>{len(self.posts)} posts published</p><ul>{rows}</ul>" if rows else "<p>No posts published yet</p>"
 
     def publishing_routes(self):
         return [
@@ -306,3 +314,10 @@ def _fetch(url: str) -> tuple[int, str, bytes]:
     except requests.RequestException:
         return 0, "", b""
     return response.status_code, response.headers.get("Content-Type", "").split(";")[0].strip(), response.content
+
+
+def _first_text(post: dict) -> str:
+    for message in post.get("messages") or []:
+        if message.get("type") == "text":
+            return message.get("text", "")
+    return ""

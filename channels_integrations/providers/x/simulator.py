@@ -741,7 +741,7 @@ class XSimulator(XPublishing, SimulatorPart):
             '<label><input type="checkbox" name="subscribe" value="1"> subscribe the account (events are pushed, '
             "not polled)</label><button>Register the webhook (CRC check)</button></form>"
             f"<p>Webhook: {html.escape(self.webhook_url or 'not registered')}"
-            f"{' (valid)' if self.webhook_valid else ''}</p>"
+            f"{' (valid)' if self.webhook_valid else ''}</p>" + self.published_html()
         )
 
     def trickle(self, text: str, lang: str) -> None:

@@ -5,6 +5,7 @@ recorded in `posts` (and `state()["posts"]`). Never imports Django."""
 
 from __future__ import annotations
 
+import html
 import time
 from datetime import UTC, datetime
 
@@ -24,6 +25,13 @@ class XPublishing:
     def published(self) -> list[dict]:
         with self.sim.lock:
             return [dict(p) for p in self.posts]
+
+    def published_html(self) -> str:
+        """The latest posts Tsunagu published here, for the operator page (the demo shows them arriving)."""
+        rows = "".join(
+            f"<li>{html.escape((p.get('text') or _first_text(p))[:80])}</li>" for p in reversed(self.published()[-5:])
+        )
+        return f"<p>{len(self.posts)} posts published</p><ul>{rows}</ul>" if rows else "<p>No posts published yet</p>"
 
     def _problem(self, status: int, title: str, detail: str) -> Response:
         return Response(status, {"title": title, "detail": detail, "type": "about:blank", "status": status})
@@ -96,3 +104,10 @@ class XPublishing:
         if data:
             meta |= {"newest_id": data[0]["id"], "oldest_id": data[-1]["id"]}
         return Response(200, {"data": data, "meta": meta} if data else {"meta": meta})
+
+
+def _first_text(post: dict) -> str:
+    for message in post.get("messages") or []:
+        if message.get("type") == "text":
+            return message.get("text", "")
+    return ""
