@@ -25,8 +25,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.files import File
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -354,11 +354,13 @@ def _scrub_tickets(
     )
     message_type = ContentType.objects.get_for_model(Message)
     Attempt.objects.filter(subject_type=message_type, subject_id__in=message_ids).update(error="", response="")
-    Ticket.objects.filter(pk__in=ticket_ids).update(subject="", search_vector=None)
-    for ticket_id in ticket_ids:
-        # The thread key is the customer's platform id or address on most platforms; a new message of theirs then
-        # opens a new ticket (and contact), as it should after an erasure.
-        Ticket.objects.filter(pk=ticket_id).update(external_thread_key=f"erased:{ticket_id}")
+    # The thread key is the customer's platform id or address on most platforms; a new message of theirs then opens
+    # a new ticket (and contact), as it should after an erasure.
+    Ticket.objects.filter(pk__in=ticket_ids).update(
+        subject="",
+        search_vector=None,
+        external_thread_key=Concat(Value("erased:"), Cast("id", CharField())),
+    )
     SurveyAnswer.objects.filter(ticket_id__in=ticket_ids).update(comment="")
     for event in TicketEvent.objects.filter(ticket_id__in=ticket_ids).exclude(old=None, new=None):
         old, new = redact_free_text(event.old), redact_free_text(event.new)

@@ -265,6 +265,10 @@ def test_erase_leaves_no_personal_data_in_any_table_or_search_index(
         # The ticket rows stay (reports count them), anonymized; the other customer is untouched.
         assert Ticket.objects.filter(contact=customer["contact"]).count() == 2
         assert TicketAnonymization.objects.filter(ticket__contact=customer["contact"]).count() == 2
+        assert all(
+            k.startswith("erased:")
+            for k in Ticket.objects.filter(contact=customer["contact"]).values_list("external_thread_key", flat=True)
+        )
         assert ContactErasure.objects.filter(contact=customer["contact"]).exists()
         other = Message.objects.get(pk=customer["other"].pk)
         assert other.text == OTHER_TEXT and other.ticket.contact.name == OTHER_NAME
