@@ -27,7 +27,9 @@ def contact_export(request, org_slug):
         .order_by("pk")
     )
     definitions = list(ContactAttributeDefinition.objects.all())
-    response = StreamingHttpResponse(csv_io.export_rows(contacts, definitions), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        csv_io.export_rows(request.organization, contacts, definitions), content_type="text/csv; charset=utf-8"
+    )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="contacts-{request.organization.slug}-{stamp}.csv"'
     return response

@@ -225,7 +225,7 @@ def test_segments_save_filters(tenant_a, login):
     with tenant_a.scope():
         segment = ContactSegment.objects.get()
     assert segment.filters == {"vip": "1", "platform": "line"} and segment.owner == tenant_a.users["agent"]
-    assert "VIP LINE" in client.get(f"/{tenant_a.slug}/contacts/").content.decode()
+    assert f'data-segment="{segment.pk}"' in client.get(f"/{tenant_a.slug}/contacts/").content.decode()
     # Shared segments need rules.manage.
     assert client.post(f"/{tenant_a.slug}/contacts/segments/", {"name": "x", "shared": "1"}).status_code == 403
     assert client.post(f"/{tenant_a.slug}/contacts/segments/{segment.pk}/delete/").status_code == 302
@@ -233,7 +233,7 @@ def test_segments_save_filters(tenant_a, login):
         assert not ContactSegment.objects.exists()
     client.post(f"/{tenant_a.slug}/contacts/segments/", {"name": "VIP LINE", "query": "vip=1"})
     # (the login fixture logs the one test client in as someone else)
-    assert "VIP LINE" not in login(tenant_a.users["manager"]).get(f"/{tenant_a.slug}/contacts/").content.decode()
+    assert 'class="segment"' not in login(tenant_a.users["manager"]).get(f"/{tenant_a.slug}/contacts/").content.decode()
 
 
 def test_attribute_settings_for_admins(tenant_a, login):
@@ -253,3 +253,106 @@ def test_attribute_settings_for_admins(tenant_a, login):
     assert client.post(f"{url}{definition.pk}/delete/", {"confirmed": "yes"}).status_code == 302
     with tenant_a.scope():
         assert not ContactAttributeDefinition.objects.exists()
+
+
+# --- CSV -----------------------------------------------------------------------------------------------------------
+
+
+def _upload(client, tenant, content: bytes, name="contacts.csv"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post(f"/{tenant.slug}/contacts/import/", {"file": SimpleUploadedFile(name, content, "text/csv")})
+
+
+CSV_TEXT = (
+    "name,reading,emails,phones,vip,tags,attr.rank,unknown\n"
+    "山田 花子,やまだ はなこ,hanako@example.com,090-1234-5678,1,卸;VIP候補,金,x\n"
+    "佐藤 次郎,サトウ ジロウ,not-an-email,12,maybe,,プラチナ,\n"
+    "鈴木 一郎,Suzuki,ichiro@example.com,03-1234-5678,0,,,\n"
+    "existing,,,+81 80-1111-2222,,,銀,\n"
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp932"])
+def test_csv_import_preview_then_confirm(tenant_a, login, encoding):
+    conn = connection(tenant_a)
+    existing = _contact(tenant_a, _ingest(tenant_a, conn, "a", thread="a", author="U-a", name="既存 顧客"))
+    with tenant_a.scope():
+        contact_update(organization=tenant_a.organization, contact=existing, phones=["080-1111-2222"])
+        contact_attribute_define(
+            organization=tenant_a.organization, actor=None, key="rank", label="ランク", type="choice",
+            choices=["金", "銀"],
+        )  # fmt: skip
+        before = Contact.objects.count()
+    client = login(tenant_a.users["manager"])
+    preview = _upload(client, tenant_a, CSV_TEXT.replace("existing", "").encode(encoding))
+    assert preview.status_code == 200
+    page = preview.content.decode()
+    assert ("Shift_JIS" if encoding == "cp932" else "UTF-8") in page
+    bad = page.split('id="import-row-3"')[1].split("</tr>")[0]  # 佐藤: four bad cells, each named
+    for column in ("emails", "phones", "vip", "attr.rank"):
+        assert f'data-column="{column}"' in bad, column
+    assert "not-an-email" in bad and "プラチナ" in bad
+    assert 'data-column="reading"' in page.split('id="import-row-4"')[1].split("</tr>")[0]  # Latin reading
+    assert 'id="import-row-2" class="valid"' in page and 'id="import-row-5" class="valid"' in page
+    assert "<code>unknown</code>" in page  # ignored column, said so
+    with tenant_a.scope():
+        assert Contact.objects.count() == before  # nothing written by the preview
+    text = page.split('<textarea name="text" hidden aria-hidden="true">')[1].split("</textarea>")[0]
+    import html
+
+    done = client.post(
+        f"/{tenant_a.slug}/contacts/import/", {"step": "confirm", "text": html.unescape(text), "encoding": "UTF-8"}
+    )
+    assert done.status_code == 200
+    with tenant_a.scope():
+        assert Contact.objects.count() == before + 1
+        hanako = Contact.objects.get(emails__contains=["hanako@example.com"])
+        existing.refresh_from_db()
+    assert hanako.reading == "ヤマダ ハナコ" and hanako.phones == ["+819012345678"] and hanako.vip
+    assert hanako.tags == ["卸", "VIP候補"] and hanako.attributes == {"rank": "金"}
+    assert existing.attributes == {"rank": "銀"} and existing.name == "既存 顧客"  # empty cells leave fields alone
+    assert 'data-created="1" data-updated="1" data-skipped="2"' in done.content.decode()
+
+
+def test_csv_import_refuses_unreadable_files_and_agents(tenant_a, login):
+    client = login(tenant_a.users["manager"])
+    assert _upload(client, tenant_a, b"").status_code == 400
+    assert _upload(client, tenant_a, b"foo,bar\n1,2\n").status_code == 400  # no known column
+    assert _upload(client, tenant_a, b"name\n\xff\xfe\xfa\n").status_code == 400  # neither UTF-8 nor Shift_JIS
+    assert _upload(client, tenant_a, b'name,emails\n"unterminated,x\n').status_code in {200, 400}
+    assert login(tenant_a.users["agent"]).get(f"/{tenant_a.slug}/contacts/import/").status_code == 403
+
+
+def test_csv_import_updates_only_contacts_the_importer_names(tenant_a, login):
+    conn = connection(tenant_a)
+    contact = _contact(tenant_a, _ingest(tenant_a, conn, "a", thread="a", author="U-a"))
+    client = login(tenant_a.users["manager"])
+    page = _upload(
+        client, tenant_a, f"id,company\n{contact.pk},株式会社ABC\n999999,x\n1,2,3\n".encode()
+    ).content.decode()
+    assert 'data-column="id"' in page.split('id="import-row-3"')[1].split("</tr>")[0]
+
+
+def test_csv_export_has_bom_and_only_visible_contacts(tenant_a, login):
+    granted, hidden = connection(tenant_a, "line"), connection(tenant_a, "email")
+    seen = _contact(tenant_a, _ingest(tenant_a, granted, "a", thread="a", author="U-a", name="見える 人"))
+    _ingest(tenant_a, hidden, "b", thread="b", author="b@example.com", name="秘密 の人")
+    with tenant_a.scope():
+        contact_update(organization=tenant_a.organization, contact=seen, tags=["卸"], phones=["090-1234-5678"])
+    _grant(tenant_a, granted, tenant_a.users["analyst"])
+    assert login(tenant_a.users["agent"]).get(f"/{tenant_a.slug}/contacts/export/").status_code == 403
+    response = login(tenant_a.users["analyst"]).get(f"/{tenant_a.slug}/contacts/export/")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    body = b"".join(response.streaming_content)
+    assert body.startswith(b"\xef\xbb\xbf")
+    text = body.decode("utf-8-sig")
+    assert "見える 人" in text and "秘密" not in text and "+819012345678" in text and "卸" in text
+    import csv as csv_module
+    import io
+
+    rows = list(csv_module.DictReader(io.StringIO(text)))
+    assert [r["name"] for r in rows] == ["見える 人"] and rows[0]["identities"].startswith("line:")
+    # The filters apply to the export.
+    filtered = login(tenant_a.users["manager"]).get(f"/{tenant_a.slug}/contacts/export/", {"tag": "none-such"})
+    assert len(b"".join(filtered.streaming_content).decode("utf-8-sig").strip().splitlines()) == 1
