@@ -152,6 +152,8 @@ class Asset(models.Model):
     requires_approval = models.BooleanField(_("requires approval before use"), default=False, db_default=False)
     license_note = models.TextField(_("license and usage rights"), blank=True, default="", db_default="")
     expires_at = models.DateTimeField(_("usable until"), null=True, blank=True)
+    # When the owner was told that `expires_at` is near (assets.services.expiry); cleared when the date changes.
+    expiry_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
     current_version = models.ForeignKey(
         "AssetVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )

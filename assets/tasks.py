@@ -1,10 +1,16 @@
 """Periodic asset-library work (Celery beat)."""
 
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 from django_scopes import scopes_disabled
 
-from assets.models import AssetUpload
+from assets.models import Asset, AssetStatus, AssetUpload
+from assets.services.expiry import assets_notify_expiring
 from assets.uploads import orphan_partials, upload_path, uploads_expire
+from core.task_base import TenantTask
 
 
 @shared_task(name="assets.expire_uploads")
@@ -17,3 +23,29 @@ def expire_uploads() -> int:
     for name in orphan_partials(known):
         upload_path(name).unlink(missing_ok=True)
     return count
+
+
+@shared_task(name="assets.notify_expiring_everywhere")
+def notify_expiring_everywhere() -> int:
+    """One task per organization with an asset nearing its expiry that its owner has not heard about."""
+    now = timezone.now()
+    with scopes_disabled():
+        organization_ids = list(
+            Asset.objects.filter(
+                expires_at__gt=now,
+                expires_at__lte=now + timedelta(days=settings.ASSETS_EXPIRY_NOTICE_DAYS),
+                expiry_notified_at__isnull=True,
+                owner__isnull=False,
+            )
+            .exclude(status=AssetStatus.ARCHIVED)
+            .values_list("organization_id", flat=True)
+            .distinct()
+        )
+    for organization_id in organization_ids:
+        notify_expiring.delay(organization_id=organization_id)
+    return len(organization_ids)
+
+
+@shared_task(base=TenantTask, name="assets.notify_expiring", acks_late=True)
+def notify_expiring(*, organization) -> int:
+    return assets_notify_expiring(organization=organization)

@@ -328,6 +328,7 @@ ASSETS_MAX_FILE_BYTES = int(os.environ.get("ASSETS_MAX_FILE_BYTES", str(500 * 10
 ASSETS_QUOTA_BYTES = int(os.environ.get("ASSETS_QUOTA_BYTES", str(10 * 1024 * 1024 * 1024)))
 ASSETS_MAX_IMAGE_PIXELS = int(os.environ.get("ASSETS_MAX_IMAGE_PIXELS", str(50_000_000)))
 ASSETS_UPLOAD_EXPIRY_HOURS = int(os.environ.get("ASSETS_UPLOAD_EXPIRY_HOURS", "24"))
+ASSETS_EXPIRY_NOTICE_DAYS = int(os.environ.get("ASSETS_EXPIRY_NOTICE_DAYS", "7"))  # owners are told this early
 ASSETS_S3_BUCKET = os.environ.get("ASSETS_S3_BUCKET", "")
 ASSETS_S3_ENDPOINT_URL = os.environ.get("ASSETS_S3_ENDPOINT_URL", "")
 ASSETS_S3_REGION = os.environ.get("ASSETS_S3_REGION", "")
@@ -440,6 +441,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "publish-due-posts": {"task": "approvals.publish_due_everywhere", "schedule": 60.0},
     # Resumable asset uploads abandoned for ASSETS_UPLOAD_EXPIRY_HOURS: rows and partial files go (assets/uploads.py).
     "asset-uploads-expire": {"task": "assets.expire_uploads", "schedule": 3600.0},
+    # Owners of assets that expire within ASSETS_EXPIRY_NOTICE_DAYS hear about it once (assets/services/expiry.py).
+    "asset-expiry-notices": {"task": "assets.notify_expiring_everywhere", "schedule": 3600.0},
 }
 # Tests run task bodies in-process (the real code, no broker hop); end-to-end tests start a real worker.
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER", False)

@@ -18,6 +18,7 @@ from assets.services.assets import (
     asset_versions_for_use,
 )
 from assets.services.collections import collection_create, collection_delete, collection_grants_set, collection_update
+from assets.services.expiry import assets_notify_expiring
 
 __all__ = [
     "asset_approve",
@@ -35,6 +36,7 @@ __all__ = [
     "asset_version_file_copy",
     "asset_version_restore",
     "asset_versions_for_use",
+    "assets_notify_expiring",
     "collection_create",
     "collection_delete",
     "collection_grants_set",

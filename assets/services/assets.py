@@ -402,6 +402,9 @@ def asset_update(*, organization: Organization, actor, asset: Asset, **changes) 
         for name, value in changes.items():
             setattr(locked, name, value)
         fields = [*changes, "updated_at"]
+        if "expires_at" in changes and locked.expiry_notified_at is not None:
+            locked.expiry_notified_at = None  # a new date: the owner hears about it again when it nears
+            fields.append("expiry_notified_at")
         current = locked.current_version
         if locked.requires_approval and locked.status == AssetStatus.APPROVED and (current and not current.approved_at):
             locked.status = AssetStatus.DRAFT
