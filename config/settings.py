@@ -370,6 +370,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AssetKindEnum": "assets.models.AssetKind",
         "AssetStatusEnum": "assets.models.AssetStatus",
+        "ContactAttributeTypeEnum": "tickets.models.contacts.AttributeType",
+        "DuplicateSuggestionStatusEnum": "tickets.models.contacts.SuggestionStatus",
         "RoleKeyEnum": "accounts.roles.RoleKey",
     },
     # The default hook (enums as components), then the error responses (400/401/403/404/409) every operation can give.

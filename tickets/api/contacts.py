@@ -150,15 +150,15 @@ class MergeSerializer(serializers.ModelSerializer):
         return merge.undone_at is None and merge.undo_until >= timezone.now()
 
 
-class ContactBriefSerializer(serializers.ModelSerializer):
+class SuggestedContactSerializer(serializers.ModelSerializer):
     class Meta:
         model = Contact
         fields = ["id", "name", "reading", "email", "phones", "company", "avatar_url"]
 
 
 class SuggestionSerializer(serializers.ModelSerializer):
-    contact = ContactBriefSerializer(read_only=True)
-    other = ContactBriefSerializer(read_only=True)
+    contact = SuggestedContactSerializer(read_only=True)
+    other = SuggestedContactSerializer(read_only=True)
 
     class Meta:
         model = ContactDuplicateSuggestion
@@ -347,6 +347,7 @@ class ContactIdentitiesView(ContactMixin, OrgAPIView):
     serializer_class = IdentitySerializer
     required_capabilities = {"POST": Capability.TICKETS_WORK}
 
+    @extend_schema(responses=IdentitySerializer(many=True), operation_id="orgs_contacts_identities_list")
     def get(self, request, org_slug, contact_id):
         contact = self.get_contact()
         return Response(self.get_serializer(contact.identities.order_by("platform", "id"), many=True).data)
@@ -400,6 +401,7 @@ class ContactMergesView(ContactMixin, OrgAPIView):
 
     serializer_class = MergeSerializer
 
+    @extend_schema(responses=MergeSerializer(many=True), operation_id="orgs_contacts_merges_list")
     def get(self, request, org_slug, contact_id):
         contact = self.get_contact()
         merges = ContactMerge.objects.filter(survivor=contact).order_by("-created_at", "-id")[:100]
@@ -496,6 +498,7 @@ class AttributeListView(OrgAPIView):
     serializer_class = AttributeDefinitionSerializer
     required_capabilities = {"POST": Capability.ORG_MANAGE}
 
+    @extend_schema(responses=AttributeDefinitionSerializer(many=True), operation_id="orgs_contact_attributes_list")
     def get(self, request, org_slug):
         return Response(self.get_serializer(ContactAttributeDefinition.objects.all(), many=True).data)
 
@@ -573,6 +576,7 @@ class SubscriptionListView(OrgAPIView):
     serializer_class = SubscriptionSerializer
     required_capabilities = {"GET": Capability.ORG_MANAGE, "POST": Capability.ORG_MANAGE}
 
+    @extend_schema(responses=SubscriptionSerializer(many=True), operation_id="orgs_contact_webhooks_list")
     def get(self, request, org_slug):
         return Response(self.get_serializer(WebhookSubscription.objects.all(), many=True).data)
 
