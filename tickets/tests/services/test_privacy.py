@@ -391,3 +391,25 @@ def test_a_disabled_policy_does_nothing_and_bad_input_is_refused(tenant_a):
                 privacy.retention_policy_update(
                     organization=tenant_a.organization, actor=None, enabled=True, days=days, action=action
                 )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tickets.services.contact_merge audits a merge with the survivor as object (its name in object_repr) and "
+    "`merged_name` in the changes; the audit log is append-only, so an erasure cannot remove them (C1 to change)",
+)
+def test_erase_after_a_merge_leaves_no_name_in_the_audit_log(tenant_a):
+    from tickets.services.contact_merge import contact_merge
+
+    line, mail = connection(tenant_a, "line"), connection(tenant_a, "email")
+    first = _ingest(tenant_a, line, TEXT, thread=LINE_ID, author=LINE_ID, name=NAME)
+    second = _ingest(tenant_a, mail, MAIL_TEXT, thread="<t>", author=EMAIL, name=NAME, author_email=EMAIL)
+    with tenant_a.scope():
+        contact_merge(
+            organization=tenant_a.organization,
+            actor=tenant_a.users["owner"],
+            survivor=first.ticket.contact,
+            merged=second.ticket.contact,
+        )
+    _erase(tenant_a, first.ticket.contact)
+    assert [hit for hit in scan_database([NAME, EMAIL]) if hit[0] == "accounts_auditentry"] == []
