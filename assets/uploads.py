@@ -10,7 +10,8 @@ the organization's URL, authenticated by the session with Django's CSRF check li
 
 Uppy's @uppy/tus: `endpoint` = the URL of `org:asset_upload`, `headers: {"X-CSRFToken": <csrftoken>}`, `chunkSize`
 a few MB, meta fields as above. The last PATCH answers `Asset-Id` and `Asset-Version-Id` (HEAD repeats them); when
-the file is refused (type, bomb, quota) it answers the error as JSON with a 4xx and the upload is gone.
+the file is refused (type, bomb, quota) it answers the error as JSON with a 4xx; the bytes are deleted and the
+upload keeps only the reason (`AssetUpload.error`, listed by the page) until it expires.
 
 Partial bytes live in MEDIA_ROOT/tus/<id>, never served; an upload the client does not finish within
 ASSETS_UPLOAD_EXPIRY_HOURS of its last byte is deleted (assets.tasks.expire_uploads).
@@ -136,7 +137,7 @@ def tus_collection(request, org_slug):
         return _error(403, _("You may not add assets to this collection."), "permission_denied")
     with transaction.atomic():
         # Bytes promised by uploads still in progress count against the quota too.
-        pending = AssetUpload.objects.filter(organization=organization, result_asset__isnull=True).aggregate(
+        pending = AssetUpload.objects.filter(organization=organization, result_asset__isnull=True, error="").aggregate(
             s=Sum("length")
         )["s"]
         try:
@@ -181,6 +182,8 @@ def tus_resource(request, org_slug, upload_id):
         upload = AssetUpload.objects.select_for_update().filter(pk=upload.pk).first()
         if upload is None:
             raise Http404
+        if upload.error:
+            return _error(410, upload.error, "upload_refused")
         if upload.result_asset_id is not None or offset != upload.offset:
             return _response(409, Upload_Offset=upload.offset)
         written, too_long = _append(request, upload, offset)
@@ -231,7 +234,7 @@ def _discard(upload: AssetUpload) -> None:
 
 def _complete(request, upload: AssetUpload) -> HttpResponse:
     """The last byte arrived: make the asset (or the new version) through the services, then drop the partial file.
-    A refusal (type, bomb, quota, rights) removes the upload and answers the reason."""
+    A refusal (type, bomb, quota, rights) deletes the bytes, keeps the reason on the upload and answers it."""
     meta = upload.metadata
     filename = meta.get("filename") or meta.get("name") or "file"
     try:
@@ -270,7 +273,9 @@ def _complete(request, upload: AssetUpload) -> HttpResponse:
             locked.result_asset = asset
             locked.save(update_fields=["result_asset", "updated_at"])
     except DomainError as exc:
-        _discard(upload)
+        # The bytes go; the row stays with the reason until it expires, so the page can list what was refused.
+        AssetUpload.objects.filter(pk=upload.pk).update(error=exc.message[:500])
+        upload_path(upload.pk).unlink(missing_ok=True)
         return _domain_error(exc)
     upload_path(upload.pk).unlink(missing_ok=True)
     return _response(204, Upload_Offset=upload.length, Asset_Id=asset.pk, Asset_Version_Id=version.pk)

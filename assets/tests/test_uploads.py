@@ -95,8 +95,10 @@ def test_refused_content_leaves_nothing(tenant_a, login, media):
     assert done.status_code == 422
     assert done.json()["error"]["code"] == "file_type_not_allowed"
     with tenant_a.scope():
-        assert not Asset.objects.exists() and not AssetUpload.objects.exists()
+        assert not Asset.objects.exists()
+        assert AssetUpload.objects.get().error.startswith("This type of file is not allowed")
     assert [p for p in media.rglob("*") if p.is_file()] == []
+    assert _patch(client, created["Location"], 0, EXE_AS_JPEG).status_code == 410
 
 
 def test_quota_checked_at_creation(tenant_a, login, settings):
