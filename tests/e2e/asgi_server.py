@@ -62,8 +62,8 @@ class AsgiServer:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or too slow to answer on a busy machine: ask again until the deadline
             if time.monotonic() > deadline or self.process.poll() is not None:
                 self.stop()
                 raise RuntimeError("the ASGI server did not start")
