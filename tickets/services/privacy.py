@@ -213,12 +213,14 @@ def contact_export_request(*, organization: Organization, actor, contact: Contac
     if pending is not None:
         return pending
     export = ContactExport.objects.create(organization=organization, contact=contact, requested_by=actor)
+    # The entry is about the export ("export of contact 12"), not the contact: the audit log is append-only and must
+    # not keep a name that an erasure later removes everywhere else.
     audit_record(
         organization=organization,
         actor=actor,
         action=AuditAction.CONTACT_EXPORTED,
-        obj=contact,
-        changes={"export": export.pk},
+        obj=export,
+        changes={"contact": contact.pk},
         request=request,
     )
     transaction.on_commit(
@@ -290,8 +292,8 @@ def contact_export_take(*, organization: Organization, actor, export: ContactExp
         organization=organization,
         actor=actor,
         action=AuditAction.CONTACT_EXPORTED,
-        obj=export.contact,
-        changes={"export": export.pk, "downloaded": True},
+        obj=export,
+        changes={"contact": export.contact_id, "downloaded": True},
         request=request,
     )
     return export
