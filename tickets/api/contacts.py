@@ -16,6 +16,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from accounts.roles import Capability
+from channels_integrations.permissions import connections_visible_to
 from core.api.pagination import CreatedCursorPagination
 from core.api.views import OrgAPIView, OrgListAPIView
 from core.errors import DomainError
@@ -228,10 +229,16 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 def contact_rows(membership) -> QuerySet[Contact]:
     """Visible contacts shaped for ContactFullSerializer: identities on the platforms the member sees."""
+    identities = ContactIdentity.objects.order_by("platform", "id")
+    if not membership.has(Capability.TICKETS_VIEW_ALL):
+        # A member sees the customer's accounts on the platforms of the channels they see, not the others.
+        identities = identities.filter(
+            platform__in=sorted(set(connections_visible_to(membership).values_list("platform", flat=True)))
+        )
     return (
         selectors.visible_contacts(membership)
         .defer("search_vector")
-        .prefetch_related(Prefetch("identities", queryset=ContactIdentity.objects.order_by("platform", "id")))
+        .prefetch_related(Prefetch("identities", queryset=identities))
     )
 
 

@@ -12,7 +12,6 @@ from tickets.models import (
     CannedResponse,
     CannedResponseVariant,
     Contact,
-    ContactIdentity,
     Message,
     Priority,
     SavedView,
@@ -242,30 +241,6 @@ class ReplyCreateSerializer(serializers.Serializer):
     template = ReplyTemplateSerializer(
         required=False,
         help_text="an approved message template instead of text (WhatsApp: the only reply it delivers after 24 hours)",
-    )
-
-
-# --- contacts ---------------------------------------------------------------------------------------------------
-
-
-class ContactIdentitySerializer(serializers.ModelSerializer):
-    class Meta:
-        model = ContactIdentity
-        fields = ["platform", "handle"]
-
-
-class ContactSerializer(serializers.ModelSerializer):
-    identities = ContactIdentitySerializer(many=True, read_only=True)
-
-    class Meta:
-        model = Contact
-        fields = ["id", "name", "reading", "email", "avatar_url", "language", "vip", "created_at", "identities"]
-
-
-class ContactUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    reading = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, help_text="in katakana or hiragana; stored in katakana"
     )
 
 

@@ -7,10 +7,10 @@ see is a 404 exactly like a missing one, and a contact is visible only through s
 
 Lists are cursor-paginated (`cursor`, `page_size` up to 200) except tags-by-name (also a cursor) and saved views (a
 plain list: a member has a handful). The conversation (`tickets/<id>/messages/`) is cursor-paginated oldest first.
+Contacts, their identities, merges and suggestions: tickets/api/contacts.py.
 """
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Value
-from django.db.models.functions import Coalesce, NullIf
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -23,16 +23,13 @@ from rest_framework.response import Response
 from accounts.models import Membership
 from accounts.roles import Capability
 from channels_integrations.connector import TemplateChoice
-from channels_integrations.permissions import connections_visible_to
 from core.api.pagination import CreatedCursorPagination
 from core.api.views import OrgAPIView, OrgListAPIView
 from tickets import canned, saved_views, selectors, tags
 from tickets.api import serializers as s
-from tickets.models import CannedResponse, Contact, ContactIdentity, SavedView, Tag, TicketStatus
-from tickets.search import filter_matching
+from tickets.models import CannedResponse, SavedView, Tag, TicketStatus
 from tickets.services import replies
 from tickets.services.changes import ticket_update, tickets_bulk_update
-from tickets.services.contacts import contact_update
 from tickets.services.notes import note_add
 
 # --- pagination -------------------------------------------------------------------------------------------------
@@ -222,69 +219,6 @@ def _template_choice(template: dict | None) -> TemplateChoice | None:
     return TemplateChoice(
         name=template["name"], language=template["language"], parameters=tuple(template.get("parameters") or ())
     )
-
-
-# --- contacts ---------------------------------------------------------------------------------------------------
-
-
-def visible_contacts(membership: Membership) -> QuerySet[Contact]:
-    """Contacts with at least one ticket the member may see (a contact known only from other channels stays
-    hidden), with their identities on the platforms of the channels the member may see."""
-    platforms = sorted(set(connections_visible_to(membership).values_list("platform", flat=True)))
-    identities = ContactIdentity.objects.filter(platform__in=platforms).order_by("platform", "id")
-    return (
-        Contact.objects.filter(Exists(selectors.visible_tickets(membership).filter(contact_id=OuterRef("pk"))))
-        .defer("search_vector", "attributes")
-        .prefetch_related(Prefetch("identities", queryset=identities))
-    )
-
-
-class ContactNameCursorPagination(CreatedCursorPagination):
-    """Contacts by name: by the reading (フリガナ) where one is known, since kanji do not sort by sound."""
-
-    ordering = ("sort_name", "id")
-
-
-class ContactListView(OrgListAPIView):
-    serializer_class = s.ContactSerializer
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("q", str, description="name, reading, handle or email"),
-            OpenApiParameter("ordering", str, enum=["created", "name"], description="newest first or by name"),
-        ]
-    )
-    def get(self, request, org_slug):
-        return self.list(request)
-
-    @property
-    def paginator(self):
-        if not hasattr(self, "_paginator"):
-            by_name = self.request.query_params.get("ordering") == "name"
-            self._paginator = ContactNameCursorPagination() if by_name else CreatedCursorPagination()
-        return self._paginator
-
-    def get_queryset(self):
-        contacts = visible_contacts(self.membership).annotate(sort_name=Coalesce(NullIf("reading", Value("")), "name"))
-        q = self.request.query_params.get("q", "").strip()
-        return filter_matching(contacts, q) if q else contacts
-
-
-class ContactDetailView(OrgAPIView):
-    serializer_class = s.ContactSerializer
-    required_capabilities = {"PATCH": Capability.TICKETS_WORK}
-
-    def get(self, request, org_slug, contact_id):
-        contact = get_object_or_404(visible_contacts(self.membership), pk=contact_id)
-        return Response(self.get_serializer(contact).data)
-
-    @extend_schema(request=s.ContactUpdateSerializer)
-    def patch(self, request, org_slug, contact_id):
-        contact = get_object_or_404(visible_contacts(self.membership), pk=contact_id)
-        data = s.ContactUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        contact_update(organization=self.organization, contact=contact, **data.validated_data)
-        return Response(self.get_serializer(get_object_or_404(visible_contacts(self.membership), pk=contact_id)).data)
 
 
 # --- tags -------------------------------------------------------------------------------------------------------
