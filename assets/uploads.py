@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 from assets.models import Asset, AssetKind, AssetUpload, Collection
 from assets.permissions import AssetAccess
 from assets.services import asset_check_room, asset_create, asset_limits, asset_version_add
+from assets.services.assets import stored_files_guard
 from core.errors import DomainError
 
 TUS_VERSION = "1.0.0"
@@ -238,7 +239,8 @@ def _complete(request, upload: AssetUpload) -> HttpResponse:
     meta = upload.metadata
     filename = meta.get("filename") or meta.get("name") or "file"
     try:
-        with open(upload_path(upload.pk), "rb") as handle, transaction.atomic():
+        # The guard deletes stored files if this outer transaction rolls back after the service returned.
+        with open(upload_path(upload.pk), "rb") as handle, stored_files_guard(), transaction.atomic():
             locked = AssetUpload.objects.select_for_update().get(pk=upload.pk)
             if locked.result_asset_id:
                 return _response(204, **_state_headers(locked))

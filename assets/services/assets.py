@@ -230,6 +230,10 @@ class _StoredFilesGuard:
         return False
 
 
+# A caller that wraps services in a transaction of its own (and may still roll it back) holds this guard around it.
+stored_files_guard = _StoredFilesGuard
+
+
 # --- assets ---------------------------------------------------------------------------------------------------------
 
 

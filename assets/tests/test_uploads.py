@@ -151,3 +151,24 @@ def test_parse_metadata():
     for bad in ("a b c", "a !!!", "a YQ==,a YQ=="):
         with pytest.raises(ValueError):
             parse_metadata(bad)
+
+
+def test_failure_after_the_asset_is_made_leaves_no_asset_file(tenant_a, login, media, monkeypatch):
+    """The asset is created inside the upload's own transaction; if that transaction then fails, the stored files
+    go with the rows (the partial upload stays, to be retried or to expire)."""
+    data = png_bytes(30, 30)
+    client = login(tenant_a.users["editor"])
+    location = _create(client, tenant_a, len(data), filename="a.png")["Location"]
+    original_save = AssetUpload.save
+
+    def failing_save(self, *args, **kwargs):
+        if "result_asset" in (kwargs.get("update_fields") or ()):
+            raise RuntimeError("database went away")
+        return original_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(AssetUpload, "save", failing_save)
+    with pytest.raises(RuntimeError):
+        _patch(client, location, 0, data)
+    with tenant_a.scope():
+        assert not Asset.objects.exists()
+    assert [p for p in (media / "assets").rglob("*") if p.is_file()] == []
