@@ -562,3 +562,44 @@ def _approval_request(tenant):
 OBJECT_MAKERS["workflow_id"] = _approval_workflow
 OBJECT_MAKERS["step_id"] = _approval_step
 OBJECT_MAKERS["request_id"] = _approval_request
+
+
+def _post(tenant):
+    from approvals.services.posts import post_save
+
+    with scope(organization=tenant.organization):
+        return post_save(
+            organization=tenant.organization,
+            actor=tenant.users["owner"],
+            title=f"Secret post {tenant.slug}",
+            text=f"Secret launch {tenant.slug}",
+        ).pk
+
+
+def _crisis_template(tenant):
+    from approvals.models import CrisisTemplate
+
+    with scope(organization=tenant.organization):
+        return CrisisTemplate.objects.create(
+            organization=tenant.organization,
+            name=f"Secret statement {tenant.slug}",
+            text=f"Secret apology {tenant.slug}",
+            created_by=tenant.users["owner"],
+            approved_by=tenant.users["owner"],
+            approved_at=timezone.now(),
+        ).pk
+
+
+def _post_import(tenant, user=None):
+    """A CSV import of posts is addressed by whoever uploaded it (like an upload)."""
+    from approvals.services.post_import import import_start
+
+    with scope(organization=tenant.organization):
+        return import_start(
+            organization=tenant.organization, actor=user or tenant.users["owner"], data=b"text,channels\nx,y\n"
+        )
+
+
+OBJECT_MAKERS["post_id"] = _post
+OBJECT_MAKERS["crisis_id"] = _crisis_template
+OBJECT_MAKERS["import_id"] = _post_import

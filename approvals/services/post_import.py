@@ -169,7 +169,7 @@ class _Checker:
             elif scheduled_at is not None and scheduled_at < self.now:
                 errors.append(["scheduled_at", _("The time is in the past.")])
         try:
-            tags = post_services._clean_tags(raw.get("campaign") or "")
+            tags = post_services._clean_tags(SPLIT.split(raw.get("campaign") or ""))
         except DomainError as exc:
             errors.append(["campaign", str(exc.message)])
             tags = []
@@ -257,7 +257,8 @@ def import_check(*, organization: Organization, actor: User, data: bytes, progre
         if len(cells) > len(columns):
             result = RowResult(line=line, errors=[["", _("The row has more cells than the header.")]])
         else:
-            raw = dict(zip(columns, cells, strict=False))
+            # Excel keeps a cell's line breaks as CRLF: posts use plain newlines.
+            raw = {k: v.replace("\r\n", "\n").replace("\r", "\n") for k, v in zip(columns, cells, strict=False)}
             result = checker.row(line, raw, variant_columns)
         rows.append(asdict(result) | {"valid": result.valid})
         if progress is not None and index % PROGRESS_EVERY == 0:

@@ -45,6 +45,7 @@ from approvals.services.engine import (
     register_subject,
     request_pending_for,
 )
+from approvals.services.publishing import post_publish_now, post_schedule
 from assets.models import AssetVersion
 from assets.services import asset_usage_record, asset_versions_for_use
 from channels_integrations.connector import PublishLimits
@@ -96,17 +97,15 @@ def publishable_connections(membership: Membership) -> list[ChannelConnection]:
 
 
 def posts_visible(membership: Membership) -> QuerySet[Post]:
-    """Posts the member may see: with a posts capability, those they wrote and those whose targets include a
-    connection they see (a post without targets yet: its author's and the reviewers')."""
+    """Posts the member may see: with a posts capability, those they wrote, those whose targets include a connection
+    they see, and drafts without targets yet."""
     posts = Post.objects.filter(organization_id=membership.organization_id)
     if not may_see_posts(membership):
         return posts.none()
     if membership.has(Capability.TICKETS_VIEW_ALL):
         return posts
     visible = connections_visible_to(membership).values("pk")
-    condition = Q(author_id=membership.user_id) | Q(targets__connection__in=visible)
-    if may_review(membership):
-        condition |= Q(targets__isnull=True)
+    condition = Q(author_id=membership.user_id) | Q(targets__connection__in=visible) | Q(targets__isnull=True)
     return posts.filter(pk__in=Post.objects.filter(condition).values("pk"))
 
 
@@ -479,12 +478,6 @@ def _schedule(organization, post: Post, actor) -> None:
 
 
 def _hand_to_publisher(organization, post_id: int) -> None:
-    # approvals.services.publishing is P3's (same app); imported here so that posts work before it lands.
-    try:
-        from approvals.services.publishing import post_schedule
-    except ImportError:  # pragma: no cover - until publishing is merged
-        logger.warning("publishing is not installed; post %s stays scheduled", post_id)
-        return
     post = Post.objects.filter(organization=organization, pk=post_id).first()
     if post is not None:
         post_schedule(organization=organization, post=post)
@@ -747,11 +740,6 @@ def crisis_template_publish(*, organization: Organization, actor: User, template
     _audit(organization, actor, "post.crisis_published", post, template=template.name, connections=ids)
 
     def publish_now():
-        try:
-            from approvals.services.publishing import post_publish_now
-        except ImportError:  # pragma: no cover - until publishing is merged
-            logger.warning("publishing is not installed; crisis post %s waits", post.pk)
-            return
         post_publish_now(organization=organization, post=post)
 
     transaction.on_commit(publish_now)

@@ -1,6 +1,7 @@
 """Posts: lifecycle, version binding, composer validation per platform, comments, crisis statements, pages."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
@@ -26,6 +27,8 @@ from core.models import Notification
 from tickets.tests.factories import connection
 
 pytestmark = pytest.mark.django_db
+
+TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 @pytest.fixture
@@ -351,16 +354,10 @@ def test_calendar_feed_and_reschedule(tenant_a, channels, login, django_assert_m
     # Wall-clock time of Asia/Tokyo, without an offset.
     with tenant_a.scope():
         post = Post.objects.order_by("id").first()
-    assert events[0]["start"] == post.scheduled_at.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Tokyo")).strftime(
-        "%Y-%m-%dT%H:%M"
-    )
+    assert events[0]["start"] == post.scheduled_at.astimezone(TOKYO).strftime("%Y-%m-%dT%H:%M")
     moved = client.post(
         reverse("org:post_reschedule", args=[slug, post.pk]),
-        {
-            "scheduled_at": (start + timedelta(days=2))
-            .astimezone(__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))
-            .strftime("%Y-%m-%dT%H:%M")
-        },
+        {"scheduled_at": (start + timedelta(days=2)).astimezone(TOKYO).strftime("%Y-%m-%dT%H:%M")},
     )
     assert moved.status_code == 200, moved.content
     assert client.post(reverse("org:post_reschedule", args=[slug, post.pk]), {"scheduled_at": "x"}).status_code == 400

@@ -44,6 +44,11 @@ def _require_posts(request) -> None:
         raise PermissionDenied
 
 
+def _require_compose(request) -> None:
+    if not services.may_compose(request.membership):
+        raise PermissionDenied
+
+
 def _post(request, post_id: int) -> Post:
     return get_object_or_404(
         services.posts_visible(request.membership).select_related("current_version", "approved_version", "author"),
@@ -199,6 +204,7 @@ def post_new(request, org_slug):
 
 @require_http_methods(["GET", "POST"])
 def post_edit(request, org_slug, post_id):
+    _require_compose(request)
     post = _post(request, post_id)
     if post.status in services.LOCKED:
         messages.error(request, _("This post is already published; it can no longer be edited."))
@@ -334,6 +340,7 @@ def post_detail(request, org_slug, post_id):
 
 @require_POST
 def post_submit(request, org_slug, post_id):
+    _require_compose(request)
     post = _post(request, post_id)
     try:
         post = services.post_submit(organization=request.organization, actor=request.user, post=post)
@@ -347,6 +354,7 @@ def post_submit(request, org_slug, post_id):
 @require_POST
 def post_decide(request, org_slug, post_id):
     """Approve or return the post's pending request from its page (the queue's request page does the same)."""
+    _require_posts(request)
     post = _post(request, post_id)
     approval = engine.request_pending_for(organization=request.organization, subject=post)
     if approval is None:
@@ -444,9 +452,10 @@ def _template(request, template_id: int) -> CrisisTemplate:
 
 
 @require_POST
-def crisis_template_approve(request, org_slug, template_id):
-    _require_posts(request)
-    template = _template(request, template_id)
+def crisis_template_approve(request, org_slug, crisis_id):
+    if not services.may_review(request.membership):
+        raise PermissionDenied
+    template = _template(request, crisis_id)
     try:
         services.crisis_template_approve(organization=request.organization, actor=request.user, template=template)
     except DomainError as exc:
@@ -457,9 +466,9 @@ def crisis_template_approve(request, org_slug, template_id):
 
 
 @require_POST
-def crisis_template_publish(request, org_slug, template_id):
+def crisis_template_publish(request, org_slug, crisis_id):
     _require_posts(request)
-    template = _template(request, template_id)
+    template = _template(request, crisis_id)
     try:
         post = services.crisis_template_publish(
             organization=request.organization, actor=request.user, template=template
