@@ -19,13 +19,14 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Aggregate, Count, Exists, F, FloatField, OuterRef, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, TruncDate
 from django.utils.translation import gettext_noop
 
 from accounts.models import Organization
 from analytics.models import DailyRollup, FactKind, TicketFact
 from channels_integrations.models import ChannelConnection
-from tickets.models import Direction, Message, Sentiment, Ticket
+from tickets.models import Direction, Message, Sentiment, Ticket, TicketEvent, TicketEventKind
 
 # --- definitions (one source: docstrings, tooltips and docs/metrics.md) ------------------------------------------
 
@@ -68,6 +69,11 @@ DEFINITIONS = {
     "reopen": gettext_noop(
         "Reopen rate: reopens in the range (a solved or closed ticket made active again, by the customer writing or "
         "by an agent) ÷ solves in the range, in percent."
+    ),
+    "reply_approval": gettext_noop(
+        "Reply approval time: for each reply held for approval before sending (送信前承認) whose approval was "
+        "given in the range, the time from when it was held to its final approval. Count, median and 90th "
+        "percentile, wall-clock. Team and agent are the ticket's current ones."
     ),
     "sentiment": gettext_noop(
         "Sentiment: the customers' messages received in the range whose sentiment was detected, by sentiment "
@@ -486,3 +492,32 @@ def sentiment_trend(filters: Filters) -> dict[str, list[int]]:
     )
     by_key = {(row["sentiment"], row["day"]): row["n"] for row in rows}
     return {key.value: [by_key.get((key.value, day), 0) for day in filters.days()] for key in SENTIMENTS}
+
+
+@defined("reply_approval")
+def reply_approval_time(filters: Filters) -> dict:
+    # Read from the ticket's history (the approvals app writes `seconds` on REPLY_APPROVED): analytics never imports
+    # approvals. Few rows (held replies only), so no rollup.
+    start, end = filters.bounds()
+    events = TicketEvent.objects.filter(
+        organization=filters.organization,
+        kind=TicketEventKind.REPLY_APPROVED,
+        created_at__gte=start,
+        created_at__lt=end,
+    )
+    if filters.visible_connection_ids is not None:
+        events = events.filter(ticket__connection_id__in=filters.visible_connection_ids)
+    if filters.connection_ids:
+        events = events.filter(ticket__connection_id__in=filters.connection_ids)
+    if filters.platforms:
+        events = events.filter(ticket__connection__platform__in=filters.platforms)
+    if filters.team_ids:
+        events = events.filter(ticket__team_id__in=filters.team_ids)
+    if filters.agent_ids:
+        events = events.filter(ticket__assignee_id__in=filters.agent_ids)
+    if filters.tag_ids:
+        events = events.filter(
+            Exists(Ticket.tags.through.objects.filter(ticket_id=OuterRef("ticket_id"), tag_id__in=filters.tag_ids))
+        )
+    seconds = Cast(KeyTextTransform("seconds", "new"), FloatField())
+    return events.aggregate(count=Count("id"), median=PercentileCont(seconds, 0.5), p90=PercentileCont(seconds, 0.9))

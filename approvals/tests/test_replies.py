@@ -195,3 +195,25 @@ def test_the_gate_costs_one_query_without_reply_workflows(tenant_a, simulator):
     assert not decision.hold and len(queries) == 1
     with tenant_a.scope():
         assert not Message.objects.filter(delivery_state=DeliveryState.HELD).exists()
+
+
+def test_approval_time_is_reported_in_analytics(tenant_a, simulator, vip_ticket, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from analytics.metrics import Filters, reply_approval_time
+
+    workflow(tenant_a, kind="reply", conditions={"contact_vip": True}, steps=({"roles": ["manager"]},))
+    message = reply(tenant_a, vip_ticket)
+    org = tenant_a.organization
+    with tenant_a.scope():
+        ReplyHold.objects.filter(message=message).update(created_at=timezone.now() - timedelta(minutes=10))
+    with tenant_a.scope(), django_capture_on_commit_callbacks(execute=True):
+        approval_replies.reply_approve(organization=org, actor=tenant_a.users["manager"], message=message)
+    today = timezone.now().astimezone(timezone.get_default_timezone()).date()
+    with tenant_a.scope():
+        figures = reply_approval_time(
+            Filters(organization=org, first_day=today - timedelta(days=1), last_day=today + timedelta(days=1))
+        )
+    assert figures["count"] == 1 and 599 <= figures["median"] <= 605
