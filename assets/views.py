@@ -300,6 +300,7 @@ def _usage_rows(request, asset: Asset) -> list[dict]:
             .filter(pk__in=ticket_ids)
             .only("pk", "number", "subject")
         }
+    post_titles = _post_titles([u.target for u in usages if u.target is not None and hasattr(u.target, "post_id")])
     rows = []
     for usage in usages:
         row = {"usage": usage, "kind": "other", "url": "", "label": ""}
@@ -312,14 +313,24 @@ def _usage_rows(request, asset: Asset) -> list[dict]:
                 row["label"] = f"#{ticket.number} {ticket.subject}".strip()
         elif target is not None and hasattr(target, "post_id"):
             row["kind"] = "post"
-            post = getattr(target, "post", None)
-            row["label"] = getattr(post, "title", "") or ""
+            row["label"] = post_titles.get(target.post_id, "")
             try:
                 row["url"] = reverse("org:post_detail", args=[request.organization.slug, target.post_id])
             except NoReverseMatch:
                 row["url"] = ""
         rows.append(row)
     return rows
+
+
+def _post_titles(targets: list) -> dict[int, str]:
+    """The titles of the posts whose versions used the asset, in one query (assets does not import approvals: the
+    post model is found through the version's own `post` field)."""
+    if not targets:
+        return {}
+    model = type(targets[0])._meta.get_field("post").related_model
+    if not any(f.name == "title" for f in model._meta.get_fields()):
+        return {}
+    return dict(model.objects.filter(pk__in={t.post_id for t in targets}).values_list("pk", "title"))
 
 
 def _detail_context(request, asset: Asset, form=None, version_form=None) -> dict:

@@ -469,3 +469,29 @@ def test_reply_refuses_an_asset_that_may_not_be_used(problem, tenant_a, tenant_b
     with tenant_a.scope():
         assert not Message.objects.filter(ticket=ticket, direction="outbound").exists()
         assert not AssetUsage.objects.exists()
+
+
+def test_usage_lists_a_post_with_its_title_and_link_in_constant_queries(tenant_a, login):
+    from approvals.models import Post, PostVersion
+
+    asset = make_file_asset(tenant_a, title="キャンペーン画像")
+    client = login(tenant_a.users["editor"])
+    url = _url(tenant_a, f"{asset.pk}/")
+
+    def post_using(title):
+        with tenant_a.scope():
+            post = Post.objects.create(organization=tenant_a.organization, title=title, author=tenant_a.users["editor"])
+            version = PostVersion.objects.create(organization=tenant_a.organization, post=post, number=1, text=title)
+            asset_usage_record(
+                organization=tenant_a.organization, actor=None, versions=[asset.current_version], target=version
+            )
+        return post
+
+    first = post_using("夏のキャンペーン告知")
+    page = client.get(url).content.decode()
+    assert 'class="usage-row usage-post"' in page and "夏のキャンペーン告知" in page
+    assert f'href="/{tenant_a.slug}/posts/{first.pk}/"' in page
+    few = _queries(client, url)
+    for n in range(3):
+        post_using(f"告知 {n}")
+    assert _queries(client, url) == few

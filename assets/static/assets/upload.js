@@ -26,6 +26,9 @@
     showProgressDetails: true,
     hideRetryButton: false,
     doneButtonHandler: null,
+    // Previews would be blob: URLs, which the Content-Security-Policy (img-src 'self' data:) refuses; the list shows
+    // each file's type icon instead, and the server makes the thumbnails.
+    disableThumbnailGenerator: true,
   });
   uppy.use(Tus, {
     endpoint: element.dataset.endpoint,
