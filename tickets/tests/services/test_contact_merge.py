@@ -182,3 +182,57 @@ def test_merge_and_undo_cost_the_same_queries_whatever_the_history(tenant_a, ten
     large = _merge_queries(tenant_b, 6)
     assert small == large
     assert small[0] <= 30 and small[1] <= 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_ingested_while_a_merge_commits_goes_to_the_survivor(tenant_a):
+    """The ingest read the X account's identity (still on the merged contact) before the merge committed; it waits
+    on the contact's lock, sees the merge and stores the message and its new ticket on the survivor."""
+    import threading
+    import time
+
+    from django.db import transaction
+
+    on_line, on_x = _customer_on_two_channels(tenant_a)
+    with tenant_a.scope():
+        x = Ticket.objects.get(contact=on_x).connection
+    merged, release, errors, stored = threading.Event(), threading.Event(), [], []
+
+    def merge():
+        try:
+            with tenant_a.scope(), transaction.atomic():
+                contact_merge(organization=tenant_a.organization, actor=None, survivor=on_line, merged=on_x)
+                merged.set()
+                release.wait(10)
+        except Exception as exc:  # asserted below
+            errors.append(exc)
+        finally:
+            db_connection.close()
+
+    def ingest():
+        try:
+            with tenant_a.scope():
+                message, _ = message_ingest(
+                    organization=tenant_a.organization,
+                    connection=x,
+                    inbound=inbound("新しいスレッド", author="x-42", name="Hanako Y", thread="x-new"),
+                )
+                stored.append(message.pk)
+        except Exception as exc:  # asserted below
+            errors.append(exc)
+        finally:
+            db_connection.close()
+
+    merging = threading.Thread(target=merge)
+    merging.start()
+    assert merged.wait(10)
+    ingesting = threading.Thread(target=ingest)
+    ingesting.start()
+    time.sleep(0.5)  # the ingest has read the identity (on the merged contact) and waits for its lock
+    release.set()
+    merging.join()
+    ingesting.join()
+    assert errors == []
+    with tenant_a.scope():
+        message = Message.objects.select_related("ticket").get(pk=stored[0])
+        assert message.author_contact_id == on_line.pk and message.ticket.contact_id == on_line.pk
