@@ -27,7 +27,7 @@ class Contact(models.Model):
     """A customer: one person across platforms (identities link their accounts).
 
     `emails` and `phones` hold every address and number in normal form (lower-cased addresses, E.164 numbers:
-    tickets/services/contact_normalize.py), the first one being the main one; `email` repeats the main address for
+    tickets/services/contacts.py), the first one being the main one; `email` repeats the main address for
     the code that shows a single one. A contact merged into another keeps its row with `merged_into` set, so the merge
     can be undone; lists leave such contacts out."""
 
