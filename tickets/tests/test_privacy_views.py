@@ -157,3 +157,16 @@ def test_privacy_api(tenant_a, tenant_b, api_client_for, settings, tmp_path, dja
     # Another organization's member: 404 for this organization's contact, whatever their role there.
     other = api_client_for(tenant_b, "owner")
     assert other.post(f"/api/v1/orgs/{tenant_b.slug}/contacts/{contact.pk}/export/").status_code == 404
+
+
+def test_the_contact_profile_shows_the_privacy_actions_to_those_who_may(tenant_a, login):
+    contact = _customer(tenant_a)
+    profile = f"/{tenant_a.slug}/contacts/{contact.pk}/"
+    page = login(tenant_a.users["admin"]).get(profile).content.decode()
+    assert 'id="contact-privacy"' in page
+    assert f"/{tenant_a.slug}/contacts/{contact.pk}/privacy/export/" in page
+    assert f"/{tenant_a.slug}/contacts/{contact.pk}/privacy/#privacy-erase" in page
+    manager = login(tenant_a.users["manager"]).get(profile).content.decode()
+    assert "privacy/export/" in manager and "#privacy-erase" not in manager
+    agent = login(tenant_a.users["agent"]).get(profile)
+    assert 'id="contact-privacy"' not in agent.content.decode()
