@@ -356,3 +356,27 @@ def test_csv_export_has_bom_and_only_visible_contacts(tenant_a, login):
     # The filters apply to the export.
     filtered = login(tenant_a.users["manager"]).get(f"/{tenant_a.slug}/contacts/export/", {"tag": "none-such"})
     assert len(b"".join(filtered.streaming_content).decode("utf-8-sig").strip().splitlines()) == 1
+
+
+def test_panel_beside_the_conversation_costs_the_same_with_more_rows(tenant_a, login):
+    line, mail = connection(tenant_a, "line"), connection(tenant_a, "email")
+    first = _ingest(tenant_a, line, "最初", thread="p0", author="U-p", name="高橋 誠")
+    contact = _contact(tenant_a, first)
+    client = login(tenant_a.users["manager"])
+    url = f"/{tenant_a.slug}/contacts/{contact.pk}/panel/?ticket={first.ticket_id}"
+    page = client.get(f"/{tenant_a.slug}/inbox/tickets/{first.ticket_id}/").content.decode()
+    assert f"/contacts/{contact.pk}/panel/?ticket={first.ticket_id}" in page  # loaded beside the conversation
+    before = None
+    for n in range(4):
+        _ingest(tenant_a, line, f"別件 {n}", thread=f"p{n + 1}", author="U-p")
+        other = _contact(
+            tenant_a, _ingest(tenant_a, mail, "x", thread=f"m{n}", author=f"t{n}@example.com", name="高橋 誠")
+        )
+        with tenant_a.scope():
+            suggestion_record(
+                organization=tenant_a.organization, contact=contact, other=other, reasons=["name"], score=0.6
+            )
+        if before is None:  # measured with one of each (a prefetch runs only when there is something to fetch)
+            before = _queries(lambda: client.get(url))
+    assert _queries(lambda: client.get(url)) == before
+    assert client.get(url).content.decode().count('class="suggestion"') == 4
