@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from assets.models import Asset, AssetStatus, AssetUpload
-from assets.services.expiry import assets_notify_expiring
+from assets.services.expiry import asset_files_sweep, assets_notify_expiring
 from assets.uploads import orphan_partials, upload_path, uploads_expire
 from core.task_base import TenantTask
 
@@ -49,3 +49,18 @@ def notify_expiring_everywhere() -> int:
 @shared_task(base=TenantTask, name="assets.notify_expiring", acks_late=True)
 def notify_expiring(*, organization) -> int:
     return assets_notify_expiring(organization=organization)
+
+
+@shared_task(name="assets.sweep_files_everywhere")
+def sweep_files_everywhere() -> int:
+    """One sweep of unreferenced asset files per organization that has assets."""
+    with scopes_disabled():
+        organization_ids = list(Asset.objects.values_list("organization_id", flat=True).distinct())
+    for organization_id in organization_ids:
+        sweep_files.delay(organization_id=organization_id)
+    return len(organization_ids)
+
+
+@shared_task(base=TenantTask, name="assets.sweep_files", acks_late=True)
+def sweep_files(*, organization) -> int:
+    return len(asset_files_sweep(organization=organization))

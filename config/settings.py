@@ -445,6 +445,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "asset-uploads-expire": {"task": "assets.expire_uploads", "schedule": 3600.0},
     # Owners of assets that expire within ASSETS_EXPIRY_NOTICE_DAYS hear about it once (assets/services/expiry.py).
     "asset-expiry-notices": {"task": "assets.notify_expiring_everywhere", "schedule": 3600.0},
+    # Asset files no version names (a worker killed between storing and committing): daily (assets/services/expiry.py).
+    "asset-files-sweep": {"task": "assets.sweep_files_everywhere", "schedule": 86400.0},
 }
 # Tests run task bodies in-process (the real code, no broker hop); end-to-end tests start a real worker.
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER", False)

@@ -1,4 +1,5 @@
-"""Telling owners about assets that expire soon, once per expiry date."""
+"""Periodic care of the library: telling owners about assets that expire soon (once per expiry date), and removing
+stored files no version names."""
 
 import math
 from datetime import timedelta
@@ -9,7 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import Organization
-from assets.models import Asset, AssetStatus, AssetUsage
+from assets.models import Asset, AssetStatus, AssetUsage, AssetVersion
 from assets.notifications import EXPIRING
 from core.notifications import notify
 
@@ -45,3 +46,34 @@ def assets_notify_expiring(*, organization: Organization, now=None) -> int:
             )
         Asset.objects.filter(pk__in=[a.pk for a in due]).update(expiry_notified_at=now)
     return len(due)
+
+
+def asset_files_sweep(*, organization: Organization, older_than: timedelta = timedelta(hours=6)) -> list[str]:
+    """Delete stored files of the organization's assets that no version names (a process killed between storing a
+    file and committing its row leaves one) and that are older than `older_than` (younger ones may belong to a
+    transaction still running). Returns the names deleted."""
+    storage = AssetVersion._meta.get_field("file").storage
+    known = set()
+    for file_name, thumb_name in AssetVersion.objects.filter(organization=organization).values_list(
+        "file", "thumbnail"
+    ):
+        known.update((file_name, thumb_name))
+    cutoff = timezone.now() - older_than
+    deleted = []
+    for directory in (f"assets/{organization.pk}", f"assets/thumbs/{organization.pk}"):
+        try:
+            _dirs, files = storage.listdir(directory)
+        except FileNotFoundError:
+            continue
+        for name in files:
+            path = f"{directory}/{name}"
+            if path in known:
+                continue
+            try:
+                if storage.get_modified_time(path) > cutoff:
+                    continue
+            except (FileNotFoundError, NotImplementedError):
+                continue
+            storage.delete(path)
+            deleted.append(path)
+    return deleted

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from assets.services import asset_archive, asset_update, assets_notify_expiring
@@ -37,3 +38,25 @@ def test_owner_notified_once_per_expiry_date(tenant_a, tenant_b):
             expires_at=now + timedelta(days=5),
         )
         assert assets_notify_expiring(organization=tenant_a.organization) == 1  # the new date
+
+
+def test_sweep_removes_only_old_unreferenced_files(tenant_a, settings, tmp_path):
+    import os
+    import time
+
+    from django.core.files.storage import default_storage
+
+    from assets.services.expiry import asset_files_sweep
+    from assets.tests.factories import make_file_asset
+
+    settings.MEDIA_ROOT = tmp_path
+    asset = make_file_asset(tenant_a)
+    org_id = tenant_a.organization.pk
+    stray_old = default_storage.save(f"assets/{org_id}/stray.png", ContentFile(b"left behind"))
+    stray_new = default_storage.save(f"assets/{org_id}/fresh.png", ContentFile(b"being committed"))
+    day_ago = time.time() - 86400
+    os.utime(default_storage.path(stray_old), (day_ago, day_ago))
+    os.utime(default_storage.path(asset.current_version.file.name), (day_ago, day_ago))
+    with tenant_a.scope():
+        assert asset_files_sweep(organization=tenant_a.organization) == [stray_old]
+    assert default_storage.exists(stray_new) and default_storage.exists(asset.current_version.file.name)
