@@ -67,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 EXPORT_TTL = timedelta(hours=24)  # how long a ready export waits for its one download
 RETENTION_BATCH = 200  # tickets per transaction in the retention run
+UNSENT_STATES = ("queued", "held", "returned", "approved")  # replies that a task or an approver would still send
 MIN_VALUE_LENGTH = 3  # shorter strings (a one-letter handle) would redact unrelated text in shared tables
 
 
@@ -346,6 +347,8 @@ def _scrub_tickets(
     CallRecord.objects.filter(message_id__in=message_ids).update(
         call_id="", from_number="", to_number="", recording_url="", voicemail_url="", transcription=""
     )
+    # A reply not sent yet would go out empty: it is given up (held and approved ones too).
+    Message.objects.filter(pk__in=message_ids, delivery_state__in=UNSENT_STATES).update(delivery_state="failed")
     messages = Message.objects.filter(pk__in=message_ids).update(
         text="",
         html="",

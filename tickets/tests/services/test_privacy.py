@@ -202,7 +202,13 @@ def customer(tenant_a, settings, tmp_path):
             actions=[{"type": "add_note", "summary": f"Noted {NAME}", "ok": True}],
         )
         draft = Message.objects.create(
-            organization=org, ticket=first.ticket, connection=line, direction="outbound", kind="direct", text="sent"
+            organization=org,
+            ticket=first.ticket,
+            connection=line,
+            direction="outbound",
+            kind="direct",
+            text="sent",
+            delivery_state="queued",
         )
         ReplyHold.objects.create(organization=org, message=draft, original_text=f"{NAME}様、QX-99821の件")
         Mention.objects.create(
@@ -274,6 +280,8 @@ def test_erase_leaves_no_personal_data_in_any_table_or_search_index(
             for k in Ticket.objects.filter(contact=customer["contact"]).values_list("external_thread_key", flat=True)
         )
         assert ContactErasure.objects.filter(contact=customer["contact"]).exists()
+        # The reply still queued is given up rather than sent empty.
+        assert not Message.objects.filter(ticket__contact=customer["contact"], delivery_state="queued").exists()
         other = Message.objects.get(pk=customer["other"].pk)
         assert other.text == OTHER_TEXT and other.ticket.contact.name == OTHER_NAME
         assert other.ticket.search_vector is not None
