@@ -51,7 +51,7 @@ class AssetVersionSerializer(serializers.ModelSerializer):
 
 
 class AssetSerializer(serializers.ModelSerializer):
-    current_version = AssetVersionSerializer(read_only=True)
+    current_version = AssetVersionSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Asset
