@@ -37,6 +37,7 @@ from core.errors import DomainError, NotAllowed
 from core.models import Attempt, Notification, RealtimeEvent
 from core.realtime import ticket_group
 from tickets import tasks_privacy  # a module: it imports this one
+from tickets.events import publish_ticket
 from tickets.models import (
     DONE_STATUSES,
     Attachment,
@@ -67,6 +68,7 @@ logger = logging.getLogger(__name__)
 
 EXPORT_TTL = timedelta(hours=24)  # how long a ready export waits for its one download
 RETENTION_BATCH = 200  # tickets per transaction in the retention run
+PUBLISHED_TICKETS = 50  # open inboxes are told about this many of the erased contact's tickets, newest first
 UNSENT_STATES = ("queued", "held", "returned", "approved")  # replies that a task or an approver would still send
 MIN_VALUE_LENGTH = 3  # shorter strings (a one-letter handle) would redact unrelated text in shared tables
 
@@ -513,6 +515,9 @@ def contact_erase(*, organization: Organization, actor, contact: Contact, confir
         contacts=len(contact_ids), identities=len(identities), inbound_events=len(inbound), exports=len(exports)
     )
     contact.refresh_from_db()
+    # Inboxes showing these tickets refresh them (the payload carries ids and states only).
+    for ticket in Ticket.objects.filter(pk__in=ticket_ids).order_by("-pk")[:PUBLISHED_TICKETS]:
+        publish_ticket(organization, ticket)
     # The entry names the contact by number only (its name is what was erased) and counts what went.
     audit_record(
         organization=organization,
