@@ -367,6 +367,8 @@ def _detail_context(request, asset: Asset, form=None, version_form=None) -> dict
         "needs_approval": asset.requires_approval
         and (asset.status != AssetStatus.APPROVED or (current is not None and current.approved_at is None)),
         "usable": _usable(asset),
+        "resumable_version": rights.upload and asset.kind == AssetKind.FILE and asset.status != AssetStatus.ARCHIVED,
+        "max_file_bytes": services.asset_limits(request.organization)[0] if rights.upload else 0,
     }
 
 

@@ -172,6 +172,7 @@ def test_asset_page_shows_facts_versions_and_actions_per_role(tenant_a, login):
     editor_page = login(tenant_a.users["editor"]).get(_url(tenant_a, f"{asset.pk}/")).content.decode()
     assert f"/assets/{asset.pk}/approve/" not in editor_page  # editors upload; approvers approve
     assert f"/assets/{asset.pk}/versions/" in editor_page and 'id="edit"' in editor_page
+    assert f'data-asset="{asset.pk}"' in editor_page and "vendor/uppy/uppy.min.js" in editor_page  # resumable
     approver_page = login(tenant_a.users["approver"]).get(_url(tenant_a, f"{asset.pk}/")).content.decode()
     assert f"/assets/{asset.pk}/approve/" in approver_page and 'id="edit"' not in approver_page
 

@@ -166,6 +166,15 @@ def test_upload_tag_find_and_use_an_image_in_a_reply(browser, transactional_db, 
         expect(usage_row).to_contain_text(f"#{number}")
         expect(usage_row.locator("a").first).to_have_attribute("href", re.compile(r"/inbox/tickets/\d+/$"))
         screenshot(page, "assets-usage")
+
+        # A new version of it, dropped on the asset's page and sent resumably too, with a note.
+        page.locator("#id_version_note").fill("色を変更")
+        page.wait_for_selector("#asset-uploader .uppy-Dashboard-inner")
+        page.evaluate(DROP, ["#asset-uploader .uppy-Dashboard-inner", [["新商品バナー-v2.png", _png((250, 200, 0))]]])
+        page.locator("#asset-uploader .uppy-StatusBar-actionBtn--upload").click()
+        version_two = page.locator("#versions .version-row[data-version='2']")
+        version_two.wait_for()
+        expect(version_two).to_contain_text("色を変更")
         assert not csp_errors, csp_errors
     finally:
         print("\n".join(logged))

@@ -2,6 +2,8 @@
 // with tus to the organization's resumable upload endpoint (assets/uploads.py), so a large video resumes where it
 // stopped. When a batch is done, the assets it became are listed with a form to tag them all at once
 // (GET data-uploaded-url?upload=<tus id>…, assets/views.py `uploaded`).
+// On an asset's page (data-asset) the same area uploads one file as its new version (with the note typed in
+// data-note-field), then reloads the page.
 (function () {
   "use strict";
   const element = document.getElementById("asset-uploader");
@@ -14,7 +16,10 @@
   const uppy = new Uppy({
     autoProceed: false,
     locale: japanese || undefined,
-    restrictions: { maxFileSize: Number(element.dataset.maxFileSize) || null, maxNumberOfFiles: 100 },
+    restrictions: {
+      maxFileSize: Number(element.dataset.maxFileSize) || null,
+      maxNumberOfFiles: Number(element.dataset.maxFiles) || 100,
+    },
   });
   uppy.use(Dashboard, {
     inline: true,
@@ -37,14 +42,29 @@
     retryDelays: [0, 1000, 3000, 5000],
     removeFingerprintOnSuccess: true,
     // Only what the server reads: the name and type it is told, and where the asset goes.
-    allowedMetaFields: ["name", "type", "filename", "filetype", "collection"],
+    allowedMetaFields: ["name", "type", "filename", "filetype", "collection", "asset", "note"],
   });
 
   // Every file carries the collection chosen above the drop area at the moment it is added.
   uppy.on("file-added", (file) => {
     const value = collection ? collection.value : "";
-    uppy.setFileMeta(file.id, { collection: value, filename: file.name, filetype: file.type || "" });
+    // Every allowed field is sent, so each gets a value ("" is sent as no value; a missing one would be "undefined").
+    uppy.setFileMeta(file.id, {
+      collection: value,
+      filename: file.name,
+      filetype: file.type || "",
+      asset: element.dataset.asset || "",
+      note: "",
+    });
   });
+  // The version's note goes with the file: as typed when the file is added, and kept up to date until it is sent.
+  const note = element.dataset.noteField ? document.querySelector(element.dataset.noteField) : null;
+  if (note) {
+    uppy.on("file-added", (file) => uppy.setFileMeta(file.id, { note: note.value }));
+    note.addEventListener("input", () => {
+      uppy.getFiles().forEach((file) => uppy.setFileMeta(file.id, { note: note.value }));
+    });
+  }
   if (collection) {
     collection.addEventListener("change", () => {
       uppy.getFiles().forEach((file) => {
@@ -59,6 +79,10 @@
   }
 
   uppy.on("complete", (result) => {
+    if (element.dataset.asset) {
+      if ((result.successful || []).length) window.location.reload();
+      return;
+    }
     const ids = (result.successful || []).map((file) => uploadId(file.uploadURL || (file.tus && file.tus.uploadUrl)));
     const params = new URLSearchParams();
     ids.filter(Boolean).forEach((id) => params.append("upload", id));
