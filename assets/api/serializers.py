@@ -1,6 +1,7 @@
 """API shapes of the asset library."""
 
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -94,6 +95,12 @@ class AssetWriteSerializer(serializers.Serializer):
     requires_approval = serializers.BooleanField(required=False)
     license_note = serializers.CharField(required=False, allow_blank=True)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_expires_at(self, value):
+        # Far past or future dates are typos (and a year like 780 would read back in a local mean time offset).
+        if value is not None and not 2000 <= value.year <= 2999:
+            raise serializers.ValidationError(_("Enter a date between the years 2000 and 2999."))
+        return value
 
 
 class AssetCreateSerializer(AssetWriteSerializer):
