@@ -55,6 +55,8 @@ API_PATH_IDS = [
     "canned_id",
     "view_id",
     "connection_id",  # for the automatic reply below
+    "asset_id",
+    "version_id",
 ]
 
 
