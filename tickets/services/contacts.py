@@ -4,6 +4,7 @@ form, custom attributes validated against the organization's definitions); the o
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import re
 import unicodedata
@@ -362,6 +363,11 @@ EDITABLE = (
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 
 
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())  # read from the tz database once per process
+
+
 def _clean_fields(organization: Organization, contact: Contact, fields: dict) -> dict:
     """The editable fields in `fields` in their stored form (raises DomainError on the first bad one)."""
     cleaned = {}
@@ -391,7 +397,7 @@ def _clean_fields(organization: Organization, contact: Contact, fields: dict) ->
                 raise DomainError(_("Enter a language code such as ja or en."), field="language")
         elif name == "timezone":
             value = str(value).strip()
-            if value and value not in zoneinfo.available_timezones():
+            if value and value not in _time_zones():
                 raise DomainError(_("Enter a time zone such as Asia/Tokyo."), field="timezone")
         elif name == "tags":
             value = _unique(" ".join(str(tag).split())[:60] for tag in value)
