@@ -7,6 +7,8 @@ locked while the quota is checked, so two uploads cannot both squeeze under it.
 """
 
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable
 from datetime import datetime
@@ -38,6 +40,8 @@ from core.errors import Conflict, DomainError, NotAllowed
 from tickets.search import document_expression, index_document
 
 MAX_TEXT_CHARS = 100_000
+COPY_IN_MEMORY_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
 MAX_TAGS = 30
 UPDATABLE = frozenset(
     {"title", "description", "tags", "collection", "language", "requires_approval", "license_note", "expires_at"}
@@ -570,10 +574,13 @@ def asset_usage_record(
     return rows
 
 
-def asset_version_file_copy(version: AssetVersion) -> ContentFile:
+def asset_version_file_copy(version: AssetVersion) -> File:
     """A copy of the version's bytes, named like it, for a reply's own attachment (the message keeps it whatever
-    happens to the asset later)."""
+    happens to the asset later). Spooled: a large video goes to a temporary file, not into memory."""
     if not version.file:
         raise DomainError(_("This asset has no file."), code="asset_no_file")
+    spool = tempfile.SpooledTemporaryFile(max_size=COPY_IN_MEMORY_BYTES)
     with version.file.storage.open(version.file.name, "rb") as handle:
-        return ContentFile(handle.read(), name=version.filename or "file")
+        shutil.copyfileobj(handle, spool, CHUNK_BYTES)
+    spool.seek(0)
+    return File(spool, name=version.filename or "file")
