@@ -1,4 +1,4 @@
-# Production image: the app without the embedded database/Redis extra. Static files are collected at build time.
+# Production image: the app (with the S3 storage extra) without the embedded database/Redis extra. Static files are collected at build time.
 FROM node:20-bookworm-slim AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
@@ -20,7 +20,10 @@ COPY --from=assets /src/node_modules/echarts/dist/echarts.min.js /src/node_modul
 COPY --from=assets /src/node_modules/@expo-google-fonts/noto-sans-jp/400Regular/NotoSansJP_400Regular.ttf static/vendor/fonts/NotoSansJP-Regular.ttf
 COPY --from=assets /src/node_modules/@expo-google-fonts/noto-sans-jp/700Bold/NotoSansJP_700Bold.ttf static/vendor/fonts/NotoSansJP-Bold.ttf
 COPY --from=assets /src/node_modules/@expo-google-fonts/noto-sans-jp/LICENSE_FONT static/vendor/fonts/NotoSansJP-LICENSE.txt
-RUN pip install --no-cache-dir . \
+# The asset library's uploads (Uppy + tus) and the content calendar (FullCalendar), as `make` copies them.
+COPY --from=assets /src/node_modules/uppy/dist/uppy.min.js /src/node_modules/uppy/dist/uppy.min.css /src/node_modules/uppy/LICENSE /src/node_modules/@uppy/locales/dist/ja_JP.min.js static/vendor/uppy/
+COPY --from=assets /src/node_modules/fullcalendar/index.global.min.js /src/node_modules/fullcalendar/LICENSE.md /src/node_modules/@fullcalendar/core/locales/ja.global.min.js static/vendor/fullcalendar/
+RUN pip install --no-cache-dir ".[s3]" \
     && for po in locale/*/LC_MESSAGES/*.po; do msgfmt -o "${po%.po}.mo" "$po"; done \
     && DEBUG=0 SECRET_KEY=build-only TSUNAGU_ENCRYPTION_KEYS=YnVpbGQtb25seS1ub3QtYS1zZWNyZXQtMDEyMzQ1Njc= DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
        STATIC_ROOT=/app/staticfiles python manage.py collectstatic --noinput \
