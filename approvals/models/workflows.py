@@ -133,6 +133,11 @@ class WorkflowStep(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        if self.organization_id is None and self.workflow_id is not None:  # the tenant is the workflow's
+            self.organization_id = self.workflow.organization_id
+        super().save(*args, **kwargs)
+
 
 class ApprovalStatus(models.TextChoices):
     PENDING = "pending", _("Awaiting approval")
@@ -218,3 +223,8 @@ class ApprovalDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.approver_id}"
+
+    def save(self, *args, **kwargs):
+        if self.organization_id is None and self.request_id is not None:  # the tenant is the request's
+            self.organization_id = self.request.organization_id
+        super().save(*args, **kwargs)

@@ -50,7 +50,8 @@ def reply_context(ticket: Ticket, *, public: bool) -> tuple[ReplyContext, Messag
             is_public=False,
             reply_to_platform_id=answered.platform_message_id,
         )
-        .exclude(delivery_state=DeliveryState.FAILED)
+        # A failed reply, or one held or returned in approval, has not reached the customer.
+        .exclude(delivery_state__in=[DeliveryState.FAILED, DeliveryState.HELD, DeliveryState.RETURNED])
         .exists()
     )
     context = ReplyContext(
