@@ -352,6 +352,7 @@ class ContactDetailView(ContactMixin, OrgAPIView):
 
 class ContactIdentitiesView(ContactMixin, OrgAPIView):
     serializer_class = IdentitySerializer
+    pagination_class = None  # a short plain list
     required_capabilities = {"POST": Capability.TICKETS_WORK}
 
     @extend_schema(responses=IdentitySerializer(many=True), operation_id="orgs_contacts_identities_list")
@@ -407,6 +408,7 @@ class ContactMergesView(ContactMixin, OrgAPIView):
     """The merges into this contact, newest first (each with whether it can still be undone)."""
 
     serializer_class = MergeSerializer
+    pagination_class = None  # the newest hundred, a plain list
 
     @extend_schema(responses=MergeSerializer(many=True), operation_id="orgs_contacts_merges_list")
     def get(self, request, org_slug, contact_id):
@@ -503,6 +505,7 @@ class SuggestionDismissView(SuggestionMixin, OrgAPIView):
 
 class AttributeListView(OrgAPIView):
     serializer_class = AttributeDefinitionSerializer
+    pagination_class = None  # a short plain list
     required_capabilities = {"POST": Capability.ORG_MANAGE}
 
     @extend_schema(responses=AttributeDefinitionSerializer(many=True), operation_id="orgs_contact_attributes_list")
@@ -581,6 +584,7 @@ class ContactSettingsView(OrgAPIView):
 
 class SubscriptionListView(OrgAPIView):
     serializer_class = SubscriptionSerializer
+    pagination_class = None  # a short plain list
     required_capabilities = {"GET": Capability.ORG_MANAGE, "POST": Capability.ORG_MANAGE}
 
     @extend_schema(responses=SubscriptionSerializer(many=True), operation_id="orgs_contact_webhooks_list")
