@@ -230,6 +230,19 @@ def _overview(filters: Filters) -> dict:
             "reopen",
         ),
     ]
+    # Reply approval (送信前承認): shown once the organization has had a reply approved in either period.
+    approval, approval_before = metrics.reply_approval_time(filters), metrics.reply_approval_time(previous)
+    if approval["count"] or approval_before["count"]:
+        kpis.append(
+            _kpi(
+                "reply_approval_median",
+                _("Reply approval time (median)"),
+                approval["median"],
+                approval_before["median"],
+                SECONDS,
+                _definition("reply_approval"),
+            )
+        )
     if csat_metrics is not None:
         csat, csat_before = csat_metrics.csat(filters), csat_metrics.csat(previous)
         kpis.append(_csat_kpi(csat, csat_before))

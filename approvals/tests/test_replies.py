@@ -197,6 +197,21 @@ def test_the_gate_costs_one_query_without_reply_workflows(tenant_a, simulator):
         assert not Message.objects.filter(delivery_state=DeliveryState.HELD).exists()
 
 
+def _approved_after_ten_minutes(tenant_a, vip_ticket, capture) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    workflow(tenant_a, kind="reply", conditions={"contact_vip": True}, steps=({"roles": ["manager"]},))
+    message = reply(tenant_a, vip_ticket)
+    with tenant_a.scope():
+        ReplyHold.objects.filter(message=message).update(created_at=timezone.now() - timedelta(minutes=10))
+    with tenant_a.scope(), capture(execute=True):
+        approval_replies.reply_approve(
+            organization=tenant_a.organization, actor=tenant_a.users["manager"], message=message
+        )
+
+
 def test_approval_time_is_reported_in_analytics(tenant_a, simulator, vip_ticket, django_capture_on_commit_callbacks):
     from datetime import timedelta
 
@@ -204,16 +219,17 @@ def test_approval_time_is_reported_in_analytics(tenant_a, simulator, vip_ticket,
 
     from analytics.metrics import Filters, reply_approval_time
 
-    workflow(tenant_a, kind="reply", conditions={"contact_vip": True}, steps=({"roles": ["manager"]},))
-    message = reply(tenant_a, vip_ticket)
-    org = tenant_a.organization
-    with tenant_a.scope():
-        ReplyHold.objects.filter(message=message).update(created_at=timezone.now() - timedelta(minutes=10))
-    with tenant_a.scope(), django_capture_on_commit_callbacks(execute=True):
-        approval_replies.reply_approve(organization=org, actor=tenant_a.users["manager"], message=message)
+    _approved_after_ten_minutes(tenant_a, vip_ticket, django_capture_on_commit_callbacks)
     today = timezone.now().astimezone(timezone.get_default_timezone()).date()
+    span = {"first_day": today - timedelta(days=1), "last_day": today + timedelta(days=1)}
     with tenant_a.scope():
-        figures = reply_approval_time(
-            Filters(organization=org, first_day=today - timedelta(days=1), last_day=today + timedelta(days=1))
-        )
+        figures = reply_approval_time(Filters(organization=tenant_a.organization, **span))
     assert figures["count"] == 1 and 599 <= figures["median"] <= 605
+
+
+def test_the_overview_dashboard_shows_the_approval_time(
+    tenant_a, simulator, vip_ticket, login, django_capture_on_commit_callbacks
+):
+    _approved_after_ten_minutes(tenant_a, vip_ticket, django_capture_on_commit_callbacks)
+    page = login(tenant_a.users["owner"]).get(f"/{tenant_a.slug}/analytics/dashboards/")
+    assert page.status_code == 200 and 'data-kpi="reply_approval_median"' in page.content.decode()
