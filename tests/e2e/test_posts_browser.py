@@ -136,6 +136,10 @@ def test_compose_reject_edit_approve_publish_and_see_it_on_the_calendar(
                 return Post.objects.get().status
 
         assert off_loop(status) == PostStatus.PUBLISHED
+        # The author's page, open since the resubmission, shows the result live (no reload)
+        expect(page.locator("#post-status")).to_have_attribute("data-status", PostStatus.PUBLISHED)
+        expect(page.locator("#post-targets [data-target-status]")).to_have_attribute("data-target-status", "published")
+        expect(page.locator("#post-targets a[target=_blank]")).to_be_visible()
 
         page.locator(f"nav.sidebar a[href='/{tenant_a.slug}/posts/calendar/']").click()
         event = page.locator(".fc-event[data-status='published']")
