@@ -55,6 +55,11 @@ API_PATH_IDS = [
     "canned_id",
     "view_id",
     "connection_id",  # for the automatic reply below
+    "identity_id",
+    "merge_id",
+    "suggestion_id",
+    "attribute_id",
+    "subscription_id",
     "asset_id",
     "version_id",
 ]
