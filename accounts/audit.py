@@ -53,7 +53,9 @@ def audit_record(
     request=None,
     actor_email: str = "",
 ) -> AuditEntry:
-    """Append one entry. `actor` may be None (system, or an unknown address in `actor_email`)."""
+    """Append one entry. `actor` may be None (system, or an unknown address in `actor_email`). The object is named
+    by its `audit_label` when it has one: the log is append-only, so a customer's name written here would outlive
+    the erasure of their data."""
     entry = AuditEntry(
         organization=organization,
         actor=actor if getattr(actor, "pk", None) else None,
@@ -61,7 +63,7 @@ def audit_record(
         action=action,
         object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
-        object_repr=str(obj)[:255] if obj is not None else "",
+        object_repr=str(getattr(obj, "audit_label", obj))[:255] if obj is not None else "",
         changes=changes or {},
         ip_address=client_ip(request),
         user_agent=(request.META.get("HTTP_USER_AGENT", "")[:255] if request is not None else ""),

@@ -8,7 +8,7 @@ from django.utils import translation
 from accounts.models import Organization
 
 
-def _in_english(tenant):
+def in_english(tenant):
     Organization.objects.filter(pk=tenant.organization.pk).update(default_language="en")
     tenant.organization.default_language = "en"
     return tenant
@@ -24,9 +24,9 @@ def english(settings):
 
 @pytest.fixture
 def tenant_a(tenant_a):
-    return _in_english(tenant_a)
+    return in_english(tenant_a)
 
 
 @pytest.fixture
 def tenant_b(tenant_b):
-    return _in_english(tenant_b)
+    return in_english(tenant_b)

@@ -5,6 +5,8 @@ is reconciled without a second post (Facebook by the page feed, LINE by its retr
 published on an old approval, Instagram fetches its image through the signed, expiring media link, and the
 queries stay constant."""
 
+import base64
+import json
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -377,9 +379,14 @@ def test_the_media_link_serves_exactly_one_file_until_it_expires(tenant_a, tenan
     url = media_links.media_url(version, platform="instagram")
     response = client.get(urlsplit(url).path)
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    # Another version's id under this link's signature (the payload swapped, the HMAC kept) is refused
     token = urlsplit(url).path.split("/")[2]
-    forged = token.replace(str(version.pk), str(other_version.pk), 1)
-    assert client.get(f"/published-media/{forged}/b.jpg").status_code == 404
+    payload, signature = token.split(":", 1)
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data["v"], data["o"] = other_version.pk, other_version.organization_id
+    swapped = base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+    assert swapped != payload
+    assert client.get(f"/published-media/{swapped}:{signature}/b.jpg").status_code == 404
     expired = media_links.media_url(version, platform="instagram", now=timezone.now().timestamp() - 2 * 86400)
     assert client.get(urlsplit(expired).path).status_code == 404
     assert client.post(urlsplit(url).path).status_code == 405

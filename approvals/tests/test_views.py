@@ -7,11 +7,23 @@ import pytest
 from approvals.models import ApprovalRequest, ApprovalStatus, Workflow
 from approvals.tests.helpers import workflow
 from core.models import Notification
+from tests.english import english, in_english  # noqa: F401 (fixture: these tests read English sentences)
 from tickets.models import DeliveryState, Message, TicketEvent, TicketEventKind
 from tickets.services.replies import message_reply
 from tickets.tests.services.test_replies import email_ticket
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tenant_a(tenant_a):
+    """The organization speaks English: these tests read the pages' English sentences."""
+    return in_english(tenant_a)
+
+
+@pytest.fixture
+def tenant_b(tenant_b):
+    return in_english(tenant_b)
 
 
 def grant(tenant, ticket, *users):

@@ -54,7 +54,7 @@ class RetentionSerializer(serializers.Serializer):
     enabled = serializers.BooleanField()
     days = serializers.IntegerField(min_value=1, max_value=36500)
     action = serializers.ChoiceField(choices=RetentionAction.choices)
-    last_run_at = serializers.DateTimeField(read_only=True)
+    last_run_at = serializers.DateTimeField(read_only=True, allow_null=True)  # null until the first run
     last_run_count = serializers.IntegerField(read_only=True)
     dry_run_count = serializers.SerializerMethodField()
 

@@ -79,6 +79,11 @@ class Contact(models.Model):
     def __str__(self) -> str:
         return self.name or self.email or f"#{self.pk}"
 
+    @property
+    def audit_label(self) -> str:
+        """How the append-only audit log names a contact: by number, never by personal data an erasure removes."""
+        return f"#{self.pk}"
+
 
 class ContactIdentity(models.Model):
     """The contact's account on one platform (a PSID, an Instagram-scoped id, an email address, a LINE user id)."""

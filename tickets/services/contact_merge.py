@@ -155,7 +155,6 @@ def contact_merge(
         obj=survivor,
         changes={
             "merged": merged.pk,
-            "merged_name": merged.name,
             "identities": len(identity_ids),
             "tickets": len(ticket_ids),
             "messages": len(message_ids),

@@ -9,11 +9,24 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.english import english, in_english  # noqa: F401 (fixture: these tests read English sentences)
 from tickets.models import Contact, ContactExport, ExportStatus, RetentionPolicy, Ticket
 from tickets.services.ingest import message_ingest
 from tickets.tests.factories import connection, inbound
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tenant_a(tenant_a):
+    """The organization speaks English: these tests read the pages' English sentences."""
+    return in_english(tenant_a)
+
+
+@pytest.fixture
+def tenant_b(tenant_b):
+    return in_english(tenant_b)
+
 
 NAME = "轟木 綾乃"
 

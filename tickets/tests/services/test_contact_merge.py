@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditEntry
+from tests.english import english  # noqa: F401 (fixture: these tests read English sentences)
 from tickets.models import Contact, ContactIdentity, ContactMerge, Message, Ticket
 from tickets.services.contact_merge import MergeRefused, contact_merge, contact_merge_undo
 from tickets.services.contacts import contact_update

@@ -405,11 +405,6 @@ def test_a_disabled_policy_does_nothing_and_bad_input_is_refused(tenant_a):
                 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tickets.services.contact_merge audits a merge with the survivor as object (its name in object_repr) and "
-    "`merged_name` in the changes; the audit log is append-only, so an erasure cannot remove them (C1 to change)",
-)
 def test_erase_after_a_merge_leaves_no_name_in_the_audit_log(tenant_a):
     from tickets.services.contact_merge import contact_merge
 
