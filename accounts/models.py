@@ -54,6 +54,8 @@ RESERVED_SLUGS = frozenset(
         "app",
         "i18n",
         "jsi18n",
+        "survey",  # customers' satisfaction survey pages
+        "published-media",  # the signed links platforms fetch a post's images from
     }
 )
 
