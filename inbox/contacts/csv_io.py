@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django_scopes import scope
 
+from accounts.audit_display import FORMULA_START, csv_safe
 from accounts.models import Membership, Organization
 from core.errors import DomainError
 from inbox.contacts.selectors import ATTR_PREFIX, visible_contacts
@@ -81,27 +82,27 @@ def export_rows(organization: Organization, contacts, definitions):
 def _export_lines(writer, contacts, definitions):
     for c in contacts.iterator(chunk_size=500):
         attributes = c.attributes or {}
-        yield writer.writerow(
-            [
-                c.pk,
-                c.name,
-                c.reading,
-                "; ".join(c.emails),
-                "; ".join(c.phones),
-                c.company,
-                c.language,
-                c.timezone,
-                "1" if c.vip else "0",
-                "; ".join(c.tags),
-                "1" if c.consent_marketing else "0",
-                "1" if c.consent_survey else "0",
-                c.notes,
-                "; ".join(f"{i.platform}:{i.handle or i.external_id}" for i in c.identities.all()),
-                c.created_at.isoformat(),
-                c.last_seen_at.isoformat() if c.last_seen_at else "",
-                *(attributes.get(d.key, "") for d in definitions),
-            ]
-        )
+        # Customers name themselves on the platforms: a name like =HYPERLINK(...) must stay text in a spreadsheet.
+        row = [
+            c.pk,
+            c.name,
+            c.reading,
+            "; ".join(c.emails),
+            "; ".join(c.phones),
+            c.company,
+            c.language,
+            c.timezone,
+            "1" if c.vip else "0",
+            "; ".join(c.tags),
+            "1" if c.consent_marketing else "0",
+            "1" if c.consent_survey else "0",
+            c.notes,
+            "; ".join(f"{i.platform}:{i.handle or i.external_id}" for i in c.identities.all()),
+            c.created_at.isoformat(),
+            c.last_seen_at.isoformat() if c.last_seen_at else "",
+            *(attributes.get(d.key, "") for d in definitions),
+        ]
+        yield writer.writerow([csv_safe(v) if isinstance(v, str) else v for v in row])
 
 
 # --- import ----------------------------------------------------------------------------------------------------
@@ -246,12 +247,17 @@ def preview(*, organization: Organization, membership: Membership, text: str, en
                     _("The file has more than %(max)d rows: split it into several files.") % {"max": MAX_ROWS},
                     field="file",
                 )
-            values = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header) if h in known}
+            values = {h: _unescaped(cells[i] if i < len(cells) else "") for i, h in enumerate(header) if h in known}
             rows.append(_check_row(number, values, region))
     except csv.Error as exc:
         raise ImportFileError(_("The file is not CSV: %(error)s") % {"error": exc}, field="file") from None
     _match(organization, rows, visible)
     return ImportPreview(encoding=encoding, columns=columns, ignored_columns=ignored, rows=rows)
+
+
+def _unescaped(cell: str) -> str:
+    """A cell as our export wrote it: the apostrophe that kept a formula-like value (+81…, =…) text is dropped."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
 
 
 def _check_row(number: int, values: dict, region: str) -> ImportRow:

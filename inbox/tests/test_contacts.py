@@ -380,3 +380,31 @@ def test_panel_beside_the_conversation_costs_the_same_with_more_rows(tenant_a, l
             before = _queries(lambda: client.get(url))
     assert _queries(lambda: client.get(url)) == before
     assert client.get(url).content.decode().count('class="suggestion"') == 4
+
+
+def test_csv_export_keeps_formula_like_values_text_and_reads_them_back(tenant_a, login):
+    """A customer can call themselves =HYPERLINK(...) on a platform: in the export it is text a spreadsheet shows,
+    never runs (OWASP CSV injection), and so is a +81 number; importing that file reads both back unchanged."""
+    import csv as csv_module
+    import io
+
+    from inbox.contacts import csv_io
+
+    line = connection(tenant_a, "line")
+    evil = '=HYPERLINK("http://evil.example/","見る")'
+    contact = _contact(tenant_a, _ingest(tenant_a, line, "a", thread="f", author="U-f", name=evil))
+    with tenant_a.scope():
+        contact_update(organization=tenant_a.organization, contact=contact, phones=["090-1234-5678"])
+    text = b"".join(login(tenant_a.users["owner"]).get(f"/{tenant_a.slug}/contacts/export/").streaming_content)
+    [row] = list(csv_module.DictReader(io.StringIO(text.decode("utf-8-sig"))))
+    assert row["name"] == "'" + evil and row["phones"] == "'+819012345678"
+    with tenant_a.scope():
+        preview = csv_io.preview(
+            organization=tenant_a.organization,
+            membership=tenant_a.memberships["owner"],
+            text=text.decode("utf-8-sig"),
+            encoding="utf-8",
+        )
+    [imported] = preview.rows
+    assert imported.values["name"] == evil and imported.values["phones"] == "+819012345678"
+    assert imported.valid
