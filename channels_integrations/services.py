@@ -100,6 +100,7 @@ WAKE_SECONDS = 30
 # every event committed within the window is visible. At 200 webhooks a second the Redis round trip per webhook was
 # a tenth of the web process's work.
 _woken: dict[object, float] = {}
+WOKEN_MAX_ENTRIES = 10_000
 
 
 def ingest_wake(connection: ChannelConnection) -> None:
@@ -109,6 +110,8 @@ def ingest_wake(connection: ChannelConnection) -> None:
     last = _woken.get(connection.uuid)
     if last is not None and now - last < settings.INGEST_WAKE_DEBOUNCE:
         return
+    if len(_woken) >= WOKEN_MAX_ENTRIES:
+        _woken.clear()  # bounded (a forgotten entry only costs one Redis round trip)
     _woken[connection.uuid] = now
     if not _queue_wake(connection.uuid, connection.organization_id, connection.pk):
         _woken.pop(connection.uuid, None)  # not covered: the next event asks again

@@ -110,6 +110,9 @@ def _too_large(request: HttpRequest) -> bool:
 # seen within that time; meanwhile a paused or disconnected connection at most stores a few more raw events, which
 # its ingest task holds back (it reads the status itself). Changes saved in this process clear the memory at once.
 _accounts: dict[tuple[str, str], tuple[float, list[ChannelConnection]]] = {}
+# Pages one process remembers before starting afresh: far above what one process sees within the memory's few
+# seconds, and a fixed ceiling, so memory does not grow with the number of organizations.
+MEMORY_MAX_ENTRIES = 10_000
 
 
 def _connections_of(platform: str, account_id: str) -> list[ChannelConnection]:
@@ -125,6 +128,8 @@ def _connections_of(platform: str, account_id: str) -> list[ChannelConnection]:
             .only("pk", "organization_id", "status", "uuid")
         )
     if connections:  # an unknown page is asked again: it may be connected any moment
+        if len(_accounts) >= MEMORY_MAX_ENTRIES:
+            _accounts.clear()  # bounded: memory must not grow with the number of organizations' pages
         _accounts[(platform, account_id)] = (now, connections)
     return connections
 
