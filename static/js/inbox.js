@@ -487,7 +487,8 @@
   }
   function renderFiles(form) {
     const input = fileInput(form);
-    const list = form && form.querySelector(".file-list");
+    // the attached files' list, not the asset picker's chips (also a .file-list, earlier in the form)
+    const list = form && form.querySelector(".file-list:not([data-asset-chips])");
     if (!input || !list) return;
     const removeButton = form.querySelector("template[data-remove-file-template]");
     list.textContent = "";

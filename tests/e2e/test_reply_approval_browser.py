@@ -108,7 +108,7 @@ def test_a_new_agents_reply_to_a_vip_is_held_edited_and_approved_by_the_manager_
         page.locator("#reply-form button[type=submit]").click()
         held = page.locator("[data-held-reply='held']")
         expect(held).to_be_visible(timeout=30_000)
-        expect(held).to_contain_text("Manager org-a", timeout=30_000)
+        expect(held).to_contain_text(manager.name, timeout=30_000)
         assert _sent_to_customer(sim) == []
         screenshot(page, "reply-approval-held")
 
@@ -136,8 +136,8 @@ def test_a_new_agents_reply_to_a_vip_is_held_edited_and_approved_by_the_manager_
         page.reload()
         page.wait_for_selector("#reply-form")
         history = page.locator(".ticket-history")
-        expect(history).to_contain_text("Agent org-a", timeout=30_000)
-        expect(history).to_contain_text("Manager org-a", timeout=30_000)
+        expect(history).to_contain_text(agent.name, timeout=30_000)
+        expect(history).to_contain_text(manager.name, timeout=30_000)
         history.locator("[data-reply-event='edited'] summary").first.click()
         expect(history.locator("[data-reply-event='edited'] ins").first).to_contain_text("規定に沿って", timeout=30_000)
         expect(page.locator("[data-held-reply]")).to_have_count(0, timeout=30_000)
