@@ -373,6 +373,7 @@ SPECTACULAR_SETTINGS = {
         "ContactAttributeTypeEnum": "tickets.models.contacts.AttributeType",
         "DuplicateSuggestionStatusEnum": "tickets.models.contacts.SuggestionStatus",
         "RoleKeyEnum": "accounts.roles.RoleKey",
+        "TicketStatusEnum": "tickets.models.TicketStatus",
     },
     # The default hook (enums as components), then the error responses (400/401/403/404/409) every operation can give.
     "POSTPROCESSING_HOOKS": [
