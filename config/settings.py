@@ -105,6 +105,19 @@ if env_bool("DB_POOL", False):
         "timeout": 10,
     }
 
+# A streaming replica for the analytics reads (core/db_replica.py): same options as `default`, its own pool.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **parse_database_url(DATABASE_REPLICA_URL),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": DATABASES["default"]["CONN_HEALTH_CHECKS"],
+        "TEST": {"MIRROR": "default"},
+    }
+    if "pool" in DATABASES["default"]["OPTIONS"]:
+        DATABASES["replica"]["OPTIONS"]["pool"] = dict(DATABASES["default"]["OPTIONS"]["pool"])
+DATABASE_ROUTERS = ["core.db_replica.ReplicaRouter"]
+
 
 def redis_url_with_db(url: str, db: int) -> str:
     parts = urlparse(url)

@@ -16,6 +16,7 @@ from analytics.csat.forms import SurveySettingsForm
 from analytics.dashboards import formatting
 from analytics.dashboards.views import dashboard_context
 from channels_integrations.models import ChannelConnection
+from core.db_replica import reads_from_replica
 from tickets.models import SurveyAnswer, SurveySettings
 from tickets.services.surveys import survey_settings_update
 
@@ -57,6 +58,7 @@ def _recent_comments(filters) -> list[SurveyAnswer]:
 
 @require_GET
 @require_capability(Capability.ANALYTICS_VIEW)
+@reads_from_replica
 def csat_dashboard(request, org_slug):
     context = dashboard_context(request, "csat")
     filters = context["filters"]

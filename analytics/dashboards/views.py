@@ -18,6 +18,7 @@ from analytics.dashboards import drilldown, formatting
 from analytics.dashboards.filters import filter_params, filters_from_request
 from analytics.dashboards.pages import PAGES, page_data
 from analytics.metrics import DEFINITIONS
+from core.db_replica import reads_from_replica
 
 DRILL_PAGE_SIZE = 50
 
@@ -166,6 +167,7 @@ def dashboard_context(request, current_tab: str) -> dict:
 
 @require_GET
 @require_capability(Capability.ANALYTICS_VIEW)
+@reads_from_replica
 def dashboard(request, org_slug, page: str = "overview"):
     context = dashboard_context(request, page)
     context["page"] = _decorate(page_data(page, context["filters"]), org_slug, context["params"])
@@ -174,6 +176,7 @@ def dashboard(request, org_slug, page: str = "overview"):
 
 @require_GET
 @require_capability(Capability.ANALYTICS_VIEW)
+@reads_from_replica
 def drilldown_view(request, org_slug):
     """The rows behind a number: ?metric=<DRILLS key>[&day=YYYY-MM-DD]&<filters>."""
     filters, form = filters_from_request(request)

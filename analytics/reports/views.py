@@ -21,11 +21,13 @@ from analytics.reports.exports import FORMATS, ExportError, export_file
 from analytics.reports.forms import ScheduleForm
 from analytics.reports.models import ReportSchedule
 from analytics.reports.selectors import SKIP_REASONS, live_panel, schedules_with_last_run
+from core.db_replica import reads_from_replica
 from core.views import actor_kwargs, unconfirmed
 
 
 @require_GET
 @require_capability(Capability.ANALYTICS_VIEW)
+@reads_from_replica
 def reports_live(request, org_slug):
     panel = live_panel(membership=request.membership, now=timezone.now())
     return render(request, "analytics_reports/live.html", {"panel": panel})
@@ -33,6 +35,7 @@ def reports_live(request, org_slug):
 
 @require_GET
 @require_capability(Capability.ANALYTICS_VIEW)
+@reads_from_replica
 def reports_live_panel(request, org_slug):
     """The panel alone, fetched again by the page (htmx) when ticket events arrive and every 30 seconds."""
     panel = live_panel(membership=request.membership, now=timezone.now())
@@ -49,6 +52,7 @@ def attachment_header(filename: str) -> str:
 @require_GET
 @require_capability(Capability.ANALYTICS_VIEW)
 @require_capability(Capability.DATA_EXPORT)
+@reads_from_replica
 def reports_export(request, org_slug):
     """`?page=<key>&format=csv|pdf` and the dashboard's filter parameters: the page's data as a file."""
     page_key = request.GET.get("page", "")
