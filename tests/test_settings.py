@@ -94,3 +94,19 @@ def test_the_image_and_compose_start_in_production_mode_without_trusting_forward
 def test_forwarded_for_settings_that_would_trust_anyone_stop_the_start(env, message):
     started = _start(DJANGO_SETTINGS_MODULE="config.settings", **env)
     assert started.returncode != 0 and message in started.stderr
+
+
+def test_a_replica_url_adds_the_replica_database_with_the_primarys_pool():
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; d = settings.DATABASES; "
+        "print(json.dumps([sorted(d), d['replica']['HOST'], d['replica']['NAME'], "
+        "d['replica']['OPTIONS'].get('pool', {}).get('max_size'), d['replica']['TEST']['MIRROR']]))"
+    )
+    environment = dict(os.environ) | {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_REPLICA_URL": "postgresql://reader:pw@replica.internal:5432/tsunagu",
+        "DB_POOL": "1",
+        "DB_POOL_MAX_SIZE": "7",
+    }
+    out = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == '[["default", "replica"], "replica.internal", "tsunagu", 7, "default"]'
