@@ -166,6 +166,12 @@ def granted_connection(tenant, *, users, credentials: dict, platform="facebook",
     return connection
 
 
+def open_from_menu(page, base_url: str, slug: str, path: str, *, menu: str = "nav.sidebar") -> None:
+    """From the organization's home, click the menu's link to `/<slug>/<path>` (where a person starts)."""
+    page.goto(f"{base_url}/{slug}/")
+    page.locator(f"{menu} a[href='/{slug}/{path}']").click()
+
+
 def sign_in(page, base_url: str, email: str, password: str) -> None:
     page.goto(f"{base_url}/accounts/login/")
     page.locator("#id_email").fill(email)
