@@ -27,6 +27,7 @@ from django.utils.translation import pgettext_lazy
 
 from accounts.models import AuditAction, AuditEntry, Organization
 from accounts.roles import RoleKey
+from core.csv_safety import csv_safe
 
 A = AuditAction
 
@@ -388,13 +389,6 @@ def rows(entries: Iterable[AuditEntry], *, organization: Organization) -> list[R
 
 
 # --- CSV ---------------------------------------------------------------------------------------------------------
-
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def csv_header(zone_name: str) -> list[str]:

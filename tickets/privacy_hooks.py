@@ -1,11 +1,19 @@
 """The seam through which apps above `tickets` (automation, approvals, analytics…) take part in a contact's privacy
 requests: their tables hold copies of the contact's personal data (webhook payloads, held replies' first drafts,
 listening mentions) that tickets may not import. Each registers, in its `AppConfig.ready`, an eraser (and, where it
-holds data worth handing to the person, an exporter); tickets.services.privacy calls them inside its transaction."""
+holds data worth handing to the person, an exporter); tickets.services.privacy calls them inside its transaction.
+
+An eraser says only which of its rows hold the data and what becomes of them (deleted, emptied, redacted); finding
+rows that name the person (`containing`) and rewriting rows through a redaction (`redact_rows`) are here, shared
+with tickets' own erasure."""
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable
+
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from accounts.models import Organization
 
@@ -49,6 +57,32 @@ def redact_free_text(value):
     if isinstance(value, dict):
         return {key: redact_free_text(item) for key, item in value.items()}
     return value
+
+
+def containing(queryset: QuerySet, field: str, values: tuple[str, ...]) -> QuerySet:
+    """Rows whose `field` (JSON or text), as text, contains one of the values (case-insensitively), as written or as
+    JSON writes it when it escapes non-ASCII (\\u5c71…)."""
+    if not values:
+        return queryset.none()
+    condition = Q()
+    for value in values:
+        condition |= Q(_as_text__icontains=value)
+        escaped = json.dumps(value)[1:-1]
+        if escaped != value:
+            condition |= Q(_as_text__icontains=escaped)
+    return queryset.annotate(_as_text=Cast(field, TextField())).filter(condition)
+
+
+def redact_rows(queryset: QuerySet, redact: Callable, *fields: str) -> int:
+    """Pass `fields` of each row of `queryset` through `redact` (e.g. `redact_free_text`, `Erasure.redact`) and write
+    back the rows it changed, one UPDATE each (the new values differ row by row); returns how many changed."""
+    changed = 0
+    for row in queryset.only("pk", *fields):
+        values = {name: redact(getattr(row, name)) for name in fields}
+        if any(value != getattr(row, name) for name, value in values.items()):
+            queryset.model._default_manager.filter(pk=row.pk).update(**values)
+            changed += 1
+    return changed
 
 
 Eraser = Callable[..., None]  # (*, organization: Organization, erasure: Erasure) -> None

@@ -22,10 +22,11 @@ from fpdf import FPDF
 from fpdf.enums import TableCellFillMode, WrapMode
 from fpdf.fonts import FontFace
 
+from core.csv_safety import csv_safe
+
 FONT_DIR = Path(settings.BASE_DIR) / "static" / "vendor" / "fonts"
 FONT_REGULAR = FONT_DIR / "NotoSansJP-Regular.ttf"
 FONT_BOLD = FONT_DIR / "NotoSansJP-Bold.ttf"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -45,19 +46,6 @@ class ExportContext:
 def filename(context: ExportContext, extension: str) -> str:
     """e.g. `tsunagu-overview-2026-11-01_2026-11-30.csv` (ASCII: the page key, not its translated title)."""
     return f"tsunagu-{context.page_key}-{context.first_day.isoformat()}_{context.last_day.isoformat()}.{extension}"
-
-
-def safe_cell(value):
-    """A cell a spreadsheet shows as text, never runs: text starting with = + - @ tab or CR gets a leading '.
-    Numbers are written as they are (a negative number is not a formula)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int | float):
-        return value
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def human_seconds(seconds) -> str:
@@ -123,7 +111,7 @@ def render_csv(data: dict, context: ExportContext) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
 
     def write(row):
-        writer.writerow([safe_cell(cell) for cell in row])
+        writer.writerow([csv_safe(cell) for cell in row])
 
     for row in _header_rows(context):
         write(row)

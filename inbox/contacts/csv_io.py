@@ -21,8 +21,8 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django_scopes import scope
 
-from accounts.audit_display import FORMULA_START, csv_safe
 from accounts.models import Membership, Organization
+from core.csv_safety import csv_safe, csv_unescaped
 from core.errors import DomainError
 from inbox.contacts.selectors import ATTR_PREFIX, visible_contacts
 from tickets.models import Contact, ContactAttributeDefinition
@@ -102,7 +102,7 @@ def _export_lines(writer, contacts, definitions):
             c.last_seen_at.isoformat() if c.last_seen_at else "",
             *(attributes.get(d.key, "") for d in definitions),
         ]
-        yield writer.writerow([csv_safe(v) if isinstance(v, str) else v for v in row])
+        yield writer.writerow([csv_safe(v) for v in row])
 
 
 # --- import ----------------------------------------------------------------------------------------------------
@@ -247,17 +247,12 @@ def preview(*, organization: Organization, membership: Membership, text: str, en
                     _("The file has more than %(max)d rows: split it into several files.") % {"max": MAX_ROWS},
                     field="file",
                 )
-            values = {h: _unescaped(cells[i] if i < len(cells) else "") for i, h in enumerate(header) if h in known}
+            values = {h: csv_unescaped(cells[i] if i < len(cells) else "") for i, h in enumerate(header) if h in known}
             rows.append(_check_row(number, values, region))
     except csv.Error as exc:
         raise ImportFileError(_("The file is not CSV: %(error)s") % {"error": exc}, field="file") from None
     _match(organization, rows, visible)
     return ImportPreview(encoding=encoding, columns=columns, ignored_columns=ignored, rows=rows)
-
-
-def _unescaped(cell: str) -> str:
-    """A cell as our export wrote it: the apostrophe that kept a formula-like value (+81…, =…) text is dropped."""
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
 
 
 def _check_row(number: int, values: dict, region: str) -> ImportRow:

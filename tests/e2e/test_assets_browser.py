@@ -5,25 +5,27 @@ answers a customer in the inbox with that image picked from the library; the ass
 import base64
 import io
 import re
+from contextlib import contextmanager
 
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from accounts import services as account_services
 from assets.models import Asset, AssetUsage
-from channels_integrations.models import ChannelConnection
-from channels_integrations.simulator.core import Simulator
 from conftest import PASSWORD
-from tests.e2e.asgi_server import AsgiServer
-from tests.e2e.conftest import screenshot, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import (
+    FIRST_PAGE_ID,
+    browser_page,
+    csp_refusals,
+    granted_connection,
+    off_loop,
+    screenshot,
+    sign_in,
+)
 from tickets.models import Attachment, Message
 
 pytestmark = [pytest.mark.browser]
 
-SECRET = "e2e-meta-secret"
-PAGE_ID = "100000000000001"
 FILES = [("新商品バナー.png", (220, 40, 40)), ("store-front.png", (40, 160, 60)), ("team-photo.png", (30, 60, 200))]
 
 # Drop real files on Uppy's drop area: a DataTransfer holding File objects, as a person dragging them from the desktop.
@@ -46,49 +48,25 @@ def _png(color) -> str:
     return base64.b64encode(out.getvalue()).decode()
 
 
-@pytest.fixture
-def live_simulator():
-    sim = Simulator(webhook_base="http://127.0.0.1:1", meta_app_secret=SECRET, meta_app_id="42").start()
-    yield sim
-    sim.stop()
+@contextmanager
+def _printed(lines: list[str]):
+    try:
+        yield
+    finally:
+        print("\n".join(lines))
 
 
-def test_upload_tag_find_and_use_an_image_in_a_reply(browser, transactional_db, live_simulator, tenant_a):
-    sim = live_simulator
-    urls = {"META_GRAPH_URL": sim.base_url, "META_DIALOG_URL": sim.base_url, "INSTAGRAM_GRAPH_URL": sim.base_url}
-    server = AsgiServer(META_APP_SECRET=SECRET, META_APP_ID="42", **urls)
-    sim.webhook_base = server.url
+def test_upload_tag_find_and_use_an_image_in_a_reply(browser, live_simulator, meta_server, tenant_a):
+    sim, server = live_simulator, meta_server
     token = sim.parts["meta"].provision()["pages"][0]["access_token"]
     manager = tenant_a.users["manager"]  # works the inbox and manages the library
-
-    def setup():
-        with tenant_a.scope():
-            connection = ChannelConnection(
-                organization=tenant_a.organization,
-                platform="facebook",
-                display_name="デモストア",
-                external_account_id=PAGE_ID,
-            )
-            connection.set_credentials({"access_token": token})
-            connection.save()
-            account_services.connection_access_set(
-                organization=tenant_a.organization,
-                actor=tenant_a.users["owner"],
-                connection=connection,
-                users=[manager],
-            )
-
-    off_loop(setup)
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    csp_errors = []
-    page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
+    off_loop(lambda: granted_connection(tenant_a, credentials={"access_token": token}, users=[manager]))
     logged = []  # printed when the test fails (pytest shows captured output)
-    page.on("console", lambda m: logged.append(f"console {m.type}: {m.text}"))
-    page.on("pageerror", lambda e: logged.append(f"page error: {e}"))
-    try:
-        sim.parts["meta"].customer_message(PAGE_ID, "PSID-ASSET", "新商品の写真を見せてください", name="佐藤 健")
+    with browser_page(browser, timeout=30_000) as page, _printed(logged):
+        csp_errors = csp_refusals(page)
+        page.on("console", lambda m: logged.append(f"console {m.type}: {m.text}"))
+        page.on("pageerror", lambda e: logged.append(f"page error: {e}"))
+        sim.parts["meta"].customer_message(FIRST_PAGE_ID, "PSID-ASSET", "新商品の写真を見せてください", name="佐藤 健")
         assert sim.deliveries[-1]["status"] == 200, sim.deliveries
         sign_in(page, server.url, manager.email, PASSWORD)
 
@@ -176,7 +154,3 @@ def test_upload_tag_find_and_use_an_image_in_a_reply(browser, transactional_db, 
         version_two.wait_for()
         expect(version_two).to_contain_text("色を変更")
         assert not csp_errors, csp_errors
-    finally:
-        print("\n".join(logged))
-        context.close()
-        server.stop()

@@ -5,39 +5,19 @@ import pytest
 from playwright.sync_api import expect
 
 from channels_integrations.models import ChannelConnection
-from channels_integrations.simulator.core import Simulator
 from conftest import PASSWORD
-from tests.e2e.asgi_server import AsgiServer
-from tests.e2e.conftest import screenshot, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import browser_page, csp_refusals, off_loop, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser]
 
-SECRET = "e2e-oauth-secret"
-APP_ID = "4242"
-
-
-@pytest.fixture
-def live_simulator():
-    sim = Simulator(webhook_base="http://127.0.0.1:1", meta_app_secret=SECRET, meta_app_id=APP_ID).start()
-    yield sim
-    sim.stop()
-
 
 def test_the_connect_button_runs_the_oauth_round_trip_under_the_real_csp(
-    browser, transactional_db, live_simulator, tenant_a
+    browser, live_simulator, meta_server, tenant_a
 ):
-    sim = live_simulator
-    urls = {"META_GRAPH_URL": sim.base_url, "META_DIALOG_URL": sim.base_url, "INSTAGRAM_GRAPH_URL": sim.base_url}
-    server = AsgiServer(META_APP_SECRET=SECRET, META_APP_ID=APP_ID, **urls)
-    sim.webhook_base = server.url
+    sim, server = live_simulator, meta_server
     page_info = sim.parts["meta"].provision()["pages"][0]
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    refused = []
-    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
-    try:
+    with browser_page(browser) as page:
+        refused = csp_refusals(page)
         sign_in(page, server.url, tenant_a.users["owner"].email, PASSWORD)
         page.goto(f"{server.url}/{tenant_a.slug}/settings/channels/")
         csp = page.evaluate("() => fetch(location.href).then(r => r.headers.get('content-security-policy'))")
@@ -63,9 +43,6 @@ def test_the_connect_button_runs_the_oauth_round_trip_under_the_real_csp(
                 return list(ChannelConnection.objects.values_list("external_account_id", flat=True))
 
         assert page_info["id"] in off_loop(connected)
-    finally:
-        context.close()
-        server.stop()
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["with-javascript", "without-javascript"])
@@ -88,12 +65,7 @@ def test_disconnecting_a_channel_asks_first(browser, asgi_server, tenant_a, java
         with tenant_a.scope():
             return ChannelConnection.objects.get(pk=connection_id).status
 
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800}, locale="ja-JP", java_script_enabled=javascript
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    try:
+    with browser_page(browser, timeout=10_000, java_script_enabled=javascript) as page:
         sign_in(page, asgi_server.url, tenant_a.users["owner"].email, PASSWORD)
         page.goto(f"{asgi_server.url}/{tenant_a.slug}/settings/channels/")
         disconnect = page.locator(f"#channel-{connection_id} button.danger")
@@ -120,5 +92,3 @@ def test_disconnecting_a_channel_asks_first(browser, asgi_server, tenant_a, java
                 page.locator("section.confirm button[type=submit]").click()
         page.wait_for_url(f"**/{tenant_a.slug}/settings/channels/")
         assert off_loop(status) == "disconnected"
-    finally:
-        context.close()

@@ -8,8 +8,7 @@ from django.core import mail
 
 from analytics.tests.builders import catch_up
 from conftest import PASSWORD
-from tests.e2e.conftest import screenshot, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import csp_refusals, off_loop, open_from_menu, screenshot, sign_in
 from tickets.services.changes import ticket_update
 from tickets.services.surveys import survey_answer_submit
 from tickets.tests.services.test_surveys import enable, line_ticket
@@ -31,8 +30,7 @@ def test_customer_answers_and_the_agent_sees_it(page, asgi_server, tenant_a):
     [invitation] = mail.outbox
     link = re.search(r"https?://\S+/survey/[\w-]+/", invitation.body).group(0)
     path = link.split("/survey/", 1)[1]
-    refused = []
-    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    refused = csp_refusals(page)
 
     # Given the customer opens the link from their email
     page.goto(f"{asgi_server.url}/survey/{path}")
@@ -73,11 +71,9 @@ def test_manager_opens_customer_satisfaction_from_the_menu(page, asgi_server, te
         catch_up()
 
     off_loop(setup)
-    refused = []
-    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    refused = csp_refusals(page)
     sign_in(page, asgi_server.url, tenant_a.users["manager"].email, PASSWORD)
-    page.goto(f"{asgi_server.url}/{tenant_a.slug}/")
-    page.locator(f"nav.sidebar a[href='/{tenant_a.slug}/analytics/satisfaction/']").click()
+    open_from_menu(page, asgi_server.url, tenant_a.slug, "analytics/satisfaction/")
     page.wait_for_url(re.compile(r"/analytics/satisfaction/"))
     assert page.locator("[data-kpi='csat_rate'] [data-kpi-value]").inner_text().startswith("66.6")
     assert page.locator("#csat-comments").get_by_text("返信が遅かったです").count() == 1

@@ -4,27 +4,11 @@ import pytest
 
 from accounts import services as account_services
 from conftest import PASSWORD, add_member, make_user
-from tests.e2e.conftest import screenshot, sign_in
+from tests.e2e.conftest import off_loop, screenshot, sign_in
 from tickets.services.ingest import message_ingest
 from tickets.tests.factories import connection, inbound
 
 pytestmark = [pytest.mark.browser]
-
-
-def off_loop(fn):
-    """Run domain code outside Playwright's event loop (as a worker process would), return its result."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connection as db
-
-    def run():
-        try:
-            return fn()
-        finally:
-            db.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result()
 
 
 def ingest(tenant, conn, message):

@@ -4,8 +4,7 @@ and loads more rows as it goes, the open ticket stays selected, and a deep link 
 import pytest
 
 from conftest import PASSWORD
-from tests.e2e.conftest import screenshot, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import browser_page, csp_refusals, off_loop, screenshot, sign_in
 from tickets.services.ingest import messages_ingest
 from tickets.tests.factories import connection, inbound
 
@@ -37,12 +36,8 @@ def _page_scrolls(page) -> bool:
 
 def test_the_list_scrolls_on_its_own_loads_more_and_keeps_the_selection(browser, asgi_server, tenant_a):
     ticket_ids = _fill(tenant_a)
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    refused = []  # the real Content-Security-Policy: nothing the page does may be refused (inline styles, scripts)
-    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
-    try:
+    with browser_page(browser) as page:
+        refused = csp_refusals(page)  # the real Content-Security-Policy: nothing the page does may be refused
         sign_in(page, asgi_server.url, tenant_a.users["manager"].email, PASSWORD)
         page.goto(f"{asgi_server.url}/{tenant_a.slug}/inbox/")
         rows = page.locator("#tickets .ticket-row")
@@ -78,5 +73,3 @@ def test_the_list_scrolls_on_its_own_loads_more_and_keeps_the_selection(browser,
         assert page.locator("ul.messages.flash").count() == 0
         assert not _page_scrolls(page)
         assert refused == []
-    finally:
-        context.close()

@@ -8,8 +8,6 @@ import time
 import pytest
 import requests
 
-from accounts import services as account_services
-from channels_integrations.models import ChannelConnection
 from channels_integrations.providers.line.simulator import (
     ACCESS_TOKEN,
     BOT_USER_ID,
@@ -18,11 +16,8 @@ from channels_integrations.providers.line.simulator import (
     DEMO_CUSTOMERS,
     png,
 )
-from channels_integrations.simulator.core import Simulator
 from conftest import PASSWORD
-from tests.e2e.asgi_server import AsgiServer
-from tests.e2e.conftest import screenshot, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import browser_page, granted_connection, off_loop, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser]
 
@@ -44,37 +39,22 @@ def delivered(page, line, text: str, count: int, diagnose) -> None:
         raise
 
 
-@pytest.fixture
-def live_simulator():
-    sim = Simulator(webhook_base="http://127.0.0.1:1").start()
-    yield sim
-    sim.stop()
-
-
-def test_sticker_and_image_arrive_live_then_a_reply_and_a_push(browser, transactional_db, live_simulator, tenant_a):
+def test_sticker_and_image_arrive_live_then_a_reply_and_a_push(browser, live_simulator, simulated_server, tenant_a):
     # Given a LINE Official Account connected through the simulator, and an agent with access to it
     sim = live_simulator
     line = sim.parts["line"]
-    server = AsgiServer(LINE_API_URL=sim.base_url, LINE_API_DATA_URL=sim.base_url)
-    sim.webhook_base = server.url
+    server = simulated_server(LINE_API_URL=sim.base_url, LINE_API_DATA_URL=sim.base_url)
     agent = tenant_a.users["agent"]
 
     def setup():
-        with tenant_a.scope():
-            connection = ChannelConnection(
-                organization=tenant_a.organization,
-                platform="line",
-                display_name="つなぐデモ",
-                external_account_id=BOT_USER_ID,
-            )
-            connection.set_credentials(
-                {"channel_id": CHANNEL_ID, "channel_secret": CHANNEL_SECRET, "access_token": ACCESS_TOKEN}
-            )
-            connection.save()
-            account_services.connection_access_set(
-                organization=tenant_a.organization, actor=tenant_a.users["owner"], connection=connection, users=[agent]
-            )
-            return connection.uuid
+        return granted_connection(
+            tenant_a,
+            users=[agent],
+            credentials={"channel_id": CHANNEL_ID, "channel_secret": CHANNEL_SECRET, "access_token": ACCESS_TOKEN},
+            platform="line",
+            account_id=BOT_USER_ID,
+            display_name="つなぐデモ",
+        ).uuid
 
     line.webhook_url = f"{server.url}/webhooks/line/{off_loop(setup)}/"  # as pasted in the LINE console
 
@@ -91,10 +71,7 @@ def test_sticker_and_image_arrive_live_then_a_reply_and_a_push(browser, transact
         print("DIAG bubbles", bubbles, "db", off_loop(rows), "line", [d["kind"] for d in line.deliveries])
         screenshot(page, "line-failed")
 
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with browser_page(browser) as page:
         sign_in(page, server.url, agent.email, PASSWORD)
         page.locator("nav a[title='受信箱'], nav a[title='Inbox']").first.click()
         page.wait_for_selector("#inbox[data-connected='true']")
@@ -142,6 +119,3 @@ def test_sticker_and_image_arrive_live_then_a_reply_and_a_push(browser, transact
         outbound.first.wait_for()
         assert outbound.count() == 2 and outbound.locator(".delivery-sent").count() == 2
         screenshot(page, "line-reply-then-push")
-    finally:
-        context.close()
-        server.stop()

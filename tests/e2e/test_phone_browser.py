@@ -8,51 +8,33 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from accounts import services as account_services
-from channels_integrations.models import ChannelConnection
 from channels_integrations.providers.phone import simulator as phone_sim
-from channels_integrations.simulator.core import Simulator
 from conftest import PASSWORD
-from tests.e2e.asgi_server import AsgiServer
-from tests.e2e.conftest import screenshot, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import browser_page, granted_connection, off_loop, screenshot, sign_in
 from tickets.models import CallRecord, Ticket
 
 pytestmark = [pytest.mark.browser]
 
 
-@pytest.fixture
-def live_simulator():
-    sim = Simulator(webhook_base="http://127.0.0.1:1").start()
-    yield sim
-    sim.stop()
-
-
 def test_a_voicemail_becomes_a_call_back_ticket_and_the_agent_logs_the_call_back(
-    browser, transactional_db, live_simulator, tenant_a
+    browser, live_simulator, simulated_server, tenant_a
 ):
     # Given the organization's number connected, its voice URL set in the provider's console
     sim = live_simulator
-    server = AsgiServer(TWILIO_API_URL=sim.base_url)
-    sim.webhook_base = server.url
+    server = simulated_server(TWILIO_API_URL=sim.base_url)
     phone = sim.parts["phone"]
     agent = tenant_a.users["agent"]
 
     def setup():
-        with tenant_a.scope():
-            connection = ChannelConnection(
-                organization=tenant_a.organization,
-                platform="phone",
-                display_name="050-1234-5678",
-                external_account_id=phone_sim.NUMBER,
-                config={"number": phone_sim.NUMBER, "number_sid": phone_sim.NUMBER_SID},
-            )
-            connection.set_credentials({"account_sid": phone_sim.ACCOUNT_SID, "auth_token": phone_sim.AUTH_TOKEN})
-            connection.save()
-            account_services.connection_access_set(
-                organization=tenant_a.organization, actor=tenant_a.users["owner"], connection=connection, users=[agent]
-            )
-            return connection.uuid
+        return granted_connection(
+            tenant_a,
+            users=[agent],
+            credentials={"account_sid": phone_sim.ACCOUNT_SID, "auth_token": phone_sim.AUTH_TOKEN},
+            platform="phone",
+            account_id=phone_sim.NUMBER,
+            display_name="050-1234-5678",
+            config={"number": phone_sim.NUMBER, "number_sid": phone_sim.NUMBER_SID},
+        ).uuid
 
     uuid = off_loop(setup)
     phone.number["voice_url"] = phone.number["status_callback"] = f"{server.url}/webhooks/phone/{uuid}/"
@@ -73,10 +55,7 @@ def test_a_voicemail_becomes_a_call_back_ticket_and_the_agent_logs_the_call_back
         raise AssertionError("the call was not stored")
 
     ticket_id = off_loop(stored)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ja-JP")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with browser_page(browser, viewport={"width": 1280, "height": 900}) as page:
         # Then the agent finds it in the inbox, tagged to call back
         sign_in(page, server.url, agent.email, PASSWORD)
         page.goto(f"{server.url}/{tenant_a.slug}/inbox/")
@@ -113,6 +92,3 @@ def test_a_voicemail_becomes_a_call_back_ticket_and_the_agent_logs_the_call_back
         page.wait_for_timeout(800)  # the live update of our own entry arrives too: still one bubble
         expect(page.locator('#messages [data-call-outcome="answered"]')).to_have_count(1)
         screenshot(page, "phone-call-logged")
-    finally:
-        context.close()
-        server.stop()

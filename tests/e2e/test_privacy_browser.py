@@ -8,8 +8,7 @@ import pytest
 from django.utils import timezone
 
 from conftest import PASSWORD
-from tests.e2e.conftest import screenshot, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import csp_refusals, off_loop, open_from_menu, screenshot, sign_in
 from tickets.models import Contact, RetentionPolicy, Ticket
 from tickets.services.ingest import message_ingest
 from tickets.tests.factories import connection, inbound
@@ -36,11 +35,9 @@ def _customer(tenant, *, thread: str, text: str, closed_days_ago: int | None = N
 
 def test_admin_sets_retention_after_the_dry_run_count(page, asgi_server, tenant_a):
     off_loop(lambda: [_customer(tenant_a, thread=f"old-{i}", text="old", closed_days_ago=400) for i in range(2)])
-    refused = []
-    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    refused = csp_refusals(page)
     sign_in(page, asgi_server.url, tenant_a.users["admin"].email, PASSWORD)
-    page.goto(f"{asgi_server.url}/{tenant_a.slug}/")
-    page.locator(f"nav a[href='/{tenant_a.slug}/settings/data-retention/']").click()
+    open_from_menu(page, asgi_server.url, tenant_a.slug, "settings/data-retention/", menu="nav")
     page.wait_for_url(re.compile(r"/settings/data-retention/$"))
     page.locator("#id_days").fill("365")
     page.locator("button[name=intent][value=count]").click()
@@ -62,11 +59,9 @@ def test_admin_sets_retention_after_the_dry_run_count(page, asgi_server, tenant_
 
 def test_admin_erases_a_customer_from_their_profile(page, asgi_server, tenant_a):
     contact_id = off_loop(lambda: _customer(tenant_a, thread="U-ayano", text="返金をお願いします"))
-    refused = []
-    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    refused = csp_refusals(page)
     sign_in(page, asgi_server.url, tenant_a.users["admin"].email, PASSWORD)
-    page.goto(f"{asgi_server.url}/{tenant_a.slug}/")
-    page.locator(f"nav a[href='/{tenant_a.slug}/contacts/']").click()
+    open_from_menu(page, asgi_server.url, tenant_a.slug, "contacts/", menu="nav")
     page.get_by_role("link", name=re.compile("轟木")).first.click()
     page.locator("#contact-privacy").wait_for()
     page.locator("#contact-privacy a.danger").click()

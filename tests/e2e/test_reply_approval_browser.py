@@ -8,28 +8,14 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from accounts import services as account_services
 from approvals.services.workflows import workflow_create, workflow_step_save
-from channels_integrations.models import ChannelConnection
-from channels_integrations.simulator.core import Simulator
 from conftest import PASSWORD
-from tests.e2e.asgi_server import AsgiServer
-from tests.e2e.conftest import screenshot, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import FIRST_PAGE_ID, browser_page, granted_connection, off_loop, screenshot, sign_in
 from tickets.models import Contact
 
 pytestmark = [pytest.mark.browser]
 
-SECRET = "e2e-meta-secret"
-PAGE_ID = "100000000000001"  # the page the simulator provisions first
 CUSTOMER = "PSID-VIP-E2E"
-
-
-@pytest.fixture
-def live_simulator():
-    sim = Simulator(webhook_base="http://127.0.0.1:1", meta_app_secret=SECRET, meta_app_id="42").start()
-    yield sim
-    sim.stop()
 
 
 def _sent_to_customer(sim) -> list:
@@ -37,28 +23,15 @@ def _sent_to_customer(sim) -> list:
 
 
 def test_a_new_agents_reply_to_a_vip_is_held_edited_and_approved_by_the_manager_then_sent_once(
-    browser, transactional_db, live_simulator, tenant_a
+    browser, live_simulator, meta_server, tenant_a
 ):
-    sim = live_simulator
-    urls = {"META_GRAPH_URL": sim.base_url, "META_DIALOG_URL": sim.base_url, "INSTAGRAM_GRAPH_URL": sim.base_url}
-    server = AsgiServer(META_APP_SECRET=SECRET, META_APP_ID="42", **urls)
-    sim.webhook_base = server.url
+    sim, server = live_simulator, meta_server
     token = sim.parts["meta"].provision()["pages"][0]["access_token"]
     agent, manager, owner = tenant_a.users["agent"], tenant_a.users["manager"], tenant_a.users["owner"]
 
     def setup():
+        granted_connection(tenant_a, credentials={"access_token": token}, users=[agent])
         with tenant_a.scope():
-            connection = ChannelConnection(
-                organization=tenant_a.organization,
-                platform="facebook",
-                display_name="デモストア",
-                external_account_id=PAGE_ID,
-            )
-            connection.set_credentials({"access_token": token})
-            connection.save()
-            account_services.connection_access_set(
-                organization=tenant_a.organization, actor=owner, connection=connection, users=[agent]
-            )
             # The policy: replies by staff who joined less than 30 days ago to VIP customers need a manager's approval.
             workflow = workflow_create(
                 organization=tenant_a.organization,
@@ -76,19 +49,13 @@ def test_a_new_agents_reply_to_a_vip_is_held_edited_and_approved_by_the_manager_
             )
 
     off_loop(setup)
-    agent_context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
-    manager_context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
-    page = agent_context.new_page()
-    page.set_default_timeout(30_000)
-    boss = manager_context.new_page()
-    boss.set_default_timeout(30_000)
-    try:
+    with browser_page(browser, timeout=30_000) as page, browser_page(browser, timeout=30_000) as boss:
         sign_in(page, server.url, agent.email, PASSWORD)
         page.goto(f"{server.url}/{tenant_a.slug}/inbox/")
         page.wait_for_selector("#inbox[data-connected='true']")
 
         # A VIP customer writes.
-        sim.parts["meta"].customer_message(PAGE_ID, CUSTOMER, "返金してもらえますか？", name="松本 恵")
+        sim.parts["meta"].customer_message(FIRST_PAGE_ID, CUSTOMER, "返金してもらえますか？", name="松本 恵")
         assert sim.deliveries[-1]["status"] == 200, sim.deliveries
 
         def make_vip() -> int:
@@ -142,7 +109,3 @@ def test_a_new_agents_reply_to_a_vip_is_held_edited_and_approved_by_the_manager_
         expect(history.locator("[data-reply-event='edited'] ins").first).to_contain_text("規定に沿って", timeout=30_000)
         expect(page.locator("[data-held-reply]")).to_have_count(0, timeout=30_000)
         screenshot(page, "reply-approval-sent")
-    finally:
-        agent_context.close()
-        manager_context.close()
-        server.stop()

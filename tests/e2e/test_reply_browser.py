@@ -7,52 +7,22 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from accounts import services as account_services
-from channels_integrations.models import ChannelConnection
-from channels_integrations.simulator.core import Simulator
 from conftest import PASSWORD
-from tests.e2e.asgi_server import AsgiServer
-from tests.e2e.conftest import screenshot, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import FIRST_PAGE_ID, browser_page, granted_connection, off_loop, screenshot, sign_in
 from tickets.models import CannedResponse, CannedResponseVariant
 
 pytestmark = [pytest.mark.browser]
 
-SECRET = "e2e-meta-secret"
-PAGE_ID = "100000000000001"
 
-
-@pytest.fixture
-def live_simulator():
-    sim = Simulator(webhook_base="http://127.0.0.1:1", meta_app_secret=SECRET, meta_app_id="42").start()
-    yield sim
-    sim.stop()
-
-
-def test_agent_replies_with_a_canned_response_and_sees_it_delivered(
-    browser, transactional_db, live_simulator, tenant_a
-):
+def test_agent_replies_with_a_canned_response_and_sees_it_delivered(browser, live_simulator, meta_server, tenant_a):
     # Given a Facebook page connected through the simulator, and a canned response
-    sim = live_simulator
-    urls = {"META_GRAPH_URL": sim.base_url, "META_DIALOG_URL": sim.base_url, "INSTAGRAM_GRAPH_URL": sim.base_url}
-    server = AsgiServer(META_APP_SECRET=SECRET, META_APP_ID="42", **urls)
-    sim.webhook_base = server.url
+    sim, server = live_simulator, meta_server
     token = sim.parts["meta"].provision()["pages"][0]["access_token"]
     agent = tenant_a.users["agent"]
 
     def setup():
+        granted_connection(tenant_a, credentials={"access_token": token}, users=[agent])
         with tenant_a.scope():
-            connection = ChannelConnection(
-                organization=tenant_a.organization,
-                platform="facebook",
-                display_name="デモストア",
-                external_account_id=PAGE_ID,
-            )
-            connection.set_credentials({"access_token": token})
-            connection.save()
-            account_services.connection_access_set(
-                organization=tenant_a.organization, actor=tenant_a.users["owner"], connection=connection, users=[agent]
-            )
             canned = CannedResponse.objects.create(
                 organization=tenant_a.organization, title="お礼", shortcut="thanks", owner=None
             )
@@ -64,16 +34,15 @@ def test_agent_replies_with_a_canned_response_and_sees_it_delivered(
             )
 
     off_loop(setup)
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with browser_page(browser) as page:
         sign_in(page, server.url, agent.email, PASSWORD)
         page.goto(f"{server.url}/{tenant_a.slug}/inbox/")
         page.wait_for_selector("#inbox[data-connected='true']")
 
         # When a customer sends a DM on the platform
-        sim.parts["meta"].customer_message(PAGE_ID, "PSID-E2E", "注文した商品がまだ届いていません", name="高橋 愛")
+        sim.parts["meta"].customer_message(
+            FIRST_PAGE_ID, "PSID-E2E", "注文した商品がまだ届いていません", name="高橋 愛"
+        )
         assert sim.deliveries[-1]["status"] == 200, sim.deliveries
         # Then it appears in the list without a reload, and opens
         row = page.locator(".ticket-row", has_text="高橋 愛")
@@ -104,6 +73,3 @@ def test_agent_replies_with_a_canned_response_and_sees_it_delivered(
         ]
         assert len(sent) == 1 and expected in str(sent[0])
         screenshot(page, "inbox-reply-delivered")
-    finally:
-        context.close()
-        server.stop()

@@ -10,27 +10,18 @@ import pytest
 from accounts import services as account_services
 from channels_integrations import services as channel_services
 from channels_integrations.providers.email.tests.test_connector import MAILBOX, mailbox
-from channels_integrations.simulator.core import Simulator
 from conftest import PASSWORD
-from tests.e2e.conftest import ARTIFACTS, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import ARTIFACTS, browser_page, csp_refusals, off_loop, sign_in
 from tickets.models import Message, Ticket
 
 pytestmark = [pytest.mark.browser]
 
 
-@pytest.fixture
-def mail_simulator():
-    sim = Simulator(webhook_base="http://127.0.0.1:1").start()
-    yield sim
-    sim.stop()
-
-
 def test_an_agent_starts_a_conversation_by_mail_and_the_answer_comes_back(
-    browser, asgi_server, mail_simulator, tenant_a
+    browser, asgi_server, live_simulator, tenant_a
 ):
     # Given a mailbox (the simulator's SMTP and IMAP) granted to an agent, and no ticket yet
-    part = mail_simulator.parts["email"]
+    part = live_simulator.parts["email"]
     part.add_mailbox(MAILBOX, MAILBOX, "mail-password")
     conn = mailbox(tenant_a, imap_port=part.imap_port, smtp_port=part.smtp_port)
     agent = tenant_a.users["agent"]
@@ -42,12 +33,8 @@ def test_an_agent_starts_a_conversation_by_mail_and_the_answer_comes_back(
             )
 
     off_loop(grant)
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    refused = []  # the real Content-Security-Policy refuses nothing on these pages
-    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
-    try:
+    with browser_page(browser) as page:
+        refused = csp_refusals(page)  # the real Content-Security-Policy refuses nothing on these pages
         sign_in(page, asgi_server.url, agent.email, PASSWORD)
         page.goto(f"{asgi_server.url}/{tenant_a.slug}/inbox/")
         # The empty list says what belongs there; the empty saved-views pane says what a view is
@@ -111,8 +98,6 @@ def test_an_agent_starts_a_conversation_by_mail_and_the_answer_comes_back(
         page.keyboard.press("c")
         page.wait_for_url(f"**/{tenant_a.slug}/inbox/new/")
         assert refused == []
-    finally:
-        context.close()
 
 
 def _screenshot(page, name: str) -> None:

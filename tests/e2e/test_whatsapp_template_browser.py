@@ -8,51 +8,32 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from accounts import services as account_services
-from channels_integrations.models import ChannelConnection
 from channels_integrations.providers.whatsapp import simulator as wa_sim
-from channels_integrations.simulator.core import Simulator
 from conftest import PASSWORD
-from tests.e2e.asgi_server import AsgiServer
-from tests.e2e.conftest import screenshot, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import browser_page, granted_connection, off_loop, screenshot, sign_in
 from tickets.models import Ticket
 
 pytestmark = [pytest.mark.browser]
 
-SECRET = "e2e-meta-secret"
 CUSTOMER = "819055556666"
 
 
-@pytest.fixture
-def live_simulator():
-    sim = Simulator(webhook_base="http://127.0.0.1:1", meta_app_secret=SECRET, meta_app_id="42").start()
-    yield sim
-    sim.stop()
-
-
-def test_after_24_hours_the_agent_sends_an_approved_template(browser, transactional_db, live_simulator, tenant_a):
+def test_after_24_hours_the_agent_sends_an_approved_template(browser, live_simulator, meta_server, tenant_a):
     # Given a WhatsApp number connected through the simulator, and a customer who wrote more than 24 hours ago
-    sim = live_simulator
-    server = AsgiServer(META_APP_SECRET=SECRET, META_APP_ID="42", META_GRAPH_URL=sim.base_url)
-    sim.webhook_base = server.url
+    sim, server = live_simulator, meta_server
     wa = sim.parts["whatsapp"]
     agent = tenant_a.users["agent"]
 
     def setup():
-        with tenant_a.scope():
-            connection = ChannelConnection(
-                organization=tenant_a.organization,
-                platform="whatsapp",
-                display_name="デモストア WhatsApp",
-                external_account_id=wa_sim.PHONE_NUMBER_ID,
-                config={"waba_id": wa_sim.WABA_ID},
-            )
-            connection.set_credentials({"access_token": wa_sim.SYSTEM_TOKEN})
-            connection.save()
-            account_services.connection_access_set(
-                organization=tenant_a.organization, actor=tenant_a.users["owner"], connection=connection, users=[agent]
-            )
+        granted_connection(
+            tenant_a,
+            users=[agent],
+            credentials={"access_token": wa_sim.SYSTEM_TOKEN},
+            platform="whatsapp",
+            account_id=wa_sim.PHONE_NUMBER_ID,
+            display_name="デモストア WhatsApp",
+            config={"waba_id": wa_sim.WABA_ID},
+        )
 
     off_loop(setup)
     wa.customer_message(CUSTOMER, "注文の件、その後どうなりましたか？", name="中村 美咲")
@@ -70,10 +51,7 @@ def test_after_24_hours_the_agent_sends_an_approved_template(browser, transactio
 
     off_loop(age)
     wa.age_window(CUSTOMER, hours=26)
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with browser_page(browser) as page:
         sign_in(page, server.url, agent.email, PASSWORD)
         page.goto(f"{server.url}/{tenant_a.slug}/inbox/")
         page.locator(".ticket-row", has_text="中村 美咲").locator(".ticket-link").click()
@@ -104,6 +82,3 @@ def test_after_24_hours_the_agent_sends_an_approved_template(browser, transactio
         assert len(sent) == 1 and sent[0]["type"] == "template"
         assert sent[0]["template"]["components"][0]["parameters"][1] == {"type": "text", "text": "A-1024"}
         screenshot(page, "whatsapp-template-read")
-    finally:
-        context.close()
-        server.stop()

@@ -6,54 +6,34 @@ receives once."""
 import pytest
 from playwright.sync_api import expect
 
-from accounts import services as account_services
-from channels_integrations.models import ChannelConnection
 from channels_integrations.providers.x import simulator as x_sim
-from channels_integrations.simulator.core import Simulator
 from conftest import PASSWORD
-from tests.e2e.asgi_server import AsgiServer
-from tests.e2e.conftest import screenshot, sign_in
-from tests.e2e.test_inbox_browser import off_loop
+from tests.e2e.conftest import browser_page, granted_connection, off_loop, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser]
 
 
-@pytest.fixture
-def live_simulator():
-    sim = Simulator(webhook_base="http://127.0.0.1:1").start()
-    yield sim
-    sim.stop()
-
-
-def test_the_reply_box_counts_a_public_reply_the_way_x_counts(browser, transactional_db, live_simulator, tenant_a):
+def test_the_reply_box_counts_a_public_reply_the_way_x_counts(browser, live_simulator, simulated_server, tenant_a):
     sim = live_simulator
     x = sim.parts["x"]
-    server = AsgiServer(X_API_URL=sim.base_url, X_CONSUMER_SECRET=x_sim.CONSUMER_SECRET)
-    sim.webhook_base = server.url
+    server = simulated_server(X_API_URL=sim.base_url, X_CONSUMER_SECRET=x_sim.CONSUMER_SECRET)
     token = x.grant_token()
     x.subscriptions.add(x_sim.ACCOUNT_ID)  # the account is subscribed to the app's Account Activity webhook
     agent = tenant_a.users["agent"]
 
     def setup():
-        with tenant_a.scope():
-            connection = ChannelConnection(
-                organization=tenant_a.organization,
-                platform="x",
-                display_name="@tsunagu_demo",
-                external_account_id=x_sim.ACCOUNT_ID,
-                config={"mode": "webhook"},
-            )
-            connection.set_credentials({"access_token": token["access_token"], "refresh_token": token["refresh_token"]})
-            connection.save()
-            account_services.connection_access_set(
-                organization=tenant_a.organization, actor=tenant_a.users["owner"], connection=connection, users=[agent]
-            )
+        granted_connection(
+            tenant_a,
+            users=[agent],
+            credentials={"access_token": token["access_token"], "refresh_token": token["refresh_token"]},
+            platform="x",
+            account_id=x_sim.ACCOUNT_ID,
+            display_name="@tsunagu_demo",
+            config={"mode": "webhook"},
+        )
 
     off_loop(setup)
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with browser_page(browser) as page:
         sign_in(page, server.url, agent.email, PASSWORD)
         page.goto(f"{server.url}/{tenant_a.slug}/inbox/")
         page.wait_for_selector("#inbox[data-connected='true']")
@@ -95,6 +75,3 @@ def test_the_reply_box_counts_a_public_reply_the_way_x_counts(browser, transacti
                 break
             page.wait_for_timeout(100)
         assert [(s["kind"], s["in_reply_to"]) for s in x.sent] == [("reply", tweet["id"])]
-    finally:
-        context.close()
-        server.stop()

@@ -25,7 +25,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.files import File
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -61,7 +61,7 @@ from tickets.models import (
     TicketEvent,
     WebhookEventDelivery,
 )
-from tickets.privacy_hooks import Erasure, redact_free_text, run_erasers, run_exporters
+from tickets.privacy_hooks import Erasure, containing, redact_free_text, redact_rows, run_erasers, run_exporters
 from tickets.selectors import visible_contacts
 
 logger = logging.getLogger(__name__)
@@ -369,20 +369,19 @@ def _scrub_tickets(
         external_thread_key=Concat(Value("erased:"), Cast("id", CharField())),
     )
     SurveyAnswer.objects.filter(ticket_id__in=ticket_ids).update(comment="")
-    for event in TicketEvent.objects.filter(ticket_id__in=ticket_ids).exclude(old=None, new=None):
-        old, new = redact_free_text(event.old), redact_free_text(event.new)
-        if (old, new) != (event.old, event.new):
-            TicketEvent.objects.filter(pk=event.pk).update(old=old, new=new)
+    redact_rows(
+        TicketEvent.objects.filter(ticket_id__in=ticket_ids).exclude(old=None, new=None), redact_free_text, "old", "new"
+    )
     ticket_type = ContentType.objects.get_for_model(Ticket)
     notifications = Notification.objects.filter(
         Q(target_type=ticket_type, target_id__in=ticket_ids) | Q(target_type=message_type, target_id__in=message_ids)
     )
-    for notification in notifications:
-        # Who did what stays readable ("a new message in #12"); the customer's name and words go.
-        params = {key: value for key, value in notification.params.items() if key not in ("contact", "text", "excerpt")}
-        params = erasure.redact(params)
-        if params != notification.params:
-            Notification.objects.filter(pk=notification.pk).update(params=params)
+    # Who did what stays readable ("a new message in #12"); the customer's name and words go.
+    redact_rows(
+        notifications,
+        lambda params: erasure.redact({k: v for k, v in params.items() if k not in ("contact", "text", "excerpt")}),
+        "params",
+    )
     groups = [ticket_group(organization.pk, ticket_id) for ticket_id in ticket_ids]
     events = RealtimeEvent.objects.filter(group__in=groups)
     if ticket_ids:
@@ -401,19 +400,6 @@ def _delete_stored(storage, name: str) -> None:
         storage.delete(name)
     except FileNotFoundError:
         pass
-
-
-def _containing(queryset: QuerySet, field: str, values: tuple[str, ...]) -> QuerySet:
-    """Rows whose `field` (JSON or text), as text, contains one of the values (case-insensitively)."""
-    if not values:
-        return queryset.none()
-    condition = Q()
-    for value in values:
-        condition |= Q(_as_text__icontains=value)
-        escaped = json.dumps(value)[1:-1]  # as JSON writes it when it escapes non-ASCII (\u5c71…)
-        if escaped != value:
-            condition |= Q(_as_text__icontains=escaped)
-    return queryset.annotate(_as_text=Cast(field, TextField())).filter(condition)
 
 
 def _inbound_events_of(organization: Organization, values: tuple[str, ...]) -> list[int]:
@@ -476,13 +462,12 @@ def contact_erase(*, organization: Organization, actor, contact: Contact, confir
     InboundEvent.objects.filter(pk__in=inbound).delete()
     ContactMerge.objects.filter(Q(survivor_id__in=contact_ids) | Q(merged_id__in=contact_ids)).delete()
     ContactDuplicateSuggestion.objects.filter(Q(contact_id__in=contact_ids) | Q(other_id__in=contact_ids)).delete()
-    deliveries = _containing(
+    deliveries = containing(
         WebhookEventDelivery.objects.all(), "payload", values
     ) | WebhookEventDelivery.objects.filter(payload__contact__id__in=contact_ids)
     WebhookEventDelivery.objects.filter(pk__in=list(deliveries.values_list("pk", flat=True))).delete()
-    _containing(RealtimeEvent.objects.all(), "payload", values).delete()
-    for notification in _containing(Notification.objects.all(), "params", values):
-        Notification.objects.filter(pk=notification.pk).update(params=erasure.redact(notification.params))
+    containing(RealtimeEvent.objects.all(), "payload", values).delete()
+    redact_rows(containing(Notification.objects.all(), "params", values), erasure.redact, "params")
     exports = list(ContactExport.objects.filter(contact_id__in=contact_ids))
     names = [export.file.name for export in exports if export.file]
     export_storage = ContactExport._meta.get_field("file").storage

@@ -5,12 +5,11 @@ import io
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 from django.utils import translation
 from pypdf import PdfReader
 
 from analytics.reports import checks
-from analytics.reports.rendering import ExportContext, filename, human_seconds, render_csv, render_pdf, safe_cell
+from analytics.reports.rendering import ExportContext, filename, human_seconds, render_csv, render_pdf
 
 DATA = {
     "key": "overview",
@@ -85,11 +84,6 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_escaped():
     assert "-3" in cells  # a negative number stays a number
     assert not any(cell.startswith(("=", "+", "@")) for cell in cells)
     assert not any(cell.startswith("-") and cell != "-3" for cell in cells)
-
-
-@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"])
-def test_safe_cell_prefixes_every_formula_start(text):
-    assert safe_cell(text) == "'" + text
 
 
 def test_series_rows_are_dates_with_one_column_per_line():

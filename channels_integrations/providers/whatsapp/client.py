@@ -1,8 +1,8 @@
 """HTTP calls to the WhatsApp Cloud API (Meta's Graph API: the base URL is META_GRAPH_URL, so tests and `make run`
-talk to the simulator). Cloud API error codes (PROTOCOLS.md §5.4) become the connector exceptions, with sentences
-an agent can act on."""
+talk to the simulator). The request and the reading of its errors are meta.graph's (one protocol with Messenger and
+Instagram); here, what the Cloud API error codes (PROTOCOLS.md §5.4) mean as connector exceptions, with sentences an
+agent can act on."""
 
-import json
 import logging
 
 import requests
@@ -11,6 +11,10 @@ from django.utils.translation import gettext as _
 
 from channels_integrations.connector import AuthFailed, ConnectorError, RateLimited, SendRejected, TransientError
 from channels_integrations.http import platform_session
+from channels_integrations.providers.meta import graph
+from channels_integrations.providers.meta.graph import graph_url
+
+__all__ = ["call", "download", "graph_url", "raise_for", "rejection_sentence"]
 
 logger = logging.getLogger("tsunagu.whatsapp")
 
@@ -51,77 +55,30 @@ def rejection_sentence(code: int) -> str:
     return sentences.get(code, "")
 
 
-def graph_url(path: str) -> str:
-    return f"{settings.META_GRAPH_URL.rstrip('/')}/{settings.META_GRAPH_VERSION}/{path.lstrip('/')}"
-
-
-def _retry_after(response: requests.Response, code: int) -> float:
-    if response.headers.get("Retry-After", "").isdigit():
-        return float(response.headers["Retry-After"])
-    minutes = 0.0
-    for header in ("X-Business-Use-Case-Usage", "X-App-Usage"):
-        try:
-            usage = json.loads(response.headers.get(header) or "{}")
-        except ValueError:
-            continue
-        rows = [r for v in usage.values() if isinstance(v, list) for r in v] if isinstance(usage, dict) else []
-        for row in rows:
-            if isinstance(row, dict):
-                minutes = max(minutes, float(row.get("estimated_time_to_regain_access") or 0))
-    return minutes * 60 if minutes else RATE_CODES.get(code, 60.0)
-
-
-def raise_for(status: int, body: dict, response: requests.Response | None = None) -> None:
+def raise_for(error: graph.GraphError) -> None:
     """The connector exception for a Graph error answer (or a failed status's error)."""
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
-    code = int(error.get("code") or 0)
-    details = (error.get("error_data") or {}).get("details") if isinstance(error.get("error_data"), dict) else ""
-    original = details or error.get("error_user_msg") or error.get("message") or f"HTTP {status}"
-    if code in AUTH_CODES or status == 401:
-        raise AuthFailed(_("WhatsApp refused the access token (%(error)s).") % {"error": original}, code=str(code))
-    if code in RATE_CODES or status == 429:
+    code = str(error.code)
+    original = error.details or error.message
+    if error.code in AUTH_CODES or error.status == 401:
+        raise AuthFailed(_("WhatsApp refused the access token (%(error)s).") % {"error": original}, code=code)
+    if error.code in RATE_CODES or error.status == 429:
         raise RateLimited(
             _("WhatsApp's rate limit was reached (%(error)s).") % {"error": original},
-            retry_after=_retry_after(response, code) if response is not None else RATE_CODES.get(code, 60.0),
-            code=str(code),
+            retry_after=error.wait or RATE_CODES.get(error.code, 60.0),
+            code=code,
         )
-    if code in TRANSIENT_CODES or error.get("is_transient") is True or status >= 500:
-        raise TransientError(original, code=str(code))
-    sentence = rejection_sentence(code)
-    raise SendRejected(f"{sentence} ({code})" if sentence else f"{original} ({code})", code=str(code))
+    if error.code in TRANSIENT_CODES or error.transient or error.status >= 500:
+        raise TransientError(original, code=code)
+    sentence = rejection_sentence(error.code)
+    raise SendRejected(f"{sentence} ({code})" if sentence else f"{original} ({code})", code=code)
 
 
 def call(method: str, url: str, *, token: str, timeout=None, **kwargs) -> dict:
     """One Graph request; the JSON body, or AuthFailed / RateLimited / TransientError / SendRejected."""
-    try:
-        response = platform_session().request(
-            method,
-            url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout or settings.PLATFORM_HTTP_TIMEOUT,
-            **kwargs,
-        )
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise TransientError(f"WhatsApp could not be reached: {type(exc).__name__}") from exc
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {"data": body}
-    if response.status_code < 400 and "error" not in body:
-        return body
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
-    logger.warning(
-        "whatsapp %s %s → %s code=%s trace=%s",
-        method,
-        url.split("?")[0],
-        response.status_code,
-        error.get("code"),
-        error.get("fbtrace_id"),
-    )
-    raise_for(response.status_code, body, response)
-    raise AssertionError("unreachable")
+    body, error = graph.request(method, url, token=token, timeout=timeout, service="WhatsApp", logger=logger, **kwargs)
+    if error is not None:
+        raise_for(error)
+    return body
 
 
 def download(url: str, *, token: str, max_bytes: int) -> tuple[bytes, str]:

@@ -194,6 +194,10 @@ def customer(tenant_a, settings, tmp_path):
             url="https://hooks.example/x",
             payload={"contact": NAME, "text": TEXT},
         )
+        # A call whose ticket is gone (set null) is found by the name in its payload.
+        WebhookCall.objects.create(
+            organization=org, ticket=None, url="https://hooks.example/y", payload={"customer": {"name": NAME}}
+        )
         RuleRun.objects.create(
             organization=org,
             ticket=first.ticket,
