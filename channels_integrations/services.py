@@ -47,7 +47,7 @@ from core.db import commit_without_flush
 from core.errors import DomainError
 from core.models import Attempt, AttemptOutcome
 from core.redis_client import redis_client
-from core.retry import MAX_ATTEMPTS, attempt_record
+from core.retry import MAX_ATTEMPTS, attempt_record, is_outage
 
 logger = logging.getLogger("tsunagu.channels")
 
@@ -219,7 +219,9 @@ def events_process_pending(*, organization: Organization, connection_id: int) ->
                     claimed = [event.pk for event in events]
                     if events:
                         _apply_events(organization, events[0].connection, events)
-            except Exception:
+            except Exception as exc:
+                if is_outage(exc):  # not the events' fault: the task starts again when the outage ends
+                    raise
                 logger.exception(
                     "a batch of %d events on connection %s failed; one by one", len(claimed), connection_id
                 )
