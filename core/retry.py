@@ -37,9 +37,10 @@ def retry_delay(attempts: int, *, retry_after: float | None = None) -> int | Non
     return delay
 
 
-# Seconds between tries while our own database or Redis is unreachable: soon after a blip, then every 2 s; after
-# OUTAGE_GIVE_UP seconds of trying the error propagates (the task fails; its events wait for the sweeper).
-OUTAGE_SCHEDULE = (0.25, 0.5, 1.0, 2.0)
+# Seconds between tries while our own database or Redis is unreachable: soon after a blip, then every second (a
+# try is one connection attempt); after OUTAGE_GIVE_UP seconds of trying the error propagates (the task fails; its
+# events wait for the sweeper).
+OUTAGE_SCHEDULE = (0.25, 0.5, 1.0)
 OUTAGE_GIVE_UP = 300.0
 # SQLSTATEs of a database that is going away or not there yet (class 08: connection exception; 57P01-03: admin or
 # crash shutdown, cannot connect now; 53300: too many connections). Other operational errors (a deadlock, a
