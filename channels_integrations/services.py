@@ -89,8 +89,11 @@ def events_store(*, connection: ChannelConnection, items: list[tuple[str, bytes]
 
 
 # How long a wake-up stays claimed: while it is, further events of the connection queue no task (the one queued
-# will find them). A task lost with its worker leaves the claim until then; the sweeper catches anything left.
-WAKE_SECONDS = 30
+# will find them). A task lost with its worker, or with the worker's broker connection (a Redis restart: the claim
+# survives in the append-only file, the prefetched task returns only after the visibility timeout), leaves the claim
+# until then, and the events arriving meanwhile wait that long: hence seconds, not minutes. A queue longer than this
+# costs one extra (empty) task per connection and period. The sweeper catches anything left.
+WAKE_SECONDS = 5
 
 
 # When this process last made sure a connection's ingest was queued (monotonic time taken before asking Redis), by
