@@ -225,6 +225,7 @@ def _send(url: str, ids: wh.Ids, stop_at_fault) -> dict:
     def work() -> None:
         poster = HeaderPoster(url)
         retry_queue: list[tuple[float, int]] = []
+        last_used = time.monotonic()
         while True:
             retry_queue.sort()
             i = None
@@ -243,9 +244,12 @@ def _send(url: str, ids: wh.Ids, stop_at_fault) -> dict:
                 else:
                     break
             body, headers = plan[i]
+            if time.monotonic() - last_used > 2.0:
+                poster.close()  # uvicorn closes a keep-alive connection idle for 5 s (the quiet time between bursts)
             if not first_sent[i]:
                 first_sent[i], first_mono[i] = time.time(), time.monotonic()
             status = poster.post(body, headers)
+            last_used = time.monotonic()
             with answers_lock:
                 answers.append((time.monotonic(), status, poster.retry_after))
             if status == 200:
