@@ -47,7 +47,7 @@ from core.db import commit_without_flush
 from core.errors import DomainError
 from core.models import Attempt, AttemptOutcome
 from core.redis_client import redis_client
-from core.retry import MAX_ATTEMPTS, attempt_record
+from core.retry import MAX_ATTEMPTS, attempt_record, is_outage
 
 logger = logging.getLogger("tsunagu.channels")
 
@@ -89,8 +89,11 @@ def events_store(*, connection: ChannelConnection, items: list[tuple[str, bytes]
 
 
 # How long a wake-up stays claimed: while it is, further events of the connection queue no task (the one queued
-# will find them). A task lost with its worker leaves the claim until then; the sweeper catches anything left.
-WAKE_SECONDS = 30
+# will find them). A task lost with its worker, or with the worker's broker connection (a Redis restart: the claim
+# survives in the append-only file, the prefetched task returns only after the visibility timeout), leaves the claim
+# until then, and the events arriving meanwhile wait that long: hence seconds, not minutes. A queue longer than this
+# costs one extra (empty) task per connection and period. The sweeper catches anything left.
+WAKE_SECONDS = 5
 
 
 # When this process last made sure a connection's ingest was queued (monotonic time taken before asking Redis), by
@@ -219,7 +222,9 @@ def events_process_pending(*, organization: Organization, connection_id: int) ->
                     claimed = [event.pk for event in events]
                     if events:
                         _apply_events(organization, events[0].connection, events)
-            except Exception:
+            except Exception as exc:
+                if is_outage(exc):  # not the events' fault: the task starts again when the outage ends
+                    raise
                 logger.exception(
                     "a batch of %d events on connection %s failed; one by one", len(claimed), connection_id
                 )

@@ -19,7 +19,7 @@ from accounts.roles import Capability
 from channels_integrations import services  # the module, not its names: services queue these tasks
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from core.errors import DomainError
-from core.retry import retry_delay
+from core.retry import is_outage, retry_delay
 from core.task_base import TenantTask
 
 logger = logging.getLogger("tsunagu.channels")
@@ -43,13 +43,16 @@ def agent_activity(*, organization, connection_id: int, thread_key: str, activit
     return "done"
 
 
-@shared_task(base=TenantTask, name="channels.ingest_event", acks_late=True)
+@shared_task(base=TenantTask, name="channels.ingest_event", acks_late=True, resume_after_outage=True)
 def ingest_event(*, organization, event_id: int) -> str:
-    """Process one stored raw event; on failure record the attempt and schedule the next one (core.retry)."""
+    """Process one stored raw event; on failure record the attempt and schedule the next one (core.retry). An
+    outage of the database or Redis is no attempt of the event's: TenantTask runs the body again once it ends."""
     started = timezone.now()
     try:
         return services.event_process(organization=organization, event_id=event_id)
     except Exception as exc:
+        if is_outage(exc):
+            raise
         logger.exception("processing event %s failed", event_id)
         event = services.event_failed(
             organization=organization, event_id=event_id, error=f"{type(exc).__name__}: {exc}", started_at=started
@@ -64,11 +67,13 @@ def ingest_event(*, organization, event_id: int) -> str:
         return "retrying"
 
 
-@shared_task(base=TenantTask, name="channels.ingest_pending", acks_late=True)
+@shared_task(base=TenantTask, name="channels.ingest_pending", acks_late=True, resume_after_outage=True)
 def ingest_pending(*, organization, connection_id: int) -> int:
     """Process the connection's received events in batches (queued by `ingest_wake` when webhooks arrive), and
     once more after `ingest_linger` for the events whose wake-up was covered by this one. Events of a batch that
-    failed are processed one by one, each with its own retries, and a new task takes the rest."""
+    failed are processed one by one, each with its own retries, and a new task takes the rest. A database or Redis
+    outage met anywhere here starts the task again once it ends (TenantTask): a batch is one transaction, so its
+    events are either processed and marked or still received, never half done."""
 
     connection_uuid = ChannelConnection.objects.filter(pk=connection_id).values_list("uuid", flat=True).first()
     if connection_uuid is None:

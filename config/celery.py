@@ -1,10 +1,12 @@
 """The Celery application. Tasks take ids, never model instances; `core.task_base.TenantTask` hands a task its
 organization (from the `organization_id` keyword) inside that organization's scope."""
 
+import functools
 import os
 
 from celery import Celery
 from celery.signals import task_postrun, worker_init, worker_process_init
+from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -12,7 +14,26 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("tsunagu")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("inbound", "outbound", "default", "analytics")]
+# A broker (Redis) restart must not end the worker: it reconnects for as long as it takes (Celery's default gives up
+# after 100 tries, a few minutes at the pace below), at startup too.
+app.conf.broker_connection_retry = True
+app.conf.broker_connection_retry_on_startup = True
+app.conf.broker_connection_max_retries = None
+app.conf.worker_consumer = "config.celery:Consumer"
 app.autodiscover_tasks()
+
+# Seconds between the worker's tries to reach the broker again: Celery waits 2, 4, 6 … up to 30 s, so a Redis
+# restart of 2 s cost 6 s before tasks flowed again; one try per second at most costs Redis nothing.
+RECONNECT_INTERVALS = {"interval_start": 0.25, "interval_step": 0.25, "interval_max": 1.0}
+
+
+class Consumer(CeleryConsumer):
+    """Celery's consumer, reconnecting to the broker after RECONNECT_INTERVALS rather than Celery's fixed 2 s steps
+    (its `ensure_connection` call takes no intervals from the settings)."""
+
+    def ensure_connected(self, conn):
+        conn.ensure_connection = functools.partial(conn.ensure_connection, **RECONNECT_INTERVALS)
+        return super().ensure_connected(conn)
 
 
 @worker_init.connect

@@ -1,14 +1,21 @@
 """The one retry policy for everything that may fail and be tried again: processing a received platform event,
 sending a reply or a post through a platform, calling a rule's webhook. One backoff schedule, every attempt kept
 (`attempt_record`, shown where the item is shown), and after the last attempt a dead letter that a person can
-inspect and replay."""
+inspect and replay.
+
+An outage of our own database or Redis (a restart, a failover, a dropped connection) is no fault of the item: it
+counts no attempt. The work is tried again in the same process after OUTAGE_SCHEDULE's short waits, so it resumes
+within seconds of the end of the outage (`is_outage`, `outage_delay`; core.task_base applies them to tasks)."""
 
 from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Model
 from django_scopes import scopes_disabled
+from kombu.exceptions import OperationalError as BrokerUnreachable
+from redis.exceptions import ConnectionError as RedisUnreachable
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from core.models import Attempt
 
@@ -28,6 +35,38 @@ def retry_delay(attempts: int, *, retry_after: float | None = None) -> int | Non
     if retry_after:
         delay = max(delay, min(int(retry_after + 0.999), MAX_WAIT))
     return delay
+
+
+# Seconds between tries while our own database or Redis is unreachable: soon after a blip, then every second (a
+# try is one connection attempt); after OUTAGE_GIVE_UP seconds of trying the error propagates (the task fails; its
+# events wait for the sweeper).
+OUTAGE_SCHEDULE = (0.25, 0.5, 1.0)
+OUTAGE_GIVE_UP = 300.0
+# SQLSTATEs of a database that is going away or not there yet (class 08: connection exception; 57P01-03: admin or
+# crash shutdown, cannot connect now; 53300: too many connections). Other operational errors (a deadlock, a
+# statement timeout) belong to the item and take the retry schedule above.
+_OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says our database or Redis (cache, broker) cannot be reached right now, rather than that the
+    work itself failed."""
+    if isinstance(exc, RedisUnreachable | RedisTimeout | BrokerUnreachable):  # BusyLoadingError (AOF) included
+        return True
+    if isinstance(exc, InterfaceError):  # "connection already closed"
+        return True
+    if isinstance(exc, OperationalError):
+        sqlstate = getattr(exc.__cause__, "sqlstate", None)
+        return sqlstate is None or sqlstate.startswith(_OUTAGE_SQLSTATES)  # None: refused, lost, closed mid-query
+    return False
+
+
+def outage_delay(tries: int, *, waited: float) -> float | None:
+    """Seconds before trying again after `tries` tries met an outage, `waited` seconds since the first; None once
+    OUTAGE_GIVE_UP has passed."""
+    if waited >= OUTAGE_GIVE_UP:
+        return None
+    return OUTAGE_SCHEDULE[min(max(tries, 1), len(OUTAGE_SCHEDULE)) - 1]
 
 
 def attempt_record(
