@@ -213,6 +213,7 @@ def run() -> list[dict]:
 
     organization, team, conn, agents = _setup()
     with _Browsers(organization, agents):
+        _decision_queries(organization, team, conn)  # the first of a process also fills Django's caches
         queries, inside = _decision_queries(organization, team, conn)
     setting = (
         f"one round-robin team of {AGENTS} online agents (channel granted to the team, capacity not binding), "
