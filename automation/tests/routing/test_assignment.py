@@ -430,6 +430,79 @@ def test_concurrent_drains_of_one_queue_assign_each_ticket_once(tenant_a):
         assert TicketEvent.objects.filter(kind=TicketEventKind.ASSIGNMENT).count() == 25
 
 
+@pytest.mark.django_db(transaction=True)
+def test_threads_routing_into_one_team_fill_it_in_turn_and_never_over_capacity(tenant_a):
+    # Given five agents with room for six open tickets each (30 in all), one of them already holding two
+    conn = connection(tenant_a)
+    agents = _agents(tenant_a, 5)
+    team = _team(tenant_a, agents, grant=[conn], default_capacity=6)
+    _tickets(tenant_a, conn, 2, assignee=agents[2], status=TicketStatus.OPEN)
+    tickets = _tickets(tenant_a, conn, 40)
+
+    # When eight threads route the 40 new tickets into the team at the same moment
+    results, errors = _in_threads(tenant_a, [_route_job(tenant_a, t, team) for t in tickets], threads=8)
+
+    # Then nobody is over capacity and every agent is full: 28 tickets assigned, each exactly once; 12 wait
+    assert errors == []
+    assert len(results) == 40 and sum(r is not None for r in results) == 28
+    assert _load(tenant_a) == {a.pk: 6 for a in agents}
+    with tenant_a.scope():
+        assigned = list(
+            TicketEvent.objects.filter(kind=TicketEventKind.ASSIGNMENT, ticket__in=tickets)
+            .order_by("pk")
+            .values_list("ticket_id", "new")
+        )
+        assert len(assigned) == 28 and len({ticket_id for ticket_id, _user in assigned}) == 28
+        assert Ticket.objects.filter(pk__in=[t.pk for t in tickets], assignee__isnull=True).count() == 12
+    # And the decisions, serialised by the team's lock, went round: each run of five has five different agents
+    # until the one who started with two tickets is full (the last round leaves them out).
+    order = [user_id for _ticket_id, user_id in assigned]
+    for start in range(0, 20, 5):
+        assert len(set(order[start : start + 5])) == 5, order
+    assert Counter(order[20:]) == {a.pk: 2 for a in agents if a != agents[2]}, order
+
+
+def _decision_queries(tenant, team, conn) -> list[str]:
+    """The statements one routing decision sends, from its transaction to its real-time events after commit."""
+    ticket = _tickets(tenant, conn, 1)[0]
+    with CaptureQueriesContext(db_connection) as ctx:
+        assert _route(tenant, ticket, team) is not None
+    return [q["sql"] for q in ctx.captured_queries]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_costs_the_same_few_queries_whatever_the_number_of_agents_and_tickets(tenant_a):
+    # Given a team that asks for presence, of two online agents, one ticket already assigned
+    conn = connection(tenant_a)
+    agents = _agents(tenant_a, 2)
+    team = _team(tenant_a, agents, grant=[conn], require_online=True, default_capacity=100)
+    for user in agents:
+        presence.online_touch(tenant_a.organization.pk, user.pk, "tab")
+    _route(tenant_a, _tickets(tenant_a, conn, 1)[0], team)
+    small = _decision_queries(tenant_a, team, conn)
+
+    # When the team grows to twelve agents with grants of their own, skills and many open tickets
+    more = _agents(tenant_a, 10, skill_languages=["ja"])
+    with tenant_a.scope():
+        team.group.user_set.add(*more)
+        account_services.connection_access_set(
+            organization=tenant_a.organization, actor=tenant_a.users["owner"], connection=conn, users=more[:5]
+        )
+        Team.objects.filter(pk=team.pk).update(match_skills=True)
+        team.refresh_from_db()
+    for user in more:
+        presence.online_touch(tenant_a.organization.pk, user.pk, "tab")
+        _tickets(tenant_a, conn, 3, assignee=user, status=TicketStatus.OPEN)
+    large = _decision_queries(tenant_a, team, conn)
+
+    # Then a decision sends the same statements: in its transaction the ticket's lock, the decision (team and
+    # candidate locks, open counts, channel access), the writes and the notification; then its real-time events
+    assert len(large) == len(small), "\n".join(large)
+    in_transaction = large[large.index("BEGIN") + 1 : large.index("COMMIT")]
+    assert len(in_transaction) == 5, "\n".join(in_transaction)
+    assert len(large) <= 16, "\n".join(large)
+
+
 # --- the team page ------------------------------------------------------------------------------------------------
 
 
