@@ -47,9 +47,9 @@ from accounts.models import (
     Team,
     User,
 )
-from accounts.permissions import VIEW_CONNECTION
 from accounts.roles import Capability
 from automation.routing import tasks as routing_tasks  # the module, not its names: the tasks call assignment
+from channels_integrations.permissions import granted_params, granted_sql
 from channels_integrations.registry import has_connector
 from core import realtime
 from core.errors import DomainError, NotAllowed
@@ -218,24 +218,13 @@ _DECIDE_SQL = [
         JOIN {User._meta.db_table} u ON u.id = m.user_id JOIN {Role._meta.db_table} r ON r.id = m.role_id
         WHERE {_candidates_where()}
         ORDER BY m.id FOR NO KEY UPDATE OF m""",
-    # What the decision needs of each candidate. The channel check is `members_who_see_connection`'s, inlined to
-    # save its round trip: tickets.view_all, or the connection granted to the member or to one of their teams.
-    f"""WITH perm AS (
-            SELECT p.id FROM auth_permission p JOIN django_content_type ct ON ct.id = p.content_type_id
-            WHERE ct.app_label = %(perm_app)s AND p.codename = %(perm_codename)s
-        )
-        SELECT m.id, m.user_id, u.email, u.name, m.capacity, m.last_assigned_at, m.skill_languages, m.skill_platforms,
+    # What the decision needs of each candidate, with whether they may see the ticket's channel: tickets.view_all,
+    # or the connection granted to them or to one of their teams (`granted_sql`, the permissions module's).
+    f"""SELECT m.id, m.user_id, u.email, u.name, m.capacity, m.last_assigned_at, m.skill_languages, m.skill_platforms,
             (SELECT count(*) FROM {Ticket._meta.db_table} t
              WHERE t.organization_id = m.organization_id AND t.assignee_id = m.user_id
                AND t.status = ANY(%(open_statuses)s) AND t.merged_into_id IS NULL),
-            %(view_all)s = ANY(r.capabilities)
-            OR EXISTS (SELECT 1 FROM guardian_userobjectpermission up
-                       WHERE up.user_id = m.user_id AND up.object_pk = %(connection)s
-                         AND up.permission_id IN (SELECT id FROM perm))
-            OR EXISTS (SELECT 1 FROM {_USER_GROUPS} ug
-                       JOIN guardian_groupobjectpermission gp ON gp.group_id = ug.group_id
-                       WHERE ug.user_id = m.user_id AND gp.object_pk = %(connection)s
-                         AND gp.permission_id IN (SELECT id FROM perm))
+            %(view_all)s = ANY(r.capabilities) OR {granted_sql("m.user_id")}
         FROM {_MEMBERSHIP} m
         JOIN {User._meta.db_table} u ON u.id = m.user_id JOIN {Role._meta.db_table} r ON r.id = m.role_id
         WHERE {_candidates_where()}
@@ -283,7 +272,6 @@ def _decide(*, organization: Organization, team: Team, ticket: Ticket, online: s
     Cost: (2), (3) and the read of the candidates go to PostgreSQL in one round trip, whatever the number of agents
     or tickets; presence is one Redis read; the turn is written with the assignment (`_assign`). Presence is not
     part of the lock statement: locking an offline member too is harmless and keeps presence out of the locks."""
-    app_label, codename = VIEW_CONNECTION.split(".")
     team_rows, locked_rows, rows = _statements(
         _DECIDE_SQL,
         {
@@ -294,9 +282,7 @@ def _decide(*, organization: Organization, team: Team, ticket: Ticket, online: s
             "work": Capability.TICKETS_WORK,
             "view_all": Capability.TICKETS_VIEW_ALL,
             "open_statuses": [str(s) for s in OPEN_STATUSES],
-            "connection": str(ticket.connection_id),
-            "perm_app": app_label,
-            "perm_codename": codename,
+            **granted_params(ticket.connection_id),
         },
     )
     if not team_rows:
