@@ -1226,12 +1226,38 @@ def _named_procs(prefix: str) -> list:
     return [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith(prefix)]
 
 
+def _server_procs(prefix: str, url: str) -> list:
+    """The server listening on `url`'s port (the postmaster and its backends, or redis-server), not another
+    instance on the machine (another bench may run its own PostgreSQL); every process named so when the port is
+    not found."""
+    from urllib.parse import parse_qs
+
+    parts = urlparse(url)
+    socket_dir = (parse_qs(parts.query).get("host") or [""])[0]  # a Unix socket's directory (embedded servers)
+    named = _named_procs(prefix)
+    for p in named:
+        try:
+            if socket_dir:
+                if p.parent() is not None and (p.parent().name() or "").startswith(prefix):
+                    continue  # a backend: its postmaster names the directory
+                found = any(socket_dir in arg for arg in p.cmdline())
+            else:
+                found = any(
+                    c.status == psutil.CONN_LISTEN and c.laddr.port == parts.port for c in p.net_connections("inet")
+                )
+            if found:
+                return [p, *p.children(recursive=True)]
+        except psutil.Error:
+            continue
+    return named
+
+
 def _memory_snapshot(processes: Processes) -> dict[str, tuple[float, float]]:
-    """(RSS, PSS) MB of every process of the stack: ours by process tree, PostgreSQL and Redis by name (every
-    backend of the shared server, the other engineers' too)."""
+    """(RSS, PSS) MB of every process of the stack: ours by process tree, PostgreSQL and Redis as the servers the
+    bench uses (shared with the other engineers: their backends and data count too)."""
     snapshot = {name: _tree_memory(p.pid) for name, p in processes.running.items()}
-    snapshot["postgres"] = _memory_of(_named_procs("postgres"))
-    snapshot["redis"] = _memory_of(_named_procs("redis"))
+    snapshot["postgres"] = _memory_of(_server_procs("postgres", os.environ["DATABASE_URL"]))
+    snapshot["redis"] = _memory_of(_server_procs("redis", os.environ["REDIS_URL"]))
     return snapshot
 
 
