@@ -22,6 +22,7 @@ from automation.models import AutoResponse, AutoResponseKind, AutoResponseSent
 from automation.setup_cache import cached_setup
 from automation.sla.calendar import default_calendar_spec, is_open, spec_for
 from channels_integrations.models import ChannelConnection
+from core.batch_reads import cached
 from core.errors import DomainError
 from tickets.canned import pick_variant, render_canned
 from tickets.models import CannedResponse, Contact, Direction, Message, MessageKind, Ticket
@@ -58,9 +59,14 @@ def send_canned_automatically(
 
 
 def _own_account(connection: ChannelConnection, contact: Contact, author_external_id: str) -> bool:
-    """Is the author one of the organization's own connected accounts?"""
-    own = set(ChannelConnection.objects.values_list("external_account_id", flat=True))
-    own_lower = {value.lower() for value in own if value}
+    """Is the author one of the organization's own connected accounts? (Read once per ingest batch: every new
+    conversation of the batch asks.)"""
+    own_lower = cached(
+        ("own_accounts", connection.organization_id),
+        lambda: {
+            value.lower() for value in ChannelConnection.objects.values_list("external_account_id", flat=True) if value
+        },
+    )
     return author_external_id.lower() in own_lower or bool(contact.email and contact.email.lower() in own_lower)
 
 

@@ -10,7 +10,7 @@ from automation.autoreplies import auto_respond
 from automation.crisis import crisis_check
 from automation.models import RuleTrigger
 from automation.routing.assignment import agent_queues_drain_later, ticket_route
-from automation.rules.engine import run_rules
+from automation.rules.engine import run_message_rules, run_rules
 from automation.sla.clocks import (
     sla_agent_reply,
     sla_clear,
@@ -38,6 +38,10 @@ SLA_FIELDS = (
     "team_id",
 )
 
+# Rule actions that leave the SLA_FIELDS of the ticket row as the engine's instance has them (assignee, team and
+# status are copied back onto it by the actions; routing changes no clock; tags and notes touch none of them).
+_INSTANCE_KEEPS_SLA = {"assign_team", "assign_agent", "add_tags", "remove_tags", "add_note", "notify", "webhook"}
+
 
 class Automation(TicketAutomation):
     def analyze(self, text: str):
@@ -49,17 +53,12 @@ class Automation(TicketAutomation):
     def message_received(self, *, organization, ticket, message, how, previous_status, author_id) -> None:
         """On the locked ticket, all or nothing with the ingest: the rules, the SLA clocks, the channel's
         auto-response, the crisis check."""
-        runs = []
-        if how == "created":
-            runs += run_rules(
-                organization=organization, trigger=RuleTrigger.TICKET_CREATED, ticket=ticket, message=message
-            )
-        runs += run_rules(
-            organization=organization, trigger=RuleTrigger.MESSAGE_RECEIVED, ticket=ticket, message=message
-        )
+        runs = run_message_rules(organization=organization, ticket=ticket, message=message, created=how == "created")
         # Rule actions save through the ticket services, on their own copy of the row: read it again only if one
-        # acted.
-        locked = Ticket.objects.select_for_update().get(pk=ticket.pk) if runs else ticket
+        # may have changed what the instance does not follow (the SLA fields, when a rule applied a policy or
+        # changed the status or priority).
+        reread = any(result.get("type") not in _INSTANCE_KEEPS_SLA for run in runs for result in run.actions)
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk) if reread else ticket
         if how == "created":
             if locked.sla_policy_id is None:  # else a rule applied a policy already
                 sla_start(organization=organization, ticket=locked)

@@ -4,9 +4,11 @@ per batch instead of one per kind of setup. Loading it took a quarter of a batch
 batch's fixed cost sets how long messages wait for the next batch. A named fast path of the ingest (README)."""
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
+from django.conf import settings
 from django.db import connection
 
 from core.batch_reads import cached
@@ -36,10 +38,16 @@ _VERSIONS = "coalesce((SELECT md5(string_agg(ctid::text || xmin::text, ',' ORDER
 _FINGERPRINT_SQL = "SELECT concat_ws('|', {})".format(
     ", ".join(_VERSIONS.format(table, where) for table, where in _SETUP_ROWS)
 )
-_MAX_KEPT = 2000  # entries (organizations × kinds of setup) one process keeps before starting afresh
+# Entries (organizations × kinds of setup) one process keeps, least recently used dropped first: memory does not
+# grow with the number of organizations a worker serves. AUTOMATION_SETUP_CACHE_ENTRIES overrides it.
+_MAX_KEPT = 2000
 
-_kept: dict[Hashable, tuple[str, object]] = {}
+_kept: OrderedDict[Hashable, tuple[str, object]] = OrderedDict()
 _kept_lock = threading.Lock()
+
+
+def max_kept() -> int:
+    return max(int(getattr(settings, "AUTOMATION_SETUP_CACHE_ENTRIES", _MAX_KEPT)), 1)
 
 
 def setup_fingerprint(organization_id: int) -> str:
@@ -61,14 +69,18 @@ def cached_setup(organization_id: int, key: Hashable, load: Callable[[], T]) -> 
 
     def load_kept() -> T:
         fingerprint = setup_fingerprint(organization_id)
-        held = _kept.get(full_key)
-        if held is not None and held[0] == fingerprint:
-            return held[1]
+        with _kept_lock:
+            held = _kept.get(full_key)
+            if held is not None and held[0] == fingerprint:
+                _kept.move_to_end(full_key)
+                return held[1]
         value = load()
         with _kept_lock:
-            if len(_kept) >= _MAX_KEPT:
-                _kept.clear()
             _kept[full_key] = (fingerprint, value)
+            _kept.move_to_end(full_key)
+            limit = max_kept()
+            while len(_kept) > limit:
+                _kept.popitem(last=False)
         return value
 
     return cached(full_key, load_kept)

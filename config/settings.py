@@ -410,6 +410,9 @@ INGEST_WAKE_DEBOUNCE = float(os.environ.get("INGEST_WAKE_DEBOUNCE", "0.05"))
 # How long a process remembers which connections a webhook's page id names (channels_integrations/webhooks.py). Off in
 # tests: their rolled-back connections would be remembered across tests.
 WEBHOOK_ACCOUNT_MEMORY_SECONDS = float(os.environ.get("WEBHOOK_ACCOUNT_MEMORY_SECONDS", "0" if TESTING else "5"))
+# Automation setups (compiled rules, auto-responses, SLA policies…) one process keeps, least recently used dropped
+# first (automation/setup_cache.py): a process's memory does not grow with the number of organizations it serves.
+AUTOMATION_SETUP_CACHE_ENTRIES = int(os.environ.get("AUTOMATION_SETUP_CACHE_ENTRIES", "2000"))
 # How long what only operators read is kept (pruned hourly by beat): processed raw platform events, the attempt log of
 # everything retried (core.retry), and delivered real-time events (a browser away longer reloads instead of replaying).
 INBOUND_EVENT_RETENTION_DAYS = int(os.environ.get("INBOUND_EVENT_RETENTION_DAYS", "30"))

@@ -5,6 +5,7 @@ Rules are compiled once per change and kept per process; the fingerprint of the 
 (automation.setup_cache, one query per ingest batch) tells a process that its copy is stale. Facts are loaded only for
 the fields some rule of the trigger reads."""
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from automation.models import Rule, RuleRun, RuleTrigger
 from automation.rules import actions as rule_actions
+from automation.rules.actions import SPAM_TAG
 from automation.rules.compiler import Facts, Predicate, TextIndex, compile_conditions, fields_used
 from automation.rules.schema import References, validate_rule
 from automation.setup_cache import cached_setup
@@ -161,32 +163,122 @@ def run_rules(
     if not rules:
         return []
     needed = frozenset().union(*(rule.fields for rule in rules))
-    changed = frozenset(changed)
     facts = build_facts(
         organization=organization, ticket=ticket, message=message, needed=needed, changed=changed, now=now
     )
+    return _run(organization, trigger, rules, ticket, message, frozenset(changed), dedupe_key, now, facts, needed)[0]
+
+
+def run_message_rules(*, organization: Organization, ticket: Ticket, message: Message, created: bool) -> list[RuleRun]:
+    """A customer message's rules: "ticket created" ones first when it opened the ticket, then "message received"
+    ones; the facts are loaded once for both passes (what the rules read of the contact and the ticket's history
+    does not change in between) and kept current as rules act."""
+    rules = ruleset(organization)
+    passes = ([RuleTrigger.TICKET_CREATED] if created else []) + [RuleTrigger.MESSAGE_RECEIVED]
+    passes = [(trigger, rules.rules(trigger)) for trigger in passes if rules.rules(trigger)]
+    if not passes:
+        return []
+    needed = frozenset().union(*(rule.fields for _, found in passes for rule in found))
+    facts = build_facts(organization=organization, ticket=ticket, message=message, needed=needed)
+    runs = []
+    for trigger, found in passes:
+        acted, facts = _run(organization, trigger, found, ticket, message, frozenset(), "", None, facts, needed)
+        runs += acted
+    return runs
+
+
+# Actions after which the engine's ticket instance holds every field the facts read (actions._copy keeps status,
+# priority, assignee and team current) and whose tag changes the engine can follow from the action's result.
+_TAG_ACTIONS = {"add_tags", "remove_tags", "mark_spam"}
+_INSTANCE_CURRENT = {
+    "assign_agent",
+    "assign_team",
+    "set_priority",
+    "set_status",
+    "apply_sla",
+    "auto_reply",
+    "add_note",
+    "notify",
+    "escalate",
+    "webhook",
+    "skip_survey",
+    *_TAG_ACTIONS,
+}
+
+
+def _after_actions(facts: Facts, ticket: Ticket, results: list[dict], needed: frozenset[str]) -> Facts | None:
+    """The facts once a rule's actions ran, from the ticket instance and the actions' results (no query); None
+    when they cannot be known that way (an unknown or failed tag action): then they are loaded again."""
+    tags = set(facts.ticket_tags)
+    for result in results:
+        kind = result.get("type")
+        if kind not in _INSTANCE_CURRENT or (kind in _TAG_ACTIONS and not result.get("ok")):
+            return None
+        if not result.get("ok"):
+            continue
+        if kind == "add_tags":
+            tags |= set(result.get("tags", ()))
+        elif kind == "remove_tags":
+            tags -= set(result.get("tags", ()))
+        elif kind == "mark_spam":
+            tags.add(SPAM_TAG)
+    return dataclasses.replace(
+        facts,
+        status=ticket.status,
+        priority=ticket.priority,
+        assignee_id=ticket.assignee_id,
+        team_id=ticket.team_id,
+        status_changed_at=ticket.status_changed_at,
+        ticket_tags=frozenset(tags) if "ticket.tags" in needed else frozenset(),
+    )
+
+
+def _run(
+    organization: Organization,
+    trigger: str,
+    rules: list[CompiledRule],
+    ticket: Ticket,
+    message: Message | None,
+    changed: frozenset[str],
+    dedupe_key: str,
+    now: datetime | None,
+    facts: Facts,
+    needed: frozenset[str],
+) -> tuple[list[RuleRun], Facts]:
+    """One pass of `rules` over `facts` (loaded for `needed`, which covers what these rules read); returns the runs
+    and the facts as they stand after it."""
     runs = []
     for rule in rules:
         if not _matches(rule, facts):
             continue
-        run = _record_run(organization, rule, ticket, trigger, dedupe_key)
-        if run is None:
-            continue  # this rule already acted on this ticket for this key
+        if dedupe_key:
+            run = _record_run(organization, rule, ticket, trigger, dedupe_key)
+            if run is None:
+                continue  # this rule already acted on this ticket for this key
+        else:
+            # Nothing to claim (only keyed runs are unique): the log is written once, with what the actions did,
+            # for the whole pass below — one INSERT instead of a savepoint, an INSERT and an UPDATE per rule.
+            run = RuleRun(
+                organization=organization, ticket=ticket, rule_id=rule.pk, rule_name=rule.name, trigger=trigger
+            )
         results = [
             rule_actions.perform(organization=organization, rule=rule, ticket=ticket, action=action, message=message)
             for action in rule.actions
         ]
         run.actions = results
-        run.save(update_fields=["actions"])
+        if run.pk is not None:
+            run.save(update_fields=["actions"])
         runs.append(run)
         if rule.stop_processing:
             break
-        facts = build_facts(
+        facts = _after_actions(facts, ticket, results, needed) or build_facts(
             organization=organization, ticket=ticket, message=message, needed=needed, changed=changed, now=now
         )
+    if not dedupe_key and runs:
+        RuleRun.objects.bulk_create(runs)
     if runs:
         logger.info("ticket %s: %s rule(s) acted on %s", ticket.pk, len(runs), trigger)
-    return runs
+    return runs, facts
 
 
 def _matches(rule: CompiledRule, facts: Facts) -> bool:
