@@ -274,24 +274,24 @@ def state_key_expression():
     )
 
 
+def scheduled_candidate_query(rule: CompiledRule, now: datetime):
+    """The ids of the active tickets `rule` may act on at `now`: those its filter (`compiler.condition_filter`: the
+    time conditions and the ticket's columns, served by the partial indexes on active tickets) lets through and on
+    which it has not acted in their current state (no RuleRun with their state key)."""
+    tickets = Ticket.objects.filter(status__in=ACTIVE_STATUSES, merged_into__isnull=True)
+    restriction = condition_filter(rule.conditions, now)
+    if restriction is not None:
+        tickets = tickets.filter(restriction)
+    fired = RuleRun.objects.filter(rule_id=rule.pk, ticket_id=OuterRef("pk"), dedupe_key=OuterRef("state"))
+    return tickets.annotate(state=state_key_expression()).filter(~Exists(fired)).order_by().values_list("pk", flat=True)
+
+
 def scheduled_candidates(*, rules: list[CompiledRule], now: datetime) -> list[int]:
-    """The ids of the organization's active tickets that some time-based rule may act on at `now`: per rule, the
-    tickets its filter (`compiler.condition_filter`: the time conditions and the ticket's columns, served by the
-    partial indexes on active tickets) lets through and on which it has not acted in their current state (no
-    RuleRun with their state key). A superset of what the rules match: the compiled predicates decide."""
-    active = Ticket.objects.filter(status__in=ACTIVE_STATUSES, merged_into__isnull=True)
+    """The ids of the active tickets some time-based rule may act on at `now`, in order: a superset of what the
+    rules match (the compiled predicates decide), one query per rule."""
     ids: set[int] = set()
     for rule in rules:
-        restriction = condition_filter(rule.conditions, now)
-        tickets = active if restriction is None else active.filter(restriction)
-        fired = RuleRun.objects.filter(rule_id=rule.pk, ticket_id=OuterRef("pk"), dedupe_key=OuterRef("state"))
-        ids.update(
-            tickets.annotate(state=state_key_expression())
-            .filter(~Exists(fired))
-            .order_by()
-            .values_list("pk", flat=True)
-            .iterator(chunk_size=SCHEDULED_BATCH * 5)
-        )
+        ids.update(scheduled_candidate_query(rule, now).iterator(chunk_size=SCHEDULED_BATCH * 5))
     return sorted(ids)
 
 
