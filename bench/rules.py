@@ -261,9 +261,9 @@ def run() -> list[dict]:
 #   in Python, without acting) measured on the same data;
 # * `sla.scan_pass`: `monitor.sla_scan` over every due ticket (target 5 s).
 
-SCALE_TICKETS = 3000 if SMOKE else int(os.environ.get("BENCH_SCALE_TICKETS", "1000000"))
+SCALE_TICKETS = int(os.environ.get("BENCH_SCALE_TICKETS", "3000" if SMOKE else "1000000"))
 SCALE_CONTACTS = 100 if SMOKE else 20000
-SLA_DUE = 50 if SMOKE else int(os.environ.get("BENCH_SLA_DUE", "1000"))
+SLA_DUE = int(os.environ.get("BENCH_SLA_DUE", "50" if SMOKE else "1000"))
 OLD_CAP = 2000  # active tickets the time-based pass looked at before issue 22
 ACTIVE_EVERY = 5  # one ticket in five is active
 
@@ -509,8 +509,14 @@ def _scale_seed(organization) -> float:
     from tickets.models import Contact, Ticket
 
     with scope(organization=organization):
-        if Ticket.objects.exists():
-            return 0.0
+        existing = Ticket.objects.count()
+    if existing == SCALE_TICKETS:
+        return 0.0
+    if existing:
+        raise SystemExit(
+            f"the bench organization bench-rules-scale holds {existing} tickets, not {SCALE_TICKETS}: run `make bench "
+            "RESET=1` (a seed stopped half-way, or BENCH_SCALE_TICKETS changed)"
+        )
     started = time.perf_counter()
     with scope(organization=organization), transaction.atomic():
         owner = Membership.objects.filter(role__key="owner").select_related("user").first().user
