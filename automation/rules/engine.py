@@ -23,6 +23,7 @@ from automation.rules.compiler import Facts, Predicate, TextIndex, compile_condi
 from automation.rules.schema import References, validate_rule
 from automation.setup_cache import cached_setup
 from automation.sla.calendar import default_calendar_spec, is_open
+from core import realtime
 from tickets.models import ACTIVE_STATUSES, Direction, Message, MessageKind, Ticket
 
 logger = logging.getLogger("tsunagu.rules")
@@ -348,10 +349,12 @@ def run_scheduled_rules(*, organization: Organization, now: datetime | None = No
             batch = batch.prefetch_related("tags")
         if "contact.first_contact" in needed:
             batch = batch.annotate(returning=Exists(earlier))
-        for ticket in batch:
-            facts = _scheduled_facts(ticket, needed, now, in_hours)
-            if any(_matches(rule, facts) for rule in rules):
-                acted += _run_scheduled_on(organization, ticket.pk, now)
+        # The batch's real-time events (rule actions) are written and sent together, not one transaction each.
+        with realtime.batched():
+            for ticket in batch:
+                facts = _scheduled_facts(ticket, needed, now, in_hours)
+                if any(_matches(rule, facts) for rule in rules):
+                    acted += _run_scheduled_on(organization, ticket.pk, now)
     return acted
 
 

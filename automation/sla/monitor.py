@@ -10,8 +10,9 @@ from django.db.models import Q
 from django.utils import timezone, translation
 
 from automation.models import RuleTrigger, SlaEvent, SlaEventKind
-from automation.rules.engine import run_rules
+from automation.rules.engine import RuleSet, ruleset, run_rules
 from automation.sla.clocks import sla_check
+from core import realtime
 from tickets.events import publish_ticket
 from tickets.models import SlaMetric, Ticket
 from tickets.notifications import notify_about_ticket
@@ -43,7 +44,9 @@ def sla_scan(*, organization, now=None, limit: int = SCAN_BATCH, budget: float |
         rows = list(due.order_by("sla_check_at", "pk").values_list("sla_check_at", "pk")[:limit])
         if not rows:
             break
-        recorded += _scan_batch(organization, [pk for _at, pk in rows], now)
+        # The batch's real-time events are written and sent together after its commit, not one transaction each.
+        with realtime.batched():
+            recorded += _scan_batch(organization, [pk for _at, pk in rows], now)
         after = rows[-1]
         if len(rows) < limit or (deadline is not None and time.monotonic() > deadline):
             break
@@ -54,6 +57,7 @@ def sla_scan(*, organization, now=None, limit: int = SCAN_BATCH, budget: float |
 
 def _scan_batch(organization, ticket_ids: list[int], now) -> list[SlaEvent]:
     recorded: list[SlaEvent] = []
+    rules = ruleset(organization)  # once per batch: most organizations have no rules on SLA warnings or breaches
     with transaction.atomic():
         tickets = list(
             Ticket.objects.select_for_update(skip_locked=True, of=("self",))
@@ -68,18 +72,18 @@ def _scan_batch(organization, ticket_ids: list[int], now) -> list[SlaEvent]:
                 publish_ticket(organization, ticket)
             for event in created:
                 _notify_assignee(organization, ticket, event)
-                _run_rules(organization, ticket, event)
+                _run_rules(organization, ticket, event, rules)
             recorded += created
     return recorded
 
 
-def _run_rules(organization, ticket: Ticket, event: SlaEvent) -> None:
+def _run_rules(organization, ticket: Ticket, event: SlaEvent, rules: RuleSet) -> None:
     """The "SLA due soon" / "SLA breached" rules, in the same transaction (once per clock and due time)."""
 
     trigger = {SlaEventKind.WARNING: RuleTrigger.SLA_WARNING, SlaEventKind.BREACHED: RuleTrigger.SLA_BREACH}.get(
         event.kind
     )
-    if trigger is not None:
+    if trigger is not None and rules.rules(trigger):
         key = f"sla:{event.metric}:{event.kind}:{int(event.due_at.timestamp())}"
         run_rules(organization=organization, trigger=trigger, ticket=ticket, dedupe_key=key)
 
