@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 
 import re2
@@ -133,6 +133,16 @@ def minutes_between(earlier: datetime | None, now: datetime) -> float | None:
     return (now - earlier).total_seconds() / 60
 
 
+def _longer(earlier: datetime | None, now: datetime, limit: timedelta) -> bool:
+    """More than `limit` since `earlier` (False when it never happened). Compared as timedeltas, exactly to the
+    microsecond, like the SQL filter of `condition_filter` (minutes as floats drift at the boundary)."""
+    return earlier is not None and now - earlier > limit
+
+
+def _shorter(earlier: datetime | None, now: datetime, limit: timedelta) -> bool:
+    return earlier is not None and now - earlier < limit
+
+
 Predicate = Callable[[Facts], bool]
 
 
@@ -147,7 +157,14 @@ def compile_conditions(node: dict, index: TextIndex | None = None) -> Predicate:
     index = TextIndex() if own else index
     constants: list = []
     source = "lambda f: " + _expression(node, index, constants)
-    namespace = {"__builtins__": {}, "C": tuple(constants), "K": index.hits, "M": minutes_between, "A": _attribute}
+    namespace = {
+        "__builtins__": {},
+        "C": tuple(constants),
+        "K": index.hits,
+        "GT": _longer,
+        "LT": _shorter,
+        "A": _attribute,
+    }
     predicate = eval(compile(source, "<rule>", "eval"), namespace)  # noqa: S307 - source built from fixed tables only
     if own:
         index.freeze()
@@ -219,7 +236,7 @@ def _expression(node: dict, index: TextIndex, constants: list) -> str:
         }[op]
     if field in _TIMES:
         # A time that never happened (no customer message yet) is neither more nor less than anything.
-        return f"((m := M({_TIMES[field]}, f.now)) is not None and m {'>' if op == 'gt' else '<'} {const(value)})"
+        return f"{'GT' if op == 'gt' else 'LT'}({_TIMES[field]}, f.now, {const(timedelta(minutes=value))})"
     if field == "contact.vip":
         return f"(f.vip is {bool(value)!r})"
     if field == "contact.first_contact":
@@ -253,3 +270,83 @@ def _attribute(attributes: dict, key: str, op: str, wanted: str) -> bool:
     if op == "ne":
         return current != wanted
     return wanted in current
+
+
+# --- the same conditions as a database filter (time-based rules) -------------------------------------------------
+
+# Ticket columns (and expressions) of the conditions a filter states exactly; the others stay with Python.
+_SQL_VALUES = {
+    "channel": "connection_id",
+    "platform": "connection__platform",
+    "ticket.sentiment": "sentiment",
+    "ticket.status": "status",
+    "ticket.priority": "priority",
+    "ticket.assignee": "assignee_id",
+    "ticket.team": "team_id",
+}
+_NULLABLE = {"assignee_id", "team_id"}
+
+
+def time_expression(field: str):
+    """The ticket column (or expression) a time field measures from, as the compiled predicate reads it (an
+    expression index on tickets serves the coalesced ones)."""
+    from django.db.models import F
+    from django.db.models.functions import Coalesce
+
+    return {
+        "ticket.minutes_since_created": F("created_at"),
+        "ticket.minutes_since_activity": Coalesce(F("last_message_at"), F("created_at")),
+        "ticket.minutes_since_customer": F("last_customer_message_at"),
+        "ticket.minutes_in_status": Coalesce(F("status_changed_at"), F("created_at")),
+    }[field]
+
+
+def condition_filter(node: dict, now: datetime):
+    """A filter on tickets (a Django Q) that every ticket the conditions match at `now` passes: exactly the time
+    conditions ("pending for more than 48 hours" is `coalesce(status_changed_at, created_at) < now - 48 h`) and the
+    ticket's own columns (status, priority, channel, platform, assignee, team, sentiment, VIP), so that an index finds
+    the candidates of a time-based rule; what SQL cannot say as Python does (folded tags, contact attributes, business
+    hours, first contact) is left out, i.e. treated as true, and the compiled predicate decides on the candidates.
+    None means no restriction at all. Conditions only narrow (there is no negated group), so leaving a condition out
+    keeps every match."""
+    from django.db.models import Q
+    from django.db.models.lookups import GreaterThan, LessThan
+
+    if "all" in node or "any" in node:
+        mode = "all" if "all" in node else "any"
+        parts = [condition_filter(child, now) for child in node[mode]]
+        if mode == "all":
+            restricting = [part for part in parts if part is not None]
+            if not restricting:
+                return None
+            combined = restricting[0]
+            for part in restricting[1:]:
+                combined &= part
+            return combined
+        if not parts:
+            return Q(pk__in=[])  # an empty "any" holds for no ticket
+        if any(part is None for part in parts):
+            return None
+        combined = parts[0]
+        for part in parts[1:]:
+            combined |= part
+        return combined
+    field, op, value = node["field"], node["op"], node.get("value")
+    if field in _SQL_VALUES:
+        column = _SQL_VALUES[field]
+        if op in ("is_set", "is_not_set"):
+            return Q(**{f"{column}__isnull": op == "is_not_set"})
+        values = list(value)
+        if op == "in":
+            return Q(**{f"{column}__in": values})
+        excluded = ~Q(**{f"{column}__in": values})
+        # Python's `None not in {…}` holds; SQL's `NULL NOT IN (…)` does not.
+        return (excluded | Q(**{f"{column}__isnull": True})) if column in _NULLABLE else excluded
+    if field in _TIMES:
+        since = time_expression(field)
+        bound = now - timedelta(minutes=value)
+        # now - t > limit  <=>  t < now - limit (NULL compares as unknown: a time that never happened never matches)
+        return Q(LessThan(since, bound)) if op == "gt" else Q(GreaterThan(since, bound))
+    if field == "contact.vip":
+        return Q(contact__vip=bool(value))
+    return None

@@ -13,22 +13,24 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, Func, OuterRef, TextField, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from accounts.models import Organization
 from automation.models import Rule, RuleRun, RuleTrigger
 from automation.rules import actions as rule_actions
 from automation.rules.actions import SPAM_TAG
-from automation.rules.compiler import Facts, Predicate, TextIndex, compile_conditions, fields_used
+from automation.rules.compiler import Facts, Predicate, TextIndex, compile_conditions, condition_filter, fields_used
 from automation.rules.schema import References, validate_rule
 from automation.setup_cache import cached_setup
 from automation.sla.calendar import default_calendar_spec, is_open
+from core import realtime
 from tickets.models import ACTIVE_STATUSES, Direction, Message, MessageKind, Ticket
 
 logger = logging.getLogger("tsunagu.rules")
 
-SCHEDULED_BATCH = 2000  # active tickets a time-based pass looks at per organization and run
+SCHEDULED_BATCH = 500  # candidate tickets of a time-based pass loaded and evaluated together
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class CompiledRule:
     actions: list[dict]
     stop_processing: bool
     fields: frozenset[str]
+    conditions: dict | None = None  # as stored: time-based rules turn them into a database filter too
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ def compile_rule(rule: Rule, index: TextIndex | None = None) -> CompiledRule:
         actions=list(rule.actions),
         stop_processing=rule.stop_processing,
         fields=frozenset(fields_used(rule.conditions)),
+        conditions=rule.conditions,
     )
 
 
@@ -306,7 +310,8 @@ def _record_run(organization, rule: CompiledRule, ticket: Ticket, trigger: str, 
 
 
 def state_key(ticket: Ticket) -> str:
-    """Identifies the ticket's state for time-based rules: a rule fires once per state, again once it changes."""
+    """Identifies the ticket's state for time-based rules: a rule fires once per state, again once it changes.
+    `state_key_expression` computes the same key in SQL (the scheduled pass leaves out the states already acted on)."""
     parts = [
         ticket.status,
         ticket.status_changed_at.isoformat() if ticket.status_changed_at else "",
@@ -317,46 +322,153 @@ def state_key(ticket: Ticket) -> str:
     return "t:" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
+class _IsoFormat(Func):
+    """Python's `datetime.isoformat()` of a UTC timestamp column ('' for NULL): seconds, then microseconds only when
+    there are any, then +00:00."""
+
+    arity = 1
+    output_field = TextField()
+    template = (
+        "COALESCE(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        " || CASE WHEN to_char(%(expressions)s, 'US') = '000000' THEN ''"
+        " ELSE '.' || to_char(%(expressions)s, 'US') END || '+00:00', '')"
+    )
+
+
+class _Sha256Hex(Func):
+    """The first 32 hex digits of the SHA-256 of a text's UTF-8 bytes (PostgreSQL's core sha256)."""
+
+    arity = 1
+    output_field = TextField()
+    template = "left(encode(sha256(convert_to(%(expressions)s, 'UTF8')), 'hex'), 32)"
+
+
+def state_key_expression():
+    """`state_key` as an SQL expression over the ticket's columns (equal for every ticket: a test compares them)."""
+    separator = Value("|", output_field=TextField())
+    empty = Value("", output_field=TextField())
+    return Concat(
+        Value("t:", output_field=TextField()),
+        _Sha256Hex(
+            Concat(
+                Cast("status", TextField()),
+                separator,
+                _IsoFormat(F("status_changed_at")),
+                separator,
+                _IsoFormat(F("last_message_at")),
+                separator,
+                Coalesce(Cast("assignee_id", TextField()), empty),
+                separator,
+                Coalesce(Cast("team_id", TextField()), empty),
+                output_field=TextField(),
+            )
+        ),
+        output_field=TextField(),
+    )
+
+
+def scheduled_candidate_query(rule: CompiledRule, now: datetime):
+    """The ids of the active tickets `rule` may act on at `now`: those its filter (`compiler.condition_filter`: the
+    time conditions and the ticket's columns, served by the partial indexes on active tickets) lets through and on
+    which it has not acted in their current state (no RuleRun with their state key)."""
+    tickets = Ticket.objects.filter(status__in=ACTIVE_STATUSES, merged_into__isnull=True)
+    restriction = condition_filter(rule.conditions, now)
+    if restriction is not None:
+        tickets = tickets.filter(restriction)
+    fired = RuleRun.objects.filter(rule_id=rule.pk, ticket_id=OuterRef("pk"), dedupe_key=OuterRef("state"))
+    return tickets.annotate(state=state_key_expression()).filter(~Exists(fired)).order_by().values_list("pk", flat=True)
+
+
+def scheduled_candidates(*, rules: list[CompiledRule], now: datetime) -> list[int]:
+    """The ids of the active tickets some time-based rule may act on at `now`, in order: a superset of what the
+    rules match (the compiled predicates decide), one query per rule."""
+    ids: set[int] = set()
+    for rule in rules:
+        ids.update(scheduled_candidate_query(rule, now).iterator(chunk_size=SCHEDULED_BATCH * 5))
+    return sorted(ids)
+
+
+def _scheduled_facts(ticket: Ticket, needed: frozenset[str], now: datetime, in_hours: bool) -> Facts:
+    """`build_facts` for a ticket of a batch (tags prefetched, first contact annotated): no query per ticket."""
+    contact = ticket.contact if any(f.startswith("contact.") for f in needed) else None
+    return Facts(
+        now=now,
+        connection_id=ticket.connection_id,
+        platform=ticket.connection.platform if "platform" in needed else "",
+        status=ticket.status,
+        priority=ticket.priority,
+        created_at=ticket.created_at,
+        assignee_id=ticket.assignee_id,
+        team_id=ticket.team_id,
+        ticket_tags=frozenset(tag.name for tag in ticket.tags.all()) if "ticket.tags" in needed else frozenset(),
+        ticket_sentiment=ticket.sentiment,
+        last_message_at=ticket.last_message_at,
+        last_customer_message_at=ticket.last_customer_message_at,
+        status_changed_at=ticket.status_changed_at,
+        contact_tags=frozenset(contact.tags) if contact else frozenset(),
+        vip=contact.vip if contact else False,
+        attributes=contact.attributes if contact and isinstance(contact.attributes, dict) else {},
+        first_contact=not ticket.returning if "contact.first_contact" in needed else False,
+        in_business_hours=in_hours,
+    )
+
+
 def run_scheduled_rules(*, organization: Organization, now: datetime | None = None) -> int:
-    """Time-based rules ("pending for 48 hours", "unassigned for 10 minutes"): evaluated on the organization's
-    active tickets; each (rule, ticket, state) acts once. Returns how many rule runs acted."""
+    """Time-based rules ("pending for 48 hours", "unassigned for 10 minutes"): every active ticket of the
+    organization that one of them matches at `now`; each (rule, ticket, state) acts once. The database finds the
+    candidates (`scheduled_candidates`); they are then loaded and evaluated in batches of SCHEDULED_BATCH (a constant
+    number of queries per batch), and each match runs the rules on the locked ticket as before. Returns how many
+    rule runs acted."""
     now = now or timezone.now()
     rules = ruleset(organization).rules(RuleTrigger.SCHEDULED)
     if not rules:
         return 0
     needed = frozenset().union(*(rule.fields for rule in rules))
-    spec = default_calendar_spec(organization) if "business_hours" in needed else None
-    candidates = (
-        Ticket.objects.filter(status__in=ACTIVE_STATUSES, merged_into__isnull=True)
-        .select_related("connection", "contact")
-        .order_by("last_message_at", "pk")[:SCHEDULED_BATCH]
-    )
+    in_hours = True
+    if "business_hours" in needed:
+        spec = default_calendar_spec(organization)
+        in_hours = True if spec is None else is_open(now, spec)
+    candidate_ids = scheduled_candidates(rules=rules, now=now)
+    earlier = Ticket.objects.filter(contact_id=OuterRef("contact_id"), created_at__lt=OuterRef("created_at"))
     acted = 0
-    for ticket in candidates:
-        facts = build_facts(
-            organization=organization, ticket=ticket, message=None, needed=needed, now=now, calendar_spec=spec
+    for start in range(0, len(candidate_ids), SCHEDULED_BATCH):
+        batch = (
+            Ticket.objects.filter(pk__in=candidate_ids[start : start + SCHEDULED_BATCH])
+            .select_related("connection", "contact")
+            .order_by("pk")
         )
-        if not any(_matches(rule, facts) for rule in rules):
-            continue
-        with transaction.atomic():
-            locked = (
-                Ticket.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("connection", "contact")
-                .filter(pk=ticket.pk, status__in=ACTIVE_STATUSES)
-                .first()
-            )
-            if locked is None:
-                continue  # being changed right now; the next pass looks again
-            acted += len(
-                run_rules(
-                    organization=organization,
-                    trigger=RuleTrigger.SCHEDULED,
-                    ticket=locked,
-                    dedupe_key=state_key(locked),
-                    now=now,
-                )
-            )
+        if "ticket.tags" in needed:
+            batch = batch.prefetch_related("tags")
+        if "contact.first_contact" in needed:
+            batch = batch.annotate(returning=Exists(earlier))
+        # The batch's real-time events (rule actions) are written and sent together, not one transaction each.
+        with realtime.batched():
+            for ticket in batch:
+                facts = _scheduled_facts(ticket, needed, now, in_hours)
+                if any(_matches(rule, facts) for rule in rules):
+                    acted += _run_scheduled_on(organization, ticket.pk, now)
     return acted
+
+
+def _run_scheduled_on(organization: Organization, ticket_id: int, now: datetime) -> int:
+    with transaction.atomic():
+        locked = (
+            Ticket.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("connection", "contact")
+            .filter(pk=ticket_id, status__in=ACTIVE_STATUSES, merged_into__isnull=True)
+            .first()
+        )
+        if locked is None:
+            return 0  # being changed right now (or no longer active); the next pass looks again
+        return len(
+            run_rules(
+                organization=organization,
+                trigger=RuleTrigger.SCHEDULED,
+                ticket=locked,
+                dedupe_key=state_key(locked),
+                now=now,
+            )
+        )
 
 
 # --- dry run ----------------------------------------------------------------------------------------------------

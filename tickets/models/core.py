@@ -11,6 +11,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -186,6 +187,21 @@ class Ticket(models.Model):
             models.Index(fields=["connection", "external_thread_key", "-created_at"], name="tickets_thread_lookup"),
             models.Index(fields=["contact", "-created_at"], name="tickets_contact_recent"),
             models.Index(fields=["sla_check_at"], condition=Q(sla_check_at__isnull=False), name="tickets_sla_check"),
+            # One organization's due SLA checks, in order (the monitor's batches), whatever other organizations hold.
+            models.Index(
+                "organization", "sla_check_at", condition=Q(sla_check_at__isnull=False), name="tickets_org_sla_check"
+            ),
+            # Time-based rules: the active tickets past a time (automation.rules.compiler.condition_filter), one index
+            # per time a condition measures from, as the compiled filter writes it.
+            *(
+                models.Index("organization", expression, condition=ACTIVE_CONDITION, name=f"tickets_active_{name}")
+                for name, expression in (
+                    ("created", F("created_at")),
+                    ("activity", Coalesce(F("last_message_at"), F("created_at"))),
+                    ("customer", F("last_customer_message_at")),
+                    ("in_status", Coalesce(F("status_changed_at"), F("created_at"))),
+                )
+            ),
             # A team's queue: active tickets waiting for an agent, oldest first (routing drains, beat).
             models.Index(
                 "organization",
