@@ -428,3 +428,49 @@ def test_a_creation_costs_the_same_queries_however_many_tickets_exist(tenant_a, 
     known = _queries(api, tenant_a, {"customer": {"email": "n5@example.jp"}, "text": "既存"}, "q100")
     replay = _queries(api, tenant_a, {"customer": {"email": "n5@example.jp"}, "text": "既存"}, "q100")
     assert known <= first and replay <= 12, (known, replay)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_waits_for_the_request_holding_its_key_then_gets_409_past_the_wait(tenant_a, settings):
+    from django.db import transaction
+    from rest_framework.test import APIClient
+
+    from tickets.services.api_intake import idempotency_claim
+
+    settings.API_IDEMPOTENCY_WAIT_SECONDS = 0.3
+    connection(tenant_a, "api")
+    with tenant_a.scope():
+        token, key = account_services.api_token_create(
+            organization=tenant_a.organization, actor=tenant_a.users["owner"], name="slow client"
+        )
+    holding, release = threading.Event(), threading.Event()
+    body = {"customer": {"email": "slow@example.jp"}, "text": "遅い"}
+
+    def first_request_still_at_work():
+        try:
+            with transaction.atomic():
+                idempotency_claim(
+                    organization=tenant_a.organization, principal=f"token:{token.pk}", key="slow", fingerprint="x"
+                )
+                holding.set()
+                release.wait(30)
+                raise RuntimeError("the first request fails: its key is freed")
+        except RuntimeError:
+            pass
+        finally:
+            db_connection.close()
+
+    holder = threading.Thread(target=first_request_still_at_work)
+    holder.start()
+    assert holding.wait(30)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    try:
+        busy = _post(client, tenant_a, body, key="slow")
+    finally:
+        release.set()
+        holder.join()
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "idempotency_in_progress"
+    assert _created(_post(client, tenant_a, body, key="slow"))  # the failed first request left the key free
+    with scopes_disabled():
+        assert Ticket.objects.count() == 1
