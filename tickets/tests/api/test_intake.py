@@ -168,7 +168,7 @@ def test_replies_to_an_api_ticket_are_stored_as_sent(tenant_a, api_client_for, a
     assert [m["text"] for m in conversation] == ["hello", "承知しました"]
 
 
-def test_an_admin_adds_an_api_channel_in_the_channels_settings(tenant_a, login):
+def test_an_admin_adds_an_api_channel_in_the_channels_settings(tenant_a, login, api_client_for):
     client = login(tenant_a.users["admin"])
     page = client.get(reverse("org:channels", args=[tenant_a.slug]))
     assert b'id="connect-api"' in page.content
@@ -179,6 +179,12 @@ def test_an_admin_adds_an_api_channel_in_the_channels_settings(tenant_a, login):
     with tenant_a.scope():
         made = ChannelConnection.objects.get(platform="api")
     assert made.display_name == "お問い合わせフォーム" and str(made.pk).encode() in done.content
+    assert client.get(reverse("org:channel_detail", args=[tenant_a.slug, made.pk])).status_code == 200
+    # Its tickets open in the inbox like any other, with the channel's reply note.
+    api = api_client_for(tenant_a, "admin")
+    result = _created(_post(api, tenant_a, {"customer": {"email": "a@example.jp"}, "text": "フォームから"}))
+    page = client.get(reverse("org:inbox_ticket", args=[tenant_a.slug, result["ticket"]]))
+    assert page.status_code == 200 and "フォームから" in page.content.decode()
 
 
 # --- messages on an existing ticket -----------------------------------------------------------------------------
