@@ -26,6 +26,7 @@ PROVIDERS = [
     "channels_integrations.providers.line",
     "channels_integrations.providers.telegram",
     "channels_integrations.providers.x",
+    "channels_integrations.providers.api",
 ]
 
 

@@ -418,6 +418,10 @@ AUTOMATION_SETUP_CACHE_ENTRIES = int(os.environ.get("AUTOMATION_SETUP_CACHE_ENTR
 INBOUND_EVENT_RETENTION_DAYS = int(os.environ.get("INBOUND_EVENT_RETENTION_DAYS", "30"))
 ATTEMPT_RETENTION_DAYS = int(os.environ.get("ATTEMPT_RETENTION_DAYS", "90"))
 REALTIME_EVENT_RETENTION_SECONDS = int(os.environ.get("REALTIME_EVENT_RETENTION_SECONDS", "3600"))
+# The REST API's Idempotency-Key: how long a key's first answer is kept (then pruned hourly), and how long a concurrent
+# retry waits for the request holding the key before it is answered 409 (tickets/services/api_intake.py).
+API_IDEMPOTENCY_KEY_HOURS = int(os.environ.get("API_IDEMPOTENCY_KEY_HOURS", "24"))
+API_IDEMPOTENCY_WAIT_SECONDS = float(os.environ.get("API_IDEMPOTENCY_WAIT_SECONDS", "10"))
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -436,6 +440,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "prune-realtime-events": {"task": "core.prune_realtime_events", "schedule": 600.0},
     "prune-inbound-events": {"task": "channels.prune_events", "schedule": 3600.0},
     "prune-attempts": {"task": "core.prune_attempts", "schedule": 3600.0},
+    "prune-idempotency-keys": {"task": "tickets.prune_idempotency_keys", "schedule": 3600.0},
     "poll-channels": {"task": "channels.poll_due", "schedule": 15.0},
     "refresh-channel-tokens": {"task": "channels.refresh_tokens", "schedule": 3600.0},
     "requeue-stuck-events": {"task": "channels.sweep_events", "schedule": 120.0},

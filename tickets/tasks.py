@@ -6,6 +6,7 @@ from django_scopes import scopes_disabled
 
 from core.task_base import TenantTask
 from tickets.models import Survey, SurveyState, Ticket
+from tickets.services.api_intake import idempotency_prune
 from tickets.services.changes import tickets_wake_snoozed
 from tickets.services.delivery import message_send
 from tickets.services.survey_sending import survey_send, surveys_send_due
@@ -78,3 +79,9 @@ def send_due_surveys(*, organization) -> int:
 
 
 from tickets import tasks_privacy  # noqa: E402,F401 (registers the privacy tasks with the worker)
+
+
+@shared_task(name="tickets.prune_idempotency_keys")
+def prune_idempotency_keys() -> int:
+    """Forget the REST API's idempotency keys older than API_IDEMPOTENCY_KEY_HOURS."""
+    return idempotency_prune()

@@ -26,6 +26,7 @@ from channels_integrations.connector import TemplateChoice
 from core.api.pagination import CreatedCursorPagination
 from core.api.views import OrgAPIView, OrgListAPIView
 from tickets import canned, saved_views, selectors, tags
+from tickets.api import intake
 from tickets.api import serializers as s
 from tickets.models import CannedResponse, SavedView, Tag, TicketStatus
 from tickets.services import replies
@@ -93,14 +94,24 @@ TICKET_FILTER_PARAMETERS = [
 
 
 class TicketListView(OrgListAPIView):
-    """The inbox's ticket list with its filters (unknown filter values are ignored, as in the inbox)."""
+    """The inbox's ticket list with its filters (unknown filter values are ignored, as in the inbox). POST opens a
+    ticket with its customer's first message (REST API intake: tickets/api/intake.py)."""
 
     serializer_class = s.TicketSerializer
     pagination_class = TicketCursorPagination
+    required_capabilities = {"POST": Capability.TICKETS_WORK}
 
     @extend_schema(parameters=TICKET_FILTER_PARAMETERS)
     def get(self, request, org_slug):
         return self.list(request)
+
+    @extend_schema(
+        request=intake.TicketCreateSerializer,
+        responses={201: intake.IntakeResultSerializer},
+        parameters=[intake.IDEMPOTENCY_HEADER],
+    )
+    def post(self, request, org_slug):
+        return intake.ticket_create(self, request)
 
     def get_queryset(self):
         filters = selectors.TicketFilter.from_query(self.request.query_params)
@@ -152,13 +163,26 @@ def _visible_ticket(view, ticket_id: int):
 
 
 class TicketMessagesView(OrgListAPIView):
-    """The conversation (customer messages, replies and private notes), oldest first."""
+    """The conversation (customer messages, replies and private notes), oldest first. POST adds a message from the
+    ticket's customer, as if it had come through the channel (REST API intake: tickets/api/intake.py)."""
 
     serializer_class = s.MessageSerializer
     pagination_class = MessageCursorPagination
+    required_capabilities = {"POST": Capability.TICKETS_WORK}
 
     def get(self, request, org_slug, ticket_id):
         return self.list(request)
+
+    @extend_schema(
+        request=intake.MessageCreateSerializer,
+        responses={201: intake.IntakeResultSerializer},
+        parameters=[intake.IDEMPOTENCY_HEADER],
+    )
+    def post(self, request, org_slug, ticket_id):
+        ticket = get_object_or_404(
+            selectors.visible_tickets(self.membership).select_related("connection"), pk=ticket_id
+        )
+        return intake.message_create(self, request, ticket)
 
     def get_queryset(self):
         return selectors.conversation(_visible_ticket(self, self.kwargs["ticket_id"]))

@@ -41,6 +41,7 @@ from tickets.models.core import (
     TicketStatus,
     scoped,
 )
+from tickets.models.intake import IdempotencyKey
 from tickets.models.privacy import (
     ContactErasure,
     ContactExport,
@@ -76,6 +77,7 @@ __all__ = [
     "ContactAttributeDefinition",
     "ContactDuplicateSuggestion",
     "ContactIdentity",
+    "IdempotencyKey",
     "ContactErasure",
     "ContactExport",
     "ContactMerge",

@@ -2,7 +2,7 @@
 
 import logging
 
-from django.db import ProgrammingError, transaction
+from django.db import IntegrityError, ProgrammingError, transaction
 from django.db import connection as db_connection
 from django.db.models import Max
 
@@ -25,6 +25,12 @@ def ticket_numbers_next(organization: Organization, count: int) -> list[int]:
                 return [row[0] for row in cursor.fetchall()]
         except ProgrammingError:  # the organization's first ticket: create its sequence after the highest number
             start = (Ticket.objects.aggregate(top=Max("number"))["top"] or 0) + 1
-            cursor.execute(f'CREATE SEQUENCE IF NOT EXISTS "{name}" START {int(start)}')
+            try:
+                with transaction.atomic():
+                    cursor.execute(f'CREATE SEQUENCE IF NOT EXISTS "{name}" START {int(start)}')
+            except IntegrityError:
+                # Two first tickets at once (API clients in parallel): IF NOT EXISTS does not cover a concurrent
+                # creation, whose catalog row wins; its sequence is used.
+                pass
             cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [name, count])
             return [row[0] for row in cursor.fetchall()]

@@ -1,0 +1,230 @@
+"""REST API intake: `POST .../tickets/` opens a ticket with its first customer message,
+`POST .../tickets/<id>/messages/` adds a customer message to a ticket (tickets.services.api_intake). Both honour an
+`Idempotency-Key` header: within API_IDEMPOTENCY_KEY_HOURS the same key with the same request answers the first
+answer again (same status and body, with `Idempotent-Replayed: true`) and creates nothing; with another request it is
+a 422. A retry sent while the first request is still at work waits for it and then gets its answer (409 only after
+API_IDEMPOTENCY_WAIT_SECONDS). A request refused by validation (400) stores nothing under its key: corrected, it may
+be sent again with the same key."""
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from channels_integrations.models import ChannelConnection, ConnectionStatus
+from channels_integrations.permissions import connections_visible_to
+from channels_integrations.registry import has_connector
+from core.errors import DomainError
+from tickets.services import api_intake
+from tickets.services.contacts import contact_settings, email_normalise, phone_normalise
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Any unique string up to 255 characters (a UUID). Retrying with the same key and body within 24 hours "
+        "returns the first answer and creates nothing; the same key with another body is refused (422)."
+    ),
+)
+
+
+class CustomerSerializer(serializers.Serializer):
+    """Who writes: at least one of an email address, a phone number, or an account on a platform."""
+
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, default="", help_text="e.g. 090-1234-5678 or +81…"
+    )
+    platform = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, default="", help_text="with external_id: e.g. line, api"
+    )
+    external_id = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, default="", help_text="the customer's id on that platform"
+    )
+
+    def validate_email(self, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            return email_normalise(value)
+        except DomainError as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+    def validate_phone(self, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            return phone_normalise(value, region=self.context["phone_region"]())
+        except DomainError as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+    def validate_platform(self, value: str) -> str:
+        value = value.strip()
+        if value and not has_connector(value):
+            raise serializers.ValidationError(_("Unknown platform."))
+        return value
+
+    def validate(self, attrs):
+        if bool(attrs["platform"]) != bool(attrs["external_id"].strip()):
+            raise serializers.ValidationError(
+                {"external_id" if attrs["platform"] else "platform": [_("Give both platform and external_id.")]}
+            )
+        if not (attrs["email"] or attrs["phone"] or attrs["platform"]):
+            raise serializers.ValidationError(
+                _("Name the customer by email, phone, or platform and external_id."), code="required"
+            )
+        return attrs
+
+
+class TicketCreateSerializer(serializers.Serializer):
+    connection = serializers.IntegerField(
+        required=False, help_text="the channel's id; default: the organization's first API channel"
+    )
+    customer = CustomerSerializer()
+    subject = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    text = serializers.CharField(max_length=20000)
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=20000)
+
+
+class IntakeResultSerializer(serializers.Serializer):
+    """What an intake request created or continued."""
+
+    ticket = serializers.IntegerField(help_text="the ticket's id")
+    number = serializers.IntegerField()
+    status = serializers.CharField()
+    connection = serializers.IntegerField()
+    contact = serializers.IntegerField()
+    message = serializers.IntegerField(help_text="the stored message's id")
+    ticket_created = serializers.BooleanField(help_text="false when the message continued an existing ticket")
+
+
+def _result(intake: api_intake.Intake) -> dict:
+    ticket = intake.ticket
+    return {
+        "ticket": ticket.pk,
+        "number": ticket.number,
+        "status": ticket.status,
+        "connection": ticket.connection_id,
+        "contact": ticket.contact_id,
+        "message": intake.message.pk,
+        "ticket_created": intake.ticket_created,
+    }
+
+
+def intake_connection(membership, connection_id: int | None) -> ChannelConnection:
+    """The channel to open the ticket on: the one named (the member must see it), else the first API channel."""
+    visible = connections_visible_to(membership)
+    if connection_id is None:
+        connection = visible.filter(platform=api_intake.API_PLATFORM, status=ConnectionStatus.ACTIVE).order_by("pk")
+        connection = connection.first()
+        if connection is None:
+            raise ValidationError(
+                {"connection": [_("Name a channel, or add an API channel in the channels settings first.")]}
+            )
+        return connection
+    connection = visible.filter(pk=connection_id).first()
+    if connection is None:
+        raise ValidationError({"connection": [_("There is no channel with this id that you can see.")]})
+    if connection.status not in (ConnectionStatus.ACTIVE, ConnectionStatus.ERROR):
+        raise ValidationError({"connection": [_("This channel is paused or disconnected.")]})
+    return connection
+
+
+def _key(request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > 255 or not key.isprintable():
+        raise ValidationError({"Idempotency-Key": [_("Use a key of 1 to 255 printable characters, such as a UUID.")]})
+    return key
+
+
+def idempotent_create(view, request, work) -> Response:
+    """Answer `work()` (the body of a 201) once per Idempotency-Key, in one transaction with the key."""
+    key = _key(request)
+    if key is None:
+        with transaction.atomic():
+            return Response(work(), status=201)
+    token = request.auth if getattr(request.auth, "pk", None) else None
+    principal = f"token:{token.pk}" if token is not None else f"user:{request.user.pk}"
+    fingerprint = api_intake.request_fingerprint(request.method, request.path, request.data)
+    organization = view.organization
+    with transaction.atomic():
+        replay = api_intake.idempotency_claim(
+            organization=organization, principal=principal, key=key, fingerprint=fingerprint
+        )
+        if replay is not None:
+            status, body = replay
+            response = Response(body, status=status)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        body = work()
+        api_intake.idempotency_complete(organization=organization, principal=principal, key=key, status=201, body=body)
+    return Response(body, status=201)
+
+
+def _flat(errors, prefix: str = "") -> dict:
+    """Nested serializer errors as one level of dotted field names ("customer.email"), as the error shape has."""
+    flat = {}
+    for name, value in errors.items():
+        key = f"{prefix}{name}" if name != "non_field_errors" or not prefix else prefix.rstrip(".")
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{key}."))
+        else:
+            flat.setdefault(key, []).extend(value)
+    return flat
+
+
+def ticket_create(view, request) -> Response:
+    """POST .../tickets/."""
+    organization = view.organization
+    region = []
+
+    def phone_region() -> str:  # read only when a number is given
+        if not region:
+            region.append(contact_settings(organization).phone_region)
+        return region[0]
+
+    data = TicketCreateSerializer(data=request.data, context={"phone_region": phone_region})
+    if not data.is_valid():
+        raise ValidationError(_flat(data.errors))
+    connection = intake_connection(view.membership, data.validated_data.get("connection"))
+    customer = api_intake.Customer(**data.validated_data["customer"])
+
+    def work() -> dict:
+        return _result(
+            api_intake.ticket_open(
+                organization=organization,
+                actor=request.user,
+                connection=connection,
+                customer=customer,
+                text=data.validated_data["text"],
+                subject=data.validated_data["subject"],
+            )
+        )
+
+    return idempotent_create(view, request, work)
+
+
+def message_create(view, request, ticket) -> Response:
+    """POST .../tickets/<id>/messages/."""
+    data = MessageCreateSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+
+    def work() -> dict:
+        return _result(
+            api_intake.ticket_message_add(
+                organization=view.organization, actor=request.user, ticket=ticket, text=data.validated_data["text"]
+            )
+        )
+
+    return idempotent_create(view, request, work)

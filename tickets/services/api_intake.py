@@ -1,0 +1,364 @@
+"""Tickets created through the REST API (`POST .../tickets/`, `POST .../tickets/<id>/messages/`): the customer found
+or created by email address, phone number or platform identity, the message stored by the same ingest webhooks use
+(tickets.services.ingest: rules, routing, SLA, acknowledgement, language and sentiment, real-time events all follow),
+and the `Idempotency-Key` header honoured.
+
+Idempotency: `idempotency_claim` inserts the key's row in the caller's transaction before any work, and
+`idempotency_complete` writes the answer into it before the commit. A retry after the commit reads that answer back
+(a different request under the same key is refused, IdempotencyKeyReused). A concurrent retry's insert waits on the
+unique key for the first request's transaction: it then replays the committed answer or, when the first failed and
+left nothing, does the work itself. A wait longer than IDEMPOTENCY_WAIT_SECONDS answers 409 (IdempotencyInProgress)."""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_scopes import scopes_disabled
+
+from accounts.models import Organization
+from channels_integrations.inbound import InboundMessage
+from channels_integrations.models import ChannelConnection
+from core.errors import Conflict, DomainError
+from tickets import tasks_contacts
+from tickets.models import Contact, ContactIdentity, IdempotencyKey, Message, MessageKind, Ticket
+from tickets.search import index_document
+from tickets.services.ingest import messages_ingest
+
+logger = logging.getLogger("tsunagu.tickets")
+
+API_PLATFORM = "api"
+
+
+# --- idempotency -----------------------------------------------------------------------------------------------
+
+
+class IdempotencyKeyReused(DomainError):
+    """The key was used for another request (another body, path or method) within the retention."""
+
+    code = "idempotency_key_reused"
+    status = 422
+
+
+class IdempotencyInProgress(Conflict):
+    """A request with the same key is still being processed (longer than the wait allows)."""
+
+    code = "idempotency_in_progress"
+
+
+def request_fingerprint(method: str, path: str, data) -> str:
+    """What makes two requests "the same": method, path and the parsed body (key order and spacing do not matter)."""
+    body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{method} {path}\n{body}".encode()).hexdigest()
+
+
+def idempotency_claim(
+    *, organization: Organization, principal: str, key: str, fingerprint: str
+) -> tuple[int, dict] | None:
+    """Claim `key` for this request inside the caller's transaction (call it first, before any other write): None
+    when this request is to do the work (then `idempotency_complete` before the commit), else the first request's
+    (status, body) to answer again. Raises IdempotencyKeyReused or IdempotencyInProgress."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("idempotency_claim must run in the transaction that does the work")
+    now = timezone.now()
+    table = IdempotencyKey._meta.db_table
+    wait_ms = int(settings.API_IDEMPOTENCY_WAIT_SECONDS * 1000)
+    with connection.cursor() as cursor:
+        # A key older than the retention (not pruned yet) is taken over as if new. The insert waits for a concurrent
+        # request holding the same key until its transaction ends, so that one's answer is read, never its work redone.
+        # No savepoint: this is the transaction's first write, and a timeout ends the whole request.
+        cursor.execute("SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)", [f"{wait_ms}ms"])
+        previous = cursor.fetchone()[0]
+        try:
+            cursor.execute(
+                f"INSERT INTO {table} AS k (organization_id, principal, key, fingerprint, response_status, "
+                "response_body, created_at) VALUES (%s, %s, %s, %s, 0, 'null', %s) "
+                "ON CONFLICT (organization_id, principal, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, "
+                "response_status = 0, response_body = 'null', created_at = EXCLUDED.created_at "
+                "WHERE k.created_at < %s RETURNING id",
+                [organization.pk, principal, key, fingerprint, now, now - _retention()],
+            )
+        except OperationalError as exc:  # lock_timeout: the other request is still at work
+            raise IdempotencyInProgress(
+                _("A request with this Idempotency-Key is still being processed; retry in a moment."),
+                field="Idempotency-Key",
+            ) from exc
+        claimed = cursor.fetchone() is not None
+        if claimed:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+        if claimed:
+            return None
+        cursor.execute(
+            f"SELECT fingerprint, response_status, response_body FROM {table} "
+            "WHERE organization_id = %s AND principal = %s AND key = %s",
+            [organization.pk, principal, key],
+        )
+        stored_fingerprint, status, body = cursor.fetchone()
+    if stored_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            _(
+                "This Idempotency-Key was already used for a different request. Use a new key for a new request, "
+                "and the same key only to retry the same request."
+            ),
+            field="Idempotency-Key",
+        )
+    if not status:  # never committed without its answer; defensive
+        raise IdempotencyInProgress(
+            _("A request with this Idempotency-Key is still being processed; retry in a moment."),
+            field="Idempotency-Key",
+        )
+    return status, json.loads(body) if isinstance(body, str) else body
+
+
+def idempotency_complete(*, organization: Organization, principal: str, key: str, status: int, body) -> None:
+    """Store the answer of the request that claimed `key` (same transaction as its work)."""
+    IdempotencyKey.objects.filter(organization=organization, principal=principal, key=key).update(
+        response_status=status, response_body=body
+    )
+
+
+def _retention() -> timedelta:
+    return timedelta(hours=settings.API_IDEMPOTENCY_KEY_HOURS)
+
+
+def idempotency_prune(*, before=None, batch: int = 5000) -> int:
+    """Forget keys older than the retention (all organizations: an operator task), in batches each committed on its
+    own. A request retried later than that is a new request."""
+    before = before or timezone.now() - _retention()
+    deleted = 0
+    while True:
+        with transaction.atomic(), scopes_disabled():
+            ids = list(
+                IdempotencyKey.objects.filter(created_at__lt=before).order_by().values_list("id", flat=True)[:batch]
+            )
+            if ids:
+                IdempotencyKey.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+        if len(ids) < batch:
+            return deleted
+
+
+# --- the customer ------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Customer:
+    """Who writes, as the API request names them: an email address (normal form), a phone number (E.164) or an
+    account on a platform; the first of identity, email, phone that is given decides who it is."""
+
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+    platform: str = ""
+    external_id: str = ""
+
+
+def _author_id(connection: ChannelConnection, customer: Customer) -> str:
+    """The customer's id on the connection's platform: what the ingest finds their identity by. On an API channel it
+    says what named them ("email:…", "phone:…", "<platform>:…", or the bare id for an "api" identity); on another
+    channel it is their real account there, so replies reach them."""
+    platform = connection.platform
+    if customer.platform and customer.external_id and customer.platform == platform:
+        return customer.external_id
+    if platform == API_PLATFORM:
+        if customer.platform and customer.external_id:
+            return f"{customer.platform}:{customer.external_id}"
+        if customer.email:
+            return f"email:{customer.email}"
+        return f"phone:{customer.phone}"
+    if platform == "email" and customer.email:
+        return customer.email
+    if platform == "whatsapp" and customer.phone:
+        return customer.phone.lstrip("+")  # WhatsApp ids are the number's digits
+    raise DomainError(
+        _(
+            "A conversation on %(channel)s needs the customer's %(platform)s account (customer.platform and "
+            "external_id)."
+        )
+        % {"channel": connection.display_name, "platform": connection.get_platform_display()},
+        field="customer",
+    )
+
+
+def _existing_contact(customer: Customer, platform: str) -> Contact | None:
+    """The contact the customer already is: by their account on another platform, else by address, else by number
+    (the oldest such contact: it carries the longer history)."""
+    if customer.platform and customer.external_id and customer.platform != platform:
+        identity = (
+            ContactIdentity.objects.filter(platform=customer.platform, external_id=customer.external_id)
+            .select_related("contact")
+            .first()
+        )
+        if identity is not None:
+            return _survivor(identity.contact)
+    contacts = Contact.objects.filter(merged_into__isnull=True).defer("search_vector").order_by("pk")
+    if customer.email:
+        found = contacts.filter(emails__contains=[customer.email]).first()
+        if found is not None:
+            return found
+    if customer.phone:
+        return contacts.filter(phones__contains=[customer.phone]).first()
+    return None
+
+
+def _survivor(contact: Contact) -> Contact:
+    seen = {contact.pk}
+    while contact.merged_into_id and contact.merged_into_id not in seen:
+        contact = Contact.objects.defer("search_vector").get(pk=contact.merged_into_id)
+        seen.add(contact.pk)
+    return contact
+
+
+def _identity_insert(organization: Organization, contact_id: int, platform: str, external_id: str) -> bool:
+    """Link the account to the contact unless it is linked already; waits for a concurrent request linking it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {ContactIdentity._meta.db_table} (organization_id, contact_id, platform, external_id, "
+            "handle, profile_url) VALUES (%s, %s, %s, %s, '', '') ON CONFLICT DO NOTHING RETURNING id",
+            [organization.pk, contact_id, platform, external_id[:255]],
+        )
+        return cursor.fetchone() is not None
+
+
+def customer_author(organization: Organization, connection: ChannelConnection, customer: Customer) -> str:
+    """Make sure the customer's account on the connection's platform leads to their contact — an existing one found
+    by identity, address or number, else a new one with what the request gave — and return its id (the ingest's
+    author id). Race-safe on the identity's unique key: of two requests for a new customer, one contact stays."""
+    platform = connection.platform
+    author_id = _author_id(connection, customer)
+    if ContactIdentity.objects.filter(platform=platform, external_id=author_id).exists():
+        return author_id
+    contact = _existing_contact(customer, platform)
+    if contact is not None:
+        _identity_insert(organization, contact.pk, platform, author_id)
+        return author_id
+    contact = Contact(
+        organization=organization,
+        name=customer.name[:200],
+        email=customer.email,
+        emails=[customer.email] if customer.email else [],
+        phones=[customer.phone] if customer.phone else [],
+        search_vector=index_document(customer.name, customer.email, customer.phone, customer.external_id),
+    )
+    contact.save()
+    if not _identity_insert(organization, contact.pk, platform, author_id):
+        # Another request linked the account first (the insert waited for it): its contact is the customer's.
+        Contact.objects.filter(pk=contact.pk).delete()
+        return author_id
+    if customer.platform and customer.external_id and customer.platform != platform:
+        _identity_insert(organization, contact.pk, customer.platform, customer.external_id)
+    contact_id = contact.pk
+    # As for contacts the ingest creates: matched against the others, and announced (contact.created), after commit.
+    transaction.on_commit(
+        lambda: tasks_contacts.match_contacts.delay(
+            organization_id=organization.pk, contact_ids=[contact_id], announce=True
+        )
+    )
+    return author_id
+
+
+# --- tickets and messages ----------------------------------------------------------------------------------------
+
+
+def _kind(connection: ChannelConnection) -> str:
+    if connection.platform == "email":
+        return MessageKind.EMAIL
+    if connection.platform == API_PLATFORM:
+        return MessageKind.FORM
+    return MessageKind.DIRECT
+
+
+@dataclasses.dataclass(frozen=True)
+class Intake:
+    """What an intake request did: the ticket (new or continued) and the stored message."""
+
+    ticket: Ticket
+    message: Message
+    ticket_created: bool
+
+
+def _ingest(organization, connection, *, thread_key: str, author_id: str, name: str, email: str, text: str, subject):
+    inbound = InboundMessage(
+        platform_message_id=f"api:{uuid.uuid4().hex}",
+        thread_key=thread_key,
+        kind=_kind(connection),
+        author_id=author_id,
+        author_name=name,
+        author_email=email,
+        text=text,
+        subject=subject,
+        timestamp=timezone.now(),
+    )
+    message, _created = messages_ingest(organization=organization, connection=connection, inbounds=[inbound])[0]
+    return message
+
+
+# No savepoint of their own (savepoint=False): a failure fails the caller's whole transaction, and these run inside
+# the API request's, where each savepoint was two more round trips per creation.
+@transaction.atomic(savepoint=False)
+def ticket_open(
+    *,
+    organization: Organization,
+    actor,
+    connection: ChannelConnection,
+    customer: Customer,
+    text: str,
+    subject: str = "",
+) -> Intake:
+    """A new ticket with its first customer message on `connection`, for the customer found or created. The message
+    goes through the same ingest as a webhook's, so the organization's automation runs on it."""
+    author_id = customer_author(organization, connection, customer)
+    message = _ingest(
+        organization,
+        connection,
+        thread_key=f"api:{uuid.uuid4().hex}",  # a new conversation each time
+        author_id=author_id,
+        name=customer.name,
+        email=customer.email,
+        text=text,
+        subject=subject,
+    )
+    logger.info("ticket %s opened through the API by %s", message.ticket_id, getattr(actor, "pk", None))
+    return Intake(ticket=message.ticket, message=message, ticket_created=True)
+
+
+@transaction.atomic(savepoint=False)
+def ticket_message_add(*, organization: Organization, actor, ticket: Ticket, text: str) -> Intake:
+    """A customer message on an existing ticket, written by its customer, through the same ingest as a webhook's: a
+    solved ticket reopens within the organization's reopen window (else the conversation continues in a new ticket,
+    as on any channel); a merged ticket's message goes to the ticket it was merged into."""
+    seen = {ticket.pk}
+    while ticket.merged_into_id and ticket.merged_into_id not in seen:
+        ticket = Ticket.objects.select_related("connection").get(pk=ticket.merged_into_id)
+        seen.add(ticket.pk)
+    connection = ticket.connection
+    author_id = (
+        ContactIdentity.objects.filter(contact_id=ticket.contact_id, platform=connection.platform)
+        .order_by("pk")
+        .values_list("external_id", flat=True)
+        .first()
+    )
+    if author_id is None:
+        if connection.platform != API_PLATFORM:
+            raise DomainError(_("This ticket's customer has no account on its channel to write from."), field="ticket")
+        author_id = f"contact:{ticket.contact_id}"
+        _identity_insert(organization, ticket.contact_id, API_PLATFORM, author_id)
+    before = ticket.pk
+    message = _ingest(
+        organization,
+        connection,
+        thread_key=ticket.external_thread_key,
+        author_id=author_id,
+        name="",
+        email="",
+        text=text,
+        subject="",
+    )
+    logger.info("message %s added through the API by %s", message.pk, getattr(actor, "pk", None))
+    return Intake(ticket=message.ticket, message=message, ticket_created=message.ticket_id != before)
