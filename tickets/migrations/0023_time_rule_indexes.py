@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
     dependencies = [
-        ('tickets', '0021_reply_approval_states'),
+        ('tickets', '0022_idempotency_keys'),
     ]
 
     operations = [
