@@ -383,7 +383,8 @@ def _check(connection, order: list[Mail]) -> dict:
             continue
         if _squash(row["text"]) != _squash(mail.text):
             wrong_text.append((mail.n, mail.charset, mail.style, row["text"][:80]))
-        if mail.reply_to is None and row["ticket__subject"] != mail.subject:
+        # The ticket's subject is its first stored mail's: the original's, or "Re: " it when a reply came first.
+        if row["ticket__subject"].removeprefix("Re: ") != mail.root.subject_text:
             wrong_subject.append((mail.n, mail.charset, row["ticket__subject"]))
         if names.get(row["id"], []) != ([mail.filename] if mail.filename else []):
             wrong_files.append((mail.n, mail.filename_style, names.get(row["id"])))
