@@ -457,6 +457,9 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
         if parent is not None and parent.pk != message.pk:
             message.parent = parent
             Message.objects.filter(pk=message.pk).update(parent=parent)
+    _attachments_store(
+        organization, [(message, inbounds[i]) for i, message, new in zip(fresh, messages, created, strict=True) if new]
+    )
     seen: set[int] = set()
     for i, message, new in zip(fresh, messages, created, strict=True):
         results[i] = (message, new)
@@ -474,23 +477,31 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
             seen.add(ticket.pk)
 
 
+def _attachments_store(organization, stored: list[tuple[Message, InboundMessage]]) -> None:
+    """The files of the batch's new messages, in one insert (an insert per file was the costliest statement of a
+    mail batch); each file is in storage before its row."""
+    attachments = []
+    for message, inbound in stored:
+        for a in inbound.attachments:
+            attachment = Attachment(
+                organization=organization,
+                message=message,
+                remote_url=a.url[:2000],
+                filename=a.filename[:255] or "attachment",
+                content_type=a.content_type[:120],
+                size=a.size or len(a.content),
+            )
+            if a.content:
+                attachment.file.save(_storage_name(a.filename), ContentFile(a.content), save=False)
+            attachments.append(attachment)
+    copy_insert(attachments)
+
+
 def _message_stored(
     organization, ticket: Ticket, message: Message, inbound: InboundMessage, contacts, how: str, document: str
 ) -> None:
-    """What one new message does to its ticket, in order: attachments, the ticket's times, status and sentiment,
-    the automation, the real-time events and the assignee's notification."""
-    for a in inbound.attachments:
-        attachment = Attachment(
-            organization=organization,
-            message=message,
-            remote_url=a.url[:2000],
-            filename=a.filename[:255] or "attachment",
-            content_type=a.content_type[:120],
-            size=a.size or len(a.content),
-        )
-        if a.content:
-            attachment.file.save(_storage_name(a.filename), ContentFile(a.content), save=False)
-        attachment.save()
+    """What one new message does to its ticket, in order (its attachments are stored already): the ticket's times,
+    status and sentiment, the automation, the real-time events and the assignee's notification."""
     if inbound.call is not None:
         calls.call_stored(organization, ticket, message, inbound)
     outbound = message.direction == Direction.OUTBOUND
