@@ -3,12 +3,15 @@ ingested in batches by the worker's service. A reply that comes before the mail 
 ticket; the queries a mail costs do not depend on how many come together; parsed headers are remembered, bounded."""
 
 import base64
+import threading
 
 import pytest
 from django.db import connection as db_connection
+from django.db import transaction
 from django.test.utils import CaptureQueriesContext
 
 from channels_integrations import services
+from channels_integrations.models import InboundEvent
 from channels_integrations.providers.email import mime
 from channels_integrations.providers.email.connector import EmailConnector
 from channels_integrations.providers.email.tests.test_connector import mailbox
@@ -157,3 +160,47 @@ def test_parsed_headers_are_remembered_and_the_memory_is_bounded(monkeypatch):
     # that way): the part still reads, its name from the raw header.
     value = "attachment; filename*=ISO-2022-JP''%1B%24B-!%1B%28B.pdf"
     assert registry("Content-Disposition", value) is registry("Content-Disposition", value)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reply_and_its_original_ingested_at_once_by_two_workers_share_a_ticket(tenant_a):
+    """Worker A stores the reply (its transaction still open); worker B takes the original meanwhile. B waits for
+    A's commit on the ids they share, then sees the reply's ticket — without the wait it would open its own."""
+    connection = mailbox(tenant_a)
+    store(tenant_a, connection, mail(REPLY, "追記です。", subject="Re: 注文の件", in_reply_to=ORIGINAL))
+    store(tenant_a, connection, mail(ORIGINAL, "注文の件です。", references="<newsletter@mailer.example>"))
+    with tenant_a.scope():
+        reply_event, original_event = InboundEvent.objects.order_by("pk")
+    stored, release, errors = threading.Event(), threading.Event(), []
+
+    def worker(event, hold: bool) -> None:
+        try:
+            with tenant_a.scope(), transaction.atomic():
+                services.event_process(organization=tenant_a.organization, event_id=event.pk)
+                if hold:
+                    stored.set()
+                    release.wait(60)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            db_connection.close()
+
+    a = threading.Thread(target=worker, args=(reply_event, True))
+    a.start()
+    assert stored.wait(60)
+    b = threading.Thread(target=worker, args=(original_event, False))
+    b.start()
+    # B is waiting on an advisory lock held by A (polled: no time limit, only the state).
+    with db_connection.cursor() as cursor:
+        for _ in range(600):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            )
+            if cursor.fetchone()[0] or not b.is_alive():
+                break
+            threading.Event().wait(0.1)
+    release.set()
+    a.join()
+    b.join()
+    assert errors == []
+    assert len(tickets_of(tenant_a, ORIGINAL, REPLY)) == 1
