@@ -97,9 +97,10 @@ class _HeaderRegistry(HeaderRegistry):
 
     # Parsed headers by (name, value): the email package parses a header again on every look (a part's content
     # type is asked for by each pass over the parts), which was half the cost of parsing a mail. The objects are
-    # read-only; the memory is bounded and started afresh when full (never grows with the mail traffic).
-    MEMORY_MAX_ENTRIES = 2_000
-    MEMORY_MAX_VALUE = 1_000  # longer values (a long References chain) are rarely asked twice
+    # read-only; the memory is bounded and started afresh when full (never grows with the mail traffic). A parsed
+    # 200-character Content-Type holds about 20 KB: at most about 10 MB per process.
+    MEMORY_MAX_ENTRIES = 500
+    MEMORY_MAX_VALUE = 200  # longer values (a long References chain) are rarely asked for twice
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
