@@ -25,7 +25,7 @@ SMOKE_DB = "tsunagu_bench_smoke"
 # Redis database of the smoke run's own process (cache, channel layer): not the development one (0) that `make bench`
 # shares, nor the tests' (15); the webhook bench's children use BENCH_REDIS_DB (12, 13 in smoke mode).
 SMOKE_REDIS_DB = "14"
-SUITES = ["inbox", "webhooks", "faults", "rules", "assignment", "nlp", "analytics", "api"]
+SUITES = ["inbox", "webhooks", "faults", "email", "rules", "assignment", "nlp", "analytics", "api"]
 KEYS = {"name", "value", "unit", "target", "ok", "detail"}
 
 

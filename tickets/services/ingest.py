@@ -3,6 +3,7 @@ messages, each exactly once (unique constraints, not checks), and set automation
 The gateway hands items to `items_apply` (registered as its ingest handler in TicketsConfig.ready)."""
 
 import dataclasses
+import hashlib
 import logging
 import os
 import re
@@ -250,6 +251,7 @@ def _messages_ingest(organization, connection, inbounds, lookup_profile) -> list
     fresh: list[int] = []
     first_index: dict[str, int] = {}
     threads: dict[str, str] = {}  # platform id -> thread key of this batch's new messages, oldest first
+    known = _threads_known(connection, [inbound for inbound in inbounds if inbound.platform_message_id not in stored])
     for i, inbound in enumerate(inbounds):
         platform_id = inbound.platform_message_id
         if platform_id in stored:
@@ -269,7 +271,7 @@ def _messages_ingest(organization, connection, inbounds, lookup_profile) -> list
                 _echo_confirms(organization, ours, platform_id)
                 results[i] = (ours, False)
                 continue
-        inbounds[i] = _joined_thread(connection, inbound, threads)
+        inbounds[i] = _joined_thread(inbound, threads, known)
         threads[platform_id] = inbounds[i].thread_key
         fresh.append(i)
     if fresh:
@@ -284,22 +286,81 @@ def _messages_ingest(organization, connection, inbounds, lookup_profile) -> list
     return results
 
 
-def _joined_thread(connection: ChannelConnection, inbound: InboundMessage, batch: dict[str, str]) -> InboundMessage:
-    """Email: a reply joins the ticket of the message it answers, whatever its own root id says — the newest one
-    it names, among this batch's earlier messages first, then the stored ones."""
-    if not inbound.thread_hints:
-        return inbound
-    in_batch = [batch[hint] for hint in batch if hint in inbound.thread_hints[:50]]
-    known = (
-        in_batch[-1]
-        if in_batch
-        else Message.objects.filter(connection=connection, platform_message_id__in=inbound.thread_hints[:50])
-        .order_by("-pk")
-        .values_list("ticket__external_thread_key", flat=True)
-        .first()
+@dataclasses.dataclass
+class _KnownThreads:
+    """What is stored of the ids a batch names: `answered` {platform id: (message pk, its ticket's thread key)} for
+    the ids messages answer (thread hints), `opened` the email ids under which a conversation already exists."""
+
+    answered: dict[str, tuple[int, str]]
+    opened: set[str]
+
+
+def _threads_known(connection: ChannelConnection, inbounds: list[InboundMessage]) -> _KnownThreads:
+    """The thread lookups of a whole batch in at most two queries (not one per reply). Email also looks the other
+    way: a reply that came before the mail it answers opened the conversation under that mail's id, and the mail
+    joins it. First the mail ids are locked for the transaction, so that a reply and its original ingested at the
+    same moment by two workers see each other (the second waits for the first's commit)."""
+    hints = {hint for inbound in inbounds for hint in inbound.thread_hints[:50]}
+    mails = [inbound for inbound in inbounds if inbound.kind == "email" and inbound.platform_message_id]
+    own = {inbound.platform_message_id for inbound in mails if inbound.thread_key != inbound.platform_message_id}
+    if mails:
+        _ids_lock(connection, hints | {inbound.platform_message_id for inbound in mails})
+    opened = (
+        set(
+            Ticket.objects.filter(connection=connection, external_thread_key__in=own, merged_into__isnull=True)
+            .order_by()
+            .values_list("external_thread_key", flat=True)
+        )
+        if own
+        else set()
     )
-    if known and known != inbound.thread_key:
-        return dataclasses.replace(inbound, thread_key=known)
+    answered = (
+        {
+            platform_id: (pk, key)
+            for pk, platform_id, key in Message.objects.filter(
+                connection=connection, platform_message_id__in=hints
+            ).values_list("pk", "platform_message_id", "ticket__external_thread_key")
+        }
+        if hints
+        else {}
+    )
+    return _KnownThreads(answered=answered, opened=opened)
+
+
+def _ids_lock(connection: ChannelConnection, ids: set[str]) -> None:
+    """Transaction-level advisory locks on mail ids of this connection, taken in one order (no deadlock between
+    two batches): two batches naming a common id make their thread lookups one after the other."""
+    keys = sorted(
+        {
+            int.from_bytes(hashlib.blake2b(f"{connection.pk}:{i}".encode(), digest_size=8).digest(), "big", signed=True)
+            for i in ids
+        }  # fmt: skip
+    )
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(%s::bigint[]) AS k ORDER BY 1) AS keys",
+            [keys],
+        )
+
+
+def _joined_thread(inbound: InboundMessage, batch: dict[str, str], known: _KnownThreads) -> InboundMessage:
+    """A reply joins the ticket of the message it answers, whatever its own root id says (email, X) — the newest
+    one it names, among this batch's earlier messages first, then the stored ones. An email whose reply came first
+    (and opened the conversation under this mail's id) joins that reply's ticket."""
+    hints = inbound.thread_hints[:50]
+    in_batch = [batch[hint] for hint in batch if hint in hints]
+    stored = [known.answered[hint] for hint in hints if hint in known.answered]
+    own = inbound.platform_message_id
+    if in_batch:
+        key = in_batch[-1]
+    elif stored:
+        key = max(stored)[1]  # the newest stored message it names
+    elif inbound.kind == "email" and own != inbound.thread_key and (own in known.opened or own in batch.values()):
+        key = own
+    else:
+        return inbound
+    if key and key != inbound.thread_key:
+        return dataclasses.replace(inbound, thread_key=key)
     return inbound
 
 
@@ -344,7 +405,10 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
         inbound = inbounds[i]
         outbound = inbound.direction == Direction.OUTBOUND
         analysis = analyses[i]
-        documents[i] = index_document(inbound.text)
+        opened = getattr(tickets[inbound.thread_key][0], "_opened_by", None) == inbound.platform_message_id
+        # The text's words go to the message (unless its subject goes with them) and to a ticket it did not open
+        # (the ticket it opened has them from its insert): tokenizing costs more than the rest of the message.
+        documents[i] = index_document(inbound.text) if not (opened and inbound.subject) else ""
         messages.append(
             Message(
                 organization=organization,
@@ -393,6 +457,9 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
         if parent is not None and parent.pk != message.pk:
             message.parent = parent
             Message.objects.filter(pk=message.pk).update(parent=parent)
+    _attachments_store(
+        organization, [(message, inbounds[i]) for i, message, new in zip(fresh, messages, created, strict=True) if new]
+    )
     seen: set[int] = set()
     for i, message, new in zip(fresh, messages, created, strict=True):
         results[i] = (message, new)
@@ -410,23 +477,31 @@ def _store_new(organization, connection, inbounds, fresh, results, lookup_profil
             seen.add(ticket.pk)
 
 
+def _attachments_store(organization, stored: list[tuple[Message, InboundMessage]]) -> None:
+    """The files of the batch's new messages, in one insert (an insert per file was the costliest statement of a
+    mail batch); each file is in storage before its row."""
+    attachments = []
+    for message, inbound in stored:
+        for a in inbound.attachments:
+            attachment = Attachment(
+                organization=organization,
+                message=message,
+                remote_url=a.url[:2000],
+                filename=a.filename[:255] or "attachment",
+                content_type=a.content_type[:120],
+                size=a.size or len(a.content),
+            )
+            if a.content:
+                attachment.file.save(_storage_name(a.filename), ContentFile(a.content), save=False)
+            attachments.append(attachment)
+    copy_insert(attachments)
+
+
 def _message_stored(
     organization, ticket: Ticket, message: Message, inbound: InboundMessage, contacts, how: str, document: str
 ) -> None:
-    """What one new message does to its ticket, in order: attachments, the ticket's times, status and sentiment,
-    the automation, the real-time events and the assignee's notification."""
-    for a in inbound.attachments:
-        attachment = Attachment(
-            organization=organization,
-            message=message,
-            remote_url=a.url[:2000],
-            filename=a.filename[:255] or "attachment",
-            content_type=a.content_type[:120],
-            size=a.size or len(a.content),
-        )
-        if a.content:
-            attachment.file.save(_storage_name(a.filename), ContentFile(a.content), save=False)
-        attachment.save()
+    """What one new message does to its ticket, in order (its attachments are stored already): the ticket's times,
+    status and sentiment, the automation, the real-time events and the assignee's notification."""
     if inbound.call is not None:
         calls.call_stored(organization, ticket, message, inbound)
     outbound = message.direction == Direction.OUTBOUND
