@@ -183,6 +183,20 @@ class Ticket(models.Model):
                 condition=ACTIVE_CONDITION,
                 name="tickets_active_team",
             ),
+            # The inbox's status, priority and sentiment filters, in list order (any status: solved and closed too).
+            # A combination that matches little or nothing is then read from the narrowest of them instead of
+            # walking the organization's whole recency index and filtering every row out.
+            *(
+                models.Index(
+                    "organization",
+                    name,
+                    F("last_message_at").desc(),
+                    F("id").desc(),
+                    condition=Q(merged_into__isnull=True),
+                    name=f"tickets_{name}_recent",
+                )
+                for name in ("status", "priority", "sentiment")
+            ),
             models.Index(fields=["connection", "external_thread_key", "-created_at"], name="tickets_thread_lookup"),
             models.Index(fields=["contact", "-created_at"], name="tickets_contact_recent"),
             models.Index(fields=["sla_check_at"], condition=Q(sla_check_at__isnull=False), name="tickets_sla_check"),
