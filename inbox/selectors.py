@@ -2,11 +2,14 @@
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import IntegerField, Q, QuerySet, Subquery
+from django.utils import formats, timezone
 
-from accounts.models import Membership
+from accounts.models import Membership, Organization, Team
+from channels_integrations.permissions import connections_visible_to
 from core.models import Notification, RealtimeEvent
-from tickets.selectors import view_counts
+from tickets.models import ACTIVE_STATUSES, Message, MessageKind
+from tickets.selectors import visible_tickets
 
 
 def notifications_for(membership: Membership) -> QuerySet[Notification]:
@@ -15,6 +18,54 @@ def notifications_for(membership: Membership) -> QuerySet[Notification]:
 
 def unread_count(membership: Membership) -> int:
     return Notification.objects.filter(user_id=membership.user_id, read_at__isnull=True).count()
+
+
+# The left pane counts up to COUNT_CAP tickets per view and shows "1,000+" beyond: counting every active ticket of a
+# large inbox (hundreds of thousands) cost more than the list itself, on every refresh after events.
+COUNT_CAP = 1000
+
+
+class _CappedCount(Subquery):
+    """`(SELECT count(*) FROM (<up to COUNT_CAP + 1 rows>))`: PostgreSQL stops reading at the limit."""
+
+    template = "(SELECT count(*) FROM (%(subquery)s) capped)"
+    output_field = IntegerField()
+
+
+def _capped(tickets: QuerySet) -> _CappedCount:
+    return _CappedCount(tickets.order_by().values("pk")[: COUNT_CAP + 1])
+
+
+def _shown(count: int):
+    """The number as shown: exact up to the cap, else "1,000+" (grouped as the language groups numbers)."""
+    return count if count <= COUNT_CAP else f"{formats.number_format(COUNT_CAP, force_grouping=True)}+"
+
+
+def view_counts(membership: Membership) -> dict:
+    """The left pane's counts of active tickets (views, channels, teams), each capped at COUNT_CAP, in one statement
+    (plus the member's channel and team ids): constant in the number of tickets, and bounded in rows read."""
+    now = timezone.now()
+    active = visible_tickets(membership).filter(status__in=ACTIVE_STATUSES)
+    working = active.filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now))
+    # From the mentions' side (few rows), not an EXISTS probe for every active ticket.
+    mentioned = Message.objects.filter(kind=MessageKind.NOTE, mentions=membership.user_id).values("ticket_id")
+    counts = {
+        "all": _capped(working),
+        "mine": _capped(working.filter(assignee_id=membership.user_id)),
+        "unassigned": _capped(working.filter(assignee__isnull=True)),
+        "mentions": _capped(working.filter(pk__in=mentioned)),
+        "snoozed": _capped(active.filter(snoozed_until__gt=now)),
+    }
+    connection_ids = list(connections_visible_to(membership).values_list("pk", flat=True))
+    team_ids = list(Team.objects.values_list("pk", flat=True))
+    counts |= {f"c{pk}": _capped(working.filter(connection_id=pk)) for pk in connection_ids}
+    counts |= {f"t{pk}": _capped(working.filter(team_id=pk)) for pk in team_ids}
+    row = Organization.objects.filter(pk=membership.organization_id).values(**counts).get()
+    shown = {name: _shown(row[name]) for name in ("all", "mine", "unassigned", "mentions", "snoozed")}
+    # Channels and teams without tickets show no number (as before).
+    shown["connections"] = {pk: _shown(row[f"c{pk}"]) for pk in connection_ids if row[f"c{pk}"]}
+    shown["teams"] = {pk: _shown(row[f"t{pk}"]) for pk in team_ids if row[f"t{pk}"]}
+    return shown
 
 
 COUNTS_TTL = 3  # seconds: counts are refreshed on events; a burst of events costs one computation

@@ -197,6 +197,12 @@ class Ticket(models.Model):
                 )
                 for name in ("status", "priority", "sentiment")
             ),
+            # Snoozed tickets (few): the Snoozed view and its count, without reading every active ticket.
+            models.Index(
+                fields=["organization", "snoozed_until"],
+                condition=Q(snoozed_until__isnull=False),
+                name="tickets_snoozed",
+            ),
             models.Index(fields=["connection", "external_thread_key", "-created_at"], name="tickets_thread_lookup"),
             models.Index(fields=["contact", "-created_at"], name="tickets_contact_recent"),
             models.Index(fields=["sla_check_at"], condition=Q(sla_check_at__isnull=False), name="tickets_sla_check"),
