@@ -61,6 +61,8 @@ def view_counts(membership: Membership) -> dict:
     counts |= {f"c{pk}": _capped(working.filter(connection_id=pk)) for pk in connection_ids}
     counts |= {f"t{pk}": _capped(working.filter(team_id=pk)) for pk in team_ids}
     row = Organization.objects.filter(pk=membership.organization_id).values(**counts).get()
+    # A query that can match nothing (an agent without channels: `connection_id IN ()`) compiles to NULL.
+    row = {name: value or 0 for name, value in row.items()}
     shown = {name: _shown(row[name]) for name in ("all", "mine", "unassigned", "mentions", "snoozed")}
     # Channels and teams without tickets show no number (as before).
     shown["connections"] = {pk: _shown(row[f"c{pk}"]) for pk in connection_ids if row[f"c{pk}"]}

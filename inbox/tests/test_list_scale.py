@@ -65,6 +65,12 @@ def test_counts_beyond_the_cap_are_shown_as_the_cap_and_a_plus(tenant_a, login, 
     assert '<span class="count">1</span>' in page  # the email channel
 
 
+def test_an_agent_without_channels_sees_zero_counts(tenant_a, login):
+    _ingest(tenant_a, connection(tenant_a), "見えない", thread="h")
+    page = _pane(login(tenant_a.users["agent"]), tenant_a)
+    assert 'data-count="all">0<' in page and 'data-count="mine">0<' in page
+
+
 def test_counts_up_to_the_cap_are_exact_and_grouped_beyond(tenant_a, login):
     conn = connection(tenant_a)
     for i in range(3):
