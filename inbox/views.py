@@ -64,7 +64,7 @@ def _list_context(request) -> dict:
         query.pop(name, None)
     return {
         "filters": filters,
-        "tickets": rows,
+        "tickets": inbox_selectors.list_rows(rows, org_slug=request.organization.slug),
         "next_cursor": next_cursor,
         "query": query.urlencode(),
     }

@@ -184,6 +184,26 @@ class Ticket(models.Model):
                 condition=ACTIVE_CONDITION,
                 name="tickets_active_team",
             ),
+            # The inbox's status, priority and sentiment filters, in list order (any status: solved and closed too).
+            # A combination that matches little or nothing is then read from the narrowest of them instead of
+            # walking the organization's whole recency index and filtering every row out.
+            *(
+                models.Index(
+                    "organization",
+                    name,
+                    F("last_message_at").desc(),
+                    F("id").desc(),
+                    condition=Q(merged_into__isnull=True),
+                    name=f"tickets_{name}_recent",
+                )
+                for name in ("status", "priority", "sentiment")
+            ),
+            # Snoozed tickets (few): the Snoozed view and its count, without reading every active ticket.
+            models.Index(
+                fields=["organization", "snoozed_until"],
+                condition=Q(snoozed_until__isnull=False),
+                name="tickets_snoozed",
+            ),
             models.Index(fields=["connection", "external_thread_key", "-created_at"], name="tickets_thread_lookup"),
             models.Index(fields=["contact", "-created_at"], name="tickets_contact_recent"),
             models.Index(fields=["sla_check_at"], condition=Q(sla_check_at__isnull=False), name="tickets_sla_check"),
