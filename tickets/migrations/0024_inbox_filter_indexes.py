@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
-    dependencies = [("tickets", "0021_reply_approval_states")]
+    dependencies = [("tickets", "0023_time_rule_indexes")]
 
     operations = [
         AddIndexConcurrently(
