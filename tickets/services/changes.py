@@ -39,6 +39,20 @@ def _check_assignable(ticket: Ticket, assignee: User) -> None:
         )
 
 
+def _tag_ids(organization: Organization, names: set[str]) -> list[int]:
+    """The ids of the organization's tags of these names, creating the missing ones: one read when they all exist
+    (the usual case); else one insert of the missing (ON CONFLICT DO NOTHING: a concurrent transaction may create the
+    same name) and one read of them."""
+    if not names:
+        return []
+    found = dict(Tag.objects.filter(name__in=names).values_list("name", "pk"))
+    missing = sorted(names - found.keys())
+    if missing:
+        Tag.objects.bulk_create([Tag(organization=organization, name=name) for name in missing], ignore_conflicts=True)
+        found.update(Tag.objects.filter(name__in=missing).values_list("name", "pk"))
+    return list(found.values())
+
+
 @transaction.atomic
 def ticket_update(
     *,
@@ -101,10 +115,14 @@ def ticket_update(
         ticket.save(update_fields=[*changed, "updated_at"])
     if tags is not None:
         wanted = {name.strip()[:60] for name in tags if name.strip()}
-        current = set(ticket.tags.values_list("name", flat=True))
-        if wanted != current:
-            objects = [Tag.objects.get_or_create(organization=organization, name=name)[0] for name in sorted(wanted)]
-            ticket.tags.set(objects)
+        current = dict(ticket.tags.values_list("name", "pk"))
+        if wanted != current.keys():
+            gone = [pk for name, pk in current.items() if name not in wanted]
+            if gone:
+                ticket.tags.remove(*gone)
+            added = _tag_ids(organization, wanted - current.keys())
+            if added:
+                ticket.tags.add(*added)  # one INSERT … ON CONFLICT DO NOTHING (no m2m signal listeners)
             ticket_event_add(ticket, actor, TicketEventKind.TAGS, sorted(current), sorted(wanted))
             changed.append("tags")
     automation().ticket_changed(
