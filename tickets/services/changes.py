@@ -1,6 +1,7 @@
 """Changing tickets: status, priority, assignee, team and tags (one at a time or in bulk), snoozing and waking."""
 
 import logging
+from collections.abc import Sequence
 
 from django.db import transaction
 from django.utils import timezone
@@ -67,8 +68,8 @@ def ticket_update(
     assignee: User | None | bool = False,
     team: Team | None | bool = False,
     tags: list[str] | None = None,
-    tags_add: list[str] = (),
-    tags_remove: list[str] = (),
+    tags_add: Sequence[str] = (),
+    tags_remove: Sequence[str] = (),
     run_rules: bool = True,
     rule: str = "",
     locked: bool = False,
