@@ -5,6 +5,8 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Case, Count, Exists, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Membership, Organization
@@ -20,14 +22,36 @@ logger = logging.getLogger("tsunagu.tickets")
 ALERTED_ROLES = (RoleKey.OWNER, RoleKey.ADMIN, RoleKey.MANAGER)
 
 
-def _recent_alert(connection_id: int, since) -> bool:
-    """An alert exists in the window. Within an ingest batch a "yes" is remembered (it stays true for the batch)."""
+def _negatives_unless_alerted(organization: Organization, connection_id: int, since) -> int | None:
+    """The channel's negative customer messages since `since`, or None when it had an alert since then — one query:
+    the count is a subquery PostgreSQL runs only when no alert exists (a CASE evaluates its branches lazily), since
+    during a spike counting every negative message again is the costly part. Within an ingest batch a "yes, an
+    alert" is remembered (it stays true for the batch), and then no query is made at all."""
     key = ("crisis_alert", connection_id)
     if recall(key):
-        return True
-    found = CrisisAlert.objects.filter(connection_id=connection_id, created_at__gte=since).exists()
-    if found:
+        return None
+    alerted = Exists(CrisisAlert.objects.filter(connection_id=connection_id, created_at__gte=since))
+    negatives = (
+        Message.objects.filter(
+            connection_id=connection_id,
+            direction=Direction.INBOUND,
+            sentiment=Sentiment.NEGATIVE,
+            created_at__gte=since,
+        )
+        .order_by()
+        .values("connection_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    found = (
+        Organization.objects.filter(pk=organization.pk)
+        .annotate(found=Case(When(alerted, then=Value(-1)), default=Coalesce(Subquery(negatives), Value(0))))
+        .values_list("found", flat=True)
+        .get()
+    )
+    if found < 0:
         remember(key, True)
+        return None
     return found
 
 
@@ -41,15 +65,8 @@ def crisis_check(*, organization: Organization, ticket: Ticket, message: Message
     config = automation_settings(organization)
     window = timedelta(minutes=max(config.crisis_window_minutes, 1))
     now = timezone.now()
-    if _recent_alert(message.connection_id, now - window):
-        return None  # checked first: during a spike, counting every negative message again is the costly part
-    negatives = Message.objects.filter(
-        connection_id=message.connection_id,
-        direction=Direction.INBOUND,
-        sentiment=Sentiment.NEGATIVE,
-        created_at__gte=now - window,
-    ).count()
-    if negatives < config.crisis_threshold:
+    negatives = _negatives_unless_alerted(organization, message.connection_id, now - window)
+    if negatives is None or negatives < config.crisis_threshold:
         return None
     seconds = int(window.total_seconds())
     bucket = now.replace(microsecond=0) - timedelta(seconds=int(now.timestamp()) % seconds)

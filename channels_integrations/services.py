@@ -43,6 +43,7 @@ from channels_integrations.inbound import (
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from channels_integrations.registry import all_connectors, connector_for
 from core import realtime
+from core.after_batch import after_batch
 from core.db import commit_without_flush
 from core.errors import DomainError
 from core.models import Attempt, AttemptOutcome
@@ -213,7 +214,9 @@ def events_process_pending(*, organization: Organization, connection_id: int) ->
     processed = 0
     while True:
         claimed: list[int] = []
-        with realtime.batched():
+        # What the batch defers (routing decisions, each locking its team) runs once the batch has committed and its
+        # real-time events are out: outside the batch's transaction, so no team lock is held for the whole batch.
+        with after_batch() as deferred, realtime.batched():
             try:
                 with transaction.atomic():
                     # As in event_process: the raw events are durable; a lost commit is processed again.
@@ -223,6 +226,7 @@ def events_process_pending(*, organization: Organization, connection_id: int) ->
                     if events:
                         _apply_events(organization, events[0].connection, events)
             except Exception as exc:
+                deferred.discard()  # the batch rolled back: nothing it deferred exists
                 if is_outage(exc):  # not the events' fault: the task starts again when the outage ends
                     raise
                 logger.exception(
@@ -249,8 +253,9 @@ def claimable_events(connection_id: int) -> QuerySet[InboundEvent]:
 def event_process(*, organization: Organization, event_id: int) -> str:
     """Turn one stored raw event into messages. Returns what happened: "processed", "done" (already), "busy"
     (another worker holds it), "held" (connection paused). Parse or write errors propagate after the transaction
-    rolled back; the caller records the attempt."""
-    with transaction.atomic():
+    rolled back; the caller records the attempt. What the ingest defers runs after the commit (see
+    events_process_pending)."""
+    with after_batch(), transaction.atomic():
         # The raw event was stored durably before the platform got its 200, and processing is idempotent: should a
         # database crash lose this commit, the event is still "received" and the sweeper processes it again.
         commit_without_flush()

@@ -7,14 +7,16 @@ Every action returns what it did as a small dict for the ticket's "why" log: {"t
 import logging
 
 from django.db import transaction
+from django_scopes import scope
 
-from accounts.models import Membership, Organization, Team, User
+from accounts.models import AssignmentStrategy, Membership, Organization, Team, User
 from automation.autoreplies import send_canned_automatically
 from automation.models import Rule, SlaPolicy
 from automation.routing.assignment import ticket_route
 from automation.rules import webhooks
 from automation.sla.clocks import sla_start
 from channels_integrations.permissions import connections_visible_to
+from core.after_batch import defer
 from core.errors import DomainError
 from tickets.events import publish_ticket
 from tickets.models import CannedResponse, Message, Ticket, TicketStatus
@@ -51,9 +53,9 @@ def perform(
 
 
 def _update(organization: Organization, ticket: Ticket, **change) -> Ticket:
-    updated = ticket_update(organization=organization, actor=None, ticket=ticket, run_rules=False, **change)
-    _copy(updated, ticket)
-    return ticket
+    # Rules run on the ticket their caller locked (the ingest, the scheduler, the SLA monitor, a ticket change), and
+    # each action in its own savepoint (`perform`): the engine's instance is changed in place, not read again.
+    return ticket_update(organization=organization, actor=None, ticket=ticket, run_rules=False, locked=True, **change)
 
 
 def _copy(source: Ticket, target: Ticket) -> None:
@@ -66,10 +68,6 @@ def _copy(source: Ticket, target: Ticket) -> None:
         target._state.fields_cache.pop(cache, None)
 
 
-def _tag_names(ticket: Ticket) -> list[str]:
-    return list(ticket.tags.values_list("name", flat=True))
-
-
 def assign_agent(*, organization, rule, ticket, action) -> dict:
     membership = Membership.objects.select_related("role", "user").get(user_id=action["user"])
     if not connections_visible_to(membership).filter(pk=ticket.connection_id).exists():
@@ -78,11 +76,32 @@ def assign_agent(*, organization, rule, ticket, action) -> dict:
     return {"user": membership.user_id}
 
 
+def _route(organization: Organization, ticket: Ticket, team: Team) -> dict:
+    """Route the ticket to the team: at once, or — inside an ingest batch — put it in the team's queue now and make
+    the decision right after the batch's transaction (core.after_batch), in its own short transaction. A decision
+    locks the team row until its transaction ends; inside the batch that would be until the batch commits, and every
+    other batch routing to the team would wait for it. Should the worker die between the batch's commit and the
+    decision, the ticket waits in the team's queue, which the beat's `automation.drain_queues_everywhere` drains
+    every minute. The result names the agent only when the decision was made here (the history records it later)."""
+    if team.assignment_strategy != AssignmentStrategy.MANUAL and ticket.assignee_id is None:
+        if ticket.team_id != team.pk:
+            _update(organization, ticket, team=team)
+        if defer(lambda: _route_after_batch(organization, ticket, team)):
+            return {"team": team.pk}
+    assignee = ticket_route(organization=organization, ticket=ticket, team=team, actor=None)
+    return {"team": team.pk, "user": assignee.pk if assignee else None}
+
+
+def _route_after_batch(organization: Organization, ticket: Ticket, team: Team) -> None:
+    # After the batch: the scope of the organization may have ended with the caller's block.
+    with scope(organization=organization):
+        ticket_route(organization=organization, ticket=ticket, team=team, actor=None)
+
+
 def assign_team(*, organization, rule, ticket, action) -> dict:
     team = Team.objects.get(pk=action["team"])
-    assignee = ticket_route(organization=organization, ticket=ticket, team=team, actor=None)
-    _copy(Ticket.objects.get(pk=ticket.pk), ticket)
-    return {"team": team.pk, "user": assignee.pk if assignee else None}
+    # ticket_route keeps the instance's team and assignee current (nothing else of the row changes).
+    return _route(organization, ticket, team)
 
 
 def set_priority(*, organization, rule, ticket, action) -> dict:
@@ -96,13 +115,12 @@ def set_status(*, organization, rule, ticket, action) -> dict:
 
 
 def add_tags(*, organization, rule, ticket, action) -> dict:
-    _update(organization, ticket, tags=[*_tag_names(ticket), *action["tags"]])
+    _update(organization, ticket, tags_add=action["tags"])
     return {"tags": action["tags"]}
 
 
 def remove_tags(*, organization, rule, ticket, action) -> dict:
-    drop = set(action["tags"])
-    _update(organization, ticket, tags=[t for t in _tag_names(ticket) if t not in drop])
+    _update(organization, ticket, tags_remove=action["tags"])
     return {"tags": action["tags"]}
 
 
@@ -144,13 +162,11 @@ def notify_members(*, organization, rule, ticket, action) -> dict:
 def escalate(*, organization, rule, ticket, action) -> dict:
     team = Team.objects.get(pk=action["team"])
     _update(organization, ticket, priority=action["priority"], team=team, assignee=None)
-    assignee = ticket_route(organization=organization, ticket=ticket, team=team, actor=None)
-    _copy(Ticket.objects.get(pk=ticket.pk), ticket)
-    return {"team": team.pk, "priority": action["priority"], "user": assignee.pk if assignee else None}
+    return {**_route(organization, ticket, team), "priority": action["priority"]}
 
 
 def mark_spam(*, organization, rule, ticket, action) -> dict:
-    _update(organization, ticket, tags=[*_tag_names(ticket), SPAM_TAG], status=TicketStatus.CLOSED)
+    _update(organization, ticket, tags_add=[SPAM_TAG], status=TicketStatus.CLOSED)
     return {}
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Membership
+from automation.crisis import crisis_check
 from automation.models import (
     AutomationSettings,
     AutoResponse,
@@ -18,6 +19,8 @@ from automation.models import (
     RuleTrigger,
     SlaPolicy,
 )
+from automation.rules.webhooks import automation_settings
+from core.batch_reads import batch_reads
 from core.models import Notification
 from tickets.models import CannedResponse, CannedResponseVariant, Message, Ticket
 from tickets.services.ingest import message_ingest
@@ -190,6 +193,30 @@ def test_a_spike_of_negative_messages_alerts_the_managers_once(tenant_a):
         )
     assert len(alerts) == 1 and alerts[0].negative_count == 3
     assert alerted == managers
+
+
+def test_the_crisis_check_costs_one_query_per_negative_message(tenant_a, django_assert_num_queries):
+    """Whether the channel had an alert and, if not, how many negative messages it had: one statement."""
+    conn = connection(tenant_a)
+    with tenant_a.scope():
+        AutomationSettings.objects.create(
+            organization=tenant_a.organization, crisis_threshold=3, crisis_window_minutes=10
+        )
+    for i in range(2):
+        message = ingest(tenant_a, conn, inbound("最悪です。二度と買いません", thread=f"n{i}", author=f"N{i}"))
+    with tenant_a.scope(), batch_reads():
+        automation_settings(tenant_a.organization)  # the settings are read once per batch, not per message
+        ticket = Ticket.objects.get(pk=message.ticket_id)
+        with django_assert_num_queries(1):
+            assert crisis_check(organization=tenant_a.organization, ticket=ticket, message=message) is None
+    third = ingest(tenant_a, conn, inbound("がっかりしました。最悪です", thread="n2", author="N2"))
+    with tenant_a.scope(), batch_reads():
+        assert CrisisAlert.objects.get().negative_count == 3
+        automation_settings(tenant_a.organization)
+        with django_assert_num_queries(1):  # an alert in the window: nothing counted …
+            assert crisis_check(organization=tenant_a.organization, ticket=ticket, message=third) is None
+        with django_assert_num_queries(0):  # … and, within the batch, not asked again
+            assert crisis_check(organization=tenant_a.organization, ticket=ticket, message=third) is None
 
 
 def test_a_calm_channel_raises_no_alert(tenant_a, tenant_b):

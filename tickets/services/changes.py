@@ -1,6 +1,7 @@
 """Changing tickets: status, priority, assignee, team and tags (one at a time or in bulk), snoozing and waking."""
 
 import logging
+from collections.abc import Sequence
 
 from django.db import transaction
 from django.utils import timezone
@@ -39,7 +40,24 @@ def _check_assignable(ticket: Ticket, assignee: User) -> None:
         )
 
 
-@transaction.atomic
+def _clean_tags(names) -> set[str]:
+    return {name.strip()[:60] for name in names if name.strip()}
+
+
+def _tag_ids(organization: Organization, names: set[str]) -> list[int]:
+    """The ids of the organization's tags of these names, creating the missing ones: one read when they all exist
+    (the usual case); else one insert of the missing (ON CONFLICT DO NOTHING: a concurrent transaction may create the
+    same name) and one read of them."""
+    if not names:
+        return []
+    found = dict(Tag.objects.filter(name__in=names).values_list("name", "pk"))
+    missing = sorted(names - found.keys())
+    if missing:
+        Tag.objects.bulk_create([Tag(organization=organization, name=name) for name in missing], ignore_conflicts=True)
+        found.update(Tag.objects.filter(name__in=missing).values_list("name", "pk"))
+    return list(found.values())
+
+
 def ticket_update(
     *,
     organization: Organization,
@@ -50,20 +68,38 @@ def ticket_update(
     assignee: User | None | bool = False,
     team: Team | None | bool = False,
     tags: list[str] | None = None,
+    tags_add: Sequence[str] = (),
+    tags_remove: Sequence[str] = (),
     run_rules: bool = True,
     rule: str = "",
+    locked: bool = False,
 ) -> Ticket:
-    """Change status, priority, assignee (None = unassign), team or tags; each change is a TicketEvent.
-    `False` for assignee/team means "leave as is". `actor=None` is automation (a rule or routing); automation passes
-    `run_rules=False` so that its own changes do not trigger the "ticket updated" rules again. `rule`: the name of
-    the rule acting, which notifications name instead of a person."""
-    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    """Change status, priority, assignee (None = unassign), team or tags (`tags`: the whole list; or `tags_add` and
+    `tags_remove` against the ticket's current tags); each change is a TicketEvent. `False` for assignee/team means
+    "leave as is". `actor=None` is automation (a rule or routing); automation passes `run_rules=False` so that its
+    own changes do not trigger the "ticket updated" rules again. `rule`: the name of the rule acting, which
+    notifications name instead of a person. `locked`: the caller holds the ticket's row lock in a transaction that
+    rolls back to its own savepoint on error, and its instance is current (the rules engine's actions): the instance
+    is changed in place, without reading the row again or a savepoint of its own."""
+    if status is not None and status not in TicketStatus.values:
+        raise DomainError(_("Unknown status."), field="status")
+    if priority is not None and priority not in Priority.values:
+        raise DomainError(_("Unknown priority."), field="priority")
+    with transaction.atomic(savepoint=not locked):
+        if not locked:
+            ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        return _ticket_update(
+            organization, actor, ticket, status, priority, assignee, team, tags, tags_add, tags_remove, run_rules, rule
+        )
+
+
+def _ticket_update(
+    organization, actor, ticket, status, priority, assignee, team, tags, tags_add, tags_remove, run_rules, rule
+) -> Ticket:
     changed = []
     old_status = ticket.status
     old_assignee_id = ticket.assignee_id
     if status is not None and status != ticket.status:
-        if status not in TicketStatus.values:
-            raise DomainError(_("Unknown status."), field="status")
         event = ticket_event_add(ticket, actor, TicketEventKind.STATUS, ticket.status, status)
         ticket.status = status
         ticket.solved_at = timezone.now() if status == TicketStatus.SOLVED else None
@@ -72,8 +108,6 @@ def ticket_update(
         if status == TicketStatus.SOLVED:
             survey_after_solve(organization=organization, ticket=ticket, solve_event_id=event.pk)
     if priority is not None and priority != ticket.priority:
-        if priority not in Priority.values:
-            raise DomainError(_("Unknown priority."), field="priority")
         ticket_event_add(ticket, actor, TicketEventKind.PRIORITY, ticket.priority, priority)
         ticket.priority = priority
         changed.append("priority")
@@ -99,12 +133,17 @@ def ticket_update(
         changed.append("team")
     if changed:
         ticket.save(update_fields=[*changed, "updated_at"])
-    if tags is not None:
-        wanted = {name.strip()[:60] for name in tags if name.strip()}
-        current = set(ticket.tags.values_list("name", flat=True))
-        if wanted != current:
-            objects = [Tag.objects.get_or_create(organization=organization, name=name)[0] for name in sorted(wanted)]
-            ticket.tags.set(objects)
+    if tags is not None or tags_add or tags_remove:
+        current = dict(ticket.tags.values_list("name", "pk"))
+        wanted = _clean_tags(current if tags is None else tags) | _clean_tags(tags_add)
+        wanted -= _clean_tags(tags_remove)
+        if wanted != current.keys():
+            gone = [pk for name, pk in current.items() if name not in wanted]
+            if gone:
+                ticket.tags.remove(*gone)
+            added = _tag_ids(organization, wanted - current.keys())
+            if added:
+                ticket.tags.add(*added)  # one INSERT … ON CONFLICT DO NOTHING (no m2m signal listeners)
             ticket_event_add(ticket, actor, TicketEventKind.TAGS, sorted(current), sorted(wanted))
             changed.append("tags")
     automation().ticket_changed(

@@ -28,6 +28,7 @@ from channels_integrations.inbound import (
     InboundMessage,
 )
 from channels_integrations.models import ChannelConnection
+from core.after_batch import after_batch
 from core.batch_reads import batch_reads
 from core.db import copy_insert
 from tickets.automation_hooks import automation
@@ -224,7 +225,6 @@ def message_ingest(
     ]
 
 
-@transaction.atomic
 def messages_ingest(
     *,
     organization: Organization,
@@ -235,8 +235,10 @@ def messages_ingest(
     """Store messages of one connection in their tickets, each exactly once, in order; one (message, created) per
     inbound. The lookups and inserts are made once for the whole list (contacts, tickets, messages); then each new
     message updates its ticket and sets its automation in motion in turn, exactly as if it had come alone.
-    `lookup_profile(author_ids)` asks the platform for the names of customers nobody named yet."""
-    with batch_reads():
+    `lookup_profile(author_ids)` asks the platform for the names of customers nobody named yet. What automation
+    defers to after the transaction (routing decisions) is done before this returns — after the caller's batch
+    when the gateway's batch encloses this call (core.after_batch)."""
+    with after_batch(), transaction.atomic(), batch_reads():
         return _messages_ingest(organization, connection, list(inbounds), lookup_profile)
 
 

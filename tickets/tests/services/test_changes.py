@@ -6,7 +6,7 @@ from accounts import services as account_services
 from conftest import add_member, make_user
 from core.errors import DomainError
 from core.models import Notification
-from tickets.models import Ticket
+from tickets.models import Tag, Ticket, TicketEvent, TicketEventKind
 from tickets.services import changes
 from tickets.services.ingest import message_ingest
 from tickets.tests.factories import connection, inbound
@@ -74,3 +74,27 @@ def test_the_inbox_and_the_api_refuse_with_a_field_error(tenant_a, ticket, login
     with tenant_a.scope():
         ticket.refresh_from_db()
         assert ticket.assignee_id is None
+
+
+def test_tags_cost_the_same_however_many_the_ticket_has(tenant_a, ticket, django_assert_max_num_queries):
+    """Adding a tag reads the ticket's tags once and looks up only the new one (not every tag the ticket already
+    has); a removed tag goes, an unknown one is created, and each change is recorded once."""
+    owner = tenant_a.users["owner"]
+    names = [f"t{n}" for n in range(8)]
+
+    def update(tags):
+        changes.ticket_update(
+            organization=tenant_a.organization, actor=owner, ticket=ticket, tags=tags, run_rules=False
+        )
+
+    with tenant_a.scope():
+        update(names)
+        Tag.objects.create(organization=tenant_a.organization, name="既存")
+        # savepoint, the ticket's lock, its tags, the new tag's lookup, the through row, the event, release
+        with django_assert_max_num_queries(7):
+            update([*names, "既存"])
+        # and a tag removed (one delete), one nobody used yet (inserted, then read)
+        with django_assert_max_num_queries(10):
+            update([*names[1:], "既存", "新規"])
+        assert sorted(ticket.tags.values_list("name", flat=True)) == sorted([*names[1:], "既存", "新規"])
+        assert TicketEvent.objects.filter(ticket=ticket, kind=TicketEventKind.TAGS).count() == 3
