@@ -8,10 +8,12 @@ import os
 import random
 import statistics
 import time
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.db.models.expressions import DatabaseDefault
 from django.test import Client
+from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"
@@ -177,6 +179,8 @@ def seed() -> float:
                     platform=platform,
                     display_name=f"{platform} {n}-{c}",
                     external_account_id=f"b{n}-{c}",
+                    # Data only, no account behind it: never polled by the beat of a suite sharing this database.
+                    next_poll_at=timezone.now() + timedelta(days=3650),
                 )
                 connections.append(channel.pk)
                 if grant:
