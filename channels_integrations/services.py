@@ -41,6 +41,7 @@ from channels_integrations.inbound import (
     InboundMessage,
 )
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
+from channels_integrations.providers.api.connector import API_EVENT_SOURCE, intake_items
 from channels_integrations.registry import all_connectors, connector_for
 from core import realtime
 from core.db import commit_without_flush
@@ -275,6 +276,16 @@ def _apply_events(organization: Organization, connection: ChannelConnection, eve
     connector = connector_for(connection.platform)
     items: list[InboundItem] = []
     for event in events:
+        if event.source == API_EVENT_SOURCE:  # a REST API request stored for the worker, on any kind of channel
+            items.extend(
+                intake_items(
+                    organization=organization,
+                    connection=connection,
+                    payload=bytes(event.payload),
+                    event_key=event.event_key,
+                )
+            )
+            continue
         items.extend(connector.parse_event(bytes(event.payload), account_id=connection.external_account_id))
     if connector.downloads_media:
         items = [_with_media(connector, connection, item) for item in items]
