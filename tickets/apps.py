@@ -12,11 +12,11 @@ class TicketsConfig(AppConfig):
         from channels_integrations.handlers import register_ingest_handler
         from channels_integrations.providers.api.connector import register_customer_resolver
         from tickets import notifications
-        from tickets.services.api_intake import customer_resolve
+        from tickets.services.api_intake import customers_resolve
         from tickets.services.ingest import items_apply
         from tickets.starter import starter_canned_create
 
         notifications.register()
         register_ingest_handler(items_apply)
-        register_customer_resolver(customer_resolve)
+        register_customer_resolver(customers_resolve)
         on_organization_started(starter_canned_create)

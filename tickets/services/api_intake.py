@@ -9,6 +9,7 @@ Idempotency: `idempotency_claim` inserts the key's row in the caller's transacti
 unique key for the first request's transaction: it then replays the committed answer or, when the first failed and
 left nothing, does the work itself. A wait longer than IDEMPOTENCY_WAIT_SECONDS answers 409 (IdempotencyInProgress)."""
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -233,13 +234,20 @@ def customer_author_check(connection: ChannelConnection, customer: Customer) -> 
     _author_id(connection, customer)
 
 
-def customer_author(organization: Organization, connection: ChannelConnection, customer: Customer) -> str:
+def customer_author(
+    organization: Organization,
+    connection: ChannelConnection,
+    customer: Customer,
+    *,
+    known: set[str] | None = None,
+    created: list[int] | None = None,
+) -> str:
     """Make sure the customer's account on the connection's platform leads to their contact — an existing one found
     by identity, address or number, else a new one with what the request gave — and return its id (the ingest's
     author id). Race-safe on the identity's unique key: of two requests for a new customer, one contact stays."""
     platform = connection.platform
     author_id = _author_id(connection, customer)
-    if ContactIdentity.objects.filter(platform=platform, external_id=author_id).exists():
+    if (author_id in known) if known is not None else _identity_exists(platform, author_id):
         return author_id
     contact = _existing_contact(customer, platform)
     if contact is not None:
@@ -261,6 +269,9 @@ def customer_author(organization: Organization, connection: ChannelConnection, c
     if customer.platform and customer.external_id and customer.platform != platform:
         _identity_insert(organization, contact.pk, customer.platform, customer.external_id)
     contact_id = contact.pk
+    if created is not None:  # the caller queues the matching of all it created at once
+        created.append(contact_id)
+        return author_id
     # As for contacts the ingest creates: matched against the others, and announced (contact.created), after commit.
     transaction.on_commit(
         lambda: tasks_contacts.match_contacts.delay(
@@ -374,10 +385,38 @@ def ticket_message_add(*, organization: Organization, actor, ticket: Ticket, tex
 # --- asynchronous intake (`Prefer: respond-async`) ---------------------------------------------------------------
 
 
-def customer_resolve(*, organization: Organization, connection: ChannelConnection, customer: dict) -> str:
-    """The worker's customer matching for a stored API request (registered with the API connector at startup): the
-    same `customer_author` the synchronous path calls."""
-    return customer_author(organization, connection, Customer(**customer))
+def _identity_exists(platform: str, author_id: str) -> bool:
+    return ContactIdentity.objects.filter(platform=platform, external_id=author_id).exists()
+
+
+def customers_resolve(*, organization: Organization, connection: ChannelConnection, customers: list[dict]) -> list[str]:
+    """The worker's customer matching for a batch of stored API requests (registered with the API connector at
+    startup): the same `customer_author` the synchronous path calls, with one look for the accounts already linked
+    and one matching task for all the contacts created (as the ingest does for a batch)."""
+    wanted = [Customer(**customer) for customer in customers]
+    platform = connection.platform
+    candidates = set()
+    for customer in wanted:
+        with contextlib.suppress(DomainError):  # refused below, by customer_author, with its message
+            candidates.add(_author_id(connection, customer))
+    known = set(
+        ContactIdentity.objects.filter(platform=platform, external_id__in=candidates).values_list(
+            "external_id", flat=True
+        )
+    )
+    created: list[int] = []
+    authors = []
+    for customer in wanted:
+        author_id = customer_author(organization, connection, customer, known=known, created=created)
+        known.add(author_id)  # linked now: the batch's next request from this customer finds it
+        authors.append(author_id)
+    if created:
+        transaction.on_commit(
+            lambda: tasks_contacts.match_contacts.delay(
+                organization_id=organization.pk, contact_ids=created, announce=True
+            )
+        )
+    return authors
 
 
 def intake_event_key(*, principal: str, key: str | None) -> str:

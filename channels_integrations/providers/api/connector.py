@@ -56,14 +56,16 @@ class ApiConnector(Connector):
 API_EVENT_SOURCE = "api"
 PAYLOAD_VERSION = 1
 
-# Finds or creates the customer's contact and returns their author id on the connection's platform (the ingest's key
-# to the contact). Registered by the app that owns contacts (tickets), at startup: the gateway never imports it.
+# Finds or creates the customers' contacts and returns their author ids on the connection's platform (the ingest's key
+# to the contact), in order. Registered by the app that owns contacts (tickets), at startup: the gateway never imports
+# it.
 CustomerResolver = Callable[..., str]
 _resolvers: list[CustomerResolver] = []
 
 
 def register_customer_resolver(resolver: CustomerResolver) -> None:
-    """Called once, at startup, by the app that owns contacts: `resolver(organization=, connection=, customer=dict)`."""
+    """Called once, at startup, by the app that owns contacts: `resolver(organization=, connection=, customers=[dict])`
+    returns the customers' author ids."""
     _resolvers[:] = [resolver]
 
 
@@ -85,30 +87,37 @@ def intake_message_id(event_key: str) -> str:
     return f"api:{event_key}"
 
 
-def intake_items(*, organization, connection, payload: bytes, event_key: str) -> list[InboundMessage]:
-    """A stored API request as the normalized message the synchronous path ingests (a new conversation), its customer
-    found or created first by the registered resolver (identity, email, phone: tickets.services.api_intake)."""
-    try:
-        body = json.loads(payload)
-        customer = body["customer"]
-        text = body["text"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise MalformedPayload(f"not an API intake request: {exc}") from exc
+def intake_items(*, organization, connection, events: list[tuple[str, bytes]]) -> list[InboundMessage]:
+    """Stored API requests ((event key, payload), in order) as the normalized messages the synchronous path ingests
+    (each a new conversation), their customers found or created first by the registered resolver (identity, email,
+    phone: tickets.services.api_intake), all of a batch in one call."""
+    bodies = []
+    for _event_key, payload in events:
+        try:
+            body = json.loads(payload)
+            if not isinstance(body["customer"], dict) or not isinstance(body["text"], str):
+                raise TypeError("customer or text of the wrong type")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MalformedPayload(f"not an API intake request: {exc}") from exc
+        bodies.append(body)
     if not _resolvers:
         raise RuntimeError("no customer resolver registered: the tickets app is not installed")
-    author_id = _resolvers[0](organization=organization, connection=connection, customer=customer)
-    received_at = body.get("received_at")
-    message_id = intake_message_id(event_key)
-    return [
-        InboundMessage(
-            platform_message_id=message_id,
-            thread_key=message_id,  # a new conversation each time, as the synchronous path opens
-            kind=body.get("kind") or "form",
-            author_id=author_id,
-            author_name=customer.get("name", ""),
-            author_email=customer.get("email", ""),
-            text=text,
-            subject=body.get("subject", ""),
-            timestamp=datetime.fromisoformat(received_at) if received_at else timezone.now(),
+    authors = _resolvers[0](organization=organization, connection=connection, customers=[b["customer"] for b in bodies])
+    items = []
+    for (event_key, _payload), body, author_id in zip(events, bodies, authors, strict=True):
+        received_at = body.get("received_at")
+        message_id = intake_message_id(event_key)
+        items.append(
+            InboundMessage(
+                platform_message_id=message_id,
+                thread_key=message_id,  # a new conversation each time, as the synchronous path opens
+                kind=body.get("kind") or "form",
+                author_id=author_id,
+                author_name=body["customer"].get("name", ""),
+                author_email=body["customer"].get("email", ""),
+                text=body["text"],
+                subject=body.get("subject", ""),
+                timestamp=datetime.fromisoformat(received_at) if received_at else timezone.now(),
+            )
         )
-    ]
+    return items
