@@ -128,18 +128,23 @@ def test_one_batch_matches_each_customer_once(
             organization=tenant_a.organization, actor=tenant_a.users["owner"], name="既存", emails=["known@example.jp"]
         )
     api = api_client_for(tenant_a, "owner")
-    customers = [{"email": "twice@example.jp"}, {"email": "known@example.jp"}, {"email": "TWICE@example.jp"}]
+    customers = [
+        {"email": "twice@example.jp"},
+        {"email": "known@example.jp"},
+        {"email": "TWICE@example.jp"},
+        {"phone": "03-1234-5678"},
+    ]
     with django_capture_on_commit_callbacks(execute=False):
         locations = [_post(api, tenant_a, {"customer": c, "text": "まとめて"})["Location"] for c in customers]
     with django_capture_on_commit_callbacks(execute=False) as after_batch, tenant_a.scope():
         processed, failed = channel_services.events_process_pending(
             organization=tenant_a.organization, connection_id=api_channel.pk
         )
-    assert (processed, failed) == (3, [])
+    assert (processed, failed) == (4, [])
     with tenant_a.scope():
         contacts = [Ticket.objects.get(pk=_status(api, url)["ticket"]).contact_id for url in locations]
-    assert contacts[0] == contacts[2] != known.pk and contacts[1] == known.pk
-    assert _count(tenant_a, Contact) == 2 and _count(tenant_a, Ticket) == 3
+    assert contacts[0] == contacts[2] != known.pk and contacts[1] == known.pk and contacts[3] not in contacts[:3]
+    assert _count(tenant_a, Contact) == 3 and _count(tenant_a, Ticket) == 4
     matching = [c for c in after_batch if "match_contacts" in repr(c.__code__.co_names)]
     assert len(matching) == 1  # the batch's new contacts are matched in one task
 
