@@ -4,6 +4,11 @@ customer (by email: a contact, an identity, a ticket number, the message and its
 automation) with its own `Idempotency-Key`; a Celery worker runs what the ingest queues after each commit. Then every
 request is sent again with the same key and body: each must answer 201 again and create nothing.
 
+Then the asynchronous mode: the same clients POST new requests with `Prefer: respond-async` (each answered 202 once
+stored as a raw event; the worker ingests them in batches, as webhooks), then send them all again (202 replays, nothing
+stored twice). Reported: the accept rate (202s per second), the 202's p50/p95, and the end-to-end rate, from the first
+POST to the last of their tickets stored (the database polled; the newest ticket's creation time).
+
 Reported: creations/s over the closed-loop run, p50/p95 latency, the replays (answered, tickets created by them),
 the queries one creation makes (counted in-process on the same code path) and the CPU per creation by process.
 Target ≥ 500 creations/s on this machine's 2 cores; a peer helpdesk manages 49/s.
@@ -22,6 +27,7 @@ from urllib.parse import urlparse
 
 from django.db import connection as db_connection
 from django.db import transaction
+from django.db.models import Count
 from django_scopes import scope, scopes_disabled
 
 from bench.inbox import EN, JA, PRODUCTS
@@ -40,12 +46,15 @@ WEB_WORKERS = 1 if SMOKE else int(os.environ.get("BENCH_API_WEB_WORKERS", "4"))
 TARGET = 500.0
 
 
+ASYNC_TIMEOUT = float(os.environ.get("BENCH_API_ASYNC_TIMEOUT", "300"))  # seconds for the worker to catch up
+
+
 def seed():
     """The organization, its owner (sees every channel), one API channel and an API token; the previous run's
     tickets, contacts and idempotency keys deleted, the written tables vacuumed (as bench/webhooks.py does)."""
     from accounts import services
     from accounts.models import Organization, User
-    from channels_integrations.models import ChannelConnection, ConnectionStatus
+    from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent
     from core.models import RealtimeEvent
     from tickets.models import Contact, ContactIdentity, IdempotencyKey, Message, Ticket, TicketEvent
 
@@ -61,6 +70,7 @@ def seed():
         Ticket.objects.all().delete()
         Contact.objects.all().delete()
         IdempotencyKey.objects.all().delete()
+        InboundEvent.objects.all().delete()
         RealtimeEvent.objects.all().delete()
         connection, _ = ChannelConnection.objects.update_or_create(
             organization=organization,
@@ -69,7 +79,7 @@ def seed():
             defaults={"display_name": "Bench form", "status": ConnectionStatus.ACTIVE},
         )
         _token, key = services.api_token_create(organization=organization, actor=user, name="bench")
-    written = (Ticket, Message, TicketEvent, Contact, ContactIdentity, IdempotencyKey, RealtimeEvent)
+    written = (Ticket, Message, TicketEvent, Contact, ContactIdentity, IdempotencyKey, RealtimeEvent, InboundEvent)
     with db_connection.cursor() as cursor:
         cursor.execute(f"VACUUM (ANALYZE) {', '.join(m._meta.db_table for m in written)}")  # our table names
     return organization, connection, key
@@ -90,8 +100,8 @@ def _bodies(run: str, count: int, phase: str) -> list[bytes]:
     ]
 
 
-def _send(url: str, key: str, bodies: list[bytes], keys: list[str]) -> dict:
-    """Closed loop, CLIENTS keep-alive connections as fast as they go."""
+def _send(url: str, key: str, bodies: list[bytes], keys: list[str], *, prefer: str = "") -> dict:
+    """Closed loop, CLIENTS keep-alive connections as fast as they go (`prefer`: a Prefer header value)."""
     timings = [0.0] * len(bodies)
     statuses = [0] * len(bodies)
     counter = itertools.count()
@@ -104,18 +114,22 @@ def _send(url: str, key: str, bodies: list[bytes], keys: list[str]) -> dict:
                 "Content-Type": "application/json",
                 "Idempotency-Key": keys[i],
             }
+            if prefer:
+                headers["Prefer"] = prefer
             started = time.perf_counter()
             statuses[i] = poster.post(bodies[i], headers)
             timings[i] = (time.perf_counter() - started) * 1000
         poster.close()
 
     threads = [threading.Thread(target=work, name=f"api-client-{n}") for n in range(CLIENTS)]
+    started_at = time.time()
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return {"wall": time.perf_counter() - started, "timings": timings, "statuses": statuses}
+    wall = time.perf_counter() - started
+    return {"wall": wall, "timings": timings, "statuses": statuses, "started_at": started_at}
 
 
 def _queries_per_creation(organization, key: str) -> tuple[int, int]:
@@ -137,6 +151,43 @@ def _queries_per_creation(organization, key: str) -> tuple[int, int]:
             raise RuntimeError(f"in-process creation answered {answer.status_code}: {answer.content[:300]!r}")
         counts.append(len(captured))
     return counts[0], counts[1]
+
+
+def _queries_per_accept(organization, key: str) -> tuple[int, int]:
+    """The queries of one 202 (Prefer: respond-async) and of its replay, counted in this process. The event it
+    stores waits unprocessed (no worker now); the next run's seed deletes it."""
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    client = APIClient(SERVER_NAME="127.0.0.1")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    body = _bodies(f"a{uuid.uuid4().hex[:6]}", 1, "queries")[0]
+    url = f"/api/v1/orgs/{SLUG}/tickets/"
+    idem = str(uuid.uuid4())
+    counts = []
+    for _ in range(2):
+        with CaptureQueriesContext(db_connection) as captured:
+            answer = client.post(
+                url, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=idem, HTTP_PREFER="respond-async"
+            )
+        if answer.status_code != 202:
+            raise RuntimeError(f"in-process accept answered {answer.status_code}: {answer.content[:300]!r}")
+        counts.append(len(captured))
+    return counts[0], counts[1]
+
+
+def _wait_for_tickets(organization, count: int, deadline: float) -> tuple[int, float | None]:
+    """Poll until `count` tickets exist (or the deadline): (tickets, the newest one's creation as a Unix time)."""
+    from django.db.models import Max
+
+    from tickets.models import Ticket
+
+    while True:
+        with scope(organization=organization):
+            found = Ticket.objects.aggregate(n=Count("pk"), last=Max("created_at"))
+        if found["n"] >= count or time.monotonic() > deadline:
+            return found["n"], found["last"].timestamp() if found["last"] else None
+        time.sleep(0.2)
 
 
 def _tickets(organization) -> int:
@@ -195,9 +246,25 @@ def run() -> list[dict]:
         after = _tickets(organization)
         replayed = _send(url, key, bodies, keys)
         after_replay = _tickets(organization)
+
+        # Asynchronous mode: accepted at once, ingested by the worker.
+        async_bodies = _bodies(run_id, REQUESTS, "async")
+        async_keys = [str(uuid.uuid4()) for _ in async_bodies]
+        async_before = _tickets(organization)
+        load_async = os.getloadavg()
+        async_cpu_before = _cpu_snapshot(processes)
+        accepted = _send(url, key, async_bodies, async_keys, prefer="respond-async")
+        accepted_ok = sum(1 for s in accepted["statuses"] if s == 202)
+        stored, last_at = _wait_for_tickets(organization, async_before + accepted_ok, time.monotonic() + ASYNC_TIMEOUT)
+        async_cpu_after = _cpu_snapshot(processes)
+        load_async_after = os.getloadavg()
+        async_replayed = _send(url, key, async_bodies, async_keys, prefer="respond-async")
+        time.sleep(1.0)  # a replay that stored something would be ingested by now
+        async_after_replay = _tickets(organization)
     finally:
         processes.stop_all()
     first_queries, replay_queries = _queries_per_creation(organization, key)
+    accept_queries, accept_replay_queries = _queries_per_accept(organization, key)
 
     ok = sum(1 for s in created["statuses"] if s == 201)
     rate = ok / created["wall"] if created["wall"] else 0.0
@@ -249,6 +316,81 @@ def run() -> list[dict]:
                 f"every request sent again with its Idempotency-Key: {replay_ok}/{REQUESTS} answered 201 with the "
                 f"first answer, {after_replay - after} tickets created; {replayed['wall']:.1f} s "
                 f"({REQUESTS / replayed['wall']:.0f} replays/s), p95 {_pct(replayed['timings'], 95):.0f} ms"
+            ),
+        },
+        *_async_entries(
+            accepted,
+            accepted_ok,
+            stored - async_before,
+            last_at,
+            async_replayed,
+            async_after_replay - stored,
+            (accept_queries, accept_replay_queries),
+            {k: (async_cpu_after[k] - async_cpu_before[k]) * 1000 / max(stored - async_before, 1) for k in cpu},
+            (load_async[0], load_async_after[0]),
+        ),
+    ]
+
+
+def _async_entries(accepted, accepted_ok, ingested, last_at, replayed, replay_created, queries, cpu, load) -> list:
+    accept_rate = accepted_ok / accepted["wall"] if accepted["wall"] else 0.0
+    others = sorted({s for s in accepted["statuses"] if s != 202})
+    end_to_end = (last_at - accepted["started_at"]) if last_at else None
+    e2e_rate = ingested / end_to_end if end_to_end and ingested else 0.0
+    replay_ok = sum(1 for s in replayed["statuses"] if s == 202)
+    cpu_text = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+    detail = (
+        f"{accepted_ok}/{REQUESTS} answered 202 ({others or 'no other status'}) from {CLIENTS} clients with "
+        f"Prefer: respond-async in {accepted['wall']:.1f} s; {ingested} tickets stored by the worker "
+        f"{f'{end_to_end:.1f} s' if end_to_end else 'never'} after the first POST; {queries[0]} queries per accept, "
+        f"{queries[1]} per replay; CPU ms per ticket (accept + ingest): {cpu_text}; "
+        f"load average {load[0]:.1f} before, {load[1]:.1f} after"
+    )
+    print(f"  api async: {detail}", file=sys.stderr)
+    p50, p95 = _pct(accepted["timings"], 50), _pct(accepted["timings"], 95)
+    return [
+        {
+            "name": "api.async_accepts_per_s",
+            "value": round(accept_rate, 1),
+            "unit": "1/s",
+            "target": f">= {TARGET:.0f}",
+            "ok": accept_rate >= TARGET and accepted_ok == REQUESTS,
+            "detail": detail,
+        },
+        {
+            "name": "api.async_end_to_end_per_s",
+            "value": round(e2e_rate, 1),
+            "unit": "1/s",
+            "target": f">= {TARGET:.0f}",
+            "ok": e2e_rate >= TARGET and ingested == accepted_ok == REQUESTS,
+            "detail": f"first POST to the last ticket stored (database polled): {detail}",
+        },
+        {
+            "name": "api.async_accept_p50_ms",
+            "value": _r(p50),
+            "unit": "ms",
+            "target": "-",
+            "ok": True,
+            "detail": f"latency of a 202 under {CLIENTS} concurrent clients",
+        },
+        {
+            "name": "api.async_accept_p95_ms",
+            "value": _r(p95),
+            "unit": "ms",
+            "target": "-",
+            "ok": True,
+            "detail": f"latency of a 202 under {CLIENTS} concurrent clients",
+        },
+        {
+            "name": "api.async_replays_created",
+            "value": replay_created,
+            "unit": "tickets",
+            "target": "0",
+            "ok": replay_created == 0 and replay_ok == REQUESTS,
+            "detail": (
+                f"every async request sent again with its Idempotency-Key: {replay_ok}/{REQUESTS} answered the same "
+                f"202, {replay_created} tickets created; {replayed['wall']:.1f} s, "
+                f"p95 {_pct(replayed['timings'], 95):.0f} ms"
             ),
         },
     ]

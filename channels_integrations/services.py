@@ -41,6 +41,7 @@ from channels_integrations.inbound import (
     InboundMessage,
 )
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
+from channels_integrations.providers.api.connector import API_EVENT_SOURCE, intake_items
 from channels_integrations.registry import all_connectors, connector_for
 from core import realtime
 from core.after_batch import after_batch
@@ -279,7 +280,20 @@ def event_process(*, organization: Organization, event_id: int) -> str:
 def _apply_events(organization: Organization, connection: ChannelConnection, events: list[InboundEvent]) -> None:
     connector = connector_for(connection.platform)
     items: list[InboundItem] = []
+    # REST API requests stored for the worker (on any kind of channel): the API connector's, all at once.
+    requests = [event for event in events if event.source == API_EVENT_SOURCE]
+    from_api = {}
+    if requests:
+        parsed = intake_items(
+            organization=organization,
+            connection=connection,
+            events=[(event.event_key, bytes(event.payload)) for event in requests],
+        )
+        from_api = {event.pk: item for event, item in zip(requests, parsed, strict=True)}
     for event in events:
+        if event.pk in from_api:
+            items.append(from_api[event.pk])
+            continue
         items.extend(connector.parse_event(bytes(event.payload), account_id=connection.external_account_id))
     if connector.downloads_media:
         items = [_with_media(connector, connection, item) for item in items]

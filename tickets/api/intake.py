@@ -4,18 +4,29 @@
 answer again (same status and body, with `Idempotent-Replayed: true`) and creates nothing; with another request it is
 a 422. A retry sent while the first request is still at work waits for it and then gets its answer (409 only after
 API_IDEMPOTENCY_WAIT_SECONDS). A request refused by validation (400) stores nothing under its key: corrected, it may
-be sent again with the same key."""
+be sent again with the same key.
+
+Asynchronous mode (`Prefer: respond-async`, RFC 7240, on `POST .../tickets/`): the body, permissions and channel are
+checked as above (same 400s), then the request is stored as a raw event of the channel and answered at once with 202
+Accepted, `Preference-Applied: respond-async` and a `Location` to the status resource `GET .../intake/<id>/`
+(received → processed with the ticket and message, or failed). The worker ingests it like a webhook's event, the
+customer found or created as the synchronous path does. The Idempotency-Key works the same way (the 202 is
+replayed; the event key derives from it, so the request is stored once)."""
 
 from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from channels_integrations.models import ChannelConnection, ConnectionStatus
+from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent
 from channels_integrations.permissions import connections_visible_to
+from channels_integrations.providers.api.connector import API_EVENT_SOURCE
 from channels_integrations.registry import has_connector
+from core.api.views import OrgAPIView
 from core.errors import DomainError
 from tickets.services import api_intake
 from tickets.services.contacts import contact_settings, email_normalise, phone_normalise
@@ -148,14 +159,18 @@ def _key(request) -> str | None:
     return key
 
 
+def _principal(request) -> str:
+    token = request.auth if getattr(request.auth, "pk", None) else None
+    return f"token:{token.pk}" if token is not None else f"user:{request.user.pk}"
+
+
 def idempotent_create(view, request, work) -> Response:
     """Answer `work()` (the body of a 201) once per Idempotency-Key, in one transaction with the key."""
     key = _key(request)
     if key is None:
         with transaction.atomic():
             return Response(work(), status=201)
-    token = request.auth if getattr(request.auth, "pk", None) else None
-    principal = f"token:{token.pk}" if token is not None else f"user:{request.user.pk}"
+    principal = _principal(request)
     fingerprint = api_intake.request_fingerprint(request.method, request.path, request.data)
     organization = view.organization
     with transaction.atomic():
@@ -199,6 +214,9 @@ def ticket_create(view, request) -> Response:
         raise ValidationError(_flat(data.errors))
     connection = intake_connection(view.membership, data.validated_data.get("connection"))
     customer = api_intake.Customer(**data.validated_data["customer"])
+    if prefers_async(request):
+        api_intake.customer_author_check(connection, customer)
+        return accept_async(view, request, connection, customer, data.validated_data)
 
     def work() -> dict:
         return _result(
@@ -228,3 +246,85 @@ def message_create(view, request, ticket) -> Response:
         )
 
     return idempotent_create(view, request, work)
+
+
+# --- asynchronous mode ------------------------------------------------------------------------------------------
+
+
+def prefers_async(request) -> bool:
+    """`Prefer: respond-async` (RFC 7240: comma-separated preferences, each maybe with parameters after `;`)."""
+    header = request.headers.get("Prefer", "")
+    return any(part.split(";", 1)[0].strip().lower() == "respond-async" for part in header.split(","))
+
+
+def _accepted(view, body: dict, *, replayed: bool = False) -> Response:
+    response = Response(body, status=202)
+    response["Preference-Applied"] = "respond-async"
+    response["Location"] = view.request.build_absolute_uri(
+        reverse("api:intake-status", args=[view.organization.slug, body["id"]])
+    )
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def accept_async(view, request, connection: ChannelConnection, customer, validated: dict) -> Response:
+    """Store the validated request for the worker and answer 202 with its status (once per Idempotency-Key)."""
+    organization = view.organization
+    key = _key(request)
+    principal = _principal(request)
+    with transaction.atomic():
+        if key is not None:
+            replay = api_intake.idempotency_claim(
+                organization=organization,
+                principal=principal,
+                key=key,
+                fingerprint=api_intake.request_fingerprint(request.method, request.path, request.data),
+            )
+            if replay is not None:
+                status, body = replay
+                if status != 202:  # the first request was answered synchronously: that answer stands
+                    response = Response(body, status=status)
+                    response["Idempotent-Replayed"] = "true"
+                    return response
+                return _accepted(view, body, replayed=True)
+        event = api_intake.ticket_open_later(
+            organization=organization,
+            actor=request.user,
+            connection=connection,
+            customer=customer,
+            text=validated["text"],
+            subject=validated["subject"],
+            event_key=api_intake.intake_event_key(principal=principal, key=key),
+        )
+        body = api_intake.intake_status(event)
+        if key is not None:
+            api_intake.idempotency_complete(
+                organization=organization, principal=principal, key=key, status=202, body=body
+            )
+    return _accepted(view, body)
+
+
+class IntakeStatusSerializer(serializers.Serializer):
+    """What became of a request accepted with `Prefer: respond-async`."""
+
+    id = serializers.IntegerField(help_text="the accepted request's id")
+    status = serializers.ChoiceField(choices=["received", "processed", "failed"])
+    ticket = serializers.IntegerField(allow_null=True, help_text="the ticket's id, once processed")
+    message = serializers.IntegerField(allow_null=True, help_text="the stored message's id, once processed")
+
+
+class IntakeStatusView(OrgAPIView):
+    """GET .../intake/<id>/: the status of a ticket creation accepted with `Prefer: respond-async` (the `Location`
+    of its 202). Seen by the members who see its channel."""
+
+    serializer_class = IntakeStatusSerializer
+
+    def get(self, request, org_slug, event_id):
+        event = get_object_or_404(
+            InboundEvent.objects.only("pk", "connection_id", "event_key", "status").filter(
+                source=API_EVENT_SOURCE, connection__in=connections_visible_to(self.membership)
+            ),
+            pk=event_id,
+        )
+        return Response(api_intake.intake_status(event))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets.api import contacts, privacy, views
+from tickets.api import contacts, intake, privacy, views
 
 org_urlpatterns = [
     path("tickets/", views.TicketListView.as_view(), name="ticket-list"),
@@ -9,6 +9,7 @@ org_urlpatterns = [
     path("tickets/<int:ticket_id>/messages/", views.TicketMessagesView.as_view(), name="ticket-messages"),
     path("tickets/<int:ticket_id>/notes/", views.TicketNotesView.as_view(), name="ticket-notes"),
     path("tickets/<int:ticket_id>/replies/", views.TicketRepliesView.as_view(), name="ticket-replies"),
+    path("intake/<int:event_id>/", intake.IntakeStatusView.as_view(), name="intake-status"),
     path("contacts/", contacts.ContactListView.as_view(), name="contact-list"),
     path("contacts/<int:contact_id>/", contacts.ContactDetailView.as_view(), name="contact-detail"),
     path("contacts/<int:contact_id>/identities/", contacts.ContactIdentitiesView.as_view(), name="contact-identities"),

@@ -9,6 +9,7 @@ Idempotency: `idempotency_claim` inserts the key's row in the caller's transacti
 unique key for the first request's transaction: it then replays the committed answer or, when the first failed and
 left nothing, does the work itself. A wait longer than IDEMPOTENCY_WAIT_SECONDS answers 409 (IdempotencyInProgress)."""
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -24,7 +25,9 @@ from django_scopes import scopes_disabled
 
 from accounts.models import Organization
 from channels_integrations.inbound import InboundMessage
-from channels_integrations.models import ChannelConnection
+from channels_integrations.models import ChannelConnection, InboundEvent, InboundEventStatus
+from channels_integrations.providers.api.connector import API_EVENT_SOURCE, intake_message_id, intake_payload
+from channels_integrations.services import RECEIVING, events_store, ingest_wake
 from core.errors import Conflict, DomainError
 from tickets import tasks_contacts
 from tickets.models import Contact, ContactIdentity, IdempotencyKey, Message, MessageKind, Ticket
@@ -226,13 +229,25 @@ def _identity_insert(organization: Organization, contact_id: int, platform: str,
         return cursor.fetchone() is not None
 
 
-def customer_author(organization: Organization, connection: ChannelConnection, customer: Customer) -> str:
+def customer_author_check(connection: ChannelConnection, customer: Customer) -> None:
+    """Refuse now (DomainError) a customer the connection cannot take: what the worker would refuse later."""
+    _author_id(connection, customer)
+
+
+def customer_author(
+    organization: Organization,
+    connection: ChannelConnection,
+    customer: Customer,
+    *,
+    known: set[str] | None = None,
+    created: list[int] | None = None,
+) -> str:
     """Make sure the customer's account on the connection's platform leads to their contact — an existing one found
     by identity, address or number, else a new one with what the request gave — and return its id (the ingest's
     author id). Race-safe on the identity's unique key: of two requests for a new customer, one contact stays."""
     platform = connection.platform
     author_id = _author_id(connection, customer)
-    if ContactIdentity.objects.filter(platform=platform, external_id=author_id).exists():
+    if (author_id in known) if known is not None else _identity_exists(platform, author_id):
         return author_id
     contact = _existing_contact(customer, platform)
     if contact is not None:
@@ -254,6 +269,9 @@ def customer_author(organization: Organization, connection: ChannelConnection, c
     if customer.platform and customer.external_id and customer.platform != platform:
         _identity_insert(organization, contact.pk, customer.platform, customer.external_id)
     contact_id = contact.pk
+    if created is not None:  # the caller queues the matching of all it created at once
+        created.append(contact_id)
+        return author_id
     # As for contacts the ingest creates: matched against the others, and announced (contact.created), after commit.
     transaction.on_commit(
         lambda: tasks_contacts.match_contacts.delay(
@@ -362,3 +380,104 @@ def ticket_message_add(*, organization: Organization, actor, ticket: Ticket, tex
     )
     logger.info("message %s added through the API by %s", message.pk, getattr(actor, "pk", None))
     return Intake(ticket=message.ticket, message=message, ticket_created=message.ticket_id != before)
+
+
+# --- asynchronous intake (`Prefer: respond-async`) ---------------------------------------------------------------
+
+
+def _identity_exists(platform: str, author_id: str) -> bool:
+    return ContactIdentity.objects.filter(platform=platform, external_id=author_id).exists()
+
+
+def customers_resolve(*, organization: Organization, connection: ChannelConnection, customers: list[dict]) -> list[str]:
+    """The worker's customer matching for a batch of stored API requests (registered with the API connector at
+    startup): the same `customer_author` the synchronous path calls, with one look for the accounts already linked
+    and one matching task for all the contacts created (as the ingest does for a batch)."""
+    wanted = [Customer(**customer) for customer in customers]
+    platform = connection.platform
+    candidates = set()
+    for customer in wanted:
+        with contextlib.suppress(DomainError):  # refused below, by customer_author, with its message
+            candidates.add(_author_id(connection, customer))
+    known = set(
+        ContactIdentity.objects.filter(platform=platform, external_id__in=candidates).values_list(
+            "external_id", flat=True
+        )
+    )
+    created: list[int] = []
+    authors = []
+    for customer in wanted:
+        author_id = customer_author(organization, connection, customer, known=known, created=created)
+        known.add(author_id)  # linked now: the batch's next request from this customer finds it
+        authors.append(author_id)
+    if created:
+        transaction.on_commit(
+            lambda: tasks_contacts.match_contacts.delay(
+                organization_id=organization.pk, contact_ids=created, announce=True
+            )
+        )
+    return authors
+
+
+def intake_event_key(*, principal: str, key: str | None) -> str:
+    """The stored request's event key: derived from the caller and its Idempotency-Key (a retry meets the unique key
+    of the connection's events), else fresh."""
+    if key is None:
+        return f"async:{uuid.uuid4().hex}"
+    return "idem:" + hashlib.sha256(f"{principal}\n{key}".encode()).hexdigest()
+
+
+@transaction.atomic(savepoint=False)
+def ticket_open_later(
+    *,
+    organization: Organization,
+    actor,
+    connection: ChannelConnection,
+    customer: Customer,
+    text: str,
+    subject: str = "",
+    event_key: str,
+) -> InboundEvent:
+    """Accept a new ticket for later: the validated request stored as a raw event of `connection` in one statement,
+    and the connection's ingest woken after commit, exactly as a webhook is. The worker then finds or creates the
+    customer and ingests the message as `ticket_open` does (channels_integrations.providers.api.connector)."""
+    payload = intake_payload(
+        customer=dataclasses.asdict(customer),
+        text=text,
+        subject=subject,
+        kind=_kind(connection),
+        received_at=timezone.now(),
+    )
+    ids = events_store(connection=connection, items=[(event_key, payload)], source=API_EVENT_SOURCE)
+    if ids:
+        if connection.status in RECEIVING:
+            transaction.on_commit(lambda: ingest_wake(connection))
+        event = InboundEvent(pk=ids[0], connection=connection, event_key=event_key, status=InboundEventStatus.RECEIVED)
+    else:  # stored already (a retry after its Idempotency-Key was forgotten): that one stands
+        event = InboundEvent.objects.get(connection=connection, event_key=event_key)
+    logger.info("ticket accepted through the API as event %s by %s", event.pk, getattr(actor, "pk", None))
+    return event
+
+
+INTAKE_STATUS = {
+    InboundEventStatus.RECEIVED: "received",
+    InboundEventStatus.RETRYING: "received",  # an attempt failed; it is tried again
+    InboundEventStatus.PROCESSED: "processed",
+    InboundEventStatus.DEAD: "failed",
+}
+
+
+def intake_status(event: InboundEvent) -> dict:
+    """What became of an accepted request: its status and, once processed, the ticket and message (one query)."""
+    body = {"id": event.pk, "status": INTAKE_STATUS.get(event.status, "received"), "ticket": None, "message": None}
+    if event.status == InboundEventStatus.PROCESSED:
+        stored = (
+            Message.objects.filter(
+                connection_id=event.connection_id, platform_message_id=intake_message_id(event.event_key)
+            )
+            .values_list("pk", "ticket_id")
+            .first()
+        )
+        if stored is not None:
+            body["message"], body["ticket"] = stored
+    return body
