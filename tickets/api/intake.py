@@ -42,6 +42,18 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     ),
 )
 
+PREFER_HEADER = OpenApiParameter(
+    "Prefer",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    enum=["respond-async"],
+    description=(
+        "respond-async (RFC 7240): the request is validated, stored and answered 202 at once, with a Location of its "
+        "intake status; the ticket is created moments later by the same ingest as any inbound message."
+    ),
+)
+
 
 class CustomerSerializer(serializers.Serializer):
     """Who writes: at least one of an email address, a phone number, or an account on a platform."""

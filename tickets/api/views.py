@@ -107,8 +107,8 @@ class TicketListView(OrgListAPIView):
 
     @extend_schema(
         request=intake.TicketCreateSerializer,
-        responses={201: intake.IntakeResultSerializer},
-        parameters=[intake.IDEMPOTENCY_HEADER],
+        responses={201: intake.IntakeResultSerializer, 202: intake.IntakeStatusSerializer},
+        parameters=[intake.IDEMPOTENCY_HEADER, intake.PREFER_HEADER],
     )
     def post(self, request, org_slug):
         return intake.ticket_create(self, request)
