@@ -133,6 +133,9 @@ REQUIRED = {
     ("api:ticket-detail", "PATCH"): C.TICKETS_WORK,
     ("api:ticket-bulk", "POST"): C.TICKETS_WORK,
     ("api:ticket-messages", "GET"): ANY,
+    ("api:intake-status", "GET"): ANY,
+    ("api:ticket-list", "POST"): C.TICKETS_WORK,
+    ("api:ticket-messages", "POST"): C.TICKETS_WORK,
     ("api:ticket-notes", "POST"): C.TICKETS_WORK,
     ("api:ticket-replies", "POST"): C.TICKETS_WORK,
     ("api:contact-list", "GET"): ANY,
@@ -429,6 +432,20 @@ def test_role_can_or_cannot(role, name, method, tenant_a, login, api_client_for)
 
         with tenant_a.scope():
             values["connection_id"] = InboundEvent.objects.get(pk=values["event_id"]).connection_id
+    if name == "api:intake-status":
+        # An intake status is a request the REST API stored as a raw event, seen by whoever sees its channel.
+        from accounts import services
+        from channels_integrations.models import InboundEvent
+        from channels_integrations.providers.api.connector import API_EVENT_SOURCE
+
+        with tenant_a.scope():
+            InboundEvent.objects.filter(pk=values["event_id"]).update(source=API_EVENT_SOURCE)
+            services.connection_access_set(
+                organization=tenant_a.organization,
+                actor=tenant_a.users["owner"],
+                connection=InboundEvent.objects.get(pk=values["event_id"]).connection,
+                users=[tenant_a.users[role]],
+            )
     if "message_id" in values:
         # A message is addressed through its own ticket.
         from tickets.models import Message
