@@ -12,6 +12,7 @@ from django_scopes import scopes_disabled
 
 from approvals.models import PostTarget, TargetStatus
 from approvals.services.publishing import post_target_publish, posts_due
+from core.retry import retry_later
 from core.task_base import TenantTask
 
 
@@ -19,9 +20,10 @@ from core.task_base import TenantTask
 def publish_target(*, organization, target_id: int) -> str:
     outcome = post_target_publish(organization=organization, target_id=target_id)
     if outcome.retry_in is not None:
-        publish_target.apply_async(
+        retry_later(
+            publish_target,
             kwargs={"organization_id": organization.pk, "target_id": target_id},
-            countdown=outcome.retry_in,
+            delay=outcome.retry_in,
             queue="outbound",
         )
     return outcome.state

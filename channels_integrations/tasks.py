@@ -19,7 +19,7 @@ from accounts.roles import Capability
 from channels_integrations import services  # the module, not its names: services queue these tasks
 from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
 from core.errors import DomainError
-from core.retry import is_outage, retry_delay
+from core.retry import is_outage, retry_delay, retry_later
 from core.task_base import TenantTask
 
 logger = logging.getLogger("tsunagu.channels")
@@ -59,9 +59,10 @@ def ingest_event(*, organization, event_id: int) -> str:
         )
         if event.status == InboundEventStatus.DEAD:
             return "dead"
-        ingest_event.apply_async(
+        retry_later(
+            ingest_event,
             kwargs={"organization_id": organization.pk, "event_id": event_id},
-            countdown=retry_delay(event.attempts),
+            delay=retry_delay(event.attempts),
             queue="inbound",
         )
         return "retrying"

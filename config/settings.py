@@ -428,7 +428,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # A task whose worker died unacknowledged is redelivered after the visibility timeout; stuck inbound events are also
-# re-queued by the `channels.sweep_events` beat job after 5 minutes, so nothing waits the full hour.
+# re-queued by the `channels.sweep_events` beat job after 5 minutes, so nothing waits the full hour. A countdown is
+# held unacknowledged too: retries wait in hops of half this timeout (core.retry.retry_later) so none runs twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
     "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),

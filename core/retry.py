@@ -7,8 +7,11 @@ An outage of our own database or Redis (a restart, a failover, a dropped connect
 counts no attempt. The work is tried again in the same process after OUTAGE_SCHEDULE's short waits, so it resumes
 within seconds of the end of the outage (`is_outage`, `outage_delay`; core.task_base applies them to tasks)."""
 
+import time
 from datetime import datetime
 
+from celery import Task, current_app
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Model
@@ -46,6 +49,30 @@ OUTAGE_GIVE_UP = 300.0
 # crash shutdown, cannot connect now; 53300: too many connections). Other operational errors (a deadlock, a
 # statement timeout) belong to the item and take the retry schedule above.
 _OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def retry_later(task: Task, *, kwargs: dict, delay: float, **options) -> None:
+    """Queue `task` with `kwargs` to run in `delay` seconds (`options`: apply_async's, e.g. the queue). Every wait on
+    the retry schedule goes through here.
+
+    Celery holds a countdown task unacknowledged until it runs, and the Redis broker delivers an unacknowledged
+    message again after its visibility timeout (one hour): a longer countdown would then run the task several times
+    at the same moment, e.g. two calls to a customer's webhook at once. So a wait longer than `hop_seconds` is taken
+    in hops (`core.retry_hop`), each shorter than the timeout, and only the last one queues the task."""
+    hop = hop_seconds()
+    if delay <= hop or current_app.conf.task_always_eager:  # eager (tests): nothing is held, nothing waits
+        task.apply_async(kwargs=kwargs, countdown=max(delay, 0), **options)
+        return
+    # Looked up by name: core.tasks imports this module.
+    current_app.tasks["core.retry_hop"].apply_async(
+        kwargs={"task": task.name, "kwargs": kwargs, "due": time.time() + delay, "options": options}, countdown=hop
+    )
+
+
+def hop_seconds() -> int:
+    """The longest countdown given to the broker: half its visibility timeout, so clock skew and a busy worker
+    never push a held message past it."""
+    return settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600) // 2
 
 
 def is_outage(exc: BaseException) -> bool:

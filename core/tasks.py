@@ -1,10 +1,11 @@
 """Core's background work: notification emails (sent after the transaction that caused them commits) and pruning
-the real-time events kept for resuming browsers."""
+the real-time events kept for resuming browsers, and the hops of long waits on the retry schedule."""
 
 import logging
+import time
 from datetime import timedelta
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
@@ -13,7 +14,7 @@ from django.utils import timezone, translation
 
 from core import realtime
 from core.notification_kinds import member_preferences, notification_text, target_path
-from core.retry import attempts_prune
+from core.retry import attempts_prune, retry_later
 from core.task_base import TenantTask
 
 logger = logging.getLogger("tsunagu.notifications")
@@ -54,3 +55,11 @@ def prune_realtime_events() -> int:
 def prune_attempts() -> int:
     """Forget attempts older than ATTEMPT_RETENTION_DAYS."""
     return attempts_prune(before=timezone.now() - timedelta(days=settings.ATTEMPT_RETENTION_DAYS))
+
+
+@shared_task(name="core.retry_hop", acks_late=True)
+def retry_hop(*, task: str, kwargs: dict, due: float, options: dict) -> str:
+    """One hop of a long wait on the retry schedule (core.retry.retry_later): queue the task when its time is near,
+    else wait one more hop."""
+    retry_later(current_app.tasks[task], kwargs=kwargs, delay=due - time.time(), **options)
+    return task

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
+from core.retry import retry_later
 from core.task_base import TenantTask
 from tickets.models import Survey, SurveyState, Ticket
 from tickets.services.api_intake import idempotency_prune
@@ -39,9 +40,10 @@ def send_message(*, organization, message_id: int) -> str:
     transient failure queues the next attempt on the retry policy's schedule."""
     outcome = message_send(organization=organization, message_id=message_id)
     if outcome.retry_in is not None:
-        send_message.apply_async(
+        retry_later(
+            send_message,
             kwargs={"organization_id": organization.pk, "message_id": message_id},
-            countdown=outcome.retry_in,
+            delay=outcome.retry_in,
             queue="outbound",
         )
     return outcome.state

@@ -3,6 +3,7 @@ their path), and sending contact-event webhooks on the one retry policy's schedu
 
 from celery import shared_task
 
+from core.retry import retry_later
 from core.task_base import TenantTask
 from tickets.services import contact_matching, contact_webhooks  # modules: they import this one
 
@@ -23,6 +24,8 @@ def match_contacts(*, organization, contact_ids: list[int], announce: bool = Fal
 def deliver_contact_webhook(*, organization, delivery_id: int) -> None:
     retry_in = contact_webhooks.webhook_delivery_send(organization=organization, delivery_id=delivery_id)
     if retry_in is not None:
-        deliver_contact_webhook.apply_async(
-            kwargs={"organization_id": organization.pk, "delivery_id": delivery_id}, countdown=retry_in
+        retry_later(
+            deliver_contact_webhook,
+            kwargs={"organization_id": organization.pk, "delivery_id": delivery_id},
+            delay=retry_in,
         )

@@ -5,6 +5,7 @@ from django_scopes import scopes_disabled
 
 from automation.models import Rule, RuleTrigger
 from automation.rules import engine, webhooks  # the modules, not their names: they queue these tasks
+from core.retry import retry_later
 from core.task_base import TenantTask
 
 
@@ -12,7 +13,7 @@ from core.task_base import TenantTask
 def deliver_webhook(*, organization, call_id: int) -> str:
     retry_in = webhooks.webhook_deliver(organization=organization, call_id=call_id)
     if retry_in is not None:
-        deliver_webhook.apply_async(kwargs={"organization_id": organization.pk, "call_id": call_id}, countdown=retry_in)
+        retry_later(deliver_webhook, kwargs={"organization_id": organization.pk, "call_id": call_id}, delay=retry_in)
         return "retrying"
     return "done"
 
