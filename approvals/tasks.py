@@ -16,7 +16,8 @@ from core.retry import retry_later
 from core.task_base import TenantTask
 
 
-@shared_task(base=TenantTask, name="approvals.publish_target", acks_late=True)
+# resume_after_outage: a target publishes once however often this runs (deliver_once's claim).
+@shared_task(base=TenantTask, name="approvals.publish_target", acks_late=True, resume_after_outage=True)
 def publish_target(*, organization, target_id: int) -> str:
     outcome = post_target_publish(organization=organization, target_id=target_id)
     if outcome.retry_in is not None:

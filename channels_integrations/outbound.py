@@ -108,7 +108,9 @@ def deliver_once(*, organization, intent: OutboundIntent) -> Outcome:
             return Outcome(claimed.state)
         if claimed.state == SENDING:
             if claimed.claimed_at and claimed.claimed_at > now - CLAIM_TIMEOUT:
-                return Outcome("busy")  # another worker is calling the platform right now
+                # Another worker is calling the platform right now, or died doing it (its claim then expires): look
+                # again once the claim could have expired, since nothing else would.
+                return Outcome("busy", retry_in=int(CLAIM_TIMEOUT.total_seconds()) + 1)
             reconcile = intent.reconciles and connector.finds_published and not connector.idempotent_send
             if not connector.idempotent_send and not reconcile:
                 intent.failed(

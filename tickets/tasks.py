@@ -34,7 +34,8 @@ def wake_snoozed(*, organization) -> int:
     return tickets_wake_snoozed(organization=organization)
 
 
-@shared_task(base=TenantTask, name="tickets.send_message", acks_late=True)
+# resume_after_outage: the claim makes a second run safe (deliver_once: a claimed send is looked at again later).
+@shared_task(base=TenantTask, name="tickets.send_message", acks_late=True, resume_after_outage=True)
 def send_message(*, organization, message_id: int) -> str:
     """Send one queued reply through its channel, exactly once (tickets.services.delivery.message_send); a
     transient failure queues the next attempt on the retry policy's schedule."""

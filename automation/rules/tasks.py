@@ -9,7 +9,9 @@ from core.retry import retry_later
 from core.task_base import TenantTask
 
 
-@shared_task(base=TenantTask, name="automation.deliver_webhook", acks_late=True)
+# resume_after_outage: after an outage the call is made again rather than left pending for ever; receivers tell a
+# repeated call by its X-Tsunagu-Delivery id.
+@shared_task(base=TenantTask, name="automation.deliver_webhook", acks_late=True, resume_after_outage=True)
 def deliver_webhook(*, organization, call_id: int) -> str:
     retry_in = webhooks.webhook_deliver(organization=organization, call_id=call_id)
     if retry_in is not None:

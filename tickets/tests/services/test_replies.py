@@ -8,6 +8,7 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from channels_integrations.outbound import CLAIM_TIMEOUT
 from channels_integrations.providers.email.tests.test_connector import MAILBOX, mailbox
 from core.errors import DomainError
 from tickets.models import DeliveryState, Message
@@ -119,6 +120,27 @@ def test_a_send_interrupted_mid_way_is_resent_only_where_the_platform_deduplicat
         assert message_send(organization=tenant_a.organization, message_id=reply.pk).state == DeliveryState.SENT
         reply.refresh_from_db()
         assert reply.platform_message_id.startswith("<0b7e8f4e-1c7d-4a55-9d0e-5f3f7b0c1a11@")
+
+
+def test_a_send_claimed_by_another_worker_is_looked_at_again_after_the_claim_could_expire(tenant_a, simulator):
+    """A second task for a reply being sent does not call the platform, and comes back when the claim would have
+    expired: if the claiming worker died, nothing else would pick the reply up."""
+    _conn, ticket = email_ticket(tenant_a, simulator)
+    with tenant_a.scope():
+        reply = Message.objects.create(
+            organization=tenant_a.organization,
+            ticket=ticket,
+            connection=ticket.connection,
+            direction="outbound",
+            kind="email",
+            text="送信中",
+            delivery_state=DeliveryState.SENDING,
+            send_claimed_at=timezone.now() - timedelta(minutes=1),
+            local_ref="5c1d2f0e-7a55-4b9e-8d0c-2b1f9e3a4c77",
+        )
+        outcome = message_send(organization=tenant_a.organization, message_id=reply.pk)
+    assert outcome.state == "busy" and outcome.retry_in > CLAIM_TIMEOUT.total_seconds()
+    assert simulator.parts["email"].sent() == []
 
 
 def test_conversation_shows_the_reply_box_with_the_channel_limits(tenant_a, login, simulator):
