@@ -5,12 +5,15 @@ automation) with its own `Idempotency-Key`; a Celery worker runs what the ingest
 request is sent again with the same key and body: each must answer 201 again and create nothing.
 
 Then the asynchronous mode: the same clients POST new requests with `Prefer: respond-async` (each answered 202 once
-stored as a raw event; the worker ingests them in batches, as webhooks), then send them all again (202 replays, nothing
-stored twice). Reported: the accept rate (202s per second), the 202's p50/p95, and the end-to-end rate, from the first
-POST to the last of their tickets stored (the database polled; the newest ticket's creation time).
+stored as a raw event; after each web process's first 202 through the full stack, the thin ASGI path of
+tickets/api/intake_asgi.py takes them; the worker ingests them in batches, as webhooks), then send them all again
+(202 replays, through the full stack; nothing stored twice). Reported: the accept rate (202s per second), the 202's
+p50/p95, and the end-to-end rate, from the first POST to the last of their tickets stored (the database polled; the
+newest ticket's creation time).
 
 Reported: creations/s over the closed-loop run, p50/p95 latency, the replays (answered, tickets created by them),
-the queries one creation makes (counted in-process on the same code path) and the CPU per creation by process.
+the queries one creation makes (counted in-process on the same code path) and the CPU per creation by process
+(PostgreSQL: the backends of the bench database, and every postgres process of the shared server for comparison).
 Target ≥ 500 creations/s on this machine's 2 cores; a peer helpdesk manages 49/s.
 
 Processes and the keep-alive HTTP client come from bench/webhooks.py (imported, not copied). The organization's slug
