@@ -15,11 +15,21 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from channels_integrations.asgi import is_webhook, webhook_app  # noqa: E402
 from inbox.routing import websocket_urlpatterns  # noqa: E402
+from tickets.api.intake_asgi import async_intake_app, is_async_intake  # noqa: E402
+
+intake_app = async_intake_app(django_asgi_app)
 
 
 async def http_app(scope, receive, send):
-    """Platform webhooks take the short way in (channels_integrations/asgi.py); everything else is Django's."""
-    app = webhook_app if is_webhook(scope) else django_asgi_app
+    """Platform webhooks take the short way in (channels_integrations/asgi.py), and so do the REST API's asynchronous
+    ticket creations (tickets/api/intake_asgi.py, which hands anything but the plain case to Django); everything
+    else is Django's."""
+    if is_webhook(scope):
+        app = webhook_app
+    elif is_async_intake(scope):
+        app = intake_app
+    else:
+        app = django_asgi_app
     await app(scope, receive, send)
 
 

@@ -13,6 +13,9 @@ Accepted, `Preference-Applied: respond-async` and a `Location` to the status res
 customer found or created as the synchronous path does. The Idempotency-Key works the same way (the 202 is
 replayed; the event key derives from it, so the request is stored once)."""
 
+import dataclasses
+import time
+
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -228,7 +231,10 @@ def ticket_create(view, request) -> Response:
     customer = api_intake.Customer(**data.validated_data["customer"])
     if prefers_async(request):
         api_intake.customer_author_check(connection, customer)
-        return accept_async(view, request, connection, customer, data.validated_data)
+        response = accept_async(view, request, connection, customer, data.validated_data)
+        if response.status_code == 202 and not response.has_header("Idempotent-Replayed"):
+            context_remember(view, request, connection, data.validated_data.get("connection"), region)
+        return response
 
     def work() -> dict:
         return _result(
@@ -340,3 +346,92 @@ class IntakeStatusView(OrgAPIView):
             pk=event_id,
         )
         return Response(api_intake.intake_status(event))
+
+
+# --- what the thin path may assume (tickets/api/intake_asgi.py) --------------------------------------------------
+# A request this full path accepted (202) leaves what it established for the caller — the token, organization and
+# member, the channel it chose, the phone region it read — for the thin ASGI path, which then accepts the caller's
+# next requests without Django's middleware and DRF. The thin path checks all of it again in the statement that
+# stores each request (api_intake.AcceptGate), so a revoked token, a removed member, a lost grant or a paused channel
+# take effect at once; what it keeps here only saves the lookups. An entry lives CONTEXT_SECONDS, then the full path
+# runs again (and with it the token's last-used time, updated at most once a minute).
+CONTEXT_SECONDS = 60.0
+CONTEXT_MAX_ENTRIES = 1000
+
+
+@dataclasses.dataclass
+class IntakeContext:
+    """One caller on one organization (by token digest, organization slug and whether the request came over HTTPS)."""
+
+    gate: api_intake.AcceptGate
+    principal: str
+    expires: float
+    # The channel per requested id (None: the default one), each with just what the thin path reads.
+    connections: dict[int | None, ChannelConnection] = dataclasses.field(default_factory=dict)
+    phone_region: str | None = None
+    # The headers the full stack's middleware gave this caller's 202 (recorded by the ASGI path), so the thin path's
+    # 202 has the same ones.
+    headers: list[tuple[bytes, bytes]] | None = None
+
+
+_contexts: dict[tuple[str, str, bool], IntakeContext] = {}
+
+
+def context_key(key_hash: str, slug: str, secure: bool) -> tuple[str, str, bool]:
+    return (key_hash, slug, secure)
+
+
+def context_for(key: tuple[str, str, bool]) -> IntakeContext | None:
+    """The caller's context while it lives and once its headers are known, else None (the full path answers)."""
+    context = _contexts.get(key)
+    if context is None or context.headers is None:
+        return None
+    if context.expires <= time.monotonic():
+        _contexts.pop(key, None)
+        return None
+    return context
+
+
+def context_remember(view, request, connection: ChannelConnection, requested: int | None, region: list) -> None:
+    token = request.auth if getattr(request.auth, "pk", None) else None
+    if token is None:  # a signed-in session: the thin path serves API tokens only
+        return
+    organization = view.organization
+    key = context_key(token.key_hash, organization.slug, request.is_secure())
+    context = _contexts.get(key)
+    if context is None or context.expires <= time.monotonic() or context.gate.token_id != token.pk:
+        if len(_contexts) >= CONTEXT_MAX_ENTRIES:
+            _contexts.clear()  # bounded; a forgotten caller only takes the full path once more
+        context = IntakeContext(
+            gate=api_intake.AcceptGate(
+                token_id=token.pk, user_id=token.user_id, organization_id=organization.pk, slug=organization.slug
+            ),
+            principal=_principal(request),
+            expires=time.monotonic() + CONTEXT_SECONDS,
+        )
+        _contexts[key] = context
+    context.connections[requested] = ChannelConnection(
+        pk=connection.pk,
+        organization_id=connection.organization_id,
+        uuid=connection.uuid,
+        platform=connection.platform,
+        display_name=connection.display_name,
+        status=connection.status,
+    )
+    if region:
+        context.phone_region = region[0]
+
+
+def context_headers_record(key: tuple[str, str, bool], headers: list[tuple[bytes, bytes]]) -> None:
+    context = _contexts.get(key)
+    if context is not None and context.headers is None:
+        context.headers = headers
+
+
+def context_forget(key: tuple[str, str, bool]) -> None:
+    _contexts.pop(key, None)
+
+
+def contexts_forget() -> None:
+    """Forget every caller's context (tests)."""
+    _contexts.clear()

@@ -9,8 +9,8 @@ Idempotency: `idempotency_claim` inserts the key's row in the caller's transacti
 unique key for the first request's transaction: it then replays the committed answer or, when the first failed and
 left nothing, does the work itself. A wait longer than IDEMPOTENCY_WAIT_SECONDS answers 409 (IdempotencyInProgress)."""
 
-import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -19,18 +19,24 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.db import connection as db_connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_scopes import scopes_disabled
+from psycopg import errors as psycopg_errors
 
-from accounts.models import Organization
+from accounts.models import ApiToken, Membership, Organization, Role, User
+from accounts.roles import Capability
 from channels_integrations.inbound import InboundMessage
-from channels_integrations.models import ChannelConnection, InboundEvent, InboundEventStatus
+from channels_integrations.models import ChannelConnection, ConnectionStatus, InboundEvent, InboundEventStatus
+from channels_integrations.permissions import granted_params, granted_sql
 from channels_integrations.providers.api.connector import API_EVENT_SOURCE, intake_message_id, intake_payload
 from channels_integrations.services import RECEIVING, events_store, ingest_wake
+from core.db import copy_insert
 from core.errors import Conflict, DomainError
 from tickets import tasks_contacts
-from tickets.models import Contact, ContactIdentity, IdempotencyKey, Message, MessageKind, Ticket
+from tickets.models import Contact, ContactIdentity, ContactSettings, IdempotencyKey, Message, MessageKind, Ticket
 from tickets.search import index_document
 from tickets.services.ingest import messages_ingest
 
@@ -391,25 +397,33 @@ def _identity_exists(platform: str, author_id: str) -> bool:
 
 def customers_resolve(*, organization: Organization, connection: ChannelConnection, customers: list[dict]) -> list[str]:
     """The worker's customer matching for a batch of stored API requests (registered with the API connector at
-    startup): the same `customer_author` the synchronous path calls, with one look for the accounts already linked
-    and one matching task for all the contacts created (as the ingest does for a batch)."""
+    startup): what `customer_author` decides for each request in turn, for the whole batch in a few statements — one
+    look for the accounts already linked, one each for the contacts named by another platform's account, by address
+    and by number, one insert of the new contacts and one of the new links — and one matching task for all the
+    contacts created (as the ingest does for a batch). Should another worker link one of the new accounts meanwhile,
+    the batch's matching is done again request by request (`customer_author`, race-safe on its own)."""
     wanted = [Customer(**customer) for customer in customers]
     platform = connection.platform
-    candidates = set()
-    for customer in wanted:
-        with contextlib.suppress(DomainError):  # refused below, by customer_author, with its message
-            candidates.add(_author_id(connection, customer))
+    authors = [_author_id(connection, customer) for customer in wanted]  # a refused request fails the batch
     known = set(
-        ContactIdentity.objects.filter(platform=platform, external_id__in=candidates).values_list(
+        ContactIdentity.objects.filter(platform=platform, external_id__in=set(authors)).values_list(
             "external_id", flat=True
         )
     )
-    created: list[int] = []
-    authors = []
-    for customer in wanted:
-        author_id = customer_author(organization, connection, customer, known=known, created=created)
-        known.add(author_id)  # linked now: the batch's next request from this customer finds it
-        authors.append(author_id)
+    pending: dict[str, Customer] = {}
+    for customer, author_id in zip(wanted, authors, strict=True):
+        if author_id not in known:
+            pending.setdefault(author_id, customer)  # linked by its first request; the others find it
+    if not pending:
+        return authors
+    try:
+        with transaction.atomic():  # a savepoint: undone whole when another worker linked an account first
+            created = _customers_link(organization, platform, pending)
+    except _LinkedMeanwhile:
+        created = []
+        for author_id, customer in pending.items():
+            customer_author(organization, connection, customer, known=known, created=created)
+            known.add(author_id)
     if created:
         transaction.on_commit(
             lambda: tasks_contacts.match_contacts.delay(
@@ -417,6 +431,111 @@ def customers_resolve(*, organization: Organization, connection: ChannelConnecti
             )
         )
     return authors
+
+
+class _LinkedMeanwhile(Exception):  # noqa: N818 - not an error: the slower way is taken
+    """Another worker linked one of the accounts this batch was creating a contact for."""
+
+
+def _customers_link(organization: Organization, platform: str, pending: dict[str, Customer]) -> list[int]:
+    """Link each account in `pending` (author id → the customer as the request named them) to its contact, found as
+    `_existing_contact` finds it — by another platform's account, else by address, else by number, the oldest first,
+    the contacts of the batch's earlier requests included — or created. Returns the ids of the contacts created."""
+    accounts = {author_id: _other_account(customer, platform) for author_id, customer in pending.items()}
+    by_account = _contacts_by_account({account for account in accounts.values() if account})
+    by_email = _oldest_contacts(organization, "emails", {c.email for c in pending.values() if c.email})
+    by_phone = _oldest_contacts(organization, "phones", {c.phone for c in pending.values() if c.phone})
+    new: list[Contact] = []
+    links: list[tuple[object, str, str]] = []  # (contact id, or the index of a new contact), platform, account id
+    for author_id, customer in pending.items():
+        account = accounts[author_id]
+        target = by_account.get(account) if account else None
+        if target is None and customer.email:
+            target = by_email.get(customer.email)
+        if target is None and customer.phone:
+            target = by_phone.get(customer.phone)
+        if target is None:
+            target = ("new", len(new))
+            new.append(
+                Contact(
+                    organization=organization,
+                    name=customer.name[:200],
+                    email=customer.email,
+                    emails=[customer.email] if customer.email else [],
+                    phones=[customer.phone] if customer.phone else [],
+                    search_vector=index_document(customer.name, customer.email, customer.phone, customer.external_id),
+                )
+            )
+            # The batch's later requests find it as they would have found it in the database.
+            if customer.email:
+                by_email.setdefault(customer.email, target)
+            if customer.phone:
+                by_phone.setdefault(customer.phone, target)
+            links.append((target, platform, author_id))
+            if account:
+                by_account.setdefault(account, target)
+                links.append((target, customer.platform, customer.external_id))
+            continue
+        links.append((target, platform, author_id))
+    copy_insert(new)
+
+    def contact_id(target) -> int:
+        return new[target[1]].pk if isinstance(target, tuple) else target
+
+    with db_connection.cursor() as cursor:
+        # ON CONFLICT: an account linked meanwhile by another worker keeps its link (this statement waits for that
+        # transaction, then skips the row).
+        cursor.execute(
+            f"INSERT INTO {ContactIdentity._meta.db_table} (organization_id, contact_id, platform, external_id, "
+            "handle, profile_url) SELECT %s, c, p, e, '', '' FROM unnest(%s::bigint[], %s::text[], %s::text[]) "
+            "AS t(c, p, e) ON CONFLICT DO NOTHING RETURNING platform, external_id",
+            [
+                organization.pk,
+                [contact_id(target) for target, _p, _e in links],
+                [p for _t, p, _e in links],
+                [e[:255] for _t, _p, e in links],
+            ],
+        )
+        inserted = set(cursor.fetchall())
+    if any(p == platform and isinstance(t, tuple) and (p, e[:255]) not in inserted for t, p, e in links):
+        raise _LinkedMeanwhile  # a new contact lost its account: undo, and decide request by request
+    return [contact.pk for contact in new]
+
+
+def _other_account(customer: Customer, platform: str) -> tuple[str, str] | None:
+    """The customer's account on another platform than the channel's, when the request named one."""
+    if customer.platform and customer.external_id and customer.platform != platform:
+        return (customer.platform, customer.external_id)
+    return None
+
+
+def _contacts_by_account(accounts: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The contacts (their survivors) of these accounts on other platforms."""
+    if not accounts:
+        return {}
+    platforms, ids = zip(*sorted(accounts), strict=True)
+    found = {}
+    identities = ContactIdentity.objects.select_related("contact").filter(
+        platform__in=set(platforms), external_id__in=set(ids)
+    )
+    for identity in identities:
+        if (identity.platform, identity.external_id) in accounts:
+            found[(identity.platform, identity.external_id)] = _survivor(identity.contact).pk
+    return found
+
+
+def _oldest_contacts(organization: Organization, column: str, values: set[str]) -> dict[str, int]:
+    """The oldest contact (not merged away) holding each address or number in `column` ("emails" or "phones")."""
+    if not values:
+        return {}
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT v, min(c.id) FROM {Contact._meta.db_table} c, unnest(c.{column}) AS v "  # our names, not input
+            f"WHERE c.organization_id = %s AND c.merged_into_id IS NULL AND c.{column} && %s::varchar[] "
+            "AND v = ANY(%s::varchar[]) GROUP BY v",
+            [organization.pk, sorted(values), sorted(values)],
+        )
+        return dict(cursor.fetchall())
 
 
 def intake_event_key(*, principal: str, key: str | None) -> str:
@@ -457,6 +576,172 @@ def ticket_open_later(
         event = InboundEvent.objects.get(connection=connection, event_key=event_key)
     logger.info("ticket accepted through the API as event %s by %s", event.pk, getattr(actor, "pk", None))
     return event
+
+
+# --- the thin accept path (tickets/api/intake_asgi.py) -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class AcceptGate:
+    """What a request accepted by the full stack established, for the thin path to assume — and to check again, in
+    the statement that stores the request, on every request: the token (by id) still valid (not revoked, not expired
+    by its own or the organization's lifetime, its owner active and, where the organization requires two-factor
+    authentication, with a confirmed authenticator), still of the organization of `slug`, its owner still a member
+    whose role may work tickets and who sees `connection_id`, that channel still taking tickets (named: active or in
+    error; the default, None: the organization's first active API channel), and the phone region the number was
+    normalised with still the organization's."""
+
+    token_id: int
+    user_id: int
+    organization_id: int
+    slug: str
+
+
+_GATE_SQL = """
+    SELECT 1 FROM {token} t
+    JOIN {user} u ON u.id = t.user_id
+    JOIN {organization} o ON o.id = t.organization_id
+    JOIN {membership} m ON m.organization_id = o.id AND m.user_id = t.user_id
+    JOIN {role} r ON r.id = m.role_id
+    JOIN {connection} c ON c.id = %(grant_connection)s::bigint AND c.organization_id = o.id
+    WHERE t.id = %(token)s AND o.id = %(organization)s AND o.slug = %(slug)s
+      AND t.revoked_at IS NULL AND u.is_active
+      AND (t.expires_at IS NULL OR t.expires_at > now())
+      AND (COALESCE(o.api_token_max_days, 0) = 0 OR t.created_at + make_interval(days => o.api_token_max_days) > now())
+      AND (NOT o.require_two_factor OR EXISTS (SELECT 1 FROM {totp} d WHERE d.user_id = t.user_id AND d.confirmed))
+      AND %(work)s = ANY(r.capabilities)
+      AND (%(view_all)s = ANY(r.capabilities) OR {granted})
+      AND {connection_condition}
+      AND (%(region)s::text IS NULL OR %(region)s = COALESCE(
+          (SELECT s.phone_region FROM {contact_settings} s WHERE s.organization_id = o.id), %(default_region)s))
+"""
+# The channel named in the request: it takes tickets while active or in error (intake_connection).
+_NAMED_CONNECTION = "c.status IN (%(active)s, %(error)s)"
+# No channel named: the first active API channel. Its visibility to the caller is checked above; any active API
+# channel before it (even one the caller cannot see, which the full path would skip) sends the request to the full
+# path, which decides.
+_DEFAULT_CONNECTION = (
+    "c.platform = %(api)s AND c.status = %(active)s AND NOT EXISTS (SELECT 1 FROM {connection} c2 "
+    "WHERE c2.organization_id = o.id AND c2.platform = %(api)s AND c2.status = %(active)s AND c2.id < c.id)"
+)
+
+
+@functools.cache
+def _accept_sql(*, default_connection: bool, keyed: bool) -> str:
+    tables = {
+        "token": ApiToken._meta.db_table,
+        "user": User._meta.db_table,
+        "organization": Organization._meta.db_table,
+        "membership": Membership._meta.db_table,
+        "role": Role._meta.db_table,
+        "connection": ChannelConnection._meta.db_table,
+        "totp": TOTPDevice._meta.db_table,
+        "contact_settings": ContactSettings._meta.db_table,
+    }
+    condition = (_DEFAULT_CONNECTION if default_connection else _NAMED_CONNECTION).format(**tables)
+    gate = _GATE_SQL.format(**tables, granted=granted_sql("t.user_id"), connection_condition=condition)
+    events, keys = InboundEvent._meta.db_table, IdempotencyKey._meta.db_table
+    # The event's id is drawn first, so that the key's stored answer (the 202's body) can carry it.
+    sql = (
+        f"WITH gate AS MATERIALIZED ({gate}), "
+        f"event AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('{events}', 'id')) AS id FROM gate)"
+    )
+    if keyed:
+        # idempotency_claim's insert: a live key conflicts (nothing claimed: the full path replays, or refuses); an
+        # expired one is taken over.
+        sql += (
+            f", claim AS (INSERT INTO {keys} AS k (organization_id, principal, key, fingerprint, response_status, "
+            "response_body, created_at) SELECT %(organization)s, %(principal)s, %(key)s, %(fingerprint)s, 202, "
+            "jsonb_build_object('id', event.id, 'status', 'received', 'ticket', NULL, 'message', NULL), now() "
+            "FROM event ON CONFLICT (organization_id, principal, key) DO UPDATE SET "
+            "fingerprint = EXCLUDED.fingerprint, response_status = EXCLUDED.response_status, "
+            "response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at "
+            "WHERE k.created_at < %(expired)s RETURNING k.id)"
+        )
+    sql += (
+        f", stored AS (INSERT INTO {events} (id, organization_id, connection_id, source, event_key, payload, status, "
+        "attempts, last_error, received_at) SELECT event.id, %(organization)s, %(grant_connection)s::bigint, "
+        "%(source)s, %(event_key)s, %(payload)s, %(received)s, 0, '', now() "
+        f"FROM event{', claim' if keyed else ''} ON CONFLICT (connection_id, event_key) DO NOTHING RETURNING id) "
+        f"SELECT (SELECT id FROM event), {'(SELECT count(*) FROM claim)' if keyed else '1'}, (SELECT id FROM stored)"
+    )
+    return sql
+
+
+# The thin path does not wait for a concurrent request holding the same Idempotency-Key: it hands the request to
+# the full path, which waits (API_IDEMPOTENCY_WAIT_SECONDS) and then replays its answer or refuses.
+_ACCEPT_LOCK_TIMEOUT_MS = 100
+
+
+def intake_accept_checked(
+    *,
+    gate: AcceptGate,
+    connection: ChannelConnection,
+    default_connection: bool,
+    customer: Customer,
+    text: str,
+    subject: str,
+    phone_region: str | None,
+    principal: str,
+    key: str | None,
+    fingerprint: str,
+) -> tuple[int | None, bool]:
+    """The thin path's `ticket_open_later` with its checks and Idempotency-Key claim: in one statement, the gate checked
+    again (AcceptGate), the key claimed with its answer (the 202's body) and the request stored as a raw event of
+    `connection`; its ingest woken after commit. Returns (the event's id, True), or (None, whether the gate let the
+    caller through) when anything differs from the plain case (a check fails, the key is known or held, the event was
+    stored already): then nothing is stored and the full path is to answer (its checks give the right refusal or
+    replay)."""
+    payload = intake_payload(
+        customer=dataclasses.asdict(customer),
+        text=text,
+        subject=subject,
+        kind=_kind(connection),
+        received_at=timezone.now(),
+    )
+    params = {
+        **granted_params(connection.pk),
+        "token": gate.token_id,
+        "organization": gate.organization_id,
+        "slug": gate.slug,
+        "work": Capability.TICKETS_WORK.value,
+        "view_all": Capability.TICKETS_VIEW_ALL.value,
+        "active": ConnectionStatus.ACTIVE.value,
+        "error": ConnectionStatus.ERROR.value,
+        "api": API_PLATFORM,
+        "region": phone_region,
+        "default_region": ContactSettings._meta.get_field("phone_region").default,
+        "principal": principal,
+        "key": key,
+        "fingerprint": fingerprint,
+        "expired": timezone.now() - _retention(),
+        "source": API_EVENT_SOURCE,
+        "event_key": intake_event_key(principal=principal, key=key),
+        "payload": payload,
+        "received": InboundEventStatus.RECEIVED.value,
+    }
+    sql = _accept_sql(default_connection=default_connection, keyed=key is not None)
+    with transaction.atomic():
+        with db_connection.cursor() as cursor:
+            try:
+                cursor.execute(f"SET LOCAL lock_timeout = {_ACCEPT_LOCK_TIMEOUT_MS}; {sql}", params)
+            except OperationalError as exc:
+                if not isinstance(exc.__cause__, psycopg_errors.LockNotAvailable):
+                    raise
+                transaction.set_rollback(True)  # the key or the event is held by a request still at work
+                return None, True
+            cursor.nextset()
+            event_id, claimed, stored = cursor.fetchone()
+        if event_id is None:
+            return None, False  # refused by the gate: nothing was written
+        if not claimed:
+            return None, True  # the key is known: nothing was written
+        if stored is None:
+            transaction.set_rollback(True)  # an event of this key exists already (its key expired): the full path
+            return None, True
+        transaction.on_commit(lambda: ingest_wake(connection))
+    logger.info("ticket accepted through the API as event %s by user %s", stored, gate.user_id)
+    return stored, True
 
 
 INTAKE_STATUS = {

@@ -22,11 +22,12 @@ from tickets.services.api_intake import idempotency_prune
 from tickets.services.contacts import contact_create
 from tickets.services.delivery import message_send
 from tickets.services.ingest import message_ingest
+from tickets.tests.api.conftest import COMPLAINT, api_key, intake_post
+from tickets.tests.api.conftest import count as _count
+from tickets.tests.api.conftest import intake_url as _url
 from tickets.tests.factories import connection, inbound
 
 pytestmark = pytest.mark.django_db
-
-COMPLAINT = "注文した商品がまだ届いていません。至急確認してください。"
 
 
 def ja(message: str, **values) -> str:
@@ -36,15 +37,8 @@ def ja(message: str, **values) -> str:
     return text % values if values else text
 
 
-def _url(tenant, path: str = "tickets/") -> str:
-    return f"/api/v1/orgs/{tenant.slug}/{path}"
-
-
 def _post(api, tenant, body, *, key: str | None = None, path: str = "tickets/"):
-    headers = {"HTTP_ACCEPT_LANGUAGE": "en"}  # the messages asserted below are the English ones
-    if key is not None:
-        headers["HTTP_IDEMPOTENCY_KEY"] = key
-    return api.post(_url(tenant, path), json.dumps(body), content_type="application/json", **headers)
+    return intake_post(api, tenant, body, key=key, path=path)
 
 
 def _created(response) -> dict:
@@ -55,16 +49,6 @@ def _created(response) -> dict:
 def _fields(response) -> dict:
     assert response.status_code == 400, (response.status_code, response.content[:500])
     return response.json()["error"]["fields"]
-
-
-@pytest.fixture
-def api_channel(tenant_a):
-    return connection(tenant_a, "api", "Contact form")
-
-
-def _count(tenant, model, **filters) -> int:
-    with tenant.scope():
-        return model.objects.filter(**filters).count()
 
 
 # --- creation ---------------------------------------------------------------------------------------------------
@@ -306,10 +290,7 @@ def test_a_failed_request_leaves_its_key_free(tenant_a, api_client_for):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_with_one_key_create_exactly_one_ticket(tenant_a, api_client_for):
     api_channel = connection(tenant_a, "api")
-    with tenant_a.scope():
-        _token, key = account_services.api_token_create(
-            organization=tenant_a.organization, actor=tenant_a.users["owner"], name="retrying client"
-        )
+    _token, key = api_key(tenant_a, "owner", "retrying client")
     body = {"customer": {"email": "new-customer@example.jp", "name": "新規"}, "text": "同時に再送"}
     idempotency_key = str(uuid.uuid4())
     barrier = threading.Barrier(8)
@@ -345,10 +326,7 @@ def test_concurrent_retries_with_one_key_create_exactly_one_ticket(tenant_a, api
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_for_one_new_customer_make_one_contact(tenant_a, api_client_for):
     connection(tenant_a, "api")
-    with tenant_a.scope():
-        _token, key = account_services.api_token_create(
-            organization=tenant_a.organization, actor=tenant_a.users["owner"], name="form"
-        )
+    _token, key = api_key(tenant_a, "owner", "form")
     barrier = threading.Barrier(6)
     results, errors = [], []
 
@@ -445,10 +423,7 @@ def test_a_retry_waits_for_the_request_holding_its_key_then_gets_409_past_the_wa
 
     settings.API_IDEMPOTENCY_WAIT_SECONDS = 0.3
     connection(tenant_a, "api")
-    with tenant_a.scope():
-        token, key = account_services.api_token_create(
-            organization=tenant_a.organization, actor=tenant_a.users["owner"], name="slow client"
-        )
+    token, key = api_key(tenant_a, "owner", "slow client")
     holding, release = threading.Event(), threading.Event()
     body = {"customer": {"email": "slow@example.jp"}, "text": "遅い"}
 

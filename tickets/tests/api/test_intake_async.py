@@ -3,7 +3,6 @@ the 202 with its Location, the status resource (received → processed with the 
 (the synchronous path's), Idempotency-Key replays (also concurrent), validation still synchronous, tenancy and the
 accepting request's query budget. Celery runs eagerly in tests: the ingest woken after commit runs in-process."""
 
-import json
 import threading
 import uuid
 
@@ -12,41 +11,20 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django_scopes import scopes_disabled
 
-from accounts import services as account_services
 from channels_integrations import services as channel_services
 from channels_integrations.models import InboundEvent
 from tickets.models import Contact, ContactIdentity, IdempotencyKey, Message, Ticket, TicketEvent
 from tickets.services.contacts import contact_create
+from tickets.tests.api.conftest import COMPLAINT, api_key, intake_post
+from tickets.tests.api.conftest import count as _count
+from tickets.tests.api.conftest import intake_url as _url
 from tickets.tests.factories import connection
 
-pytestmark = pytest.mark.django_db
-
-COMPLAINT = "注文した商品がまだ届いていません。至急確認してください。"
-
-
-@pytest.fixture(autouse=True)
-def _each_wake_queues(settings):
-    # Every accepted request wakes its own ingest (no debounce window shared between requests of one test).
-    settings.INGEST_WAKE_DEBOUNCE = 0
-    channel_services._woken.clear()
-
-
-@pytest.fixture
-def api_channel(tenant_a):
-    return connection(tenant_a, "api", "Contact form")
-
-
-def _url(tenant, path: str = "tickets/") -> str:
-    return f"/api/v1/orgs/{tenant.slug}/{path}"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("each_wake_queues")]
 
 
 def _post(api, tenant, body, *, key: str | None = None, prefer: str | None = "respond-async"):
-    headers = {"HTTP_ACCEPT_LANGUAGE": "en"}
-    if prefer is not None:
-        headers["HTTP_PREFER"] = prefer
-    if key is not None:
-        headers["HTTP_IDEMPOTENCY_KEY"] = key
-    return api.post(_url(tenant), json.dumps(body), content_type="application/json", **headers)
+    return intake_post(api, tenant, body, key=key, prefer=prefer)
 
 
 def _accepted(response) -> dict:
@@ -61,11 +39,6 @@ def _status(api, location: str) -> dict:
     response = api.get(location)
     assert response.status_code == 200, (response.status_code, response.content[:500])
     return response.json()
-
-
-def _count(tenant, model, **filters) -> int:
-    with tenant.scope():
-        return model.objects.filter(**filters).count()
 
 
 def test_accepted_then_processed_by_the_ingest_with_the_ticket_in_the_status(
@@ -215,10 +188,7 @@ def test_a_replay_answers_the_same_202_and_stores_one_event_and_one_ticket(
 def test_concurrent_retries_with_one_key_store_one_event_and_one_ticket(tenant_a, settings):
     settings.INGEST_WAKE_DEBOUNCE = 0
     api_channel = connection(tenant_a, "api")
-    with tenant_a.scope():
-        _token, key = account_services.api_token_create(
-            organization=tenant_a.organization, actor=tenant_a.users["owner"], name="retrying client"
-        )
+    _token, key = api_key(tenant_a, "owner", "retrying client")
     body = {"customer": {"email": "new-customer@example.jp", "name": "新規"}, "text": "同時に再送"}
     idempotency_key = str(uuid.uuid4())
     barrier = threading.Barrier(8)
