@@ -74,8 +74,9 @@ TAG_NEUTRAL = frozenset(
 class TagChanges:
     """The "add tags" and "remove tags" actions of one pass of the rules over a ticket, written together: one
     savepoint, one read of the ticket's tags, one tag event, instead of each action on its own. The outcome is the
-    actions' in order: for each tag, the last action that names it decides. Should the write fail, each action is
-    performed again on its own (as `perform` does), so that its result says exactly what it did."""
+    actions' in order: for each tag, the last action that names it decides. The ticket's history shows them as one
+    tag change, after the pass's other changes. Should the write fail, each action is performed again on its own (as
+    `perform` does), so that its result says exactly what it did."""
 
     def __init__(self, *, organization: Organization, ticket: Ticket):
         self.organization = organization

@@ -300,9 +300,14 @@ def _run(
         runs.append(run)
         if rule.stop_processing:
             break
-        facts = _after_actions(facts, ticket, results, needed) or build_facts(
-            organization=organization, ticket=ticket, message=message, needed=needed, changed=changed, now=now
-        )
+        following = _after_actions(facts, ticket, results, needed)
+        if following is None:  # read again: the gathered tag changes first
+            if tag_changes is not None:
+                tag_changes.write()
+            following = build_facts(
+                organization=organization, ticket=ticket, message=message, needed=needed, changed=changed, now=now
+            )
+        facts = following
     if tag_changes is not None:
         tag_changes.write()
     if not dedupe_key and runs and write_log:
