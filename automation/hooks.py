@@ -38,9 +38,23 @@ SLA_FIELDS = (
     "team_id",
 )
 
-# Rule actions that leave the SLA_FIELDS of the ticket row as the engine's instance has them (assignee, team and
-# status are copied back onto it by the actions; routing changes no clock; tags and notes touch none of them).
-_INSTANCE_KEEPS_SLA = {"assign_team", "assign_agent", "add_tags", "remove_tags", "add_note", "notify", "webhook"}
+# Rule actions that leave the SLA_FIELDS of the ticket row as the engine's instance has them: they change the
+# locked instance in place (`ticket_update(locked=True)`, whose status and priority changes move the SLA clocks on
+# that same instance; "apply SLA" starts the clocks on it), or touch no SLA field (routing, tags, notes).
+_INSTANCE_KEEPS_SLA = {
+    "assign_team",
+    "assign_agent",
+    "add_tags",
+    "remove_tags",
+    "add_note",
+    "notify",
+    "webhook",
+    "set_priority",
+    "set_status",
+    "apply_sla",
+    "mark_spam",
+    "escalate",
+}
 
 
 class Automation(TicketAutomation):
@@ -54,10 +68,14 @@ class Automation(TicketAutomation):
         """On the locked ticket, all or nothing with the ingest: the rules, the SLA clocks, the channel's
         auto-response, the crisis check."""
         runs = run_message_rules(organization=organization, ticket=ticket, message=message, created=how == "created")
-        # Rule actions save through the ticket services, on their own copy of the row: read it again only if one
-        # may have changed what the instance does not follow (the SLA fields, when a rule applied a policy or
-        # changed the status or priority).
-        reread = any(result.get("type") not in _INSTANCE_KEEPS_SLA for run in runs for result in run.actions)
+        # Rule actions change this locked instance in place; read the row again only if one may have changed what
+        # the instance does not follow (an automatic reply, an action this list does not know), or if an action
+        # failed (its savepoint rolled the row back, not the instance).
+        reread = any(
+            result.get("type") not in _INSTANCE_KEEPS_SLA or not result.get("ok")
+            for run in runs
+            for result in run.actions
+        )
         locked = Ticket.objects.select_for_update().get(pk=ticket.pk) if reread else ticket
         if how == "created":
             if locked.sla_policy_id is None:  # else a rule applied a policy already

@@ -259,13 +259,25 @@ def analyse(text: str) -> Iterator[Unit]:
                 yield from (Unit((run.text,), word=True) for run in runs)
 
 
+# A message's text is indexed more than once while it is stored (a new ticket's vector holds its subject, often the
+# text's first line, and the text; the message's own vector the text again): the words of the last few short texts
+# are kept, so Sudachi reads each text once. Bounded in entries and in the length of a text kept.
+_UNITS_CACHED_CHARS = 2000
+
+
+@functools.lru_cache(maxsize=64)
+def _units(text: str) -> tuple[Unit, ...]:
+    return tuple(analyse(text))
+
+
 def document_tokens(*texts: str) -> list[tuple[str, int]]:
     """(lexeme, position) pairs of the texts in order, 1-based, at most MAX_POSITION positions. One position is left
     empty between two texts so that a phrase never matches across them (end of subject + start of body)."""
     result: list[tuple[str, int]] = []
     position = 0
     for text in texts:
-        for unit in analyse(text or ""):
+        text = text or ""
+        for unit in _units(text) if len(text) <= _UNITS_CACHED_CHARS else analyse(text):
             if position + unit.width > MAX_POSITION:
                 return result
             result += [(lexeme, position + 1) for lexeme in unit.lexemes]

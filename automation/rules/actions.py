@@ -17,6 +17,7 @@ from automation.rules import webhooks
 from automation.sla.clocks import sla_start
 from channels_integrations.permissions import connections_visible_to
 from core.after_batch import defer
+from core.batch_reads import cached
 from core.errors import DomainError
 from tickets.events import publish_ticket
 from tickets.models import CannedResponse, Message, Ticket, TicketStatus
@@ -52,20 +53,79 @@ def perform(
     return {"type": kind, "ok": False, **params, "error": error[:300]}
 
 
+# Actions that neither read nor change the ticket's tags: the tag changes gathered by TagChanges may wait past them.
+TAG_NEUTRAL = frozenset(
+    {
+        "assign_agent",
+        "assign_team",
+        "set_priority",
+        "set_status",
+        "apply_sla",
+        "auto_reply",
+        "add_note",
+        "notify",
+        "escalate",
+        "webhook",
+        "skip_survey",
+    }
+)
+
+
+class TagChanges:
+    """The "add tags" and "remove tags" actions of one pass of the rules over a ticket, written together: one
+    savepoint, one read of the ticket's tags, one tag event, instead of each action on its own. The outcome is the
+    actions' in order: for each tag, the last action that names it decides. The ticket's history shows them as one
+    tag change, after the pass's other changes. Should the write fail, each action is performed again on its own (as
+    `perform` does), so that its result says exactly what it did."""
+
+    def __init__(self, *, organization: Organization, ticket: Ticket):
+        self.organization = organization
+        self.ticket = ticket
+        self._last: dict[str, bool] = {}  # tag name as stored -> added (True) or removed (False)
+        self._pending: list[tuple[Rule, dict, dict]] = []  # (rule, action, its result), in order
+
+    @staticmethod
+    def takes(action: dict) -> bool:
+        return action.get("type") in ("add_tags", "remove_tags")
+
+    def add(self, rule: Rule, action: dict) -> dict:
+        """Gather one tag action; returns its result (a dict completed in place should the write fail)."""
+        added = action["type"] == "add_tags"
+        for name in action["tags"]:
+            name = name.strip()[:60]  # as ticket_update stores names
+            if name:
+                self._last.pop(name, None)  # the last action naming the tag decides
+                self._last[name] = added
+        result = {"type": action["type"], "ok": True, "tags": action["tags"]}
+        self._pending.append((rule, action, result))
+        return result
+
+    def write(self) -> None:
+        if not self._pending:
+            return
+        pending, last = self._pending, self._last
+        self._pending, self._last = [], {}
+        try:
+            with transaction.atomic():
+                _update(
+                    self.organization,
+                    self.ticket,
+                    tags_add=[name for name, added in last.items() if added],
+                    tags_remove=[name for name, added in last.items() if not added],
+                )
+            return
+        except Exception:  # one of them cannot be done: each alone, as `perform` would have
+            logger.info("ticket %s: the rules' tag changes written one by one", self.ticket.pk, exc_info=True)
+        for rule, action, result in pending:
+            outcome = perform(organization=self.organization, rule=rule, ticket=self.ticket, action=action)
+            result.clear()
+            result.update(outcome)
+
+
 def _update(organization: Organization, ticket: Ticket, **change) -> Ticket:
     # Rules run on the ticket their caller locked (the ingest, the scheduler, the SLA monitor, a ticket change), and
     # each action in its own savepoint (`perform`): the engine's instance is changed in place, not read again.
     return ticket_update(organization=organization, actor=None, ticket=ticket, run_rules=False, locked=True, **change)
-
-
-def _copy(source: Ticket, target: Ticket) -> None:
-    """Keep the engine's ticket instance current, so later rules see what earlier actions changed."""
-    if source is target:
-        return
-    for name in ("status", "priority", "assignee_id", "team_id", "solved_at", "status_changed_at", "sla_policy_id"):
-        setattr(target, name, getattr(source, name))
-    for cache in ("assignee", "team"):
-        target._state.fields_cache.pop(cache, None)
 
 
 def assign_agent(*, organization, rule, ticket, action) -> dict:
@@ -98,8 +158,14 @@ def _route_after_batch(organization: Organization, ticket: Ticket, team: Team) -
         ticket_route(organization=organization, ticket=ticket, team=team, actor=None)
 
 
+def _team(organization: Organization, pk: int) -> Team:
+    # Once per ingest batch (core.batch_reads): a routing rule names the same team for every new conversation, and
+    # nothing in an ingest changes a team. The decision reads the team's strategy again under its lock.
+    return cached(("rules.team", organization.pk, pk), lambda: Team.objects.get(pk=pk))
+
+
 def assign_team(*, organization, rule, ticket, action) -> dict:
-    team = Team.objects.get(pk=action["team"])
+    team = _team(organization, action["team"])
     # ticket_route keeps the instance's team and assignee current (nothing else of the row changes).
     return _route(organization, ticket, team)
 
@@ -126,10 +192,9 @@ def remove_tags(*, organization, rule, ticket, action) -> dict:
 
 def apply_sla(*, organization, rule, ticket, action) -> dict:
     policy = SlaPolicy.objects.get(pk=action["policy"])
-    locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
-    sla_start(organization=organization, ticket=locked, policy=policy)
-    _copy(locked, ticket)
-    publish_ticket(organization, locked)
+    # On the caller's locked, current instance (as `_update`): its SLA fields are then current for what follows.
+    sla_start(organization=organization, ticket=ticket, policy=policy)
+    publish_ticket(organization, ticket)
     return {"policy": policy.pk}
 
 
@@ -160,7 +225,7 @@ def notify_members(*, organization, rule, ticket, action) -> dict:
 
 
 def escalate(*, organization, rule, ticket, action) -> dict:
-    team = Team.objects.get(pk=action["team"])
+    team = _team(organization, action["team"])
     _update(organization, ticket, priority=action["priority"], team=team, assignee=None)
     return {**_route(organization, ticket, team), "priority": action["priority"]}
 

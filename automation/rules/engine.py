@@ -97,8 +97,10 @@ def build_facts(
     changed: Iterable[str] = (),
     now: datetime | None = None,
     calendar_spec=None,
+    new_ticket: bool = False,
 ) -> Facts:
-    """Facts about the ticket (and the customer message that triggered the rules), loading only what is needed."""
+    """Facts about the ticket (and the customer message that triggered the rules), loading only what is needed.
+    `new_ticket`: the ticket was opened by this message in the caller's transaction, so it has no tags yet."""
     needed = set(needed)
     now = now or timezone.now()
     contact = ticket.contact if any(f.startswith("contact.") for f in needed) else None
@@ -115,7 +117,11 @@ def build_facts(
         created_at=ticket.created_at,
         assignee_id=ticket.assignee_id,
         team_id=ticket.team_id,
-        ticket_tags=frozenset(ticket.tags.values_list("name", flat=True)) if "ticket.tags" in needed else frozenset(),
+        ticket_tags=(
+            frozenset(ticket.tags.values_list("name", flat=True))
+            if "ticket.tags" in needed and not new_ticket
+            else frozenset()
+        ),
         ticket_sentiment=ticket.sentiment,
         last_message_at=ticket.last_message_at,
         last_customer_message_at=ticket.last_customer_message_at,
@@ -183,16 +189,20 @@ def run_message_rules(*, organization: Organization, ticket: Ticket, message: Me
     if not passes:
         return []
     needed = frozenset().union(*(rule.fields for _, found in passes for rule in found))
-    facts = build_facts(organization=organization, ticket=ticket, message=message, needed=needed)
+    facts = build_facts(organization=organization, ticket=ticket, message=message, needed=needed, new_ticket=created)
     runs = []
     for trigger, found in passes:
-        acted, facts = _run(organization, trigger, found, ticket, message, frozenset(), "", None, facts, needed)
+        acted, facts = _run(
+            organization, trigger, found, ticket, message, frozenset(), "", None, facts, needed, write_log=False
+        )
         runs += acted
+    if runs:
+        RuleRun.objects.bulk_create(runs)  # both passes' log in one INSERT
     return runs
 
 
-# Actions after which the engine's ticket instance holds every field the facts read (actions._copy keeps status,
-# priority, assignee and team current) and whose tag changes the engine can follow from the action's result.
+# Actions after which the engine's ticket instance holds every field the facts read (they change the instance in
+# place: status, priority, assignee and team) and whose tag changes the engine can follow from the action's result.
 _TAG_ACTIONS = {"add_tags", "remove_tags", "mark_spam"}
 _INSTANCE_CURRENT = {
     "assign_agent",
@@ -248,10 +258,17 @@ def _run(
     now: datetime | None,
     facts: Facts,
     needed: frozenset[str],
+    write_log: bool = True,
 ) -> tuple[list[RuleRun], Facts]:
     """One pass of `rules` over `facts` (loaded for `needed`, which covers what these rules read); returns the runs
-    and the facts as they stand after it."""
+    and the facts as they stand after it. `write_log=False`: the caller writes the runs without a `dedupe_key`.
+
+    Without a `dedupe_key` (the log is written at the end of the pass) the pass's tag changes are gathered and
+    written together (`rule_actions.TagChanges`): one savepoint, one read of the ticket's tags and one tag event per
+    pass instead of per action. They are written before any action that may read or change the ticket's tags, and
+    at the end of the pass; the later rules' facts follow them from the actions' results as before."""
     runs = []
+    tag_changes = None if dedupe_key else rule_actions.TagChanges(organization=organization, ticket=ticket)
     for rule in rules:
         if not _matches(rule, facts):
             continue
@@ -265,20 +282,35 @@ def _run(
             run = RuleRun(
                 organization=organization, ticket=ticket, rule_id=rule.pk, rule_name=rule.name, trigger=trigger
             )
-        results = [
-            rule_actions.perform(organization=organization, rule=rule, ticket=ticket, action=action, message=message)
-            for action in rule.actions
-        ]
+        results = []
+        for action in rule.actions:
+            if tag_changes is not None and tag_changes.takes(action):
+                results.append(tag_changes.add(rule, action))
+                continue
+            if tag_changes is not None and action.get("type") not in rule_actions.TAG_NEUTRAL:
+                tag_changes.write()
+            results.append(
+                rule_actions.perform(
+                    organization=organization, rule=rule, ticket=ticket, action=action, message=message
+                )
+            )
         run.actions = results
         if run.pk is not None:
             run.save(update_fields=["actions"])
         runs.append(run)
         if rule.stop_processing:
             break
-        facts = _after_actions(facts, ticket, results, needed) or build_facts(
-            organization=organization, ticket=ticket, message=message, needed=needed, changed=changed, now=now
-        )
-    if not dedupe_key and runs:
+        following = _after_actions(facts, ticket, results, needed)
+        if following is None:  # read again: the gathered tag changes first
+            if tag_changes is not None:
+                tag_changes.write()
+            following = build_facts(
+                organization=organization, ticket=ticket, message=message, needed=needed, changed=changed, now=now
+            )
+        facts = following
+    if tag_changes is not None:
+        tag_changes.write()
+    if not dedupe_key and runs and write_log:
         RuleRun.objects.bulk_create(runs)
     if runs:
         logger.info("ticket %s: %s rule(s) acted on %s", ticket.pk, len(runs), trigger)

@@ -108,6 +108,30 @@ def test_the_page_lookup_is_remembered_briefly_and_forgotten_on_any_change(tenan
     assert webhooks._connections_of("facebook", "unknown-page") == []
 
 
+@pytest.mark.django_db
+def test_a_per_connection_endpoints_connection_is_remembered_briefly_and_forgotten_on_any_change(
+    tenant_a, settings, django_assert_num_queries
+):
+    from channels_integrations import webhooks
+
+    settings.WEBHOOK_ACCOUNT_MEMORY_SECONDS = 60
+    webhooks._by_uuid.clear()
+    with tenant_a.scope():
+        connection = ChannelConnection.objects.create(
+            organization=tenant_a.organization, platform="line", display_name="LINE", external_account_id="U-line"
+        )
+    first = webhooks._connection_of("line", connection.uuid)
+    assert first.pk == connection.pk and first.organization.pk == tenant_a.organization.pk
+    with django_assert_num_queries(0):
+        assert webhooks._connection_of("line", connection.uuid) is first  # remembered: no query
+    assert webhooks._connection_of("email", connection.uuid) is None  # the platform is part of the key
+    with tenant_a.scope():
+        connection.status = "disconnected"
+        connection.save(update_fields=["status"])
+    assert webhooks._connection_of("line", connection.uuid) is None  # forgotten on the change, and not served
+    webhooks._by_uuid.clear()
+
+
 def test_a_sender_hanging_up_mid_body_gets_no_answer_and_leaves_no_trace():
     from asgiref.sync import async_to_sync
 

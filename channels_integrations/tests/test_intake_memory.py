@@ -34,3 +34,27 @@ def test_the_woken_memory_keeps_at_most_its_ceiling(tenant_a, settings, monkeypa
         sizes.append(len(services._woken))
     assert max(sizes) == 3
     services._woken.clear()
+
+
+def test_the_per_connection_memory_keeps_at_most_its_ceiling(tenant_a, settings, monkeypatch):
+    from channels_integrations.models import ChannelConnection
+
+    settings.WEBHOOK_ACCOUNT_MEMORY_SECONDS = 60
+    monkeypatch.setattr(webhooks, "MEMORY_MAX_ENTRIES", 3)
+    webhooks._by_uuid.clear()
+    with tenant_a.scope():
+        connections = [
+            ChannelConnection.objects.create(
+                organization=tenant_a.organization,
+                platform="line",
+                display_name=f"LINE {n}",
+                external_account_id=f"L{n}",
+            )
+            for n in range(7)
+        ]
+    sizes = []
+    for connection in connections:
+        assert webhooks._connection_of("line", connection.uuid).pk == connection.pk
+        sizes.append(len(webhooks._by_uuid))
+    assert max(sizes) == 3
+    webhooks._by_uuid.clear()

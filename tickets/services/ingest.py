@@ -207,6 +207,12 @@ def _tickets_for_threads(
                     found[key] = (_active_tickets(connection, [key])[key], "existing")
         copy_insert([TicketEvent(organization=organization, ticket=t, kind=TicketEventKind.CREATED) for t in tickets])
         found.update((ticket.external_thread_key, (ticket, "created")) for ticket in tickets)
+    for key, (ticket, _how) in found.items():
+        # What the automation reads of the ticket's channel and customer is at hand: not read again per message.
+        ticket.connection = connection
+        contact = firsts[key][1]
+        if ticket.contact_id == contact.pk:
+            ticket.contact = contact
     return found
 
 

@@ -441,3 +441,39 @@ def test_search_uses_the_gin_index(tenant_a):
             assert "Bitmap Index Scan on tickets_message_search" in plan, plan
         assert found(tenant_a, "届いて") == {NOT_DELIVERED}
         assert filter_matching(Message.objects.all(), "届く").count() == 1
+
+
+def test_a_new_conversation_reads_each_of_its_texts_once(tenant_a, monkeypatch):
+    """A new ticket's vector holds its subject (here the message's only line), the customer's name and the text, and
+    the message's vector the text again: Sudachi reads each distinct text once, and the vectors are unchanged."""
+    from tickets import search
+    from tickets.services.ingest import message_ingest
+    from tickets.tests.factories import connection as make_connection
+    from tickets.tests.factories import inbound
+
+    conn = make_connection(tenant_a, "facebook")
+    text = "注文した商品がまだ届きません 一度だけ読まれる文 #once"
+    search._units.cache_clear()
+    read: list[str] = []
+    real = search._tokenizer
+
+    class Counting:
+        def __init__(self, tokenizer):
+            self.tokenizer = tokenizer
+
+        def tokenize(self, chunk, *args):
+            read.append(chunk)
+            return self.tokenizer.tokenize(chunk, *args)
+
+    monkeypatch.setattr(search, "_tokenizer", lambda: Counting(real()))
+    with tenant_a.scope():
+        message, _ = message_ingest(organization=tenant_a.organization, connection=conn, inbound=inbound(text))
+        ticket = Ticket.objects.get(pk=message.ticket_id)
+        stored = Message.objects.filter(pk=message.pk).values_list("search_vector", flat=True).get()
+    assert read.count(text) == 1
+    search._units.cache_clear()
+    monkeypatch.setattr(search, "_tokenizer", real)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::tsvector::text", [index_document(text)])
+        assert stored == cursor.fetchone()[0]
+    assert ticket.subject == text

@@ -469,3 +469,83 @@ def test_skip_survey_records_a_skip_for_the_next_solve(tenant_a):
         [survey] = Survey.objects.filter(ticket=ticket)
     assert ran.actions[0]["ok"] and ran.actions[0]["survey"] == survey.pk
     assert (survey.state, survey.reason, survey.solve_event_id) == ("skipped", "no survey", None)
+
+
+def test_a_passs_tag_changes_are_written_together_with_the_outcome_of_their_order(tenant_a):
+    """The tag actions of one pass are written in one go, with the result the actions give one after the other:
+    for each tag, the last action naming it decides (a tag added then removed is gone, removed then added stays);
+    a later rule sees the earlier rules' tags; a tag action after "mark as spam" still applies."""
+    from django.db import connection as db_connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tickets.models import TicketEvent, TicketEventKind
+
+    ticket, message = ticket_with(tenant_a)
+    with tenant_a.scope():
+        ticket_update(organization=tenant_a.organization, actor=None, ticket=ticket, tags=["old", "kept"])
+    rule(tenant_a, "t1", REFUND, [{"type": "add_tags", "tags": ["a", "b", "gone"]}], position=1)
+    rule(tenant_a, "t2", REFUND, [{"type": "remove_tags", "tags": ["gone", "old", "back"]}], position=2)
+    rule(tenant_a, "t3", REFUND, [{"type": "set_priority", "priority": "high"}], position=3)
+    rule(
+        tenant_a,
+        "t4",
+        {"all": [{"field": "ticket.tags", "op": "contains_any", "value": ["b"]}]},
+        [{"type": "add_tags", "tags": ["back"]}, {"type": "remove_tags", "tags": ["a"]}],
+        position=4,
+    )
+    for n in range(5, 10):  # more tag rules add no statement
+        rule(tenant_a, f"t{n}", REFUND, [{"type": "add_tags", "tags": [f"x{n}"]}], position=n)
+    with tenant_a.scope():
+        events_before = TicketEvent.objects.filter(ticket=ticket, kind=TicketEventKind.TAGS).count()
+        ticket = Ticket.objects.select_related("connection", "contact").get(pk=ticket.pk)
+    with CaptureQueriesContext(db_connection) as captured:
+        runs = run(tenant_a, ticket, message)
+    assert [r.rule_name for r in runs] == ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9"]
+    with tenant_a.scope():
+        ticket.refresh_from_db()
+        assert sorted(ticket.tags.values_list("name", flat=True)) == ["b", "back", "kept", "x5", "x6", "x7", "x8", "x9"]
+        assert ticket.priority == "high"
+        assert TicketEvent.objects.filter(ticket=ticket, kind=TicketEventKind.TAGS).count() == events_before + 1
+        logged = dict(RuleRun.objects.filter(ticket=ticket).values_list("rule_name", "actions"))
+    assert logged["t2"] == [{"type": "remove_tags", "ok": True, "tags": ["gone", "old", "back"]}]
+    assert logged["t4"] == [
+        {"type": "add_tags", "ok": True, "tags": ["back"]},
+        {"type": "remove_tags", "ok": True, "tags": ["a"]},
+    ]
+    # The facts' read of the tags, then one read and one savepoint for all nine rules' tag changes (not one each).
+    tag_reads = [q for q in captured.captured_queries if 'INNER JOIN "tickets_ticket_tags"' in q["sql"]]
+    assert len(tag_reads) == 2
+    assert len([q for q in captured.captured_queries if q["sql"].startswith("SAVEPOINT")]) == 2  # tags, priority
+
+    second, message2 = ticket_with(tenant_a, "今すぐ儲かる副業！")
+    rule(tenant_a, "tag first", {"all": []}, [{"type": "add_tags", "tags": ["first"]}], position=20)
+    rule(tenant_a, "spam", {"all": []}, [{"type": "mark_spam"}, {"type": "add_tags", "tags": ["after"]}], position=21)
+    run(tenant_a, second, message2)
+    with tenant_a.scope():
+        second.refresh_from_db()
+        assert second.status == TicketStatus.CLOSED
+        assert sorted(second.tags.values_list("name", flat=True)) == ["after", "first", "spam"]
+
+
+def test_a_tag_change_that_cannot_be_written_is_logged_alone_and_the_others_apply(tenant_a, monkeypatch):
+    """Should the pass's tag changes fail together, each action is performed on its own: the one that fails is
+    logged as not done, the others apply."""
+    from automation.rules import actions
+
+    ticket, message = ticket_with(tenant_a)
+    rule(tenant_a, "good", REFUND, [{"type": "add_tags", "tags": ["good"]}], position=1)
+    rule(tenant_a, "bad", REFUND, [{"type": "add_tags", "tags": ["bad"]}], position=2)
+    real = actions._update
+
+    def failing(organization, ticket, **change):
+        if "bad" in change.get("tags_add", ()):
+            raise ValueError("cannot store this tag")
+        return real(organization, ticket, **change)
+
+    monkeypatch.setattr(actions, "_update", failing)
+    run(tenant_a, ticket, message)
+    with tenant_a.scope():
+        assert list(ticket.tags.values_list("name", flat=True)) == ["good"]
+        logged = dict(RuleRun.objects.filter(ticket=ticket).values_list("rule_name", "actions"))
+    assert logged["good"] == [{"type": "add_tags", "ok": True, "tags": ["good"]}]
+    assert logged["bad"] == [{"type": "add_tags", "ok": False, "tags": ["bad"], "error": "ValueError"}]
