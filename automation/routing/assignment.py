@@ -23,13 +23,11 @@ order. Routing and drains take them in that order, one decision per transaction;
 memberships by id; the availability switch takes one membership and nothing else.
 """
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-import psycopg
-from django.db import DEFAULT_DB_ALIAS, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -54,10 +52,8 @@ from channels_integrations.registry import has_connector
 from core import realtime
 from core.errors import DomainError, NotAllowed
 from core.presence import online_user_ids
-from tickets.automation_hooks import automation
-from tickets.events import publish_ticket
-from tickets.models import ACTIVE_STATUSES, Ticket, TicketEvent, TicketEventKind, TicketStatus
-from tickets.notifications import notify_about_ticket
+from tickets.models import ACTIVE_STATUSES, Ticket, TicketStatus
+from tickets.services.assignment import statements_run, ticket_assign_routed
 from tickets.services.changes import ticket_update
 
 logger = logging.getLogger("tsunagu.assignment")
@@ -232,23 +228,6 @@ _DECIDE_SQL = [
 ]
 
 
-def _statements(sql: list[str], params: dict) -> list[list[tuple]]:
-    """Run the statements in one round trip when the driver allows it (psycopg's client-side binding cursor, Django's
-    default), one by one otherwise; the rows of each, in order."""
-    with connection.cursor() as cursor:
-        if isinstance(cursor.cursor, psycopg.ClientCursor):
-            cursor.execute(";\n".join(sql), params)
-            results = [cursor.fetchall() if cursor.description else []]
-            while cursor.nextset():
-                results.append(cursor.fetchall() if cursor.description else [])
-            return results
-        results = []
-        for statement in sql:
-            cursor.execute(statement, params)
-            results.append(cursor.fetchall() if cursor.description else [])
-        return results
-
-
 def _decide(*, organization: Organization, team: Team, ticket: Ticket, online: set[int] | None) -> _Decision:
     """Choose the agent for a ticket the caller has locked, and mark their turn taken. Runs in the caller's transaction.
     `online`: the organization's online users if the caller read them (it does before any lock when the team asks for
@@ -272,7 +251,7 @@ def _decide(*, organization: Organization, team: Team, ticket: Ticket, online: s
     Cost: (2), (3) and the read of the candidates go to PostgreSQL in one round trip, whatever the number of agents
     or tickets; presence is one Redis read; the turn is written with the assignment (`_assign`). Presence is not
     part of the lock statement: locking an offline member too is harmless and keeps presence out of the locks."""
-    team_rows, locked_rows, rows = _statements(
+    team_rows, locked_rows, rows = statements_run(
         _DECIDE_SQL,
         {
             "team": team.pk,
@@ -320,65 +299,19 @@ def _routable(ticket: Ticket) -> bool:
     )
 
 
-_EVENT_COLUMNS = "organization_id, ticket_id, actor_id, kind, old, new, created_at"
-_TEAM_EVENT = "(%(org)s, %(ticket)s, %(actor)s, %(kind_team)s, %(old_team)s::jsonb, %(new_team)s::jsonb, %(now)s)"
-_ASSIGNMENT_EVENT = "(%(org)s, %(ticket)s, NULL, %(kind_assignment)s, NULL, %(new_user)s::jsonb, %(now)s)"
-_ASSIGN_SQL = [
-    f"UPDATE {_MEMBERSHIP} SET last_assigned_at = %(now)s WHERE id = %(membership)s",
-    f"""UPDATE {Ticket._meta.db_table} SET assignee_id = %(user)s, team_id = %(team)s, updated_at = %(now)s
-        WHERE id = %(ticket)s""",
-]
-
-
 def _assign(*, organization: Organization, ticket: Ticket, team: Team, candidate: _Candidate, actor: User | None):
-    """Record the decision on the locked ticket: what `ticket_update(assignee=..., team=...)` records — the ticket,
-    its team and assignment events, the agent's notification, the real-time event after commit — plus the agent's
-    turn, with the three writes in one round trip. The agent's membership and channel access were checked by
-    `_decide` under its locks, so nothing is read again. Moving the ticket to the team is `actor`'s act (None:
-    automation); the assignment is automation's."""
-    now = timezone.now()  # the application's clock for the turn: see `_decide`
-    params = {
-        "org": organization.pk,
-        "ticket": ticket.pk,
-        "team": team.pk,
-        "user": candidate.user_id,
-        "membership": candidate.membership_id,
-        "now": now,
-        "actor": actor.pk if actor else None,
-        "kind_team": TicketEventKind.TEAM,
-        "kind_assignment": TicketEventKind.ASSIGNMENT,
-        "old_team": json.dumps(ticket.team_id) if ticket.team_id else None,
-        "new_team": json.dumps(team.pk),
-        "new_user": json.dumps(candidate.user_id),
-    }
-    changed = {"assignee"}
-    events = []
-    if ticket.team_id != team.pk:
-        changed.add("team")
-        events.append(_TEAM_EVENT)
-    events.append(_ASSIGNMENT_EVENT)
-    insert = f"INSERT INTO {TicketEvent._meta.db_table} ({_EVENT_COLUMNS}) VALUES {', '.join(events)}"
-    _statements([*_ASSIGN_SQL, insert], params)
-    ticket.assignee_id, ticket.team_id, ticket.updated_at = candidate.user_id, team.pk, now
-    for cache in ("assignee", "team"):
-        ticket._state.fields_cache.pop(cache, None)
-    notify_about_ticket(
+    """Record the decision on the locked ticket (tickets.services.assignment.ticket_assign_routed: what an
+    assignment records, with the agent's turn, in one round trip). The agent's membership and channel access were
+    checked by `_decide` under its locks, so nothing is read again. Moving the ticket to the team is `actor`'s act
+    (None: automation); the assignment is automation's."""
+    ticket_assign_routed(
         organization=organization,
-        user_id=candidate.user_id,
-        kind="assigned",
+        actor=actor,
         ticket=ticket,
-        params={"automated": True, "rule": ""},
+        team=team,
+        assignee=_user(candidate),
+        turn_membership_id=candidate.membership_id,
     )
-    automation().ticket_changed(
-        organization=organization,
-        ticket=ticket,
-        actor=None,
-        old_status=ticket.status,
-        old_assignee_id=None,
-        changed=changed,
-        rules=False,  # routing is automation: it must not start the "ticket updated" rules again
-    )
-    publish_ticket(organization, ticket)
 
 
 def _queue(*, organization: Organization, ticket: Ticket, team: Team, actor: User | None) -> Ticket:

@@ -16,11 +16,12 @@ from tickets.models import (
     Priority,
     Tag,
     Ticket,
+    TicketEvent,
     TicketEventKind,
     TicketStatus,
 )
-from tickets.notifications import notify_about_ticket
 from tickets.selectors import visible_tickets
+from tickets.services.assignment import assignment_change, assignment_notify
 from tickets.services.history import ticket_event_add
 from tickets.services.surveys import survey_after_solve
 
@@ -111,26 +112,14 @@ def _ticket_update(
         ticket_event_add(ticket, actor, TicketEventKind.PRIORITY, ticket.priority, priority)
         ticket.priority = priority
         changed.append("priority")
-    if assignee is not False and (assignee.pk if assignee else None) != ticket.assignee_id:
-        if assignee is not None:
-            _check_assignable(ticket, assignee)
-        ticket_event_add(
-            ticket, actor, TicketEventKind.ASSIGNMENT, ticket.assignee_id, assignee.pk if assignee else None
-        )
-        ticket.assignee = assignee
-        changed.append("assignee")
-        if assignee is not None and assignee != actor:
-            notify_about_ticket(
-                organization=organization,
-                user_id=assignee.pk,
-                kind="assigned",
-                ticket=ticket,
-                params={"actor": actor} if actor else {"automated": True, "rule": rule},
-            )
-    if team is not False and (team.pk if team else None) != ticket.team_id:
-        ticket_event_add(ticket, actor, TicketEventKind.TEAM, ticket.team_id, team.pk if team else None)
-        ticket.team = team
-        changed.append("team")
+    if assignee is not False and assignee is not None and assignee.pk != ticket.assignee_id:
+        _check_assignable(ticket, assignee)
+    # What an assignee or team change records is defined once (tickets.services.assignment), with routing's write.
+    assignment = assignment_change(ticket, actor=actor, assignee=assignee, team=team, rule=rule)
+    if assignment.events:
+        TicketEvent.objects.bulk_create(assignment.events)
+        changed += assignment.fields
+        assignment_notify(organization=organization, ticket=ticket, change=assignment)
     if changed:
         ticket.save(update_fields=[*changed, "updated_at"])
     if tags is not None or tags_add or tags_remove:

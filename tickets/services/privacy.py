@@ -6,9 +6,10 @@
 - **Erase**: the contact's personal data removed or anonymized everywhere it is copied: contact and merged contacts,
   identities (deleted), tickets (subject, thread key, search vector), messages (text, HTML, email headers, template
   parameters, search vectors), attachments (files deleted from storage), calls, survey comments, ticket history,
-  notifications' parameters, real-time events and raw inbound events, merges and duplicate suggestions, outgoing
-  webhook deliveries, exports, and the higher layers' copies (tickets.privacy_hooks). Ticket rows stay, so reports
-  keep their counts. Irreversible; confirmed by typing; audit-logged without the erased values.
+  notifications' parameters, real-time events, raw inbound events (blanked, kept for their keys), merges and
+  duplicate suggestions, outgoing webhook deliveries, exports, and the higher layers' copies (tickets.privacy_hooks).
+  Ticket rows stay, so reports keep their counts. Irreversible; confirmed by typing; audit-logged without the erased
+  values.
 - **Retention**: closed tickets older than the organization's policy anonymized (as above, for the ticket alone) or
   deleted, nightly and batch-wise; `retention_tickets` is the one selector the dry-run count and the run share.
 
@@ -17,9 +18,11 @@ Lock order: the contact rows (merged ones included, by id) before their tickets 
 import io
 import json
 import logging
+import re
 import tempfile
 import zipfile
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.files import File
@@ -32,7 +35,7 @@ from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import AuditAction, Membership, Organization
-from channels_integrations.models import InboundEvent
+from channels_integrations.models import ChannelConnection, InboundEvent, InboundEventStatus
 from core.errors import DomainError, NotAllowed
 from core.models import Attempt, Notification, RealtimeEvent
 from core.realtime import ticket_group
@@ -402,23 +405,78 @@ def _delete_stored(storage, name: str) -> None:
         pass
 
 
-def _inbound_events_of(organization: Organization, values: tuple[str, ...]) -> list[int]:
-    """Raw inbound events (stored as bytes) that mention one of the values, as sent or JSON-escaped."""
-    patterns = sorted({form for value in values for form in (value, json.dumps(value)[1:-1])})
-    if not patterns:
+_PHONE = re.compile(r"\+[1-9][0-9]{6,14}")  # a number as stored (E.164)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def _written_forms(value: str) -> set[str]:
+    """The ways a raw event spells `value`: as is and JSON-escaped (\\u5c71…); an address also URL-encoded (…%40…);
+    a number by its digits alone, which also finds it written +8190…, %2B8190… (a phone platform's form-encoded
+    callback) and as a WhatsApp id."""
+    if _PHONE.fullmatch(value):
+        return {value[1:]}
+    forms = {value, json.dumps(value)[1:-1]}
+    if _EMAIL.fullmatch(value):
+        forms.add(quote(value, safe=""))
+    return forms
+
+
+def _like_pattern(text: str) -> str:
+    """`%text%` for LIKE, lower-cased, its wildcards and escape character taken literally."""
+    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _inbound_events_blank(organization: Organization, values: tuple[str, ...]) -> list[int]:
+    """Blank the organization's raw inbound events (webhooks, polled mail, the REST API's asynchronous requests)
+    that hold one of the values in any of their written forms: payload and last error emptied, an event key that
+    names the person replaced, the event marked processed (a blank one must not be processed, and one not processed
+    yet would bring the erased data back). The rows stay, so that a platform's redelivery of the same event meets
+    its key and is not stored and processed again. Their attempts' errors and responses are emptied. Returns the ids.
+
+    One statement, one pass over the organization's events (kept INBOUND_EVENT_RETENTION_DAYS) for all the values
+    at once, each payload searched as bytes (no decoding: raw mail may be Shift_JIS or binary). Nothing narrower
+    exists: no index can look inside raw payloads, and no message or ticket records the event it came from (event
+    keys are the platforms' event ids or content hashes). Addresses are matched regardless of case only in mail
+    (the email channels' events), where a header may write them in capitals; platforms' JSON and the API's requests
+    carry them as stored, and matching every payload regardless of case costs ten times as much."""
+    forms = sorted({form for value in values for form in _written_forms(value) if form})
+    if not forms:
         return []
+    addresses = sorted({_like_pattern(v) for v in values if _EMAIL.fullmatch(v) and v.isascii()})
+    mailboxes = list(ChannelConnection.objects.filter(platform="email").values_list("pk", flat=True))
+    table = InboundEvent._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            SELECT e.id FROM channels_integrations_inboundevent e
-            WHERE e.organization_id = %s
-              AND EXISTS (
-                  SELECT 1 FROM unnest(%s::text[]) AS p(v) WHERE position(convert_to(p.v, 'UTF8') IN e.payload) > 0
-              )
-            """,
-            [organization.pk, patterns],
+            f"""
+            UPDATE {table} e SET
+                payload = ''::bytea,
+                last_error = '',
+                event_key = CASE WHEN lower(e.event_key) LIKE ANY (%(plain)s) THEN 'erased:' || e.id
+                                 ELSE e.event_key END,
+                status = %(processed)s,
+                processed_at = coalesce(e.processed_at, now())
+            WHERE e.organization_id = %(org)s
+              AND (EXISTS (SELECT 1 FROM unnest(%(forms)s::bytea[]) AS p(v) WHERE position(p.v IN e.payload) > 0)
+                   OR lower(e.event_key) LIKE ANY (%(plain)s) OR lower(e.last_error) LIKE ANY (%(plain)s)
+                   OR (e.connection_id = ANY (%(mailboxes)s)
+                       AND lower(encode(e.payload, 'escape')) LIKE ANY (%(addresses)s)))
+            RETURNING e.id
+            """,  # noqa: S608 (our table's name)
+            {
+                "org": organization.pk,
+                "forms": [form.encode() for form in forms],
+                "plain": [_like_pattern(form) for form in forms],
+                "mailboxes": mailboxes,
+                "addresses": addresses,
+                "processed": InboundEventStatus.PROCESSED,
+            },
         )
-        return [row[0] for row in cursor.fetchall()]
+        ids = sorted(row[0] for row in cursor.fetchall())
+    if ids:
+        Attempt.objects.filter(subject_type=ContentType.objects.get_for_model(InboundEvent), subject_id__in=ids).update(
+            error="", response=""
+        )
+    return ids
 
 
 @transaction.atomic
@@ -456,10 +514,9 @@ def contact_erase(*, organization: Organization, actor, contact: Contact, confir
         erasure=erasure,
         reason=ErasureReason.ERASE,
     )
-    # Copies outside the tickets: raw events as received, merges (they hold the fields before), suggestions,
+    # Copies outside the tickets: raw events as received (blanked), merges (they hold the fields before), suggestions,
     # outgoing webhook deliveries, real-time events that named the customer, exports.
-    inbound = _inbound_events_of(organization, values)
-    InboundEvent.objects.filter(pk__in=inbound).delete()
+    inbound = _inbound_events_blank(organization, values)
     ContactMerge.objects.filter(Q(survivor_id__in=contact_ids) | Q(merged_id__in=contact_ids)).delete()
     ContactDuplicateSuggestion.objects.filter(Q(contact_id__in=contact_ids) | Q(other_id__in=contact_ids)).delete()
     deliveries = containing(
