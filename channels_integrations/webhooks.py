@@ -134,8 +134,10 @@ def _connections_of(platform: str, account_id: str) -> list[ChannelConnection]:
     return connections
 
 
-# The connection a per-connection endpoint names, remembered the same way and for the same time (the email inbound
-# endpoint's lookup was a third of its work per mail).
+# The connection a per-connection endpoint names (LINE, the email inbound endpoint…), remembered the same way and as
+# briefly: the email intake posts hundreds of mails a second to one URL. A credential changed in another process
+# (a new channel secret) is seen within the memory's few seconds; meanwhile a delivery signed with the new one is
+# refused and the platform retries it.
 _by_uuid: dict[tuple[str, uuid.UUID], tuple[float, ChannelConnection]] = {}
 
 
@@ -151,9 +153,9 @@ def _connection_of(platform: str, connection_uuid: uuid.UUID) -> ChannelConnecti
             .exclude(status=ConnectionStatus.DISCONNECTED)
             .first()
         )
-    if connection is not None:  # an unknown one is asked again: it may be connected any moment
+    if connection is not None:  # an unknown one is asked again
         if len(_by_uuid) >= MEMORY_MAX_ENTRIES:
-            _by_uuid.clear()
+            _by_uuid.clear()  # bounded, as the page memory
         _by_uuid[(platform, connection_uuid)] = (now, connection)
     return connection
 
