@@ -379,7 +379,10 @@ def _check(connection, order: list[Mail]) -> dict:
         for message_id, filename in Attachment.objects.values_list("message_id", "filename"):
             names.setdefault(message_id, []).append(filename)
         last_stored = Message.objects.filter(connection=connection).aggregate(last=Max("created_at"))["last"]
-        tickets = Ticket.objects.filter(connection=connection).count()
+        # A reply that came before its parent opens a ticket that is merged into the original's once the parent
+        # links them: the conversations are the tickets not merged away.
+        tickets = Ticket.objects.filter(connection=connection, merged_into__isnull=True).count()
+        merged = Ticket.objects.filter(connection=connection, merged_into__isnull=False).count()
     missing, wrong_text, wrong_subject, wrong_files, astray = [], [], [], [], []
     for mail in order:
         row = rows.get(platform_id(mail.message_id))
@@ -406,6 +409,7 @@ def _check(connection, order: list[Mail]) -> dict:
         "wrong_files": wrong_files,
         "astray": astray,
         "tickets": tickets,
+        "merged": merged,
         "conversations": conversations,
         "last_stored": last_stored,
     }
@@ -546,6 +550,7 @@ def run() -> list[dict]:
             "ok": in_place == len(replies) and checked["tickets"] == checked["conversations"] + len(warm),
             "detail": f"replies in their original's ticket: {in_place}/{len(replies)} ({early} posted before the "
             f"mail they answer); tickets {checked['tickets']} for {checked['conversations']} conversations "
-            f"(+{len(warm)} warm-up mails, each its own). {problems}.",
+            f"(+{len(warm)} warm-up mails, each its own), {checked['merged']} more merged into their original's "
+            f"by automation (opened by a reply that came before its parent). {problems}.",
         },
     ]

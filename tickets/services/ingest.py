@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.core.files.base import ContentFile
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -31,6 +32,7 @@ from channels_integrations.models import ChannelConnection
 from core.after_batch import after_batch
 from core.batch_reads import batch_reads
 from core.db import copy_insert
+from core.errors import DomainError
 from tickets.automation_hooks import automation
 from tickets.events import (
     TICKET_CREATED,
@@ -56,6 +58,7 @@ from tickets.search import append_expression, append_sql, index_document, vector
 from tickets.services import calls
 from tickets.services.contacts import Author, contacts_for_authors
 from tickets.services.delivery import message_delivery_set
+from tickets.services.merge import ticket_merge
 from tickets.services.numbers import ticket_numbers_next
 
 logger = logging.getLogger("tsunagu.tickets")
@@ -258,8 +261,7 @@ def _messages_ingest(organization, connection, inbounds, lookup_profile) -> list
     }
     fresh: list[int] = []
     first_index: dict[str, int] = {}
-    threads: dict[str, str] = {}  # platform id -> thread key of this batch's new messages, oldest first
-    known = _threads_known(connection, [inbound for inbound in inbounds if inbound.platform_message_id not in stored])
+    threads = _Threads(_threads_known(connection, [i for i in inbounds if i.platform_message_id not in stored]))
     for i, inbound in enumerate(inbounds):
         platform_id = inbound.platform_message_id
         if platform_id in stored:
@@ -279,10 +281,12 @@ def _messages_ingest(organization, connection, inbounds, lookup_profile) -> list
                 _echo_confirms(organization, ours, platform_id)
                 results[i] = (ours, False)
                 continue
-        inbounds[i] = _joined_thread(inbound, threads, known)
-        threads[platform_id] = inbounds[i].thread_key
+        threads.add(i, inbound)
         fresh.append(i)
+    for i in fresh:
+        inbounds[i] = threads.joined(i, inbounds[i])
     if fresh:
+        _threads_unite(organization, connection, threads, {inbounds[i].thread_key for i in fresh})
         _store_new(organization, connection, inbounds, fresh, results, lookup_profile)
     for i, inbound in enumerate(inbounds):
         if results[i] is None:
@@ -297,47 +301,65 @@ def _messages_ingest(organization, connection, inbounds, lookup_profile) -> list
 @dataclasses.dataclass
 class _KnownThreads:
     """What is stored of the ids a batch names: `answered` {platform id: (message pk, its ticket's thread key)} for
-    the ids messages answer (thread hints), `opened` the email ids under which a conversation already exists."""
+    the ids messages answer (thread hints); `opened` the keys, among the batch's replies' own ids and thread keys,
+    under which a ticket exists (not merged away)."""
 
     answered: dict[str, tuple[int, str]]
     opened: set[str]
 
 
 def _threads_known(connection: ChannelConnection, inbounds: list[InboundMessage]) -> _KnownThreads:
-    """The thread lookups of a whole batch in at most two queries (not one per reply). Email also looks the other
-    way: a reply that came before the mail it answers opened the conversation under that mail's id, and the mail
-    joins it. First the mail ids are locked for the transaction, so that a reply and its original ingested at the
-    same moment by two workers see each other (the second waits for the first's commit)."""
+    """The thread lookups of a whole batch in a constant number of queries (not one per reply). Email also looks the
+    other way: a reply that came before the mail it answers opened the conversation under that mail's id, and the
+    mail joins it.
+
+    First every id the batch's mails name (their own, their thread keys and hints) is locked for the transaction,
+    then the keys of the tickets the answered mails are in, until all are held: a batch that unites two
+    conversations (merges a ticket, renames its key) holds the keys of both, so a mail ingested at the same moment
+    by another worker reads its original's ticket after that commit, never a ticket merged away meanwhile."""
     hints = {hint for inbound in inbounds for hint in inbound.thread_hints[:50]}
     mails = [inbound for inbound in inbounds if inbound.kind == "email" and inbound.platform_message_id]
-    own = {inbound.platform_message_id for inbound in mails if inbound.thread_key != inbound.platform_message_id}
-    if mails:
-        _ids_lock(connection, hints | {inbound.platform_message_id for inbound in mails})
+    if not mails:
+        return _KnownThreads(answered=_answered(connection, hints), opened=set())
+    # The keys a reply's own thread may already have a ticket under: its own id (a reply to it came first) and its
+    # thread key. An original's are one (its id): its ticket lookup finds that one.
+    replies = {
+        key
+        for inbound in mails
+        if inbound.thread_key != inbound.platform_message_id
+        for key in (inbound.platform_message_id, inbound.thread_key)
+    }
+    locked = hints | replies | {inbound.platform_message_id for inbound in mails}
+    _ids_lock(connection, locked)
+    answered = _answered(connection, hints)
+    while more := {key for _pk, key in answered.values()} - locked:
+        _ids_lock(connection, more)
+        locked |= more
+        answered = _answered(connection, hints)  # as it is now that nobody changes those tickets
     opened = (
         set(
-            Ticket.objects.filter(connection=connection, external_thread_key__in=own, merged_into__isnull=True)
+            Ticket.objects.filter(connection=connection, external_thread_key__in=replies, merged_into__isnull=True)
             .order_by()
             .values_list("external_thread_key", flat=True)
         )
-        if own
+        if replies
         else set()
-    )
-    answered = (
-        {
-            platform_id: (pk, key)
-            for pk, platform_id, key in Message.objects.filter(
-                connection=connection, platform_message_id__in=hints
-            ).values_list("pk", "platform_message_id", "ticket__external_thread_key")
-        }
-        if hints
-        else {}
     )
     return _KnownThreads(answered=answered, opened=opened)
 
 
+def _answered(connection: ChannelConnection, hints: set[str]) -> dict[str, tuple[int, str]]:
+    if not hints:
+        return {}
+    rows = Message.objects.filter(connection=connection, platform_message_id__in=hints).values_list(
+        "pk", "platform_message_id", "ticket__external_thread_key"
+    )
+    return {platform_id: (pk, key) for pk, platform_id, key in rows}
+
+
 def _ids_lock(connection: ChannelConnection, ids: set[str]) -> None:
-    """Transaction-level advisory locks on mail ids of this connection, taken in one order (no deadlock between
-    two batches): two batches naming a common id make their thread lookups one after the other."""
+    """Transaction-level advisory locks on mail ids (and thread keys) of this connection, taken in one order (no
+    deadlock between two batches): two batches naming a common id make their thread lookups one after the other."""
     keys = sorted(
         {
             int.from_bytes(hashlib.blake2b(f"{connection.pk}:{i}".encode(), digest_size=8).digest(), "big", signed=True)
@@ -351,25 +373,135 @@ def _ids_lock(connection: ChannelConnection, ids: set[str]) -> None:
         )
 
 
-def _joined_thread(inbound: InboundMessage, batch: dict[str, str], known: _KnownThreads) -> InboundMessage:
-    """A reply joins the ticket of the message it answers, whatever its own root id says (email, X) — the newest
-    one it names, among this batch's earlier messages first, then the stored ones. An email whose reply came first
-    (and opened the conversation under this mail's id) joins that reply's ticket."""
-    hints = inbound.thread_hints[:50]
-    in_batch = [batch[hint] for hint in batch if hint in hints]
-    stored = [known.answered[hint] for hint in hints if hint in known.answered]
-    own = inbound.platform_message_id
-    if in_batch:
-        key = in_batch[-1]
-    elif stored:
-        key = max(stored)[1]  # the newest stored message it names
-    elif inbound.kind == "email" and own != inbound.thread_key and (own in known.opened or own in batch.values()):
-        key = own
-    else:
-        return inbound
-    if key and key != inbound.thread_key:
-        return dataclasses.replace(inbound, thread_key=key)
-    return inbound
+class _Threads:
+    """Which ticket (by thread key) each new message of a batch joins.
+
+    A message answering an earlier one (its thread hints) joins that one's ticket — the newest it names, among the
+    batch's earlier messages first, then the stored ones — whatever its own thread key says; else its thread key's.
+
+    Email (RFC 5322 §3.6.4): In-Reply-To names the parent, References the chain from the thread's first mail (the
+    thread key is its first id, else the parent). Mails can arrive in any order, so a reply may come before what it
+    answers and open a ticket under the id it names. A mail then belongs with:
+    - the ticket of a stored (or earlier in the batch) mail it names: its parent's side;
+    - the tickets under its own id: replies to it that came first;
+    - the ticket under its thread key: mails of the same thread that came before its start.
+    Keys found to be one conversation are united (union-find over keys) under one name: the parent's ticket's key
+    unless that is a key the mail itself names (a ticket opened by an early reply, under an id lower in the chain):
+    then the highest start known. A key a mail names or its own id is never higher than its thread key.
+    `unions()` gives the stored tickets that must then become one (`_threads_unite`)."""
+
+    def __init__(self, known: _KnownThreads):
+        self.known = known
+        self.up: dict[str, str] = {}  # key -> a key of the same conversation; a conversation's root maps to itself
+        self.names: dict[str, str] = {}  # root -> the key the conversation's ticket has
+        self.key_of: dict[str, str] = {}  # platform id of a batch message -> a key of its conversation
+        self.at: dict[int, str] = {}  # the batch's index of a message -> a key of its conversation
+        self.named_by: dict[str, list[str]] = {}  # an id a batch mail names -> keys of those mails' conversations
+        self.stored: set[str] = set()  # keys under which a stored ticket is part of a conversation of the batch
+
+    def _root(self, key: str) -> str:
+        root = self.up.setdefault(key, key)
+        while root != self.up[root]:
+            root = self.up[root]
+        while key != root:  # path compression
+            self.up[key], key = root, self.up[key]
+        return root
+
+    def name(self, key: str) -> str:
+        return self.names.get(self._root(key), key)
+
+    def _unite(self, keys: list[str], name: str) -> None:
+        root = self._root(keys[0])
+        for key in keys[1:]:
+            self.up[self._root(key)] = root
+        self.names[root] = name
+
+    def add(self, index: int, inbound: InboundMessage) -> None:
+        own, key, hints = inbound.platform_message_id, inbound.thread_key, inbound.thread_hints[:50]
+        in_batch = [self.key_of[hint] for hint in self.key_of if hint in hints]
+        stored = [self.known.answered[hint] for hint in hints if hint in self.known.answered]
+        if in_batch:
+            parent = self.name(in_batch[-1])
+        elif stored:
+            parent = max(stored)[1]  # the newest stored message it names
+            self.stored.add(parent)
+        else:
+            parent = None
+        if inbound.kind != "email":
+            self._unite([parent or key], parent or key)
+            self.at[index] = parent or key
+            if own:
+                self.key_of[own] = parent or key
+            return
+        lower = {own, *hints}
+        members = [] if parent is None else [parent]
+        if parent is None or parent in lower:
+            members.append(key)
+        # Replies to this mail that came first: a ticket under its own id, or the batch's earlier mails naming it.
+        children = [own] if own in self.up or own in self.known.opened else []
+        children += self.named_by.get(own, [])
+        members += children
+        self.stored.update(k for k in (own, key) if k in self.known.opened)
+        higher = [self.name(child) for child in children if self.name(child) not in lower]
+        if parent is not None and parent not in lower:
+            name = parent
+        else:
+            name = higher[0] if higher else key
+        self._unite(members, name)
+        self.at[index] = self.key_of[own] = name
+        for hint in hints:
+            self.named_by.setdefault(hint, []).append(name)
+
+    def joined(self, index: int, inbound: InboundMessage) -> InboundMessage:
+        key = self.name(self.at[index])
+        return dataclasses.replace(inbound, thread_key=key) if key != inbound.thread_key else inbound
+
+    def unions(self) -> dict[str, set[str]]:
+        """{name: the other keys of its conversation under which a stored ticket may exist} where there are any."""
+        found: dict[str, set[str]] = {}
+        for key in self.stored:
+            name = self.name(key)
+            if key != name:
+                found.setdefault(name, set()).add(key)
+        return found
+
+
+def _threads_unite(organization: Organization, connection: ChannelConnection, threads: _Threads, names) -> None:
+    """Make each conversation of the batch found under several stored tickets one ticket, under its name: the one
+    already under the name, else the oldest, takes the name; the other active ones are merged into it (as an agent
+    would merge them, by automation). Only when there are two (a reply that came before a mail, which now links it
+    to its original): most batches make no query here. All the batch's tickets are locked first, in id order, as
+    `_tickets_for_threads` locks them."""
+    unions = threads.unions()
+    if not unions:
+        return
+    keys = set(names) | {key for others in unions.values() for key in others}
+    window = timezone.now() - timedelta(days=organization.ticket_reopen_days)
+    tickets = list(
+        Ticket.objects.select_for_update()
+        .filter(connection=connection, external_thread_key__in=keys, merged_into__isnull=True)
+        .filter(Q(status__in=ACTIVE_STATUSES) | Q(status=TicketStatus.SOLVED, solved_at__gte=window))
+        .order_by("pk")
+    )
+    for name, others in unions.items():
+        mine = [t for t in tickets if t.external_thread_key == name or t.external_thread_key in others]
+        active = [t for t in mine if t.status in ACTIVE_STATUSES]
+        named = [t for t in active if t.external_thread_key == name]
+        if named or active:
+            keeper = (named or active)[0]
+        elif mine and not any(t.external_thread_key == name for t in mine):
+            keeper = max(mine, key=lambda t: t.solved_at)  # reopened under the name by _tickets_for_threads
+        else:
+            continue
+        for ticket in active:
+            if ticket.pk == keeper.pk:
+                continue
+            try:
+                ticket_merge(organization=organization, actor=None, source=ticket, target=keeper)
+            except DomainError as error:  # another customer's: both stay
+                logger.info("ticket %s not merged into %s: %s", ticket.pk, keeper.pk, error)
+        if keeper.external_thread_key != name:
+            Ticket.objects.filter(pk=keeper.pk).update(external_thread_key=name)
 
 
 def _store_new(organization, connection, inbounds, fresh, results, lookup_profile) -> None:
