@@ -479,7 +479,14 @@ def test_a_tagged_ticket_is_no_candidate_of_a_rule_for_untagged_ones(tenant_a, d
         },
         [{"type": "add_tags", "tags": ["24h"]}],
     )
-    # Then the pass reads only the untagged ticket (one batch) and acts on it
+    # Then the untagged ticket is the only candidate (the tagged ones were read and refused every minute before), and
+    # the pass reads it (one batch) and acts on it
+    with tenant_a.scope():
+        rules = engine.ruleset(tenant_a.organization).rules(RuleTrigger.SCHEDULED)
+        candidates = engine.scheduled_candidates(
+            rules=rules, now=now, tags=TagNames(Tag.objects.values_list("pk", "name"))
+        )
+        assert candidates == {tickets[0].pk: {rules[0].pk}}
     with tenant_a.scope(), django_assert_max_num_queries(4 + 2 + 20):
         assert engine.run_scheduled_rules(organization=tenant_a.organization, now=now) == 1
     with tenant_a.scope():
