@@ -281,6 +281,7 @@ def _nothing():
 
     return Q(pk__in=[])
 
+
 # Ticket columns (and expressions) of the conditions a filter states exactly; the others stay with Python.
 _SQL_VALUES = {
     "channel": "connection_id",

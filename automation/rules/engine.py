@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import BigIntegerField, Exists, F, Func, Lookup, OuterRef, TextField, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
@@ -444,8 +444,13 @@ def scheduled_candidates(
         return {}
     query = queries[0].union(*queries[1:], all=True) if len(queries) > 1 else queries[0]
     found: dict[int, set[int]] = {}
-    for ticket_id, rule_pk in query.iterator(chunk_size=SCHEDULED_BATCH * 10):
-        found.setdefault(ticket_id, set()).add(rule_pk)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Every filter is served by a partial index on the active tickets, but the planner estimates a time range
+        # over all of the organization's tickets (mostly old and closed): "created more than 30 days ago" was
+        # planned as a scan of the whole table (1.5 s of a 6 s pass at 1,000,000 tickets) to find 200 rows.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for ticket_id, rule_pk in query.iterator(chunk_size=SCHEDULED_BATCH * 10):
+            found.setdefault(ticket_id, set()).add(rule_pk)
     return found
 
 
