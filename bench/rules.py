@@ -632,10 +632,19 @@ def _scale_insert(organization) -> None:
 
 
 def _insert_select(queryset, columns: str) -> int:
-    """INSERT INTO tickets_rulerun (columns) <the queryset's SELECT> ON CONFLICT DO NOTHING (bench preparation)."""
+    """INSERT INTO tickets_rulerun (columns) <the queryset's SELECT> (bench preparation); a run of the same rule,
+    ticket and key (an earlier bench run's) gets the state it keeps, in case it was written without it."""
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cur:
-        cur.execute(f"INSERT INTO tickets_rulerun ({columns}) {sql} ON CONFLICT DO NOTHING", params)
+        cur.execute(
+            f"""INSERT INTO tickets_rulerun ({columns}) {sql}
+                ON CONFLICT (rule_id, ticket_id, dedupe_key) WHERE dedupe_key <> '' DO UPDATE
+                SET state_status = EXCLUDED.state_status, state_status_changed_at = EXCLUDED.state_status_changed_at,
+                    state_last_message_at = EXCLUDED.state_last_message_at,
+                    state_assignee_id = EXCLUDED.state_assignee_id, state_team_id = EXCLUDED.state_team_id
+                WHERE tickets_rulerun.state_status = ''""",
+            params,
+        )
         return cur.rowcount
 
 
@@ -667,11 +676,18 @@ def _prepare_minute(organization, now) -> int:
                     a=Cast(Value("[]"), JSONField()),
                     k=engine.state_key_expression(),
                     c=Now(),
+                    s1=F("status"),
+                    s2=F("status_changed_at"),
+                    s3=F("last_message_at"),
+                    s4=F("assignee_id"),
+                    s5=F("team_id"),
                 )
-                .values_list("o", "t", "r", "n", "tr", "a", "k", "c")
+                .values_list("o", "t", "r", "n", "tr", "a", "k", "c", "s1", "s2", "s3", "s4", "s5")
             )
             inserted += _insert_select(
-                query, "organization_id, ticket_id, rule_id, rule_name, trigger, actions, dedupe_key, created_at"
+                query,
+                "organization_id, ticket_id, rule_id, rule_name, trigger, actions, dedupe_key, created_at,"
+                " state_status, state_status_changed_at, state_last_message_at, state_assignee_id, state_team_id",
             )
         active = Ticket.objects.filter(status__in=["new", "open"], merged_into__isnull=True)
         step = max(1, active.count() // SLA_DUE)

@@ -65,6 +65,16 @@ class RuleRun(models.Model):
     # What each action did: [{"type": "assign_team", "summary": "…", "ok": true}, …]
     actions = models.JSONField(default=list)
     dedupe_key = models.CharField(max_length=64, blank=True)
+    # A time-based run: the ticket's state it acted on (the fields its `dedupe_key` hashes, engine.state_key), so
+    # that the minute's pass leaves out the states already acted on by comparing columns, not by hashing every
+    # candidate's state in SQL. Status "" (never a ticket's) for other runs and for time-based runs of a state never
+    # backfilled: such a run leaves nothing out (its ticket stays a candidate; the unique `dedupe_key` still refuses
+    # a second run). A database default, so that code that does not know these columns still writes runs.
+    state_status = models.CharField(max_length=20, blank=True, db_default="")
+    state_status_changed_at = models.DateTimeField(null=True, blank=True)
+    state_last_message_at = models.DateTimeField(null=True, blank=True)
+    state_assignee_id = models.BigIntegerField(null=True, blank=True)
+    state_team_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = scoped()

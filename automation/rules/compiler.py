@@ -8,7 +8,7 @@ substring (「返金」 in 「返金してください」), and a keyword made o
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -274,6 +274,14 @@ def _attribute(attributes: dict, key: str, op: str, wanted: str) -> bool:
 
 # --- the same conditions as a database filter (time-based rules) -------------------------------------------------
 
+
+def _nothing():
+    """A filter no ticket passes."""
+    from django.db.models import Q
+
+    return Q(pk__in=[])
+
+
 # Ticket columns (and expressions) of the conditions a filter states exactly; the others stay with Python.
 _SQL_VALUES = {
     "channel": "connection_id",
@@ -301,12 +309,14 @@ def time_expression(field: str):
     }[field]
 
 
-def condition_filter(node: dict, now: datetime):
+def condition_filter(node: dict, now: datetime, *, in_hours: bool | None = None, tags: "TagNames | None" = None):
     """A filter on tickets (a Django Q) that every ticket the conditions match at `now` passes: exactly the time
     conditions ("pending for more than 48 hours" is `coalesce(status_changed_at, created_at) < now - 48 h`) and the
     ticket's own columns (status, priority, channel, platform, assignee, team, sentiment, VIP), so that an index finds
-    the candidates of a time-based rule; what SQL cannot say as Python does (folded tags, contact attributes, business
-    hours, first contact) is left out, i.e. treated as true, and the compiled predicate decides on the candidates.
+    the candidates of a time-based rule. Business hours are one answer for the whole pass (`in_hours`, when given),
+    and the ticket's tags become tag ids when the organization's tag names are given (`tags`: folded name → ids, so
+    the SQL compares ids and never folds). What SQL cannot say as Python does (contact tags and attributes, first
+    contact) is left out, i.e. treated as true, and the compiled predicate decides on the candidates.
     None means no restriction at all. Conditions only narrow (there is no negated group), so leaving a condition out
     keeps every match."""
     from django.db.models import Q
@@ -314,7 +324,7 @@ def condition_filter(node: dict, now: datetime):
 
     if "all" in node or "any" in node:
         mode = "all" if "all" in node else "any"
-        parts = [condition_filter(child, now) for child in node[mode]]
+        parts = [condition_filter(child, now, in_hours=in_hours, tags=tags) for child in node[mode]]
         if mode == "all":
             restricting = [part for part in parts if part is not None]
             if not restricting:
@@ -324,7 +334,7 @@ def condition_filter(node: dict, now: datetime):
                 combined &= part
             return combined
         if not parts:
-            return Q(pk__in=[])  # an empty "any" holds for no ticket
+            return _nothing()  # an empty "any" holds for no ticket
         if any(part is None for part in parts):
             return None
         combined = parts[0]
@@ -349,4 +359,44 @@ def condition_filter(node: dict, now: datetime):
         return Q(LessThan(since, bound)) if op == "gt" else Q(GreaterThan(since, bound))
     if field == "contact.vip":
         return Q(contact__vip=bool(value))
+    if field == "business_hours" and in_hours is not None:
+        return None if in_hours == (op == "inside") else _nothing()
+    if field == "ticket.tags" and tags is not None:
+        return _tags_filter(op, [tags.ids(fold(v)) for v in value])
     return None
+
+
+class TagNames:
+    """The organization's tag ids by folded name (one query per pass): a ticket's tags compare as Python folds them
+    (`Facts.folded_ticket_tags`) while the SQL compares ids."""
+
+    def __init__(self, pairs: Iterable[tuple[int, str]]):
+        self._ids: dict[str, list[int]] = {}
+        for pk, name in pairs:
+            self._ids.setdefault(fold(name), []).append(pk)
+
+    def ids(self, folded: str) -> list[int]:
+        return self._ids.get(folded, [])
+
+
+def _tags_filter(op: str, wanted: list[list[int]]):
+    """The ticket has a tag among each list of ids (contains_all), among one of them (contains_any), or none of them
+    (contains_none); a list is the ids of the tags one value folds to (empty: no tag by that name)."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from tickets.models import Ticket
+
+    def having(ids: list[int]):
+        return Exists(Ticket.tags.through.objects.filter(ticket_id=OuterRef("pk"), tag_id__in=ids))
+
+    every = sorted({pk for ids in wanted for pk in ids})
+    if op == "contains_none":
+        return ~Q(having(every)) if every else None
+    if op == "contains_any":
+        return Q(having(every)) if every else _nothing()
+    if not all(wanted):  # contains_all with a value no tag of the organization folds to
+        return _nothing()
+    combined = Q(having(wanted[0]))
+    for ids in wanted[1:]:
+        combined &= Q(having(ids))
+    return combined

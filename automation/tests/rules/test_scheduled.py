@@ -2,19 +2,22 @@
 filter equal to the compiled predicate, and the states already acted on left out by their key computed in SQL), so
 a rule fires for every matching ticket, once per ticket and state, even with two passes at the same time."""
 
+import importlib
 import itertools
 import threading
 from datetime import UTC, datetime, timedelta
+from unittest.mock import ANY
 
 import pytest
 from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.services import team_create
 from automation.models import Rule, RuleRun, RuleTrigger
 from automation.rules import engine
-from automation.rules.compiler import Facts, compile_conditions, condition_filter
-from tickets.models import Contact, Ticket, TicketStatus
+from automation.rules.compiler import Facts, TagNames, compile_conditions, condition_filter
+from tickets.models import Contact, Tag, Ticket, TicketStatus
 from tickets.tests.factories import connection
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +59,7 @@ def time_rule(tenant, name, conditions, actions=None, position=0):
         )
 
 
-def facts_of(ticket: Ticket, now: datetime) -> Facts:
+def facts_of(ticket: Ticket, now: datetime, in_hours: bool = True) -> Facts:
     return Facts(
         now=now,
         connection_id=ticket.connection_id,
@@ -71,6 +74,8 @@ def facts_of(ticket: Ticket, now: datetime) -> Facts:
         last_customer_message_at=ticket.last_customer_message_at,
         status_changed_at=ticket.status_changed_at,
         vip=ticket.contact.vip,
+        ticket_tags=frozenset(tag.name for tag in ticket.tags.all()),
+        in_business_hours=in_hours,
     )
 
 
@@ -92,7 +97,8 @@ OFFSETS = [
 
 @pytest.fixture
 def varied(tenant_a):
-    """Tickets with every combination of the time columns above (created_at never NULL), statuses, assignees."""
+    """Tickets with every combination of the time columns above (created_at never NULL), statuses, assignees, and
+    tags."""
     conn = connection(tenant_a, platform="email")
     agent = tenant_a.users["agent"]
     combos = list(itertools.product(OFFSETS, OFFSETS[1:], [None, agent.pk], ["open", "pending"]))
@@ -112,7 +118,19 @@ def varied(tenant_a):
             tickets,
             ["created_at", "last_message_at", "last_customer_message_at", "status_changed_at", "assignee", "status"],
         )
-        return list(Ticket.objects.select_related("connection", "contact").order_by("pk")), agent
+        # Tags, including names that only fold to a condition's value (full width, upper case)
+        tags = [Tag.objects.create(organization=tenant_a.organization, name=name) for name in TAG_NAMES]
+        Ticket.tags.through.objects.bulk_create(
+            Ticket.tags.through(ticket_id=ticket.pk, tag_id=tag.pk)
+            for n, ticket in enumerate(tickets)
+            for bit, tag in enumerate(tags)
+            if n >> bit & 1
+        )
+        tickets = Ticket.objects.select_related("connection", "contact").prefetch_related("tags").order_by("pk")
+        return list(tickets), agent
+
+
+TAG_NAMES = ["vip", "ＶＩＰ", "返金", "Refund"]
 
 
 TIME_FIELDS = [
@@ -143,22 +161,50 @@ CONDITIONS = [
         ]
     },
     {"any": []},
+    *(
+        {"field": "ticket.tags", "op": op, "value": value}
+        for op in ("contains_any", "contains_all", "contains_none")
+        for value in (["VIP"], ["refund", "返金"], ["なし"], ["vip", "なし"])
+    ),
+    {"field": "business_hours", "op": "inside"},
+    {"field": "business_hours", "op": "outside"},
+    {
+        "all": [
+            {"field": "business_hours", "op": "outside"},
+            {"field": "ticket.tags", "op": "contains_none", "value": ["返金"]},
+            {"field": "ticket.minutes_since_customer", "op": "gt", "value": 30},
+        ]
+    },
 ]
 
 
+@pytest.mark.parametrize("in_hours", [True, False], ids=["in hours", "outside hours"])
 @pytest.mark.parametrize("condition", CONDITIONS, ids=[str(c) for c in CONDITIONS])
-def test_the_sql_filter_matches_exactly_the_tickets_the_compiled_condition_matches(tenant_a, varied, condition):
+def test_the_sql_filter_matches_exactly_the_tickets_the_compiled_condition_matches(
+    tenant_a, varied, condition, in_hours
+):
     tickets, _agent = varied
     node = condition if ("all" in condition or "any" in condition) else {"all": [condition]}
     predicate = compile_conditions(node)
-    expected = {t.pk for t in tickets if predicate(facts_of(t, NOW))}
+    expected = {t.pk for t in tickets if predicate(facts_of(t, NOW, in_hours))}
     with tenant_a.scope():
-        restriction = condition_filter(node, NOW)
-        assert restriction is not None  # each of these is stated exactly in SQL
-        found = set(Ticket.objects.filter(restriction).values_list("pk", flat=True))
+        tags = TagNames(Tag.objects.values_list("pk", "name"))
+        restriction = condition_filter(node, NOW, in_hours=in_hours, tags=tags)
+        if restriction is None:  # no restriction: every ticket matches
+            found = {t.pk for t in tickets}
+        else:
+            found = set(Ticket.objects.filter(restriction).values_list("pk", flat=True))
     assert found == expected
-    if str(condition.get("field")).startswith("ticket.minutes"):
+    if str(condition.get("field")).startswith(("ticket.minutes", "ticket.tags")) and "なし" not in str(
+        condition["value"]
+    ):
         assert 0 < len(expected) < len(tickets)  # the case tells matches from the rest
+
+
+def test_tags_and_business_hours_are_left_to_python_unless_the_pass_gives_them(tenant_a):
+    tags = {"field": "ticket.tags", "op": "contains_any", "value": ["vip"]}
+    assert condition_filter({"all": [tags]}, NOW) is None
+    assert condition_filter({"all": [{"field": "business_hours", "op": "outside"}]}, NOW) is None
 
 
 def test_the_assignee_not_in_filter_keeps_unassigned_tickets(tenant_a, varied):
@@ -170,11 +216,11 @@ def test_the_assignee_not_in_filter_keeps_unassigned_tickets(tenant_a, varied):
 
 
 def test_conditions_sql_cannot_state_are_left_to_python(tenant_a):
-    business = {"field": "business_hours", "op": "outside"}
+    attribute = {"field": "contact.attribute", "key": "plan", "op": "eq", "value": "gold"}
     timed = {"field": "ticket.minutes_in_status", "op": "gt", "value": 10}
-    assert condition_filter({"all": [business]}, NOW) is None
-    assert condition_filter({"any": [business, timed]}, NOW) is None  # an "any" with an unknown member: no limit
-    assert condition_filter({"all": [business, timed]}, NOW) is not None  # an "all" keeps what it knows
+    assert condition_filter({"all": [attribute]}, NOW, in_hours=True) is None
+    assert condition_filter({"any": [attribute, timed]}, NOW) is None  # an "any" with an unknown member: no limit
+    assert condition_filter({"all": [attribute, timed]}, NOW) is not None  # an "all" keeps what it knows
 
 
 def test_the_state_key_in_sql_equals_the_python_one(tenant_a, varied):
@@ -233,9 +279,9 @@ def test_a_pass_costs_a_constant_number_of_queries_per_batch(tenant_a, django_as
             ]
         },
     )
-    # Then the pass reads them in batches (the rules, the candidates, then the tickets and their tags per batch) and
-    # acts on none
-    with tenant_a.scope(), django_assert_max_num_queries(3 + 2 * 3):
+    # Then the pass reads them in batches (the rules, the organization's tags, the candidates with the planner setting
+    # and its savepoint, then the tickets and their tags per batch) and acts on none
+    with tenant_a.scope(), django_assert_max_num_queries(7 + 2 * 3):
         assert engine.run_scheduled_rules(organization=tenant_a.organization, now=now) == 0
 
 
@@ -291,3 +337,161 @@ def test_two_passes_at_the_same_time_fire_once_per_ticket(tenant_a):
         assert sorted(runs) == sorted(t.pk for t in tickets)
         for ticket in Ticket.objects.prefetch_related("tags"):
             assert [tag.name for tag in ticket.tags.all()] == ["放置"]
+
+
+def test_the_candidates_of_every_rule_come_in_one_query(tenant_a):
+    now = timezone.now()
+    make_tickets(tenant_a, 3, created_at=now - timedelta(minutes=5))
+    for position in range(6):
+        time_rule(tenant_a, f"unassigned {position + 10} min", _unassigned(position + 10), position=position)
+    with tenant_a.scope():
+        rules = engine.ruleset(tenant_a.organization).rules(RuleTrigger.SCHEDULED)
+        with CaptureQueriesContext(db_connection) as captured:
+            assert engine.scheduled_candidates(rules=rules, now=now) == {}
+    # (around it: the savepoint of the transaction that scopes the planner setting, and that setting)
+    assert [q["sql"] for q in captured.captured_queries if "tickets_ticket" in q["sql"]] == [ANY]
+
+
+def _unassigned(minutes):
+    return {
+        "all": [
+            {"field": "ticket.assignee", "op": "is_not_set"},
+            {"field": "ticket.minutes_since_created", "op": "gt", "value": minutes},
+        ]
+    }
+
+
+def test_a_run_keeps_the_state_it_acted_on_and_that_state_is_left_out(tenant_a):
+    # Given a rule that solves tickets pending for 48 hours
+    now = timezone.now()
+    (ticket,) = make_tickets(
+        tenant_a, 1, status=TicketStatus.PENDING, status_changed_at=now - timedelta(hours=49), last_message_at=now
+    )
+    time_rule(
+        tenant_a,
+        "pending 48 h → solved",
+        {"all": [{"field": "ticket.minutes_in_status", "op": "gt", "value": 48 * 60}]},
+        [{"type": "add_tags", "tags": ["自動解決"]}, {"type": "set_priority", "priority": "high"}],
+    )
+    with tenant_a.scope():
+        rules = engine.ruleset(tenant_a.organization).rules(RuleTrigger.SCHEDULED)
+        assert engine.scheduled_candidates(rules=rules, now=now) == {ticket.pk: {rules[0].pk}}
+        assert engine.run_scheduled_rules(organization=tenant_a.organization, now=now) == 1
+        # Then its run keeps the state it was keyed by
+        run = RuleRun.objects.get()
+        assert run.dedupe_key == engine.state_key(ticket)
+        assert (run.state_status, run.state_status_changed_at, run.state_last_message_at) == (
+            "pending",
+            ticket.status_changed_at,
+            ticket.last_message_at,
+        )
+        assert (run.state_assignee_id, run.state_team_id) == (None, None)
+        # and the ticket in that state is no longer a candidate
+        assert engine.scheduled_candidates(rules=rules, now=now + timedelta(minutes=1)) == {}
+        # A new state (assigned) makes it one again
+        Ticket.objects.filter(pk=ticket.pk).update(assignee=tenant_a.users["agent"])
+        assert engine.scheduled_candidates(rules=rules, now=now + timedelta(minutes=2)) == {ticket.pk: {rules[0].pk}}
+
+
+def _legacy_run(tenant, rule, ticket, dedupe_key):
+    """A run as written before runs kept their state: its dedupe key only."""
+    with tenant.scope():
+        return RuleRun.objects.create(
+            organization=tenant.organization,
+            ticket=ticket,
+            rule=rule,
+            rule_name=rule.name,
+            trigger=RuleTrigger.SCHEDULED,
+            dedupe_key=dedupe_key,
+        )
+
+
+def test_a_run_without_its_state_leaves_nothing_out_and_still_refuses_a_second_run(tenant_a):
+    now = timezone.now()
+    (ticket,) = make_tickets(tenant_a, 1, created_at=now - timedelta(hours=1), last_message_at=now - timedelta(hours=1))
+    rule = time_rule(tenant_a, "unassigned 10 min", UNASSIGNED_10)
+    _legacy_run(tenant_a, rule, ticket, engine.state_key(ticket))
+    with tenant_a.scope():
+        rules = engine.ruleset(tenant_a.organization).rules(RuleTrigger.SCHEDULED)
+        assert engine.scheduled_candidates(rules=rules, now=now) == {ticket.pk: {rule.pk}}
+        assert engine.run_scheduled_rules(organization=tenant_a.organization, now=now) == 0
+        assert RuleRun.objects.count() == 1
+        assert not Ticket.objects.get(pk=ticket.pk).tags.exists()
+
+
+def test_the_migration_keeps_the_state_of_the_runs_of_current_states(tenant_a):
+    # Given runs written before runs kept their state: two of the tickets' current states, one of an earlier state,
+    # one on a solved ticket
+    now = timezone.now()
+    current, earlier, solved = make_tickets(
+        tenant_a, 3, created_at=now - timedelta(hours=1), last_message_at=now - timedelta(hours=1)
+    )
+    rule = time_rule(tenant_a, "unassigned 10 min", UNASSIGNED_10)
+    other = time_rule(tenant_a, "unassigned 20 min", _unassigned(20), position=1)
+    runs = [
+        _legacy_run(tenant_a, rule, current, engine.state_key(current)),
+        _legacy_run(tenant_a, other, current, engine.state_key(current)),
+        _legacy_run(tenant_a, rule, earlier, engine.state_key(earlier)),
+        _legacy_run(tenant_a, rule, solved, engine.state_key(solved)),
+    ]
+    with tenant_a.scope():
+        Ticket.objects.filter(pk=earlier.pk).update(last_message_at=now)
+        Ticket.objects.filter(pk=solved.pk).update(status=TicketStatus.SOLVED)
+    # When the migration backfills them
+    backfill = importlib.import_module("automation.migrations.0002_rulerun_state").BACKFILL
+    with db_connection.cursor() as cursor:
+        cursor.execute(backfill)
+    # Then the runs of current states keep it, and the others keep none
+    with tenant_a.scope():
+        kept = {
+            run.pk: (run.state_status, run.state_last_message_at)
+            for run in RuleRun.objects.filter(pk__in=[run.pk for run in runs])
+        }
+        assert kept == {
+            runs[0].pk: ("new", current.last_message_at),
+            runs[1].pk: ("new", current.last_message_at),
+            runs[2].pk: ("", None),
+            runs[3].pk: ("", None),
+        }
+        rules = engine.ruleset(tenant_a.organization).rules(RuleTrigger.SCHEDULED)
+        assert engine.scheduled_candidates(rules=rules, now=now) == {earlier.pk: {rule.pk, other.pk}}
+
+
+def test_a_tagged_ticket_is_no_candidate_of_a_rule_for_untagged_ones(tenant_a, django_assert_max_num_queries):
+    # Given 600 tickets open for a day, 599 of them tagged "24h" (as ＂２４Ｈ＂: the tag folds to the rule's value)
+    now = timezone.now()
+    tickets = make_tickets(
+        tenant_a,
+        600,
+        status=TicketStatus.OPEN,
+        status_changed_at=now - timedelta(days=2),
+        last_message_at=now - timedelta(days=2),
+    )
+    with tenant_a.scope():
+        tag = Tag.objects.create(organization=tenant_a.organization, name="２４Ｈ")
+        Ticket.tags.through.objects.bulk_create(
+            Ticket.tags.through(ticket_id=ticket.pk, tag_id=tag.pk) for ticket in tickets[1:]
+        )
+    time_rule(
+        tenant_a,
+        "open 24 h, untagged",
+        {
+            "all": [
+                {"field": "ticket.minutes_in_status", "op": "gt", "value": 24 * 60},
+                {"field": "ticket.tags", "op": "contains_none", "value": ["24h"]},
+            ]
+        },
+        [{"type": "add_tags", "tags": ["24h"]}],
+    )
+    # Then the untagged ticket is the only candidate (the tagged ones were read and refused every minute before), and
+    # the pass reads it (one batch) and acts on it
+    with tenant_a.scope():
+        rules = engine.ruleset(tenant_a.organization).rules(RuleTrigger.SCHEDULED)
+        candidates = engine.scheduled_candidates(
+            rules=rules, now=now, tags=TagNames(Tag.objects.values_list("pk", "name"))
+        )
+        assert candidates == {tickets[0].pk: {rules[0].pk}}
+    with tenant_a.scope(), django_assert_max_num_queries(7 + 2 + 20):
+        assert engine.run_scheduled_rules(organization=tenant_a.organization, now=now) == 1
+    with tenant_a.scope():
+        assert list(RuleRun.objects.values_list("ticket_id", flat=True)) == [tickets[0].pk]
