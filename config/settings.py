@@ -413,6 +413,9 @@ WEBHOOK_ACCOUNT_MEMORY_SECONDS = float(os.environ.get("WEBHOOK_ACCOUNT_MEMORY_SE
 # Automation setups (compiled rules, auto-responses, SLA policies…) one process keeps, least recently used dropped
 # first (automation/setup_cache.py): a process's memory does not grow with the number of organizations it serves.
 AUTOMATION_SETUP_CACHE_ENTRIES = int(os.environ.get("AUTOMATION_SETUP_CACHE_ENTRIES", "2000"))
+# And the megabytes they may hold in each process (estimated when loaded): 200 compiled rules take about 1 MB, a bare
+# organization's setup a few KB.
+AUTOMATION_SETUP_CACHE_MB = float(os.environ.get("AUTOMATION_SETUP_CACHE_MB", "32"))
 # How long what only operators read is kept (pruned hourly by beat): processed raw platform events, the attempt log of
 # everything retried (core.retry), and delivered real-time events (a browser away longer reloads instead of replaying).
 INBOUND_EVENT_RETENTION_DAYS = int(os.environ.get("INBOUND_EVENT_RETENTION_DAYS", "30"))
