@@ -377,7 +377,7 @@ def _newest_matches(
     with connection.cursor() as cursor:
         cursor.execute(sql, [*tiers, literal, *walk_params])
         rows = cursor.fetchall()
-    matches = [(pk, when, tier) for pk, when, matched, tier, _n in rows if matched]
+    matches = _newest_first([(pk, when, tier) for pk, when, matched, tier, _n in rows if matched])
     end = next(((when, pk) for pk, when, _matched, _tier, n in rows if n == RANKED_SCAN), None)
     if end is None or (limit and len(matches) >= limit and matches[limit - 1][1] != end[0]):
         return matches  # the walk saw every ticket, or enough matches (and all those tied with the last)
@@ -395,7 +395,12 @@ def _newest_matches(
             "ROWS WITH TIES",
             older_params,
         )
-        return matches + cursor.fetchall()
+        return matches + _newest_first(cursor.fetchall())
+
+
+def _newest_first(rows: list) -> list:
+    """(id, last_message_at, …) rows in the list's order: `WITH TIES` orders by the time only."""
+    return sorted(rows, key=lambda row: _ranked_key((0, row[1], row[0])))
 
 
 def _after(order: tuple[str, ...], values: list) -> Q:
