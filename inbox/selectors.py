@@ -48,7 +48,11 @@ def view_counts(
     (plus the member's channel and team ids, unless given: the pane has read them already): constant in the number of
     tickets, and bounded in rows read."""
     now = timezone.now()
-    active = visible_tickets(membership).filter(status__in=ACTIVE_STATUSES)
+    if connection_ids is None:
+        connection_ids = list(connections_visible_to(membership).values_list("pk", flat=True))
+    if team_ids is None:
+        team_ids = list(Team.objects.values_list("pk", flat=True))
+    active = visible_tickets(membership, connection_ids=connection_ids).filter(status__in=ACTIVE_STATUSES)
     working = active.filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now))
     # From the mentions' side (few rows), not an EXISTS probe for every active ticket.
     mentioned = Message.objects.filter(kind=MessageKind.NOTE, mentions=membership.user_id).values("ticket_id")
@@ -59,10 +63,6 @@ def view_counts(
         "mentions": _capped(working.filter(pk__in=mentioned)),
         "snoozed": _capped(active.filter(snoozed_until__gt=now)),
     }
-    if connection_ids is None:
-        connection_ids = list(connections_visible_to(membership).values_list("pk", flat=True))
-    if team_ids is None:
-        team_ids = list(Team.objects.values_list("pk", flat=True))
     counts |= {f"c{pk}": _capped(working.filter(connection_id=pk)) for pk in connection_ids}
     counts |= {f"t{pk}": _capped(working.filter(team_id=pk)) for pk in team_ids}
     row = Organization.objects.filter(pk=membership.organization_id).values(**counts).get()

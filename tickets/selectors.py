@@ -54,13 +54,16 @@ def _ranked(f: "TicketFilter") -> bool:
     return bool(f.q) and f.sort == "recent" and bool(rank_queries(f.q))
 
 
-def visible_tickets(membership: Membership) -> QuerySet[Ticket]:
+def visible_tickets(membership: Membership, *, connection_ids: list[int] | None = None) -> QuerySet[Ticket]:
     """Tickets the member may see. Members who see every channel get no connection filter at all, others a
-    literal id list: both keep the recency index usable (a subquery here made PostgreSQL scan whole inboxes)."""
+    literal id list: both keep the recency index usable (a subquery here made PostgreSQL scan whole inboxes).
+    `connection_ids`: those of `connections_visible_to(membership)` when the caller has read them already."""
     tickets = Ticket.objects.filter(merged_into__isnull=True)
     if membership.has(Capability.TICKETS_VIEW_ALL):
         return tickets
-    return tickets.filter(connection_id__in=list(connections_visible_to(membership).values_list("pk", flat=True)))
+    if connection_ids is None:
+        connection_ids = list(connections_visible_to(membership).values_list("pk", flat=True))
+    return tickets.filter(connection_id__in=connection_ids)
 
 
 def visible_contacts(membership: Membership) -> QuerySet[Contact]:
