@@ -41,11 +41,18 @@ def _shown(count: int):
     return count if count <= COUNT_CAP else f"{formats.number_format(COUNT_CAP, force_grouping=True)}+"
 
 
-def view_counts(membership: Membership) -> dict:
+def view_counts(
+    membership: Membership, *, connection_ids: list[int] | None = None, team_ids: list[int] | None = None
+) -> dict:
     """The left pane's counts of active tickets (views, channels, teams), each capped at COUNT_CAP, in one statement
-    (plus the member's channel and team ids): constant in the number of tickets, and bounded in rows read."""
+    (plus the member's channel and team ids, unless given: the pane has read them already): constant in the number of
+    tickets, and bounded in rows read."""
     now = timezone.now()
-    active = visible_tickets(membership).filter(status__in=ACTIVE_STATUSES)
+    if connection_ids is None:
+        connection_ids = list(connections_visible_to(membership).values_list("pk", flat=True))
+    if team_ids is None:
+        team_ids = list(Team.objects.values_list("pk", flat=True))
+    active = visible_tickets(membership, connection_ids=connection_ids).filter(status__in=ACTIVE_STATUSES)
     working = active.filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now))
     # From the mentions' side (few rows), not an EXISTS probe for every active ticket.
     mentioned = Message.objects.filter(kind=MessageKind.NOTE, mentions=membership.user_id).values("ticket_id")
@@ -56,8 +63,6 @@ def view_counts(membership: Membership) -> dict:
         "mentions": _capped(working.filter(pk__in=mentioned)),
         "snoozed": _capped(active.filter(snoozed_until__gt=now)),
     }
-    connection_ids = list(connections_visible_to(membership).values_list("pk", flat=True))
-    team_ids = list(Team.objects.values_list("pk", flat=True))
     counts |= {f"c{pk}": _capped(working.filter(connection_id=pk)) for pk in connection_ids}
     counts |= {f"t{pk}": _capped(working.filter(team_id=pk)) for pk in team_ids}
     row = Organization.objects.filter(pk=membership.organization_id).values(**counts).get()
@@ -73,7 +78,9 @@ def view_counts(membership: Membership) -> dict:
 COUNTS_TTL = 3  # seconds: counts are refreshed on events; a burst of events costs one computation
 
 
-def cached_view_counts(membership: Membership, *, as_of: int) -> dict:
+def cached_view_counts(
+    membership: Membership, *, as_of: int, connection_ids: list[int] | None = None, team_ids: list[int] | None = None
+) -> dict:
     """The left pane's counts, cached briefly per member (visibility differs between members) and per newest event
     (`as_of`, latest_event_id()): a burst of browsers asking after the same events costs one computation, while any
     new event (a ticket arriving, changing) gives fresh counts, not the ones cached just before it."""
@@ -82,7 +89,7 @@ def cached_view_counts(membership: Membership, *, as_of: int) -> dict:
     key = f"inbox:counts:{membership.organization_id}:{membership.user_id}:{as_of}"
     counts = cache.get(key)
     if counts is None:
-        counts = view_counts(membership)
+        counts = view_counts(membership, connection_ids=connection_ids, team_ids=team_ids)
         cache.set(key, counts, timeout=COUNTS_TTL)
     return counts
 

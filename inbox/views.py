@@ -71,10 +71,19 @@ def _list_context(request) -> dict:
 
 
 def _side_context(request, *, as_of: int) -> dict:
+    connections = list(connections_visible_to(request.membership))
+    teams = list(Team.objects.all())
+    # The counts' channels and teams are the ones shown: not read a second time when the counts are computed.
+    counts = inbox_selectors.cached_view_counts(
+        request.membership,
+        as_of=as_of,
+        connection_ids=[c.pk for c in connections],
+        team_ids=[t.pk for t in teams],
+    )
     return {
-        "counts": inbox_selectors.cached_view_counts(request.membership, as_of=as_of),
-        "connections": list(connections_visible_to(request.membership)),
-        "teams": list(Team.objects.all()),
+        "counts": counts,
+        "connections": connections,
+        "teams": teams,
         "saved_views": list(saved_views_for(request.membership)),
         "unread_notifications": inbox_selectors.unread_count(request.membership),
         "notification_formats": _notification_formats(),

@@ -4,8 +4,9 @@
 import json
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
+from django.db import connection
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -26,7 +27,7 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
-from tickets.search import filter_matching, filter_tier, rank_expression, rank_queries
+from tickets.search import filter_matching, filter_tier, rank_expression, rank_queries, tsquery_literal
 
 VIEWS = ("mine", "unassigned", "all", "mentions", "snoozed")
 SORTS = {
@@ -44,19 +45,25 @@ RANKED = ("search_tier", "-last_message_at", "-id")
 # window's start travels in the cursor, so every page of one search splits the tiers the same way.
 RANKED_WINDOW = 2000
 RANKED_CURSOR = (*RANKED, "search_window")
+# A ranked page finds the window's matches by walking the list's recency order over at most this many tickets, and
+# only the rarer matches beyond through the search index (`_newest_matches`). About 1 µs a ticket.
+RANKED_SCAN = 10000
 
 
 def _ranked(f: "TicketFilter") -> bool:
     return bool(f.q) and f.sort == "recent" and bool(rank_queries(f.q))
 
 
-def visible_tickets(membership: Membership) -> QuerySet[Ticket]:
+def visible_tickets(membership: Membership, *, connection_ids: list[int] | None = None) -> QuerySet[Ticket]:
     """Tickets the member may see. Members who see every channel get no connection filter at all, others a
-    literal id list: both keep the recency index usable (a subquery here made PostgreSQL scan whole inboxes)."""
+    literal id list: both keep the recency index usable (a subquery here made PostgreSQL scan whole inboxes).
+    `connection_ids`: those of `connections_visible_to(membership)` when the caller has read them already."""
     tickets = Ticket.objects.filter(merged_into__isnull=True)
     if membership.has(Capability.TICKETS_VIEW_ALL):
         return tickets
-    return tickets.filter(connection_id__in=list(connections_visible_to(membership).values_list("pk", flat=True)))
+    if connection_ids is None:
+        connection_ids = list(connections_visible_to(membership).values_list("pk", flat=True))
+    return tickets.filter(connection_id__in=connection_ids)
 
 
 def visible_contacts(membership: Membership) -> QuerySet[Contact]:
@@ -155,9 +162,12 @@ def apply_filters(
     f: TicketFilter,
     search_tier: int | None = None,
     window: datetime | None = None,
+    *,
+    search: bool = True,
 ) -> QuerySet[Ticket]:
     """The filters of `f`; with `search_tier`, only the search matches of that tier (tickets.search.filter_tier),
-    ranked above the last tier only from `window` on (last_message_at) when given."""
+    ranked above the last tier only from `window` on (last_message_at) when given. `search=False`: every filter of a
+    search but the match itself (the tickets a ranked search walks, `_newest_matches`)."""
     user_id = membership.user_id
     if f.view == "mine":
         tickets = tickets.filter(assignee_id=user_id)
@@ -199,7 +209,7 @@ def apply_filters(
         tickets = tickets.filter(last_message_at__gte=datetime.combine(f.since, time.min, tzinfo=tz))
     if f.until:
         tickets = tickets.filter(last_message_at__lte=datetime.combine(f.until, time.max, tzinfo=tz))
-    if f.q:
+    if f.q and search:
         # The ticket's vector holds its subject, the customer's name and every message (tickets.services).
         if search_tier is None:
             tickets = filter_matching(tickets, f.q)
@@ -215,9 +225,6 @@ def ticket_list(
     """The ticket list: one query for the rows (with the last message as preview) and one for their tags. A ranked
     search (`_ranked`) is ordered by RANKED, its tier worked out for every match (the inbox's pages read one tier at a
     time instead: `ticket_page`); with `search_tier`, only that tier's matches, most recent first."""
-    last_message = (
-        Message.objects.filter(ticket=OuterRef("pk")).exclude(kind=MessageKind.NOTE).order_by("-created_at", "-id")
-    )
     tickets = apply_filters(visible_tickets(membership), membership, f, search_tier, window)
     order = SORTS[f.sort]
     if search_tier is not None:
@@ -231,12 +238,19 @@ def ticket_list(
                 *[When(priority=p, then=Value(r)) for p, r in PRIORITY_RANK.items()], output_field=IntegerField()
             )
         )
+    return _decorated(tickets).order_by(*order)
+
+
+def _decorated(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """What a row of the list shows: related rows selected, tags prefetched, the last message as `preview`."""
+    last_message = (
+        Message.objects.filter(ticket=OuterRef("pk")).exclude(kind=MessageKind.NOTE).order_by("-created_at", "-id")
+    )
     return (
         tickets.defer("search_vector", "contact__search_vector")  # can be large; the list never shows them
         .select_related("contact", "assignee", "connection", "team")
         .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
         .annotate(preview=Subquery(last_message.values("text")[:1]))
-        .order_by(*order)
     )
 
 
@@ -262,32 +276,134 @@ def ticket_page(membership: Membership, f: TicketFilter, *, after: str = "", siz
 
 
 def _ranked_page(membership: Membership, f: TicketFilter, *, after: str, size: int) -> tuple[list[Ticket], str]:
-    """`ticket_page` of a ranked search, in RANKED order: tier by tier, each read as a plain search (one `@@`, most
-    recent first, so PostgreSQL may walk the recency index and stop at the page's end), never ranking every match;
-    within the newest RANKED_WINDOW matches (the window). The cursor carries the tier and the window's start."""
-    tiers = len(rank_queries(f.q)) + 1
-    first, values = 0, None
+    """`ticket_page` of a ranked search, in RANKED order, within the newest RANKED_WINDOW matches (the window): the
+    window's matches are read with their tiers (`_newest_matches`, at most RANKED_WINDOW rows of three values) and
+    ordered here; the matches older than the window follow in the last tier, most recent first. Never ranks every
+    match. The cursor carries the tier and the window's start, so every page of one search splits the tiers the same
+    way."""
+    last = len(rank_queries(f.q))
+    values = None
     if after:
         values = _cursor_values(after, RANKED_CURSOR)
-        first, window = values[0], values[3]
-        if not 0 <= first < tiers:
+        if not 0 <= values[0] <= last:
             raise ValueError("not a list cursor")
+        window = values[3]
+        # A later page: every match of the window again (the window's start bounds them), none older.
+        past = values[0] == last and values[1] is not None and window is not None and values[1] < window
+        matches = [] if past else _newest_matches(membership, f, since=window)
     else:
-        newest = ticket_list(membership, f).order_by("-last_message_at").values_list("last_message_at", flat=True)
-        window = next(iter(newest[RANKED_WINDOW - 1 : RANKED_WINDOW]), None)  # None: fewer matches, rank them all
-    rows: list[Ticket] = []
-    for tier in range(first, tiers):
-        tickets = ticket_list(membership, f, search_tier=tier, window=window)
-        if values is not None and tier == first:
-            tickets = tickets.filter(_after(RANKED[1:], values[1:3]))
-        rows += list(tickets[: size + 1 - len(rows)])
-        if len(rows) > size:
-            break
-    more = len(rows) > size
-    rows = rows[:size]
-    for row in rows:
-        row.search_window = window
+        matches = _newest_matches(membership, f, limit=RANKED_WINDOW)
+        window = matches[RANKED_WINDOW - 1][1] if len(matches) >= RANKED_WINDOW else None
+        if window is None and len(matches) >= RANKED_WINDOW:
+            matches = _newest_matches(membership, f)  # the window would start at a ticket without activity: rank all
+    # Inside the window, a match keeps its tier; a match without activity time (never "inside") is in the last tier.
+    ranked = sorted(
+        ((tier if _inside(when, window) else last, when, pk) for pk, when, tier in matches), key=_ranked_key
+    )
+    if values is not None:
+        position = _ranked_key(tuple(values[:3]))
+        ranked = [row for row in ranked if _ranked_key(row) > position]
+    picked = ranked[: size + 1]
+    if window is not None and len(picked) <= size:
+        # Past the window: the older matches, in the last tier, most recent first.
+        past = values is not None and values[0] == last and values[1] is not None and values[1] < window
+        older = _newest_matches(membership, f, limit=size + 1 - len(picked), after=values[1:3] if past else [window, 0])
+        picked += [(last, when, pk) for pk, when, _tier in older][: size + 1 - len(picked)]
+    more = len(picked) > size
+    picked = picked[:size]
+    by_id = {row.pk: row for row in _decorated(visible_tickets(membership).filter(pk__in=[pk for *_, pk in picked]))}
+    rows = []
+    for tier, _when, pk in picked:
+        row = by_id[pk]
+        row.search_tier, row.search_window = tier, window
+        rows.append(row)
     return rows, (_cursor(rows[-1], RANKED_CURSOR) if more else "")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _inside(when: datetime | None, window: datetime | None) -> bool:
+    return window is None or (when is not None and when >= window)
+
+
+def _ranked_key(row: tuple) -> tuple:
+    """RANKED as a sort key of (tier, last_message_at, id), with PostgreSQL's place for NULL (first, descending)."""
+    tier, when, pk = row
+    return (tier, when is not None, -((when - _EPOCH) // timedelta(microseconds=1)) if when else 0, -pk)
+
+
+def _newest_matches(
+    membership: Membership,
+    f: TicketFilter,
+    *,
+    limit: int | None = None,
+    since: datetime | None = None,
+    after: list | None = None,
+) -> list[tuple[int, datetime | None, int]]:
+    """(id, last_message_at, tier) of the matches of the search `f`, newest first (after the list position `after`,
+    [last_message_at, id], when given): the newest `limit` and those tied with the last of them, or (no limit) every
+    one from `since` on (and those without activity time).
+
+    Two statements whose plans do not hang on PostgreSQL's guess of how many tickets match. Its guess for a tsquery
+    is often ten times too low for common words; it then reads every match of every organization from the search
+    index and sorts them (seconds), where walking the recency index stops after a few thousand tickets:
+    1. a walk along the list's order over at most RANKED_SCAN tickets. The walk is a subquery with its own LIMIT, so
+       the search condition cannot be pushed into it: the search index is never used there;
+    2. only when the walk ended before `limit` matches and before the list's end: the matches older than the walk,
+       through the search index (the walk found them rare, so the index has few to give)."""
+    literal = tsquery_literal(f.q)
+    if literal is None:
+        return []
+    tiers = rank_queries(f.q)
+    base = apply_filters(visible_tickets(membership), membership, f, search=False)
+    if since is not None:
+        base = base.filter(Q(last_message_at__gte=since) | Q(last_message_at__isnull=True))
+    if after is not None:
+        base = base.filter(_after(RANKED[1:], after))
+    walk = base.order_by(*RANKED[1:]).values("id", "last_message_at", "search_vector")[:RANKED_SCAN]
+    walk_sql, walk_params = walk.query.sql_with_params()
+    tier_sql = " ".join(f"WHEN m.search_vector @@ %s::tsquery THEN {i}" for i in range(len(tiers)))
+    fetch = f"FETCH FIRST {int(limit)} ROWS WITH TIES" if limit else ""
+    # The walk's last ticket (n = RANKED_SCAN) comes back too, matching or not: where step 2 starts. The tier is
+    # worked out for the matches only.
+    sql = f"""
+        SELECT m.id, m.last_message_at, m.matched,
+               CASE WHEN m.matched THEN CASE {tier_sql} ELSE {len(tiers)} END END, m.n
+        FROM (
+            SELECT w.id, w.last_message_at, w.search_vector, w.search_vector @@ %s::tsquery AS matched,
+                   row_number() OVER (ORDER BY w.last_message_at DESC, w.id DESC) AS n
+            FROM ({walk_sql}) w
+        ) m
+        WHERE m.matched OR m.n = {int(RANKED_SCAN)}
+        ORDER BY m.last_message_at DESC NULLS FIRST {fetch}"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*tiers, literal, *walk_params])
+        rows = cursor.fetchall()
+    matches = _newest_first([(pk, when, tier) for pk, when, matched, tier, _n in rows if matched])
+    end = next(((when, pk) for pk, when, _matched, _tier, n in rows if n == RANKED_SCAN), None)
+    if end is None or (limit and len(matches) >= limit and matches[limit - 1][1] != end[0]):
+        return matches  # the walk saw every ticket, or enough matches (and all those tied with the last)
+    older = filter_matching(base.filter(_after(RANKED[1:], list(end))), f.q)
+    older = older.annotate(search_tier=rank_expression(f.q)).order_by(*RANKED[1:])
+    older = older.values_list("pk", "last_message_at", "search_tier")
+    if not limit:
+        return matches + list(older)
+    if len(matches) >= limit:  # enough, but those tied with the last may continue past the walk
+        return matches + list(older.filter(last_message_at=matches[limit - 1][1]))
+    older_sql, older_params = older.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT * FROM ({older_sql}) o ORDER BY 2 DESC NULLS FIRST FETCH FIRST {int(limit - len(matches))} "
+            "ROWS WITH TIES",
+            older_params,
+        )
+        return matches + _newest_first(cursor.fetchall())
+
+
+def _newest_first(rows: list) -> list:
+    """(id, last_message_at, …) rows in the list's order: `WITH TIES` orders by the time only."""
+    return sorted(rows, key=lambda row: _ranked_key((0, row[1], row[0])))
 
 
 def _after(order: tuple[str, ...], values: list) -> Q:

@@ -144,3 +144,19 @@ def test_an_agents_pages_cost_the_same_queries_with_more_tickets_and_channels(pa
         with tenant_a.scope():
             Ticket.objects.filter(pk=created.ticket_id).update(assignee=agent if i % 2 else None)
     assert queries() == small
+
+
+def test_the_left_pane_reads_its_channels_and_teams_once(tenant_a, login):
+    """The counts are computed for the channels and teams the pane shows: not read a second time for them."""
+    from django.core.cache import cache
+
+    _grant(tenant_a, connection(tenant_a, "line"), tenant_a.users["agent"])
+    client = login(tenant_a.users["agent"])
+    client.get(f"/{tenant_a.slug}/inbox/views/")  # warm-up: records the member's last organization
+    cache.clear()  # the counts are computed, not read from the cache
+    with CaptureQueriesContext(db) as ctx:
+        assert client.get(f"/{tenant_a.slug}/inbox/views/").status_code == 200
+    statements = [q["sql"] for q in ctx.captured_queries]
+    channels = [s for s in statements if s.startswith('SELECT "channels_integrations_channelconnection"')]
+    assert len(channels) == 1, "\n".join(s[:400] for s in channels)
+    assert len([s for s in statements if s.startswith('SELECT "accounts_team"')]) == 1

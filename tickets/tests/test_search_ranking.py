@@ -2,6 +2,7 @@
 matched by its bigrams only; most recent first within each tier. The keyset pages read one tier at a time and must
 give the same order as the ranked list, each ticket once."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -120,3 +121,87 @@ def test_the_window_start_travels_in_the_cursor(inbox, monkeypatch):
         "terms_old",
         "phrase_old",
     ]
+
+
+@pytest.mark.parametrize("scan", [1, 2, 3, 6])
+@pytest.mark.parametrize("window", [2, 3, 2000])
+@pytest.mark.parametrize("size", [1, 2, 5])
+def test_pages_are_the_same_when_the_walk_stops_short(inbox, scan, window, size, monkeypatch):
+    """A page's matches are found by a bounded walk of the newest tickets, then through the search index beyond it:
+    wherever the walk stops, the pages are the same as with every ticket walked."""
+    monkeypatch.setattr(selectors, "RANKED_WINDOW", window)
+    expected = pages(inbox, "delivery address", size)
+    monkeypatch.setattr(selectors, "RANKED_SCAN", scan)
+    assert pages(inbox, "delivery address", size) == expected
+    assert pages(inbox, "ツナグマート", size) == ["store", "store_longer"]
+
+
+def test_ties_on_the_windows_start_are_all_inside_it(inbox, monkeypatch):
+    """The window starts at the activity time of its RANKED_WINDOW-th newest match: a match with the same time is
+    inside it too (ranked), even when the walk or the limit stops right before it."""
+    with inbox.scope():
+        by_key = {key: pk for pk, key in inbox.keys.items()}
+        same = Ticket.objects.get(pk=by_key["terms_new"]).last_message_at
+        Ticket.objects.filter(pk=by_key["phrase_old"]).update(last_message_at=same)
+    monkeypatch.setattr(selectors, "RANKED_WINDOW", 2)
+    for scan in (1, 2, 10):
+        monkeypatch.setattr(selectors, "RANKED_SCAN", scan)
+        # The window: phrase_old and terms_new (tied, 20 minutes ago); the older ones follow by recency.
+        assert pages(inbox, "delivery address", 1) == ["phrase_old", "terms_new", "terms_old", "phrase_new"]
+
+
+def test_the_walk_for_a_ranked_page_never_reads_the_search_index(inbox, django_assert_max_num_queries):
+    """PostgreSQL's guess of how many tickets match a tsquery can be ten times too low; it then reads every match of
+    every organization from the search index and sorts them, where walking the recency index stops at a page's worth.
+    The walk is a subquery with its own LIMIT, so no plan can read the search index for it, even one that would."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    with inbox.scope(), CaptureQueriesContext(db) as ctx:
+        ticket_page(inbox.memberships["manager"], TicketFilter(q="delivery address"), size=2)
+    searching = [q["sql"] for q in ctx.captured_queries if " @@ " in q["sql"]]
+    assert searching
+    # A planner that prefers the search index: testing a ticket costs a lot, the tiny table is not read whole.
+    settings = {"cpu_operator_cost": "10", "enable_seqscan": "off"}
+    with db.cursor() as cursor:
+        for setting, value in settings.items():
+            cursor.execute(f"SET {setting} = {value}")
+        try:
+            for sql in searching:
+                cursor.execute("EXPLAIN " + sql)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                assert "tickets_ticket_search" not in plan, plan
+                # The match is tested above the walk's own LIMIT (a subquery), never pushed into it.
+                assert re.search(r"Subquery Scan on m\b(.|\n)*Filter: \(m\.matched(.|\n)*-> +Limit", plan), plan
+        finally:
+            for setting in settings:
+                cursor.execute(f"RESET {setting}")
+
+
+@pytest.mark.parametrize("scan", [1, 10000])
+def test_a_ranked_pages_queries_do_not_grow_with_matches(inbox, scan, monkeypatch):
+    """At most: the walk, the matches beyond it, the same two past the window, the rows, their tags."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(selectors, "RANKED_SCAN", scan)
+    monkeypatch.setattr(selectors, "RANKED_WINDOW", 2)
+    membership, query = inbox.memberships["manager"], TicketFilter(q="delivery address")
+
+    def most_queries() -> int:
+        counts, cursor = [], ""
+        with inbox.scope():
+            while True:
+                with CaptureQueriesContext(db) as ctx:
+                    _rows, cursor = ticket_page(membership, query, after=cursor, size=1)
+                counts.append(len(ctx.captured_queries))
+                if not cursor:
+                    return max(counts)
+
+    assert most_queries() <= 6
+    conn = connection(inbox, "email")
+    with inbox.scope():
+        for i in range(6):
+            text = f"delivery address {i}"
+            message_ingest(organization=inbox.organization, connection=conn, inbound=inbound(text, thread=f"m{i}"))
+    assert most_queries() <= 6
