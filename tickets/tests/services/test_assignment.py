@@ -2,6 +2,7 @@
 same ticket fields, history rows and notification as `ticket_update(assignee=..., team=...)`, plus the agent's turn."""
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection as db_connection
 from django.db import transaction
 from django.test.utils import CaptureQueriesContext
@@ -97,6 +98,8 @@ def test_a_routed_assignment_writes_in_one_round_trip(tenant_a):
     ticket = _ticket(tenant_a, conn, "t-1")
     with tenant_a.scope():
         membership = Membership.objects.get(user=agent)
+    # A process reads the ticket's content type once (Django caches it); an earlier test may have emptied the cache.
+    ContentType.objects.get_for_model(Ticket)
     with tenant_a.scope(), transaction.atomic():
         locked = Ticket.objects.select_for_update().select_related("connection").get(pk=ticket.pk)
         with CaptureQueriesContext(db_connection) as ctx:
