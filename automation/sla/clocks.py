@@ -118,6 +118,17 @@ def _recorded(ticket: Ticket, clocks) -> set[tuple[str, str, datetime]]:
     )
 
 
+def recorded_for(ticket_ids: list[int]) -> dict[int, set[tuple[str, str, datetime]]]:
+    """Per ticket, (metric, kind, due) of every warning and breach recorded (one query for a batch). More than
+    `_recorded` gives (earlier due times too): lookups are by exact (metric, kind, due), so the rest is never met."""
+    found: dict[int, set] = {pk: set() for pk in ticket_ids}
+    for ticket_id, metric, kind, due in SlaEvent.objects.filter(
+        ticket_id__in=ticket_ids, kind__in=[SlaEventKind.WARNING, SlaEventKind.BREACHED]
+    ).values_list("ticket_id", "metric", "kind", "due_at"):
+        found[ticket_id].add((metric, kind, due))
+    return found
+
+
 def sla_state_at(ticket: Ticket, policy: SlaPolicy | None, now: datetime) -> str:
     """How the ticket stands at `now` (at the moment it was held, while held). A due time counts as met up to and
     including its instant, as breached after it; "due soon" from `warning_minutes` (wall clock) before it."""
@@ -335,13 +346,14 @@ def sla_status_changed(*, organization, ticket: Ticket, old: str, new: str, at: 
     return [event for event in created if event is not None]
 
 
-def sla_check(*, organization, ticket: Ticket, now: datetime) -> list[SlaEvent]:
+def sla_check(*, organization, ticket: Ticket, now: datetime, recorded=None) -> list[SlaEvent]:
     """The monitor's look at one locked ticket: record the warnings and breaches that are due (a clock found past its
-    due time gets its breach only — the warning is moot), then the new state and next check."""
+    due time gets its breach only — the warning is moot), then the new state and next check. `recorded`: the
+    ticket's warnings and breaches as `recorded_for` read them after the lock (a batch reads them in one query)."""
     now = _utc(now)
     policy = _policy(ticket, with_calendar=False)
     clocks = ticket.running_clocks() if ticket.sla_paused_at is None else []
-    recorded = _recorded(ticket, clocks)
+    recorded = set(recorded) if recorded is not None else _recorded(ticket, clocks)
     warning = _warning(policy)
     created = []
     for metric, due in clocks:

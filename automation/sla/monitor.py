@@ -11,7 +11,7 @@ from django.utils import timezone, translation
 
 from automation.models import RuleTrigger, SlaEvent, SlaEventKind
 from automation.rules.engine import RuleSet, ruleset, run_rules
-from automation.sla.clocks import sla_check
+from automation.sla.clocks import recorded_for, sla_check
 from core import realtime
 from tickets.events import publish_ticket
 from tickets.models import SlaMetric, Ticket
@@ -65,9 +65,10 @@ def _scan_batch(organization, ticket_ids: list[int], now) -> list[SlaEvent]:
             .filter(pk__in=ticket_ids, sla_check_at__lte=now)  # not one another scan holds, or changed since
             .order_by("sla_check_at", "pk")
         )
+        known = recorded_for([ticket.pk for ticket in tickets])  # read once the batch is locked
         for ticket in tickets:
             state_before = ticket.sla_state
-            created = sla_check(organization=organization, ticket=ticket, now=now)
+            created = sla_check(organization=organization, ticket=ticket, now=now, recorded=known[ticket.pk])
             if created or ticket.sla_state != state_before:
                 publish_ticket(organization, ticket)
             for event in created:

@@ -57,6 +57,9 @@ def test_one_scan_handles_every_due_ticket_in_batches(tenant_a):
     assert sorted(event.ticket_id for event in recorded) == sorted(ids)
     locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
     assert len(locks) == 3
+    # and the warnings and breaches already recorded read once per batch, not once per ticket
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len([q for q in sql if 'FROM "tickets_slaevent"' in q and '"kind" IN' in q]) == 3
     with tenant_a.scope():
         assert SlaEvent.objects.filter(kind="breached").count() == 450
         assert not Ticket.objects.filter(sla_check_at__lte=now).exists()
