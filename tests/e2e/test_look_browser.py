@@ -183,6 +183,8 @@ def test_the_workspace_looks_and_works_under_the_csp(browser, transactional_db, 
         sent = page.locator("#messages li.message.outbound").last
         sent.locator(".attachment-file").wait_for()
         assert sent.locator(".attachment-file .name").inner_text() == "見積書.txt"
+        # The reply may be drawn again as its delivery state changes: measure it once it is on screen.
+        sent.locator(".bubble").wait_for(state="visible")
         box = sent.locator(".bubble").bounding_box()
         assert box["x"] + box["width"] > thread["x"] + thread["width"] - 60  # the agent: right
         assert sent.locator("[data-delivery]").count() == 1  # its delivery tick
