@@ -212,20 +212,7 @@ def run_message_rules(*, organization: Organization, ticket: Ticket, message: Me
 # Actions after which the engine's ticket instance holds every field the facts read (they change the instance in
 # place: status, priority, assignee and team) and whose tag changes the engine can follow from the action's result.
 _TAG_ACTIONS = {"add_tags", "remove_tags", "mark_spam"}
-_INSTANCE_CURRENT = {
-    "assign_agent",
-    "assign_team",
-    "set_priority",
-    "set_status",
-    "apply_sla",
-    "auto_reply",
-    "add_note",
-    "notify",
-    "escalate",
-    "webhook",
-    "skip_survey",
-    *_TAG_ACTIONS,
-}
+_INSTANCE_CURRENT = rule_actions.TAG_NEUTRAL | _TAG_ACTIONS  # the tag-neutral ones change the instance in place
 
 
 def _after_actions(facts: Facts, ticket: Ticket, results: list[dict], needed: frozenset[str]) -> Facts | None:

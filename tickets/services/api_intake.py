@@ -259,14 +259,7 @@ def customer_author(
     if contact is not None:
         _identity_insert(organization, contact.pk, platform, author_id)
         return author_id
-    contact = Contact(
-        organization=organization,
-        name=customer.name[:200],
-        email=customer.email,
-        emails=[customer.email] if customer.email else [],
-        phones=[customer.phone] if customer.phone else [],
-        search_vector=index_document(customer.name, customer.email, customer.phone, customer.external_id),
-    )
+    contact = _new_contact(organization, customer)
     contact.save()
     if not _identity_insert(organization, contact.pk, platform, author_id):
         # Another request linked the account first (the insert waited for it): its contact is the customer's.
@@ -456,16 +449,7 @@ def _customers_link(organization: Organization, platform: str, pending: dict[str
             target = by_phone.get(customer.phone)
         if target is None:
             target = ("new", len(new))
-            new.append(
-                Contact(
-                    organization=organization,
-                    name=customer.name[:200],
-                    email=customer.email,
-                    emails=[customer.email] if customer.email else [],
-                    phones=[customer.phone] if customer.phone else [],
-                    search_vector=index_document(customer.name, customer.email, customer.phone, customer.external_id),
-                )
-            )
+            new.append(_new_contact(organization, customer))
             # The batch's later requests find it as they would have found it in the database.
             if customer.email:
                 by_email.setdefault(customer.email, target)
@@ -766,3 +750,15 @@ def intake_status(event: InboundEvent) -> dict:
         if stored is not None:
             body["message"], body["ticket"] = stored
     return body
+
+
+def _new_contact(organization: Organization, customer) -> Contact:
+    """The contact a new customer becomes (one request, or a batch's new ones)."""
+    return Contact(
+        organization=organization,
+        name=customer.name[:200],
+        email=customer.email,
+        emails=[customer.email] if customer.email else [],
+        phones=[customer.phone] if customer.phone else [],
+        search_vector=index_document(customer.name, customer.email, customer.phone, customer.external_id),
+    )
