@@ -183,10 +183,18 @@ def test_the_workspace_looks_and_works_under_the_csp(browser, transactional_db, 
         sent = page.locator("#messages li.message.outbound").last
         sent.locator(".attachment-file").wait_for()
         assert sent.locator(".attachment-file .name").inner_text() == "見積書.txt"
-        # The reply may be drawn again as its delivery state changes: measure it once it is on screen.
-        sent.locator(".bubble").wait_for(state="visible")
-        box = sent.locator(".bubble").bounding_box()
-        assert box["x"] + box["width"] > thread["x"] + thread["width"] - 60  # the agent: right
+        # The agent's bubble sits on the right. The reply is drawn again as its delivery state changes, so it is
+        # measured in one evaluation in the page, never between a lookup and a measurement.
+        page.wait_for_function(
+            """(right) => {
+                const bubbles = document.querySelectorAll('#messages li.message.outbound .bubble');
+                const last = bubbles[bubbles.length - 1];
+                if (!last) return false;
+                const box = last.getBoundingClientRect();
+                return box.width > 0 && box.right > right - 60;
+            }""",
+            arg=thread["x"] + thread["width"],
+        )
         assert sent.locator("[data-delivery]").count() == 1  # its delivery tick
         # The composer is empty again (the message may arrive live a moment before the form's answer clears it).
         expect(page.locator("#reply-files li")).to_have_count(0)
