@@ -14,7 +14,7 @@ import logging
 import re
 import unicodedata
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -119,26 +119,54 @@ def other_signals(contact: Contact, other: Contact, handles: dict[int, set[str]]
 def suggestion_record(
     *, organization: Organization, contact: Contact, other: Contact, reasons: list[str], score: float
 ) -> ContactDuplicateSuggestion | None:
-    """Suggest the pair (once: a pair already suggested keeps its status, a dismissed one stays dismissed). Returns
-    the open suggestion, or None when the pair was already decided."""
-    first, second = sorted([contact.pk, other.pk])
-    try:
-        with transaction.atomic():
-            suggestion, created = ContactDuplicateSuggestion.objects.get_or_create(
+    """Suggest one pair: see suggestions_record. Returns the open suggestion, or None when the pair was already
+    decided."""
+    open_ = suggestions_record(organization=organization, contact=contact, found=[(other, reasons, score)])
+    return open_.get(other.pk)
+
+
+def suggestions_record(
+    *, organization: Organization, contact: Contact, found: list[tuple[Contact, list[str], float]]
+) -> dict[int, ContactDuplicateSuggestion]:
+    """Suggest each pair of `contact` with another contact found, (other, reasons, score), once: a pair already
+    suggested keeps its status and gains the new reasons and a higher score; a dismissed one stays dismissed.
+
+    Two statements whatever the number of pairs (a common name can find dozens): one INSERT that skips the pairs
+    already stored (the unique pair decides, also against another worker at the same moment), one read of them all.
+    Returns the open suggestions by the other contact's id."""
+    wanted: dict[int, tuple[list[str], float]] = {}
+    for other, reasons, score in found:
+        wanted[other.pk] = (reasons, score)
+    if not wanted:
+        return {}
+    ContactDuplicateSuggestion.objects.bulk_create(
+        [
+            ContactDuplicateSuggestion(
                 organization=organization,
-                contact_id=first,
-                other_id=second,
-                defaults={"reasons": reasons, "score": score},
+                contact_id=min(contact.pk, other_id),
+                other_id=max(contact.pk, other_id),
+                reasons=reasons,
+                score=score,
             )
-    except IntegrityError:  # another worker suggested it at the same moment
-        suggestion, created = ContactDuplicateSuggestion.objects.get(contact_id=first, other_id=second), False
-    if suggestion.status != SuggestionStatus.OPEN:
-        return None
-    if not created and (score > suggestion.score or set(reasons) - set(suggestion.reasons)):
-        suggestion.reasons = sorted(set(suggestion.reasons) | set(reasons))
-        suggestion.score = max(score, suggestion.score)
-        suggestion.save(update_fields=["reasons", "score"])
-    return suggestion
+            for other_id, (reasons, score) in wanted.items()
+        ],
+        ignore_conflicts=True,
+    )
+    stored = ContactDuplicateSuggestion.objects.filter(
+        Q(contact_id=contact.pk, other_id__in=list(wanted)) | Q(other_id=contact.pk, contact_id__in=list(wanted))
+    )
+    suggestions: dict[int, ContactDuplicateSuggestion] = {}
+    for suggestion in stored:
+        if suggestion.status != SuggestionStatus.OPEN:
+            continue
+        other_id = suggestion.other_id if suggestion.contact_id == contact.pk else suggestion.contact_id
+        reasons, score = wanted[other_id]
+        if score > suggestion.score or set(reasons) - set(suggestion.reasons):  # suggested before, for less
+            suggestion.reasons = sorted(set(suggestion.reasons) | set(reasons))
+            suggestion.score = max(score, suggestion.score)
+            suggestion.save(update_fields=["reasons", "score"])
+        suggestions[other_id] = suggestion
+    return suggestions
 
 
 def _probable(contact: Contact) -> list[tuple[Contact, list[str]]]:
@@ -171,6 +199,7 @@ def contact_match(*, organization: Organization, contact_id: int) -> list[tuple[
         return []
     settings = contacts.contact_settings(organization)
     results: list[tuple[str, int]] = []
+    found: list[tuple[Contact, list[str], float]] = []  # pairs to suggest: (other, reasons, score)
     if contact.emails or contact.phones:
         condition = Q()
         if contact.emails:
@@ -208,15 +237,14 @@ def contact_match(*, organization: Organization, contact_id: int) -> list[tuple[
                 if merged.pk == contact.pk:
                     return results  # this contact is now part of the older one, which was matched before
                 contact.refresh_from_db()
-            elif suggestion_record(organization=organization, contact=contact, other=other, reasons=reasons, score=1.0):
-                results.append(("suggested", other.pk))
-    exact_ids = {other_id for _what, other_id in results}
+            else:
+                found.append((other, reasons, 1.0))
+    exact_ids = {other_id for _what, other_id in results} | {other.pk for other, _reasons, _score in found}
     for other, reasons in _probable(contact):
-        if other.pk in exact_ids:
-            continue
-        score = round(0.5 + 0.1 * (len(reasons) - 1), 2)
-        if suggestion_record(organization=organization, contact=contact, other=other, reasons=reasons, score=score):
-            results.append(("suggested", other.pk))
+        if other.pk not in exact_ids:
+            found.append((other, reasons, round(0.5 + 0.1 * (len(reasons) - 1), 2)))
+    suggested = suggestions_record(organization=organization, contact=contact, found=found)
+    results.extend(("suggested", other.pk) for other, _reasons, _score in found if other.pk in suggested)
     if results:
         logger.info("contact %s matched at %s: %s", contact.pk, timezone.now().isoformat(), results)
     return results

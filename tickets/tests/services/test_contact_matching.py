@@ -142,3 +142,41 @@ def test_a_dismissed_pair_is_not_suggested_again(tenant_a):
         assert contact_match(organization=tenant_a.organization, contact_id=a.pk) == []
         assert ContactDuplicateSuggestion.objects.get().status == SuggestionStatus.DISMISSED
         assert list(suggestions_open()) == []
+
+
+@pytest.mark.parametrize("others", [3, 12])
+def test_a_common_name_at_one_company_is_suggested_in_two_statements_however_many_share_it(
+    tenant_a, others, django_assert_num_queries
+):
+    """The suggestions of one contact are written together: a name shared by dozens of customers of one company
+    must not cost a savepoint and a get-or-create per pair (the email bench's 700 customers made 5,297 pairs)."""
+    org = tenant_a.organization
+    with tenant_a.scope():
+        existing = [
+            contact_create(organization=org, actor=None, name="山田 太郎", emails=[f"t{i}@sample.co.jp"])
+            for i in range(others)
+        ]
+        new = contact_create(organization=org, actor=None, name="山田太郎 様", emails=["new@sample.co.jp"])
+        # the contact, the settings, the exact lookup, the name search, the handles; the INSERT and the read
+        with django_assert_num_queries(7):
+            results = contact_match(organization=org, contact_id=new.pk)
+        assert sorted(results) == sorted(("suggested", c.pk) for c in existing)
+        stored = ContactDuplicateSuggestion.objects.filter(other=new)
+        assert stored.count() == others
+        assert {tuple(s.reasons) for s in stored} == {("name", "email_domain")}
+        # again: nothing new, nothing twice
+        assert sorted(contact_match(organization=org, contact_id=new.pk)) == sorted(results)
+        assert ContactDuplicateSuggestion.objects.filter(other=new).count() == others
+
+
+def test_a_pair_suggested_before_gains_the_new_reasons_and_the_higher_score(tenant_a):
+    org = tenant_a.organization
+    a, b = _two(tenant_a, {"name": "山田 花子", "company": "サンプル"}, {"name": "山田花子", "company": "サンプル"})
+    with tenant_a.scope():
+        suggestion = ContactDuplicateSuggestion.objects.get()
+        assert (suggestion.reasons, suggestion.score) == (["name", "company"], 0.6)
+        Contact.objects.filter(pk__in=[a.pk, b.pk]).update(phones=["+81312345678"])
+        contact_match(organization=org, contact_id=b.pk)
+        suggestion.refresh_from_db()
+        assert (sorted(suggestion.reasons), suggestion.score) == (["company", "name", "phone"], 1.0)
+        assert ContactDuplicateSuggestion.objects.count() == 1
