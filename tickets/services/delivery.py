@@ -1,13 +1,19 @@
 """Delivering our messages to customers: sending a queued reply through the gateway's exactly-once helper
-(channels_integrations.outbound), and its delivery state (queued, sending, sent, delivered, failed) kept up to date
-live."""
+(channels_integrations.outbound), and its delivery state (queued, sending, sent, delivered, read, failed) kept up
+to date live, from our send and from the platform's receipts."""
 
+import hashlib
 import logging
 
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Organization
 from channels_integrations.connector import OutboundFile, OutboundMessage, TemplateChoice
+from channels_integrations.inbound import DeliveryUpdate
+from channels_integrations.models import ChannelConnection
 from channels_integrations.outbound import Claimed, OutboundIntent, Outcome, deliver_once
 from tickets.events import publish_message_updated
 from tickets.models import DeliveryState, Direction, Message
@@ -135,6 +141,13 @@ class ReplyIntent(OutboundIntent):
             platform_message_id=result.platform_message_id,
             platform_timestamp=result.sent_at or timezone.now(),
         )
+        if message.platform_message_id:
+            organization, connection, platform_id = self.organization, message.connection, message.platform_message_id
+            transaction.on_commit(
+                lambda: receipts_held_apply(
+                    organization=organization, connection=connection, platform_message_id=platform_id
+                )
+            )
 
     def failed(self, error: str) -> None:
         logger.warning("message %s failed: %s", self.message_id, error)
@@ -151,3 +164,107 @@ class ReplyIntent(OutboundIntent):
 def message_send(*, organization: Organization, message_id: int) -> Outcome:
     """Send one queued reply through its channel, exactly once (the send task calls this)."""
     return deliver_once(organization=organization, intent=ReplyIntent(organization, message_id))
+
+
+# How far each state is along the way: a receipt only ever moves a message forward ("read" after "delivered").
+_PROGRESS = {
+    DeliveryState.QUEUED: 0,
+    DeliveryState.SENDING: 1,
+    DeliveryState.SENT: 2,
+    DeliveryState.DELIVERED: 3,
+    DeliveryState.READ: 4,
+}
+
+
+@transaction.atomic
+def message_delivery_update(
+    *, organization: Organization, connection: ChannelConnection, update: DeliveryUpdate
+) -> bool:
+    """A receipt (delivered, read) or a bounce (failed) for one of our outbound messages. States only move forward:
+    a late "delivered" never overwrites "read" or a bounce."""
+    if update.up_to is not None and update.state in (DeliveryState.DELIVERED, DeliveryState.READ):
+        return _receipt_up_to(organization, connection, update) > 0
+    if not update.platform_message_id:
+        return False  # never matches a reply still waiting for its id (stored as "")
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .filter(connection=connection, platform_message_id=update.platform_message_id, direction=Direction.OUTBOUND)
+        .first()
+    )
+    if message is None:
+        # Perhaps ours, its send not recorded yet: held for the send to apply, then looked for once more (the send
+        # looks for held receipts after its commit, so one of the two sees the other).
+        _receipt_hold(connection, update)
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("ticket")
+            .filter(connection=connection, platform_message_id=update.platform_message_id, direction=Direction.OUTBOUND)
+            .first()
+        )
+        if message is None:
+            return False
+    if update.state == DeliveryState.FAILED:
+        if message.delivery_state == DeliveryState.FAILED:
+            return False
+    elif message.delivery_state not in _PROGRESS or _PROGRESS[message.delivery_state] >= _PROGRESS[update.state]:
+        return False
+    message_delivery_set(organization=organization, message=message, state=update.state, error=update.error)
+    return True
+
+
+def _receipt_up_to(organization: Organization, connection: ChannelConnection, update: DeliveryUpdate) -> int:
+    """A watermark receipt: our messages in the thread, sent at or before `up_to`, are delivered (or read) — the
+    newest hundred: older ones were settled by earlier receipts."""
+    sent, target = _PROGRESS[DeliveryState.SENT], _PROGRESS[update.state]
+    before = [state for state, rank in _PROGRESS.items() if sent <= rank < target]
+    messages = list(
+        Message.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .annotate(sent_at=Coalesce("platform_timestamp", "created_at"))
+        .filter(
+            connection=connection,
+            ticket__external_thread_key=update.thread_key,
+            direction=Direction.OUTBOUND,
+            delivery_state__in=before,
+            sent_at__lte=update.up_to,
+        )
+        .order_by("-pk")[:100]
+    )
+    for message in messages:
+        message_delivery_set(organization=organization, message=message, state=update.state)
+    return len(messages)
+
+
+# A receipt can overtake our own record of the send: the platform answers the send call and posts its first status
+# webhook at once (WhatsApp does), and another worker can ingest that webhook before the sending worker has committed
+# the message's platform id. Such a receipt is held in Redis for a while and applied when the send is recorded;
+# a receipt for a message we never sent (another app on the same number) just expires.
+EARLY_RECEIPT_TTL = 600
+_HELD_STATES = (DeliveryState.DELIVERED, DeliveryState.READ, DeliveryState.FAILED)  # applied in this order
+
+
+def _held_key(connection_id: int, platform_message_id: str, state: str) -> str:
+    digest = hashlib.sha256(platform_message_id.encode()).hexdigest()[:32]  # platform ids are long and free-form
+    return f"early-receipt:{connection_id}:{digest}:{state}"
+
+
+def _receipt_hold(connection: ChannelConnection, update: DeliveryUpdate) -> None:
+    cache.set(_held_key(connection.pk, update.platform_message_id, update.state), update.error, EARLY_RECEIPT_TTL)
+
+
+def receipts_held_apply(*, organization: Organization, connection: ChannelConnection, platform_message_id: str) -> int:
+    """Apply the receipts that came before the send of `platform_message_id` was recorded. Returns how many moved
+    the message on."""
+    keys = {state: _held_key(connection.pk, platform_message_id, state) for state in _HELD_STATES}
+    held = cache.get_many(list(keys.values()))
+    if not held:
+        return 0
+    cache.delete_many(list(held))
+    logger.info("%d receipt(s) for %s came before its send was recorded", len(held), platform_message_id)
+    applied = 0
+    for state, key in keys.items():
+        if key in held:
+            update = DeliveryUpdate(platform_message_id=platform_message_id, state=state, error=held[key] or "")
+            applied += message_delivery_update(organization=organization, connection=connection, update=update)
+    return applied

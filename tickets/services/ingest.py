@@ -14,7 +14,6 @@ from datetime import timedelta
 from django.core.files.base import ContentFile
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -57,7 +56,7 @@ from tickets.notifications import notify_about_ticket
 from tickets.search import append_expression, append_sql, index_document, vector_expression
 from tickets.services import calls
 from tickets.services.contacts import Author, contacts_for_authors
-from tickets.services.delivery import message_delivery_set
+from tickets.services.delivery import message_delivery_set, message_delivery_update
 from tickets.services.merge import ticket_merge
 from tickets.services.numbers import ticket_numbers_next
 
@@ -763,66 +762,6 @@ def message_delete_ingest(*, organization: Organization, connection: ChannelConn
         )
         publish_message_updated(organization, message)
     return bool(updated)
-
-
-# How far each state is along the way: a receipt only ever moves a message forward ("read" after "delivered").
-_PROGRESS = {
-    DeliveryState.QUEUED: 0,
-    DeliveryState.SENDING: 1,
-    DeliveryState.SENT: 2,
-    DeliveryState.DELIVERED: 3,
-    DeliveryState.READ: 4,
-}
-
-
-@transaction.atomic
-def message_delivery_update(
-    *, organization: Organization, connection: ChannelConnection, update: DeliveryUpdate
-) -> bool:
-    """A receipt (delivered, read) or a bounce (failed) for one of our outbound messages. States only move forward:
-    a late "delivered" never overwrites "read" or a bounce."""
-    if update.up_to is not None and update.state in (DeliveryState.DELIVERED, DeliveryState.READ):
-        return _receipt_up_to(organization, connection, update) > 0
-    if not update.platform_message_id:
-        return False  # never matches a reply still waiting for its id (stored as "")
-    message = (
-        Message.objects.select_for_update(of=("self",))
-        .select_related("ticket")
-        .filter(connection=connection, platform_message_id=update.platform_message_id, direction=Direction.OUTBOUND)
-        .first()
-    )
-    if message is None:
-        return False
-    if update.state == DeliveryState.FAILED:
-        if message.delivery_state == DeliveryState.FAILED:
-            return False
-    elif message.delivery_state not in _PROGRESS or _PROGRESS[message.delivery_state] >= _PROGRESS[update.state]:
-        return False
-    message_delivery_set(organization=organization, message=message, state=update.state, error=update.error)
-    return True
-
-
-def _receipt_up_to(organization: Organization, connection: ChannelConnection, update: DeliveryUpdate) -> int:
-    """A watermark receipt: our messages in the thread, sent at or before `up_to`, are delivered (or read) — the
-    newest hundred: older ones were settled by earlier receipts."""
-    sent, target = _PROGRESS[DeliveryState.SENT], _PROGRESS[update.state]
-    before = [state for state, rank in _PROGRESS.items() if sent <= rank < target]
-    messages = list(
-        Message.objects.select_for_update(of=("self",))
-        .select_related("ticket")
-        .annotate(sent_at=Coalesce("platform_timestamp", "created_at"))
-        .filter(
-            connection=connection,
-            ticket__external_thread_key=update.thread_key,
-            direction=Direction.OUTBOUND,
-            delivery_state__in=before,
-            sent_at__lte=update.up_to,
-        )
-        .order_by("-pk")[:100]
-    )
-    for message in messages:
-        message_delivery_set(organization=organization, message=message, state=update.state)
-    return len(messages)
 
 
 def items_apply(

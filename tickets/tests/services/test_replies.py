@@ -8,12 +8,13 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from channels_integrations.inbound import DeliveryUpdate
 from channels_integrations.outbound import CLAIM_TIMEOUT
 from channels_integrations.providers.email.tests.test_connector import MAILBOX, mailbox
 from core.errors import DomainError
 from tickets.models import DeliveryState, Message
 from tickets.services import replies
-from tickets.services.delivery import message_send
+from tickets.services.delivery import message_delivery_update, message_send, receipts_held_apply
 from tickets.services.ingest import message_ingest
 from tickets.tests.factories import connection, inbound
 
@@ -176,3 +177,38 @@ def test_reply_query_count_does_not_grow_with_the_conversation(tenant_a, login, 
                 ),
             )
     assert count() == small
+
+
+def test_a_receipt_that_overtakes_the_record_of_its_send_is_applied_when_the_send_is_recorded(
+    tenant_a, simulator, django_capture_on_commit_callbacks
+):
+    """WhatsApp posts a status webhook as soon as it answers the send call: another worker can ingest it before the
+    sending worker has stored the message's platform id. That receipt must not be lost (the reply would show "sent"
+    for ever); it is applied once the send is recorded."""
+    conn, ticket = email_ticket(tenant_a, simulator)
+    local_ref = "7d2c9a1e-3b4f-4e5a-8c6d-1f2e3a4b5c6d"
+    platform_id = f"<{local_ref}@{MAILBOX.rpartition('@')[2]}>"  # the Message-ID the send will give it
+    with tenant_a.scope():
+        reply = Message.objects.create(
+            organization=tenant_a.organization,
+            ticket=ticket,
+            connection=conn,
+            direction="outbound",
+            kind="email",
+            text="先に届いた受信確認",
+            delivery_state=DeliveryState.QUEUED,
+            local_ref=local_ref,
+        )
+        early = DeliveryUpdate(platform_message_id=platform_id, state=DeliveryState.DELIVERED)
+        assert not message_delivery_update(organization=tenant_a.organization, connection=conn, update=early)
+        never_ours = DeliveryUpdate(platform_message_id="<someone-else@shop.example.jp>", state=DeliveryState.READ)
+        assert not message_delivery_update(organization=tenant_a.organization, connection=conn, update=never_ours)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert message_send(organization=tenant_a.organization, message_id=reply.pk).state == DeliveryState.SENT
+        reply.refresh_from_db()
+        assert (reply.platform_message_id, reply.delivery_state) == (platform_id, DeliveryState.DELIVERED)
+        # applied once: a second send task finds nothing held
+        assert (
+            receipts_held_apply(organization=tenant_a.organization, connection=conn, platform_message_id=platform_id)
+            == 0
+        )
