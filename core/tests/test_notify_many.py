@@ -2,9 +2,11 @@
 preferences read once and the notifications stored in one INSERT."""
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
+from core import tasks
 from core.models import Notification, RealtimeEvent
 from core.notifications import Notice, notify, notify_many
 from tickets.models import Contact, Ticket
@@ -49,7 +51,7 @@ def _outcome(tenant, mailoutbox):
 
 
 def test_notify_many_does_what_one_notify_per_notice_does(
-    tenant_a, tenant_b, ticket, django_capture_on_commit_callbacks, mailoutbox
+    tenant_a, tenant_b, ticket, django_capture_on_commit_callbacks, mailoutbox, monkeypatch
 ):
     membership = tenant_a.memberships["admin"]
     membership.notify_in_app = [kind for kind in membership.notify_in_app if kind != "sla_breach"]
@@ -67,6 +69,9 @@ def test_notify_many_does_what_one_notify_per_notice_does(
         RealtimeEvent.objects.all().delete()
     mailoutbox.clear()
     # The same in one call
+    batches = []
+    send = tasks.send_notification_emails.delay
+    monkeypatch.setattr(tasks.send_notification_emails, "delay", lambda **kw: batches.append(kw) or send(**kw))
     with tenant_a.scope(), django_capture_on_commit_callbacks(execute=True):
         with CaptureQueriesContext(db_connection) as queries:
             together = notify_many(organization=tenant_a.organization, notices=notices)
@@ -76,6 +81,38 @@ def test_notify_many_does_what_one_notify_per_notice_does(
     sql = [q["sql"] for q in queries.captured_queries]
     assert len([q for q in sql if "accounts_membership" in q]) == 1
     assert len([q for q in sql if q.startswith('INSERT INTO "inbox_notification"')]) == 1
+    # and the emails (the agent's and the admin's breaches) sent by one task
+    assert [len(batch["emails"]) for batch in batches] == [2]
+
+
+def test_an_email_of_a_batch_that_cannot_be_sent_is_retried_alone(tenant_a, ticket, monkeypatch, mailoutbox):
+    # Given a batch of two emails, the first of which the mail server refuses for now
+    refused = []
+    real = tasks._email_notification
+
+    def flaky(organization, **email):
+        if not refused:
+            refused.append(email)
+            raise ConnectionRefusedError("mail server away")
+        return real(organization, **email)
+
+    monkeypatch.setattr(tasks, "_email_notification", flaky)
+    alone = []
+    monkeypatch.setattr(tasks.send_notification_email, "delay", lambda **kw: alone.append(kw))
+    agent = tenant_a.users["agent"]
+    target_type_id = ContentType.objects.get_for_model(Ticket).pk
+    email = {
+        "user_id": agent.pk,
+        "kind": "sla_breach",
+        "target_type_id": target_type_id,
+        "target_id": ticket.pk,
+        "params": {"number": 7},
+    }
+    # When the batch's task runs
+    sent = tasks.send_notification_emails(organization_id=tenant_a.organization.pk, emails=[email, dict(email)])
+    # Then the second went, and the first is handed to the single task, which retries it
+    assert sent == 1 and len(mailoutbox) == 1
+    assert alone == [{"organization_id": tenant_a.organization.pk, **email}]
 
 
 def test_notify_many_refuses_an_unknown_kind(tenant_a, ticket):
