@@ -8,7 +8,10 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import session_events  # noqa: F401 — connects its signal receivers
-        from accounts.selectors import notification_preferences  # models are importable only once apps are ready
+        from accounts.selectors import (  # models are importable only once apps are ready
+            notification_preferences,
+            notification_preferences_many,
+        )
         from core.notification_kinds import set_preferences_lookup
 
-        set_preferences_lookup(notification_preferences)
+        set_preferences_lookup(notification_preferences, notification_preferences_many)

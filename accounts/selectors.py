@@ -89,3 +89,14 @@ def notification_preferences(organization, user_id: int) -> tuple[list[str], lis
         .first()
     )
     return None if row is None else (row[0], row[1])
+
+
+def notification_preferences_many(organization, user_ids) -> dict[int, tuple[list[str], list[str]]]:
+    """`notification_preferences` of several users in one query: user id → (in the app, by email); non-members are
+    left out."""
+    return {
+        user_id: (in_app, email)
+        for user_id, in_app, email in Membership.objects.filter(
+            organization=organization, user_id__in=list(user_ids)
+        ).values_list("user_id", "notify_in_app", "notify_email")
+    }

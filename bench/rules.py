@@ -260,7 +260,8 @@ def run() -> list[dict]:
 #   let through, the runs it acted on (and how many of those lay beyond the 2,000 tickets the pass looked at before
 #   issue 22), the candidate query's plan (index used), and the old pass (2,000 tickets by oldest activity, evaluated
 #   in Python, without acting) measured on the same data;
-# * `sla.scan_pass`: `monitor.sla_scan` over every due ticket (target 5 s).
+# * `sla.scan_pass`: `monitor.sla_scan` over every due ticket (target 5 s);
+# * `rules.prune_walk`: the hourly RuleRun prune walking every run of the bench database (rolled back).
 
 SCALE_TICKETS = int(os.environ.get("BENCH_SCALE_TICKETS", "3000" if SMOKE else "1000000"))
 SCALE_CONTACTS = 100 if SMOKE else 20000
@@ -764,6 +765,7 @@ def _scale_measure(organization, seed_seconds: float) -> list[dict]:
     from automation.models import RuleRun, RuleTrigger
     from automation.rules import engine
     from automation.rules.compiler import condition_filter
+    from automation.rules.pruning import PRUNE_BATCH
     from automation.sla import monitor
     from tickets.models import ACTIVE_STATUSES, Ticket
 
@@ -798,6 +800,7 @@ def _scale_measure(organization, seed_seconds: float) -> list[dict]:
             .explain()
         )
         sla_indexes = sorted(set(re.findall(r"(tickets_\w+)", sla_plan)) - {"tickets_ticket"})
+    prune_seconds, pruned, walked = _prune_walk()
     beyond = len(acted_tickets - oldest)
     load = os.getloadavg()[0]
     return [
@@ -825,4 +828,37 @@ def _scale_measure(organization, seed_seconds: float) -> list[dict]:
             f"{len(recorded):,} events, {left} left due (before issue 22: 500 per scan, every 30 s); "
             f"batches of {monitor.SCAN_BATCH} on {', '.join(sla_indexes) or 'no index'}; load average {load:.1f}",
         },
+        {
+            "name": "rules.prune_walk",
+            "value": round(prune_seconds, 3),
+            "unit": "s",
+            "target": None,
+            "ok": True,
+            "detail": f"the hourly RuleRun prune walking all {walked:,} runs of the bench database (every suite's), "
+            f"as when every run is older than the retention; {pruned:,} of them, on solved or closed tickets, would "
+            f"go (rolled back); batches of {PRUNE_BATCH:,}; load average {load:.1f}",
+        },
     ]
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _prune_walk() -> tuple[float, int, int]:
+    """The RuleRun prune with every run due (created before now), in a transaction rolled back: the cost of its
+    longest walk. Returns (seconds, runs it deleted, runs walked)."""
+    from automation.models import RuleRun
+    from automation.rules.pruning import rule_runs_prune
+
+    with scopes_disabled():
+        walked = RuleRun.objects.count()
+    try:
+        with transaction.atomic():
+            started = time.perf_counter()
+            pruned = rule_runs_prune(before=timezone.now())
+            seconds = time.perf_counter() - started
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    return seconds, pruned, walked

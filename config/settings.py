@@ -421,6 +421,8 @@ AUTOMATION_SETUP_CACHE_MB = float(os.environ.get("AUTOMATION_SETUP_CACHE_MB", "3
 INBOUND_EVENT_RETENTION_DAYS = int(os.environ.get("INBOUND_EVENT_RETENTION_DAYS", "30"))
 ATTEMPT_RETENTION_DAYS = int(os.environ.get("ATTEMPT_RETENTION_DAYS", "90"))
 REALTIME_EVENT_RETENTION_SECONDS = int(os.environ.get("REALTIME_EVENT_RETENTION_SECONDS", "3600"))
+# The rules' log (why a rule acted) on tickets solved or closed longer than this (automation.rules.pruning).
+RULE_RUN_RETENTION_DAYS = int(os.environ.get("RULE_RUN_RETENTION_DAYS", "90"))
 # The REST API's Idempotency-Key: how long a key's first answer is kept (then pruned hourly), and how long a concurrent
 # retry waits for the request holding the key before it is answered 409 (tickets/services/api_intake.py).
 API_IDEMPOTENCY_KEY_HOURS = int(os.environ.get("API_IDEMPOTENCY_KEY_HOURS", "24"))
@@ -445,6 +447,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "prune-inbound-events": {"task": "channels.prune_events", "schedule": 3600.0},
     "prune-attempts": {"task": "core.prune_attempts", "schedule": 3600.0},
     "prune-idempotency-keys": {"task": "tickets.prune_idempotency_keys", "schedule": 3600.0},
+    "prune-rule-runs": {"task": "automation.prune_rule_runs", "schedule": 3600.0},
     "poll-channels": {"task": "channels.poll_due", "schedule": 15.0},
     "refresh-channel-tokens": {"task": "channels.refresh_tokens", "schedule": 3600.0},
     "requeue-stuck-events": {"task": "channels.sweep_events", "schedule": 120.0},

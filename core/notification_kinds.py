@@ -28,7 +28,10 @@ _kinds: dict[str, NotificationKind] = {}
 _targets: dict[type[Model], Callable[[Model, int], str]] = {}
 # (kinds wanted in the app, kinds wanted by email) of a user in the organization; None when not a member.
 PreferencesLookup = Callable[[Model, int], tuple[Collection[str], Collection[str]] | None]
+# The same for several users at once (one read): user id → preferences, non-members left out.
+PreferencesManyLookup = Callable[[Model, Collection[int]], dict[int, tuple[Collection[str], Collection[str]]]]
 _preferences: list[PreferencesLookup] = []
+_preferences_many: list[PreferencesManyLookup] = []
 
 
 def register_kind(kind: NotificationKind) -> None:
@@ -91,11 +94,27 @@ def target_path(organization: Model, model: type[Model] | None, target_id: int) 
     return path(organization, target_id) if path is not None else ""
 
 
-def set_preferences_lookup(lookup: PreferencesLookup) -> None:
-    """Called once by the app that owns members' preferences (accounts, in `ready()`)."""
+def set_preferences_lookup(lookup: PreferencesLookup, many: PreferencesManyLookup | None = None) -> None:
+    """Called once by the app that owns members' preferences (accounts, in `ready()`); `many` reads several
+    members' at once (without it, `members_preferences` asks `lookup` for each)."""
     _preferences[:] = [lookup]
+    _preferences_many[:] = [many] if many is not None else []
 
 
 def member_preferences(organization: Model, user_id: int) -> tuple[Collection[str], Collection[str]] | None:
     """What the user wants to hear about in this organization: (in-app kinds, email kinds); None for a non-member."""
     return _preferences[0](organization, user_id)
+
+
+def members_preferences(
+    organization: Model, user_ids: Collection[int]
+) -> dict[int, tuple[Collection[str], Collection[str]]]:
+    """`member_preferences` of several users (one read when the owner handed in a lookup for many): user id →
+    (in-app kinds, email kinds); non-members are left out."""
+    user_ids = set(user_ids)
+    if not user_ids:
+        return {}
+    if _preferences_many:
+        return _preferences_many[0](organization, user_ids)
+    found = {user_id: member_preferences(organization, user_id) for user_id in user_ids}
+    return {user_id: wanted for user_id, wanted in found.items() if wanted is not None}

@@ -1,10 +1,15 @@
-"""Celery tasks of the rule engine: outgoing webhook calls and the time-based rules pass."""
+"""Celery tasks of the rule engine: outgoing webhook calls, the time-based rules pass and the pruning of its log."""
+
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from automation.models import Rule, RuleTrigger
 from automation.rules import engine, webhooks  # the modules, not their names: they queue these tasks
+from automation.rules.pruning import rule_runs_prune
 from core.retry import retry_later
 from core.task_base import TenantTask
 
@@ -38,3 +43,9 @@ def run_scheduled_rules_everywhere() -> int:
 @shared_task(base=TenantTask, name="automation.run_scheduled_rules", acks_late=True)
 def run_scheduled_rules(*, organization) -> int:
     return engine.run_scheduled_rules(organization=organization)
+
+
+@shared_task(name="automation.prune_rule_runs")
+def prune_rule_runs() -> int:
+    """Forget the rules' runs on tickets solved or closed longer than RULE_RUN_RETENTION_DAYS."""
+    return rule_runs_prune(before=timezone.now() - timedelta(days=settings.RULE_RUN_RETENTION_DAYS))

@@ -21,6 +21,7 @@ stop the clocks: the customer is still waiting on us, and holding them would let
 
 from datetime import UTC, datetime, timedelta
 
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -346,16 +347,12 @@ def sla_status_changed(*, organization, ticket: Ticket, old: str, new: str, at: 
     return [event for event in created if event is not None]
 
 
-def sla_check(*, organization, ticket: Ticket, now: datetime, recorded=None) -> list[SlaEvent]:
-    """The monitor's look at one locked ticket: record the warnings and breaches that are due (a clock found past its
-    due time gets its breach only — the warning is moot), then the new state and next check. `recorded`: the
-    ticket's warnings and breaches as `recorded_for` read them after the lock (a batch reads them in one query)."""
-    now = _utc(now)
-    policy = _policy(ticket, with_calendar=False)
+def _due_now(ticket: Ticket, policy: SlaPolicy | None, now: datetime, recorded: set) -> list[tuple[str, str, datetime]]:
+    """(metric, kind, due) of the warnings and breaches that are due at `now` and not in `recorded` (a clock found
+    past its due time gets its breach only — the warning is moot)."""
     clocks = ticket.running_clocks() if ticket.sla_paused_at is None else []
-    recorded = set(recorded) if recorded is not None else _recorded(ticket, clocks)
     warning = _warning(policy)
-    created = []
+    due_now = []
     for metric, due in clocks:
         if now > due:
             kind = SlaEventKind.BREACHED
@@ -363,11 +360,108 @@ def sla_check(*, organization, ticket: Ticket, now: datetime, recorded=None) -> 
             kind = SlaEventKind.WARNING
         else:
             continue
-        if (metric, kind, due) in recorded:
-            continue
+        if (metric, kind, due) not in recorded:
+            due_now.append((metric, kind, due))
+    return due_now
+
+
+def sla_check(*, organization, ticket: Ticket, now: datetime, recorded=None) -> list[SlaEvent]:
+    """The monitor's look at one locked ticket: record the warnings and breaches that are due, then the new state
+    and next check. `recorded`: the ticket's warnings and breaches as `recorded_for` read them after the lock (the
+    monitor checks a batch with `sla_check_many`)."""
+    now = _utc(now)
+    policy = _policy(ticket, with_calendar=False)
+    clocks = ticket.running_clocks() if ticket.sla_paused_at is None else []
+    recorded = set(recorded) if recorded is not None else _recorded(ticket, clocks)
+    created = []
+    for metric, kind, due in _due_now(ticket, policy, now, recorded):
         event = _record(ticket, policy, metric, kind, due, now)
         recorded.add((metric, kind, due))
         if event is not None:
             created.append(event)
     _finish(ticket, policy, now, [], recorded=recorded)
+    return created
+
+
+def sla_check_many(*, organization, tickets: list[Ticket], now: datetime, recorded) -> dict[int, list[SlaEvent]]:
+    """`sla_check` for a batch of locked tickets in a constant number of statements: every warning and breach due
+    is recorded by one INSERT … ON CONFLICT DO NOTHING RETURNING (the unique constraint decides: a row another
+    transaction recorded first does not come back, so only what this call recorded is announced), and the tickets'
+    new state and next check are written by one UPDATE. `recorded`: `recorded_for` the batch, read after the lock.
+    Returns, per ticket, the events this call recorded (in clock order)."""
+    now = _utc(now)
+    wanted: list[SlaEvent] = []
+    for ticket in tickets:
+        policy = _policy(ticket, with_calendar=False)
+        known = recorded[ticket.pk]
+        for metric, kind, due in _due_now(ticket, policy, now, known):
+            wanted.append(
+                SlaEvent(
+                    organization_id=ticket.organization_id,
+                    ticket=ticket,
+                    policy=policy,
+                    metric=metric,
+                    kind=kind,
+                    due_at=due,
+                    occurred_at=now,
+                    assignee_id=ticket.assignee_id,
+                )
+            )
+            known.add((metric, kind, due))  # recorded now or before: either way the next check looks past it
+        ticket.sla_state = sla_state_at(ticket, policy, now)
+        ticket.sla_check_at = next_check_at(ticket, policy, known)
+    created = _insert_new(wanted)
+    if tickets:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE {Ticket._meta.db_table} AS t SET sla_state = v.sla_state, sla_check_at = v.sla_check_at
+                    FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS v(id, sla_state, sla_check_at)
+                    WHERE t.id = v.id AND t.organization_id = %s""",
+                [
+                    [ticket.pk for ticket in tickets],
+                    [str(ticket.sla_state) for ticket in tickets],
+                    [ticket.sla_check_at for ticket in tickets],
+                    organization.pk,
+                ],
+            )
+    found: dict[int, list[SlaEvent]] = {ticket.pk: [] for ticket in tickets}
+    for event in created:
+        found[event.ticket_id].append(event)
+    return found
+
+
+def _insert_new(events: list[SlaEvent]) -> list[SlaEvent]:
+    """Insert the events in one statement; those whose (ticket, metric, kind, due) is recorded already are left
+    out by the unique constraint. Returns the ones inserted, in the given order, with their ids."""
+    if not events:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {SlaEvent._meta.db_table}
+                    (organization_id, ticket_id, policy_id, metric, kind, due_at, occurred_at, assignee_id)
+                SELECT * FROM unnest(
+                    %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[],
+                    %s::timestamptz[], %s::bigint[])
+                ON CONFLICT (ticket_id, metric, kind, due_at) DO NOTHING
+                RETURNING id, ticket_id, metric, kind, due_at""",
+            [
+                [event.organization_id for event in events],
+                [event.ticket_id for event in events],
+                [event.policy_id for event in events],
+                [str(event.metric) for event in events],  # the values, not the enum members
+                [str(event.kind) for event in events],
+                [event.due_at for event in events],
+                [event.occurred_at for event in events],
+                [event.assignee_id for event in events],
+            ],
+        )
+        inserted = {(ticket_id, metric, kind, due): pk for pk, ticket_id, metric, kind, due in cursor.fetchall()}
+    created = []
+    for event in events:
+        pk = inserted.get((event.ticket_id, event.metric, event.kind, event.due_at))
+        if pk is not None:
+            event.pk = pk
+            event._state.adding = False
+            event._state.db = connection.alias
+            created.append(event)
     return created

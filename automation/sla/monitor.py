@@ -11,11 +11,11 @@ from django.utils import timezone, translation
 
 from automation.models import RuleTrigger, SlaEvent, SlaEventKind
 from automation.rules.engine import RuleSet, ruleset, run_rules
-from automation.sla.clocks import recorded_for, sla_check
+from automation.sla.clocks import recorded_for, sla_check_many
 from core import realtime
+from core.notifications import Notice, notify_many
 from tickets.events import publish_ticket
 from tickets.models import SlaMetric, Ticket
-from tickets.notifications import notify_about_ticket
 
 logger = logging.getLogger("tsunagu.sla")
 
@@ -56,7 +56,9 @@ def sla_scan(*, organization, now=None, limit: int = SCAN_BATCH, budget: float |
 
 
 def _scan_batch(organization, ticket_ids: list[int], now) -> list[SlaEvent]:
-    recorded: list[SlaEvent] = []
+    """One batch in one transaction and a constant number of statements, whatever its size and however many of its
+    tickets are due: the lock, the recorded events, one INSERT of the new ones, one UPDATE of the tickets, the
+    assignees' preferences and one INSERT of their notifications (plus whatever "SLA" rules do)."""
     rules = ruleset(organization)  # once per batch: most organizations have no rules on SLA warnings or breaches
     with transaction.atomic():
         tickets = list(
@@ -65,16 +67,28 @@ def _scan_batch(organization, ticket_ids: list[int], now) -> list[SlaEvent]:
             .filter(pk__in=ticket_ids, sla_check_at__lte=now)  # not one another scan holds, or changed since
             .order_by("sla_check_at", "pk")
         )
+        if not tickets:
+            return []
         known = recorded_for([ticket.pk for ticket in tickets])  # read once the batch is locked
+        before = {ticket.pk: ticket.sla_state for ticket in tickets}
+        created = sla_check_many(organization=organization, tickets=tickets, now=now, recorded=known)
         for ticket in tickets:
-            state_before = ticket.sla_state
-            created = sla_check(organization=organization, ticket=ticket, now=now, recorded=known[ticket.pk])
-            if created or ticket.sla_state != state_before:
+            if created[ticket.pk] or ticket.sla_state != before[ticket.pk]:
                 publish_ticket(organization, ticket)
-            for event in created:
-                _notify_assignee(organization, ticket, event)
+        notify_many(
+            organization=organization,
+            notices=[
+                _assignee_notice(organization, ticket, event)
+                for ticket in tickets
+                for event in created[ticket.pk]
+                if ticket.assignee_id is not None
+            ],
+        )
+        recorded: list[SlaEvent] = []
+        for ticket in tickets:
+            for event in created[ticket.pk]:
                 _run_rules(organization, ticket, event, rules)
-            recorded += created
+            recorded += created[ticket.pk]
     return recorded
 
 
@@ -89,17 +103,15 @@ def _run_rules(organization, ticket: Ticket, event: SlaEvent, rules: RuleSet) ->
         run_rules(organization=organization, trigger=trigger, ticket=ticket, dedupe_key=key)
 
 
-def _notify_assignee(organization, ticket: Ticket, event: SlaEvent) -> None:
-    if ticket.assignee_id is None:
-        return
+def _assignee_notice(organization, ticket: Ticket, event: SlaEvent) -> Notice:
+    """The assignee's notification of the event (`tickets.notifications.notify_about_ticket`'s parameters)."""
     # The metric is stored as text: name it in the assignee's language, as the rest of their notifications.
     language = (ticket.assignee.language if ticket.assignee else "") or organization.default_language
     with translation.override(language):
         metric = str(SlaMetric(event.metric).label)
-    notify_about_ticket(
-        organization=organization,
+    return Notice(
         user_id=ticket.assignee_id,
         kind=NOTIFICATION_KIND[event.kind],
-        ticket=ticket,
-        params={"metric": metric},
+        target=ticket,
+        params={"number": ticket.number, "metric": metric},
     )
