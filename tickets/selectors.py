@@ -53,8 +53,12 @@ RANKED = ("search_tier", "-last_message_at", "-id")
 RANKED_WINDOW = 2000
 RANKED_CURSOR = (*RANKED, "search_window")
 # A ranked page finds the window's matches by walking the list's recency order over at most this many tickets, and
-# only the rarer matches beyond through the search index (`_newest_matches`). About 1 µs a ticket.
+# only the rarer matches beyond through the search index (`_newest_matches`). About 1.5 µs a ticket whose page is in
+# PostgreSQL's buffers (each ticket is a page read: its search vector is tested), 5 µs or more beyond them.
 RANKED_SCAN = 10000
+# When that walk found matches often enough, it goes on over at most this many tickets rather than asking the search
+# index for the rest (`_newest_matches`): the index holds every organization's matches of common words.
+RANKED_SCAN_MORE = 50000
 
 
 def _ranked(f: "TicketFilter") -> bool:
@@ -364,15 +368,17 @@ def _newest_matches(
     (after the list position `after`, [last_message_at, id], when given): the newest `limit` and those tied with the
     last of them, or (no limit) every one from `since` on (and those without activity time).
 
-    Two statements whose plans do not hang on PostgreSQL's guess of how many tickets match. Its guess for a tsquery
-    is often ten times too low for common words; it then reads every match of every organization from the search
-    index and sorts them (seconds), where walking the recency index stops after a few thousand tickets:
-    1. a walk along the list's order over at most RANKED_SCAN tickets. The walk is a subquery with its own LIMIT, so
-       the search condition cannot be pushed into it: the search index is never used there. The walk itself works
-       out each ticket's tier (NULL: no match), so only three small values per ticket go through the numbering
-       above it, never the search vector;
-    2. only when the walk ended before `limit` matches and before the list's end: the matches older than the walk,
-       through the search index (the walk found them rare, so the index has few to give)."""
+    Statements whose plans do not hang on PostgreSQL's guess of how many tickets match. Its guess for a tsquery is
+    often ten times too low for common words; it then reads every match of every organization from the search index
+    and sorts them (seconds), where walking the recency index stops after a few thousand tickets:
+    1. a walk along the list's order over at most RANKED_SCAN tickets (`_walk`);
+    2. only when the walk ended before `limit` matches (or, from `since`, before the window's start) and before the
+       list's end:
+       - when the walk found matches often enough that the rest lie within RANKED_SCAN_MORE tickets, the walk goes
+         on over at most that many (two common words, matched by one ticket in twenty, say: the search index would
+         give every organization's matches of both words, about a second);
+       - the matches still older, through the search index (the walks found them rare, so the index has few to
+         give)."""
     literal = tsquery_literal(f.q)
     if literal is None:
         return []
@@ -381,25 +387,12 @@ def _newest_matches(
         base = base.filter(Q(last_message_at__gte=since) | Q(last_message_at__isnull=True))
     if after is not None:
         base = base.filter(_after(RANKED[1:], after))
-    walk = base.order_by(*RANKED[1:]).annotate(walk_tier=tier_expression(f.q))
-    walk = walk.values("id", "last_message_at", "walk_tier")[:RANKED_SCAN]
-    walk_sql, walk_params = walk.query.sql_with_params()
-    fetch = f"FETCH FIRST {int(limit)} ROWS WITH TIES" if limit else ""
-    # The walk's last ticket (n = RANKED_SCAN) comes back too, matching or not: where step 2 starts.
-    sql = f"""
-        SELECT m.id, {_MICROS_SQL.format("m.last_message_at")}, m.walk_tier, m.n
-        FROM (
-            SELECT w.id, w.last_message_at, w.walk_tier,
-                   row_number() OVER (ORDER BY w.last_message_at DESC, w.id DESC) AS n
-            FROM ({walk_sql}) w
-        ) m
-        WHERE m.walk_tier IS NOT NULL OR m.n = {int(RANKED_SCAN)}
-        ORDER BY m.last_message_at DESC NULLS FIRST {fetch}"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, walk_params)
-        rows = cursor.fetchall()
-    matches = _newest_first([(pk, when, tier) for pk, when, tier, _n in rows if tier is not None])
-    end = next(((_at(when), pk) for pk, when, _tier, n in rows if n == RANKED_SCAN), None)
+    matches, end = _walk(base, f, scan=RANKED_SCAN, limit=limit)
+    # From `since`, the window holds about RANKED_WINDOW matches (it started at the RANKED_WINDOW-th).
+    need = (limit or (RANKED_WINDOW if since is not None else 0)) - len(matches)
+    if end is not None and need > 0 and len(matches) * RANKED_SCAN_MORE >= need * RANKED_SCAN:
+        more, end = _walk(base.filter(_after(RANKED[1:], list(end))), f, scan=RANKED_SCAN_MORE, limit=limit and need)
+        matches += more
     if end is None or (limit and len(matches) >= limit and matches[limit - 1][1] != _micros(end[0])):
         return matches  # the walk saw every ticket, or enough matches (and all those tied with the last)
     older = filter_matching(base.filter(_after(RANKED[1:], list(end))), f.q)
@@ -418,6 +411,36 @@ def _newest_matches(
             older_params,
         )
         return matches + _newest_first(cursor.fetchall())
+
+
+def _walk(
+    tickets: QuerySet[Ticket], f: TicketFilter, *, scan: int, limit: int | None
+) -> tuple[list[tuple[int, int | None, int]], tuple[datetime | None, int] | None]:
+    """The matches (id, microseconds, tier) among the first `scan` of `tickets` in the list's order, newest first
+    (the newest `limit` and those tied with the last, when given), and the last ticket walked when the walk stopped
+    at `scan` tickets, else None: where a further look starts. The walk is a subquery with its own LIMIT, so the
+    search condition cannot be pushed into it: the search index is never used there. It works out each ticket's tier
+    itself (NULL: no match), so only three small values per ticket go through the numbering above it, never the
+    search vector."""
+    walk = tickets.order_by(*RANKED[1:]).annotate(walk_tier=tier_expression(f.q))
+    walk = walk.values("id", "last_message_at", "walk_tier")[:scan]
+    walk_sql, walk_params = walk.query.sql_with_params()
+    fetch = f"FETCH FIRST {int(limit)} ROWS WITH TIES" if limit else ""
+    # The walk's last ticket (n = scan) comes back too, matching or not.
+    sql = f"""
+        SELECT m.id, {_MICROS_SQL.format("m.last_message_at")}, m.walk_tier, m.n
+        FROM (
+            SELECT w.id, w.last_message_at, w.walk_tier,
+                   row_number() OVER (ORDER BY w.last_message_at DESC, w.id DESC) AS n
+            FROM ({walk_sql}) w
+        ) m
+        WHERE m.walk_tier IS NOT NULL OR m.n = {int(scan)}
+        ORDER BY m.last_message_at DESC NULLS FIRST {fetch}"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, walk_params)
+        rows = cursor.fetchall()
+    matches = _newest_first([(pk, when, tier) for pk, when, tier, _n in rows if tier is not None])
+    return matches, next(((_at(when), pk) for pk, when, _tier, n in rows if n == scan), None)
 
 
 def _newest_first(rows: list) -> list:

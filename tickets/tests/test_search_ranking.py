@@ -231,3 +231,35 @@ def test_times_read_as_microseconds_keep_their_exact_value(inbox):
         assert micros == selectors._micros(when)
         assert selectors._at(micros) == when
     assert selectors._micros(None) is None and selectors._at(None) is None
+
+
+@pytest.mark.parametrize("more", [1, 2, 3, 50000])
+@pytest.mark.parametrize("window", [2, 3, 2000])
+@pytest.mark.parametrize("size", [1, 2, 5])
+def test_pages_are_the_same_when_the_walk_goes_on(inbox, more, window, size, monkeypatch):
+    """A walk that found matches often enough goes on over RANKED_SCAN_MORE tickets before it asks the search index:
+    wherever each walk stops, the pages are the same."""
+    monkeypatch.setattr(selectors, "RANKED_WINDOW", window)
+    expected = pages(inbox, "delivery address", size)
+    monkeypatch.setattr(selectors, "RANKED_SCAN", 1)
+    monkeypatch.setattr(selectors, "RANKED_SCAN_MORE", more)
+    assert pages(inbox, "delivery address", size) == expected
+    assert pages(inbox, "ツナグマート", size) == ["store", "store_longer"]
+
+
+def test_a_walk_that_finds_matches_often_goes_on_instead_of_asking_the_search_index(inbox, monkeypatch):
+    """Two common words, matched by one ticket in twenty: the search index would give every organization's tickets
+    with both words (about a second at a million tickets), where walking on finds the rest of the window in a few
+    tens of thousands of tickets. The index is asked only for what is older than both walks."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(selectors, "RANKED_WINDOW", 3)
+    # 1 of the 3 newest tickets matches: the 2 more the window needs lie within about 6 more, fewer than 10.
+    monkeypatch.setattr(selectors, "RANKED_SCAN", 3)
+    monkeypatch.setattr(selectors, "RANKED_SCAN_MORE", 10)
+    with inbox.scope(), CaptureQueriesContext(db) as ctx:
+        rows, _cursor = ticket_page(inbox.memberships["manager"], TicketFilter(q="delivery address"), size=10)
+    assert keys(inbox, rows) == ["phrase_new", "terms_new", "terms_old", "phrase_old"]
+    searching = [q["sql"] for q in ctx.captured_queries if " @@ " in q["sql"]]
+    assert len(searching) >= 2 and all("walk_tier" in sql for sql in searching), searching
