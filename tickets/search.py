@@ -460,6 +460,17 @@ def rank_expression(query: str, field: str = "search_vector") -> Case | None:
     return Case(*whens, default=Value(len(tiers)), output_field=IntegerField())
 
 
+def tier_expression(query: str, field: str = "search_vector") -> Case | Value:
+    """A row's tier (`rank_expression`) when it matches the query, NULL when it does not: one expression that both
+    tests and ranks a row as a walk reads it (tickets.selectors._newest_matches). The tiers are only tested on a
+    match."""
+    literal = tsquery_literal(query)
+    if literal is None:
+        return Value(None, output_field=IntegerField())
+    rank = rank_expression(query, field) or Value(0)
+    return Case(When(_matches(field, literal), then=rank), default=None, output_field=IntegerField())
+
+
 def filter_tier(
     queryset: QuerySet, query: str, tier: int, field: str = "search_vector", window: Q | None = None
 ) -> QuerySet:

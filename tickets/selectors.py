@@ -27,7 +27,14 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
-from tickets.search import filter_matching, filter_tier, rank_expression, rank_queries, tsquery_literal
+from tickets.search import (
+    filter_matching,
+    filter_tier,
+    rank_expression,
+    rank_queries,
+    tier_expression,
+    tsquery_literal,
+)
 
 VIEWS = ("mine", "unassigned", "all", "mentions", "snoozed")
 SORTS = {
@@ -46,8 +53,12 @@ RANKED = ("search_tier", "-last_message_at", "-id")
 RANKED_WINDOW = 2000
 RANKED_CURSOR = (*RANKED, "search_window")
 # A ranked page finds the window's matches by walking the list's recency order over at most this many tickets, and
-# only the rarer matches beyond through the search index (`_newest_matches`). About 1 µs a ticket.
+# only the rarer matches beyond through the search index (`_newest_matches`). About 1.5 µs a ticket whose page is in
+# PostgreSQL's buffers (each ticket is a page read: its search vector is tested), 5 µs or more beyond them.
 RANKED_SCAN = 10000
+# When that walk found matches often enough, it goes on over at most this many tickets rather than asking the search
+# index for the rest (`_newest_matches`): the index holds every organization's matches of common words.
+RANKED_SCAN_MORE = 50000
 
 
 def _ranked(f: "TicketFilter") -> bool:
@@ -277,10 +288,10 @@ def ticket_page(membership: Membership, f: TicketFilter, *, after: str = "", siz
 
 def _ranked_page(membership: Membership, f: TicketFilter, *, after: str, size: int) -> tuple[list[Ticket], str]:
     """`ticket_page` of a ranked search, in RANKED order, within the newest RANKED_WINDOW matches (the window): the
-    window's matches are read with their tiers (`_newest_matches`, at most RANKED_WINDOW rows of three values) and
+    window's matches are read with their tiers (`_newest_matches`, at most RANKED_WINDOW rows of three integers) and
     ordered here; the matches older than the window follow in the last tier, most recent first. Never ranks every
     match. The cursor carries the tier and the window's start, so every page of one search splits the tiers the same
-    way."""
+    way. Times are compared as microseconds since the epoch (`_micros`), as `_newest_matches` reads them."""
     last = len(rank_queries(f.q))
     values = None
     if after:
@@ -293,15 +304,14 @@ def _ranked_page(membership: Membership, f: TicketFilter, *, after: str, size: i
         matches = [] if past else _newest_matches(membership, f, since=window)
     else:
         matches = _newest_matches(membership, f, limit=RANKED_WINDOW)
-        window = matches[RANKED_WINDOW - 1][1] if len(matches) >= RANKED_WINDOW else None
+        window = _at(matches[RANKED_WINDOW - 1][1]) if len(matches) >= RANKED_WINDOW else None
         if window is None and len(matches) >= RANKED_WINDOW:
             matches = _newest_matches(membership, f)  # the window would start at a ticket without activity: rank all
+    edge = _micros(window)
     # Inside the window, a match keeps its tier; a match without activity time (never "inside") is in the last tier.
-    ranked = sorted(
-        ((tier if _inside(when, window) else last, when, pk) for pk, when, tier in matches), key=_ranked_key
-    )
+    ranked = sorted(((tier if _inside(when, edge) else last, when, pk) for pk, when, tier in matches), key=_ranked_key)
     if values is not None:
-        position = _ranked_key(tuple(values[:3]))
+        position = _ranked_key((values[0], _micros(values[1]), values[2]))
         ranked = [row for row in ranked if _ranked_key(row) > position]
     picked = ranked[: size + 1]
     if window is not None and len(picked) <= size:
@@ -321,16 +331,29 @@ def _ranked_page(membership: Membership, f: TicketFilter, *, after: str, size: i
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# A timestamp column read as microseconds since the epoch (exact: `extract` gives a numeric), for the thousands of
+# rows a ranked page orders: integers cost a fraction of the datetimes psycopg would build for them.
+_MICROS_SQL = "(extract(epoch FROM {}) * 1000000)::bigint"
 
 
-def _inside(when: datetime | None, window: datetime | None) -> bool:
+def _micros(when: datetime | None) -> int | None:
+    return None if when is None else (when - _EPOCH) // _MICROSECOND
+
+
+def _at(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + micros * _MICROSECOND
+
+
+def _inside(when: int | None, window: int | None) -> bool:
     return window is None or (when is not None and when >= window)
 
 
 def _ranked_key(row: tuple) -> tuple:
-    """RANKED as a sort key of (tier, last_message_at, id), with PostgreSQL's place for NULL (first, descending)."""
+    """RANKED as a sort key of (tier, last_message_at in microseconds, id), with PostgreSQL's place for NULL (first,
+    descending)."""
     tier, when, pk = row
-    return (tier, when is not None, -((when - _EPOCH) // timedelta(microseconds=1)) if when else 0, -pk)
+    return (tier, when is not None, -when if when is not None else 0, -pk)
 
 
 def _newest_matches(
@@ -340,70 +363,89 @@ def _newest_matches(
     limit: int | None = None,
     since: datetime | None = None,
     after: list | None = None,
-) -> list[tuple[int, datetime | None, int]]:
-    """(id, last_message_at, tier) of the matches of the search `f`, newest first (after the list position `after`,
-    [last_message_at, id], when given): the newest `limit` and those tied with the last of them, or (no limit) every
-    one from `since` on (and those without activity time).
+) -> list[tuple[int, int | None, int]]:
+    """(id, last_message_at in microseconds since the epoch, tier) of the matches of the search `f`, newest first
+    (after the list position `after`, [last_message_at, id], when given): the newest `limit` and those tied with the
+    last of them, or (no limit) every one from `since` on (and those without activity time).
 
-    Two statements whose plans do not hang on PostgreSQL's guess of how many tickets match. Its guess for a tsquery
-    is often ten times too low for common words; it then reads every match of every organization from the search
-    index and sorts them (seconds), where walking the recency index stops after a few thousand tickets:
-    1. a walk along the list's order over at most RANKED_SCAN tickets. The walk is a subquery with its own LIMIT, so
-       the search condition cannot be pushed into it: the search index is never used there;
-    2. only when the walk ended before `limit` matches and before the list's end: the matches older than the walk,
-       through the search index (the walk found them rare, so the index has few to give)."""
+    Statements whose plans do not hang on PostgreSQL's guess of how many tickets match. Its guess for a tsquery is
+    often ten times too low for common words; it then reads every match of every organization from the search index
+    and sorts them (seconds), where walking the recency index stops after a few thousand tickets:
+    1. a walk along the list's order over at most RANKED_SCAN tickets (`_walk`);
+    2. only when the walk ended before `limit` matches (or, from `since`, before the window's start) and before the
+       list's end:
+       - when the walk found matches often enough that the rest lie within RANKED_SCAN_MORE tickets, the walk goes
+         on over at most that many (two common words, matched by one ticket in twenty, say: the search index would
+         give every organization's matches of both words, about a second);
+       - the matches still older, through the search index (the walks found them rare, so the index has few to
+         give)."""
     literal = tsquery_literal(f.q)
     if literal is None:
         return []
-    tiers = rank_queries(f.q)
     base = apply_filters(visible_tickets(membership), membership, f, search=False)
     if since is not None:
         base = base.filter(Q(last_message_at__gte=since) | Q(last_message_at__isnull=True))
     if after is not None:
         base = base.filter(_after(RANKED[1:], after))
-    walk = base.order_by(*RANKED[1:]).values("id", "last_message_at", "search_vector")[:RANKED_SCAN]
-    walk_sql, walk_params = walk.query.sql_with_params()
-    tier_sql = " ".join(f"WHEN m.search_vector @@ %s::tsquery THEN {i}" for i in range(len(tiers)))
-    fetch = f"FETCH FIRST {int(limit)} ROWS WITH TIES" if limit else ""
-    # The walk's last ticket (n = RANKED_SCAN) comes back too, matching or not: where step 2 starts. The tier is
-    # worked out for the matches only.
-    sql = f"""
-        SELECT m.id, m.last_message_at, m.matched,
-               CASE WHEN m.matched THEN CASE {tier_sql} ELSE {len(tiers)} END END, m.n
-        FROM (
-            SELECT w.id, w.last_message_at, w.search_vector, w.search_vector @@ %s::tsquery AS matched,
-                   row_number() OVER (ORDER BY w.last_message_at DESC, w.id DESC) AS n
-            FROM ({walk_sql}) w
-        ) m
-        WHERE m.matched OR m.n = {int(RANKED_SCAN)}
-        ORDER BY m.last_message_at DESC NULLS FIRST {fetch}"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*tiers, literal, *walk_params])
-        rows = cursor.fetchall()
-    matches = _newest_first([(pk, when, tier) for pk, when, matched, tier, _n in rows if matched])
-    end = next(((when, pk) for pk, when, _matched, _tier, n in rows if n == RANKED_SCAN), None)
-    if end is None or (limit and len(matches) >= limit and matches[limit - 1][1] != end[0]):
+    matches, end = _walk(base, f, scan=RANKED_SCAN, limit=limit)
+    # From `since`, the window holds about RANKED_WINDOW matches (it started at the RANKED_WINDOW-th).
+    need = (limit or (RANKED_WINDOW if since is not None else 0)) - len(matches)
+    if end is not None and need > 0 and len(matches) * RANKED_SCAN_MORE >= need * RANKED_SCAN:
+        more, end = _walk(base.filter(_after(RANKED[1:], list(end))), f, scan=RANKED_SCAN_MORE, limit=limit and need)
+        matches += more
+    if end is None or (limit and len(matches) >= limit and matches[limit - 1][1] != _micros(end[0])):
         return matches  # the walk saw every ticket, or enough matches (and all those tied with the last)
     older = filter_matching(base.filter(_after(RANKED[1:], list(end))), f.q)
     older = older.annotate(search_tier=rank_expression(f.q)).order_by(*RANKED[1:])
-    older = older.values_list("pk", "last_message_at", "search_tier")
+    older = older.values_list("id", "last_message_at", "search_tier")
     if not limit:
-        return matches + list(older)
+        return matches + [(pk, _micros(when), tier) for pk, when, tier in older]
     if len(matches) >= limit:  # enough, but those tied with the last may continue past the walk
-        return matches + list(older.filter(last_message_at=matches[limit - 1][1]))
+        tied = older.filter(last_message_at=_at(matches[limit - 1][1]))
+        return matches + [(pk, _micros(when), tier) for pk, when, tier in tied]
     older_sql, older_params = older.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT * FROM ({older_sql}) o ORDER BY 2 DESC NULLS FIRST FETCH FIRST {int(limit - len(matches))} "
-            "ROWS WITH TIES",
+            f"SELECT o.id, {_MICROS_SQL.format('o.last_message_at')}, o.search_tier FROM ({older_sql}) o "
+            f"ORDER BY o.last_message_at DESC NULLS FIRST FETCH FIRST {int(limit - len(matches))} ROWS WITH TIES",
             older_params,
         )
         return matches + _newest_first(cursor.fetchall())
 
 
+def _walk(
+    tickets: QuerySet[Ticket], f: TicketFilter, *, scan: int, limit: int | None
+) -> tuple[list[tuple[int, int | None, int]], tuple[datetime | None, int] | None]:
+    """The matches (id, microseconds, tier) among the first `scan` of `tickets` in the list's order, newest first
+    (the newest `limit` and those tied with the last, when given), and the last ticket walked when the walk stopped
+    at `scan` tickets, else None: where a further look starts. The walk is a subquery with its own LIMIT, so the
+    search condition cannot be pushed into it: the search index is never used there. It works out each ticket's tier
+    itself (NULL: no match), so only three small values per ticket go through the numbering above it, never the
+    search vector."""
+    walk = tickets.order_by(*RANKED[1:]).annotate(walk_tier=tier_expression(f.q))
+    walk = walk.values("id", "last_message_at", "walk_tier")[:scan]
+    walk_sql, walk_params = walk.query.sql_with_params()
+    fetch = f"FETCH FIRST {int(limit)} ROWS WITH TIES" if limit else ""
+    # The walk's last ticket (n = scan) comes back too, matching or not.
+    sql = f"""
+        SELECT m.id, {_MICROS_SQL.format("m.last_message_at")}, m.walk_tier, m.n
+        FROM (
+            SELECT w.id, w.last_message_at, w.walk_tier,
+                   row_number() OVER (ORDER BY w.last_message_at DESC, w.id DESC) AS n
+            FROM ({walk_sql}) w
+        ) m
+        WHERE m.walk_tier IS NOT NULL OR m.n = {int(scan)}
+        ORDER BY m.last_message_at DESC NULLS FIRST {fetch}"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, walk_params)
+        rows = cursor.fetchall()
+    matches = _newest_first([(pk, when, tier) for pk, when, tier, _n in rows if tier is not None])
+    return matches, next(((_at(when), pk) for pk, when, _tier, n in rows if n == scan), None)
+
+
 def _newest_first(rows: list) -> list:
-    """(id, last_message_at, …) rows in the list's order: `WITH TIES` orders by the time only."""
-    return sorted(rows, key=lambda row: _ranked_key((0, row[1], row[0])))
+    """(id, last_message_at in microseconds, …) rows in the list's order: `WITH TIES` orders by the time only."""
+    return sorted(rows, key=lambda row: (row[1] is not None, -row[1] if row[1] is not None else 0, -row[0]))
 
 
 def _after(order: tuple[str, ...], values: list) -> Q:
