@@ -14,10 +14,8 @@ def match_contacts(*, organization, contact_ids: list[int], announce: bool = Fal
     contact; `announce`: first send contact.created for them (contacts the ingest made). Idempotent."""
     if announce:
         contact_webhooks.contacts_announce(organization=organization, contact_ids=contact_ids)
-    return sum(
-        len(contact_matching.contact_match(organization=organization, contact_id=contact_id))
-        for contact_id in contact_ids
-    )
+    matched = contact_matching.contacts_match(organization=organization, contact_ids=contact_ids)
+    return sum(len(results) for results in matched.values())
 
 
 # resume_after_outage: after an outage the delivery is tried again rather than left pending for ever (receivers

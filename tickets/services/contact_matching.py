@@ -15,7 +15,7 @@ import re
 import unicodedata
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import IntegerField, Q, QuerySet, Value
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -169,21 +169,47 @@ def suggestions_record(
     return suggestions
 
 
-def _probable(contact: Contact) -> list[tuple[Contact, list[str]]]:
-    keys = name_keys(contact.name, contact.reading)
-    if not keys:
-        return []
+def _exact_candidates(contact: Contact):
+    """The contacts sharing an address or a number with `contact` (oldest first, at most CANDIDATES), unread; None
+    when it has neither."""
+    if not (contact.emails or contact.phones):
+        return None
+    condition = Q()
+    if contact.emails:
+        condition |= Q(emails__overlap=contact.emails)
+    if contact.phones:
+        condition |= Q(phones__overlap=contact.phones)
+    return (
+        Contact.objects.filter(condition, merged_into__isnull=True)
+        .exclude(pk=contact.pk)
+        .defer("search_vector")
+        .order_by("pk")[:CANDIDATES]
+    )
+
+
+def _name_candidates(contact: Contact) -> list:
+    """One unread query per name text of `contact` (its name, its reading): the newest CANDIDATES contacts whose
+    words match it."""
     others = Contact.objects.filter(merged_into__isnull=True).exclude(pk=contact.pk).defer("search_vector")
-    found: dict[int, Contact] = {}
+    queries = []
     for text in {contact.name, contact.reading} - {""}:
         query = " ".join(w for w in _PUNCTUATION.split(_HONORIFICS.sub("", text.strip())) if w)
         if query:
-            for other in filter_matching(others, query).order_by("-pk")[:CANDIDATES]:
-                found[other.pk] = other
-    same_name = [other for other in found.values() if keys & name_keys(other.name, other.reading)]
-    if not same_name:
+            found = filter_matching(others, query)
+            if found.query.is_empty():
+                continue
+            queries.append(found.order_by("-pk")[:CANDIDATES])
+    return queries
+
+
+def _same_name(contact: Contact, found: dict[int, Contact]) -> list[Contact]:
+    keys = name_keys(contact.name, contact.reading)
+    if not keys:
         return []
-    handles = _handles([contact.pk, *(o.pk for o in same_name)])
+    return [other for other in found.values() if keys & name_keys(other.name, other.reading)]
+
+
+def _pairs(contact: Contact, same_name: list[Contact], handles: dict[int, set[str]]) -> list[tuple[Contact, list]]:
     pairs = []
     for other in same_name:
         signals = other_signals(contact, other, handles)
@@ -192,33 +218,116 @@ def _probable(contact: Contact) -> list[tuple[Contact, list[str]]]:
     return pairs
 
 
+def _probable(contact: Contact) -> list[tuple[Contact, list[str]]]:
+    if not name_keys(contact.name, contact.reading):
+        return []
+    found: dict[int, Contact] = {}
+    for candidates in _name_candidates(contact):
+        for other in candidates:
+            found[other.pk] = other
+    same_name = _same_name(contact, found)
+    if not same_name:
+        return []
+    return _pairs(contact, same_name, _handles([contact.pk, *(o.pk for o in same_name)]))
+
+
+def _read_together(querysets: list[tuple[object, QuerySet]]) -> dict[object, list[Contact]]:
+    """Each (key, sliced queryset of contacts) read in one statement (UNION ALL of the slices, each keeping its own
+    ORDER BY and LIMIT): {key: its rows, in its own order}."""
+    if not querysets:
+        return {}
+    parts = [qs.annotate(_part=Value(n, output_field=IntegerField())) for n, (_key, qs) in enumerate(querysets)]
+    rows: dict[int, list[Contact]] = {}
+    combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    for contact in combined:
+        rows.setdefault(contact._part, []).append(contact)
+    read: dict[object, list[Contact]] = {}
+    for n, (key, qs) in enumerate(querysets):
+        ordered = rows.get(n, [])
+        # The union returns the slices' rows in no guaranteed order: each slice's own order again.
+        descending = qs.query.order_by[0].startswith("-")
+        ordered.sort(key=lambda c: c.pk, reverse=descending)
+        read[key] = ordered
+    return read
+
+
+def contacts_match(*, organization: Organization, contact_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+    """Match each contact against the others, as `contact_match` one after the other would ({contact id: its
+    results}), with one set of reads for all of them: the contacts, the settings, every contact's candidates in one
+    statement and their handles in one more. Only a suggestion found costs statements of its own. An automatic merge
+    changes what the following contacts would find: when one is possible, they are matched one by one."""
+    ids = list(dict.fromkeys(contact_ids))
+    standing = {c.pk: c for c in Contact.objects.filter(pk__in=ids, merged_into__isnull=True)}
+    if not standing:
+        return {contact_id: [] for contact_id in ids}
+    settings = contacts.contact_settings(organization)
+    queries: list[tuple[object, QuerySet]] = []
+    texts: dict[int, int] = {}  # contact id → how many name queries it has
+    for contact in standing.values():
+        exact = _exact_candidates(contact)
+        if exact is not None:
+            queries.append((("exact", contact.pk), exact))
+        names = _name_candidates(contact) if name_keys(contact.name, contact.reading) else []
+        texts[contact.pk] = len(names)
+        queries += [((contact.pk, n), qs) for n, qs in enumerate(names)]
+    read = _read_together(queries)
+    if settings.auto_merge_exact and any(read.get(("exact", pk)) for pk in standing):
+        return {contact_id: contact_match(organization=organization, contact_id=contact_id) for contact_id in ids}
+    same_names: dict[int, list[Contact]] = {}
+    for contact in standing.values():
+        found: dict[int, Contact] = {}
+        for n in range(texts[contact.pk]):  # in the order one contact's matching reads them
+            for other in read[(contact.pk, n)]:
+                found[other.pk] = other
+        same_names[contact.pk] = _same_name(contact, found)
+    wanted = {pk for pk, same in same_names.items() if same} | {o.pk for same in same_names.values() for o in same}
+    handles = _handles(sorted(wanted)) if wanted else {}
+    results = {}
+    for contact_id in ids:
+        contact = standing.get(contact_id)
+        results[contact_id] = (
+            []
+            if contact is None
+            else _suggest(
+                organization,
+                contact,
+                read.get(("exact", contact_id), []),
+                _pairs(contact, same_names[contact_id], handles),
+                merging=False,
+            )
+        )
+    return results
+
+
 def contact_match(*, organization: Organization, contact_id: int) -> list[tuple[str, int]]:
     """Match one contact against the others: [("merged" | "suggested", other contact id), …]. Idempotent."""
     contact = Contact.objects.filter(pk=contact_id, merged_into__isnull=True).first()
     if contact is None:
         return []
     settings = contacts.contact_settings(organization)
+    exact = _exact_candidates(contact)
+    return _suggest(
+        organization,
+        contact,
+        list(exact) if exact is not None else [],
+        None,
+        merging=settings.auto_merge_exact,
+    )
+
+
+def _suggest(organization, contact: Contact, exact: list[Contact], probable, *, merging: bool):
+    """Merge (`merging`) or suggest the exact matches, then suggest the probable duplicates (`probable`: the pairs
+    already found, or None to find them now). The suggestions are written together (`suggestions_record`)."""
     results: list[tuple[str, int]] = []
     found: list[tuple[Contact, list[str], float]] = []  # pairs to suggest: (other, reasons, score)
-    if contact.emails or contact.phones:
-        condition = Q()
-        if contact.emails:
-            condition |= Q(emails__overlap=contact.emails)
-        if contact.phones:
-            condition |= Q(phones__overlap=contact.phones)
-        exact = list(
-            Contact.objects.filter(condition, merged_into__isnull=True)
-            .exclude(pk=contact.pk)
-            .defer("search_vector")
-            .order_by("pk")[:CANDIDATES]
-        )
+    if exact:
         for other in exact:
             reasons = []
             if set(contact.emails) & set(other.emails):
                 reasons.append("email")
             if set(contact.phones) & set(other.phones):
                 reasons.append("phone")
-            if settings.auto_merge_exact:
+            if merging:
                 # The older contact survives: it usually carries the longer history.
                 survivor, merged = (contact, other) if contact.pk < other.pk else (other, contact)
                 try:
@@ -240,7 +349,7 @@ def contact_match(*, organization: Organization, contact_id: int) -> list[tuple[
             else:
                 found.append((other, reasons, 1.0))
     exact_ids = {other_id for _what, other_id in results} | {other.pk for other, _reasons, _score in found}
-    for other, reasons in _probable(contact):
+    for other, reasons in _probable(contact) if probable is None else probable:
         if other.pk not in exact_ids:
             found.append((other, reasons, round(0.5 + 0.1 * (len(reasons) - 1), 2)))
     suggested = suggestions_record(organization=organization, contact=contact, found=found)

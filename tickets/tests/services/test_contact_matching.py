@@ -2,9 +2,17 @@
 duplicates (the same name plus another signal) are only ever suggested; a dismissed pair is not suggested again."""
 
 import pytest
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
 
 from tickets.models import Contact, ContactDuplicateSuggestion, ContactMerge, SuggestionStatus
-from tickets.services.contact_matching import contact_match, name_keys, suggestion_dismiss, suggestions_open
+from tickets.services.contact_matching import (
+    contact_match,
+    contacts_match,
+    name_keys,
+    suggestion_dismiss,
+    suggestions_open,
+)
 from tickets.services.contact_merge import contact_merge_undo
 from tickets.services.contacts import contact_create, contact_identity_add, contact_settings_update
 from tickets.services.ingest import message_ingest
@@ -180,3 +188,63 @@ def test_a_pair_suggested_before_gains_the_new_reasons_and_the_higher_score(tena
         suggestion.refresh_from_db()
         assert (sorted(suggestion.reasons), suggestion.score) == (["company", "name", "phone"], 1.0)
         assert ContactDuplicateSuggestion.objects.count() == 1
+
+
+def _unmatched(tenant, people: list[dict]) -> list[int]:
+    """Contacts created without their matching task (its on-commit callback dropped)."""
+    with tenant.scope(), _commits(execute=False):
+        return [contact_create(organization=tenant.organization, actor=None, **person).pk for person in people]
+
+
+def test_a_batch_is_matched_with_the_same_reads_however_many_contacts_it_has(tenant_a):
+    """The matching task of an ingest batch reads the contacts, the settings, every contact's candidates (one
+    statement) and their handles once for the whole batch: a batch of 12 costs what a batch of 2 costs."""
+    org = tenant_a.organization
+    counts = []
+    for size in (2, 12):
+        ids = _unmatched(
+            tenant_a, [{"name": f"山田 {size}-{n}", "emails": [f"p{n}@corp{size}-{n}.jp"]} for n in range(size)]
+        )
+        ids += _unmatched(tenant_a, [{"name": "佐藤 健"} for _ in range(size)])  # the same name, nothing else shared
+        with tenant_a.scope(), CaptureQueriesContext(db_connection) as queries:
+            assert contacts_match(organization=org, contact_ids=ids) == {pk: [] for pk in ids}
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1] <= 4
+
+
+def test_a_batch_finds_what_matching_its_contacts_one_by_one_finds(tenant_a):
+    org = tenant_a.organization
+    _unmatched(
+        tenant_a,
+        [
+            {"name": "Old", "phones": ["090-1111-2222"]},
+            {"name": "鈴木 一郎", "reading": "スズキ イチロウ", "company": "株式会社東"},
+        ],
+    )
+    ids = _unmatched(
+        tenant_a,
+        [
+            {"name": "New", "phones": ["+819011112222"]},  # exact: the old contact's number
+            {"name": "すずき いちろう", "reading": "スズキ イチロウ", "company": "株式会社東"},  # probable
+            {"name": "鈴木 一郎", "company": "株式会社東"},  # probable: the old one
+            {"name": "Nobody"},
+        ],
+    )
+    with tenant_a.scope():
+        batch = contacts_match(organization=org, contact_ids=ids)
+        assert [len(batch[pk]) for pk in ids] == [1, 1, 1, 0]
+        suggestions = ContactDuplicateSuggestion.objects.count()
+        # One by one now (idempotent: the same open suggestions, nothing new).
+        assert batch == {pk: contact_match(organization=org, contact_id=pk) for pk in ids}
+        assert ContactDuplicateSuggestion.objects.count() == suggestions == 3
+
+
+def test_a_batch_with_an_automatic_merge_is_matched_one_by_one(tenant_a):
+    """A merge changes what the following contacts find: the batch then matches its contacts in turn."""
+    org = tenant_a.organization
+    with tenant_a.scope():
+        contact_settings_update(organization=org, actor=None, auto_merge_exact=True)
+    ids = _unmatched(tenant_a, [{"name": "A", "emails": ["a@example.jp"]}, {"name": "B", "emails": ["A@example.jp"]}])
+    with tenant_a.scope():
+        assert contacts_match(organization=org, contact_ids=ids) == {ids[0]: [("merged", ids[1])], ids[1]: []}
+        assert Contact.objects.get(pk=ids[1]).merged_into_id == ids[0]
