@@ -1488,6 +1488,11 @@ def _run_realistic() -> list[dict]:
         e2e = _e2e(run, waited["stored"], listener)
         sent_psids = {p for p in run["new_psids"]}
         acks, ack_wait = _acks(sent_psids | set(warm_psids), quiet=STRAGGLER_SECONDS)
+        # The acknowledgements are work the messages caused too, but the outbound queue may still be sending them
+        # (and ingesting their echoes and receipts) when the last inbound message is delivered: the CPU once they
+        # have all been sent and their echoes settled, as a second figure.
+        time.sleep(5)
+        cpu_acked = _cpu_by_process(processes)
         memory.stop_flag.set()
         routing = _routing(organization, team, agents, since)
         max_queue = sampler.max_queue
@@ -1529,7 +1534,8 @@ def _run_realistic() -> list[dict]:
         f"never stored, {e2e['not_delivered']} not delivered); e2e p50 {_pct(lat, 50):.0f} ms, p99 "
         f"{_pct(lat, 99):.0f} ms, max {max(lat, default=0):.0f} ms; max `inbound` queue {max_queue}; {batches}; "
         f"{_cpu_text(cpu_before, cpu_sent)}; {_cpu_per_message(cpu_before, cpu_after, len(lat))} (sending + "
-        f"draining); {queries}. {setup}."
+        f"draining); once every acknowledgement was sent and its echoes settled ({ack_wait + 5:.0f} s later, idle "
+        f"time included): {_cpu_per_message(cpu_before, cpu_acked, len(lat))}; {queries}. {setup}."
     )
     ack_detail = (
         f"{len(expected)} new conversations (the run's and 20 warm-up ones): acknowledgements received by the "
