@@ -50,6 +50,14 @@ def send_message(*, organization, message_id: int) -> str:
     return outcome.state
 
 
+@shared_task(name="tickets.send_stranded_replies")
+def send_stranded_replies() -> int:
+    """Beat: queue the send of replies whose send task was lost (tickets.services.replies.replies_queue_stranded)."""
+    from tickets.services.replies import replies_queue_stranded  # replies imports this module for send_message
+
+    return replies_queue_stranded()
+
+
 @shared_task(base=TenantTask, name="tickets.survey_plan", acks_late=True)
 def survey_plan(*, organization, ticket_id: int, solve_event_id: int) -> str:
     """Plan the satisfaction survey of one solve (queued after the solve commits; idempotent) and send it at once

@@ -367,6 +367,8 @@ class Message(models.Model):
                 models.Index(fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"tickets_msg_{name}_set")
                 for name in ("author_user", "parent")
             ),
+            # The replies waiting for their send (few at any time): the sweep of replies whose send was lost.
+            models.Index(fields=["created_at"], condition=Q(delivery_state="queued"), name="tickets_msg_queued"),
         ]
 
     def __str__(self) -> str:

@@ -61,10 +61,12 @@ def held_reply_queue(*, organization: Organization, message: Message) -> Message
     ticket_message_update(ticket, fields, "", now)
     _agent_replied(organization, ticket, now)
     publish_ticket(organization, ticket)
+    # robust: the reply is stored whatever happens to its task (Redis away): the sweep of stranded replies sends it.
     transaction.on_commit(
         lambda: send_message.apply_async(
             kwargs={"organization_id": organization.pk, "message_id": message.pk}, queue="outbound"
-        )
+        ),
+        robust=True,
     )
     return message
 

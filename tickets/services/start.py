@@ -144,10 +144,12 @@ def conversation_start(
     )
     publish_ticket(organization, ticket, TICKET_CREATED)
     publish_message(organization, ticket, message)
+    # robust: the reply is stored whatever happens to its task (Redis away): the sweep of stranded replies sends it.
     transaction.on_commit(
         lambda: send_message.apply_async(
             kwargs={"organization_id": organization.pk, "message_id": message.pk}, queue="outbound"
-        )
+        ),
+        robust=True,
     )
     logger.info("conversation started: ticket %s, message %s queued", ticket.pk, message.pk)
     return ticket

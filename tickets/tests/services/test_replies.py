@@ -212,3 +212,44 @@ def test_a_receipt_that_overtakes_the_record_of_its_send_is_applied_when_the_sen
             receipts_held_apply(organization=tenant_a.organization, connection=conn, platform_message_id=platform_id)
             == 0
         )
+
+
+def test_a_reply_whose_send_task_was_lost_is_sent_once_by_the_sweep(
+    tenant_a, login, simulator, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Redis was away when the reply's send task was to be queued after its commit: the agent's reply is stored
+    all the same (no error page), and the beat's sweep sends it once it has waited STRANDED_AFTER; the send's claim
+    keeps it to one mail however often the sweep runs. A young reply, or one waiting for its retry, is left alone."""
+    _conn, ticket = email_ticket(tenant_a, simulator)
+
+    def broker_away(*args, **kwargs):
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr(replies.send_message, "apply_async", broker_away)
+    client = login(tenant_a.users["owner"])
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"/{tenant_a.slug}/inbox/tickets/{ticket.pk}/reply/", {"text": "お待たせしました。"})
+    assert answer.status_code == 200
+    monkeypatch.undo()
+    with tenant_a.scope():
+        reply = Message.objects.get(ticket=ticket, direction="outbound")
+        retrying = Message.objects.create(
+            organization=tenant_a.organization,
+            ticket=ticket,
+            connection=ticket.connection,
+            direction="outbound",
+            kind="email",
+            text="再試行待ち",
+            delivery_state=DeliveryState.QUEUED,
+            send_attempts=1,
+        )
+    assert reply.delivery_state == DeliveryState.QUEUED
+    assert replies.replies_queue_stranded() == 0  # not yet: its task may simply be on its way
+    old = timezone.now() - replies.STRANDED_AFTER - timedelta(seconds=1)
+    with tenant_a.scope():
+        Message.objects.filter(pk__in=[reply.pk, retrying.pk]).update(created_at=old)
+    assert replies.replies_queue_stranded() == 1  # the send task (eager in tests) sent it
+    assert replies.replies_queue_stranded() == 0
+    reply.refresh_from_db()
+    assert reply.delivery_state == DeliveryState.SENT
+    assert len(simulator.parts["email"].sent()) == 1
