@@ -90,7 +90,11 @@ def test_sticker_and_image_arrive_live_then_a_reply_and_a_push(browser, live_sim
         messages.locator("li.message", has_text="[sticker] Thanks, Happy").wait_for()
         image = messages.locator(".attachment-image img")
         image.wait_for()
-        assert page.evaluate("(img) => img.complete && img.naturalWidth", image.element_handle()) == 96  # our PNG
+        # our PNG, once the browser has fetched it (a lazy image loads after it is drawn)
+        page.wait_for_function(
+            "() => { const img = document.querySelector('#messages .attachment-image img');"
+            " return !!img && img.complete && img.naturalWidth === 96; }"
+        )
         assert "5,000" in page.locator("#reply-limits").inner_text()
 
         # When the agent answers within the reply token's minute
