@@ -454,7 +454,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "time-based-rules": {"task": "automation.run_scheduled_rules_everywhere", "schedule": 60.0},
     "sla-scan": {"task": "automation.sla_scan_everywhere", "schedule": 30.0},
     "drain-assignment-queues": {"task": "automation.drain_queues_everywhere", "schedule": 60.0},
-    # Replies whose send task was lost (tickets/services/replies.py replies_queue_stranded).
+    # Replies whose send task was lost (tickets/services/delivery.py replies_stranded).
     "send-stranded-replies": {"task": "tickets.send_stranded_replies", "schedule": 60.0},
     # Reporting facts from the history committed since the last run (analytics/services.py).
     "analytics-consume": {"task": "analytics.consume", "schedule": 60.0, "options": {"queue": "analytics"}},

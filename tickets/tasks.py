@@ -1,5 +1,7 @@
 """Periodic ticket work (Celery beat)."""
 
+import logging
+
 from celery import shared_task
 from django.utils import timezone
 from django_scopes import scopes_disabled
@@ -9,9 +11,11 @@ from core.task_base import TenantTask
 from tickets.models import Survey, SurveyState, Ticket
 from tickets.services.api_intake import idempotency_prune
 from tickets.services.changes import tickets_wake_snoozed
-from tickets.services.delivery import message_send
+from tickets.services.delivery import message_send, replies_stranded
 from tickets.services.survey_sending import survey_send, surveys_send_due
 from tickets.services.surveys import survey_plan as plan
+
+logger = logging.getLogger("tsunagu.tickets")
 
 
 @shared_task(name="tickets.wake_snoozed_everywhere")
@@ -52,10 +56,15 @@ def send_message(*, organization, message_id: int) -> str:
 
 @shared_task(name="tickets.send_stranded_replies")
 def send_stranded_replies() -> int:
-    """Beat: queue the send of replies whose send task was lost (tickets.services.replies.replies_queue_stranded)."""
-    from tickets.services.replies import replies_queue_stranded  # replies imports this module for send_message
-
-    return replies_queue_stranded()
+    """Beat: queue the send of every reply whose send task was lost (tickets.services.delivery.replies_stranded).
+    Sending one twice is impossible: the send claims the reply first. Returns how many were queued."""
+    stranded = replies_stranded()
+    for organization_id, message_id in stranded:
+        logger.warning("reply %s was never sent: its send is queued again", message_id)
+        send_message.apply_async(
+            kwargs={"organization_id": organization_id, "message_id": message_id}, queue="outbound"
+        )
+    return len(stranded)
 
 
 @shared_task(base=TenantTask, name="tickets.survey_plan", acks_late=True)

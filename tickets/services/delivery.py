@@ -4,11 +4,13 @@ to date live, from our send and from the platform's receipts."""
 
 import hashlib
 import logging
+from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django_scopes import scopes_disabled
 
 from accounts.models import Organization
 from channels_integrations.connector import OutboundFile, OutboundMessage, TemplateChoice
@@ -186,22 +188,17 @@ def message_delivery_update(
         return _receipt_up_to(organization, connection, update) > 0
     if not update.platform_message_id:
         return False  # never matches a reply still waiting for its id (stored as "")
-    message = (
+    locked = (
         Message.objects.select_for_update(of=("self",))
         .select_related("ticket")
         .filter(connection=connection, platform_message_id=update.platform_message_id, direction=Direction.OUTBOUND)
-        .first()
     )
+    message = locked.first()
     if message is None:
         # Perhaps ours, its send not recorded yet: held for the send to apply, then looked for once more (the send
         # looks for held receipts after its commit, so one of the two sees the other).
         _receipt_hold(connection, update)
-        message = (
-            Message.objects.select_for_update(of=("self",))
-            .select_related("ticket")
-            .filter(connection=connection, platform_message_id=update.platform_message_id, direction=Direction.OUTBOUND)
-            .first()
-        )
+        message = locked.first()  # a queryset runs again on each call
         if message is None:
             return False
     if update.state == DeliveryState.FAILED:
@@ -268,3 +265,24 @@ def receipts_held_apply(*, organization: Organization, connection: ChannelConnec
             update = DeliveryUpdate(platform_message_id=platform_message_id, state=state, error=held[key] or "")
             applied += message_delivery_update(organization=organization, connection=connection, update=update)
     return applied
+
+
+# A reply still queued and never tried this long after it was written lost its send task: the broker was away when
+# the task was to be queued after the commit, or the task was lost.
+STRANDED_AFTER = timedelta(minutes=2)
+STRANDED_BATCH = 500
+
+
+def replies_stranded(*, now=None) -> list[tuple[int, int]]:
+    """(organization id, message id) of the replies still queued, never tried, STRANDED_AFTER after they were
+    written, every organization's (the beat's safety net, tickets.tasks.send_stranded_replies), read from the small
+    index of queued replies."""
+    now = now or timezone.now()
+    with scopes_disabled():
+        return list(
+            Message.objects.filter(
+                delivery_state=DeliveryState.QUEUED, created_at__lt=now - STRANDED_AFTER, send_attempts=0
+            )
+            .order_by("created_at")
+            .values_list("organization_id", "pk")[:STRANDED_BATCH]
+        )

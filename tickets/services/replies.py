@@ -4,13 +4,11 @@ outbound task (channels_integrations.outbound), and their delivery state kept up
 import logging
 import re
 import uuid
-from datetime import timedelta
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_scopes import scopes_disabled
 
 from accounts.models import Organization, User
 from channels_integrations.connector import ConnectorError, ReplyContext, ReplyLimits, ReplyTemplate, TemplateChoice
@@ -242,33 +240,6 @@ def message_reply(
     )
     logger.info("reply %s queued on ticket %s", message.pk, ticket.pk)
     return message
-
-
-# A reply still queued and never tried this long after it was written lost its send task: the broker was away when
-# the task was to be queued after the commit, or the task was lost.
-STRANDED_AFTER = timedelta(minutes=2)
-STRANDED_BATCH = 500
-
-
-def replies_queue_stranded(*, now=None) -> int:
-    """Queue the send task of the replies still queued, never tried, STRANDED_AFTER after they were written (every
-    organization's: the beat's safety net, read from the small index of queued replies). Sending one twice is
-    impossible: the send claims the reply first. Returns how many were queued."""
-    now = now or timezone.now()
-    with scopes_disabled():
-        stranded = list(
-            Message.objects.filter(
-                delivery_state=DeliveryState.QUEUED, created_at__lt=now - STRANDED_AFTER, send_attempts=0
-            )
-            .order_by("created_at")
-            .values_list("organization_id", "pk")[:STRANDED_BATCH]
-        )
-    for organization_id, message_id in stranded:
-        logger.warning("reply %s was never sent: its send is queued again", message_id)
-        send_message.apply_async(
-            kwargs={"organization_id": organization_id, "message_id": message_id}, queue="outbound"
-        )
-    return len(stranded)
 
 
 def _agent_replied(organization: Organization, ticket: Ticket, at) -> None:

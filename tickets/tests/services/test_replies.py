@@ -14,8 +14,9 @@ from channels_integrations.providers.email.tests.test_connector import MAILBOX, 
 from core.errors import DomainError
 from tickets.models import DeliveryState, Message
 from tickets.services import replies
-from tickets.services.delivery import message_delivery_update, message_send, receipts_held_apply
+from tickets.services.delivery import STRANDED_AFTER, message_delivery_update, message_send, receipts_held_apply
 from tickets.services.ingest import message_ingest
+from tickets.tasks import send_stranded_replies
 from tickets.tests.factories import connection, inbound
 
 
@@ -244,12 +245,12 @@ def test_a_reply_whose_send_task_was_lost_is_sent_once_by_the_sweep(
             send_attempts=1,
         )
     assert reply.delivery_state == DeliveryState.QUEUED
-    assert replies.replies_queue_stranded() == 0  # not yet: its task may simply be on its way
-    old = timezone.now() - replies.STRANDED_AFTER - timedelta(seconds=1)
+    assert send_stranded_replies() == 0  # not yet: its task may simply be on its way
+    old = timezone.now() - STRANDED_AFTER - timedelta(seconds=1)
     with tenant_a.scope():
         Message.objects.filter(pk__in=[reply.pk, retrying.pk]).update(created_at=old)
-    assert replies.replies_queue_stranded() == 1  # the send task (eager in tests) sent it
-    assert replies.replies_queue_stranded() == 0
+    assert send_stranded_replies() == 1  # the send task (eager in tests) sent it
+    assert send_stranded_replies() == 0
     reply.refresh_from_db()
     assert reply.delivery_state == DeliveryState.SENT
     assert len(simulator.parts["email"].sent()) == 1
