@@ -3,7 +3,8 @@
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_scopes import ScopedManager
+
+from core.scoped_manager import ScopedManager
 
 
 class ContactSegment(models.Model):

@@ -237,3 +237,62 @@ def test_a_message_ingested_while_a_merge_commits_goes_to_the_survivor(tenant_a)
     with tenant_a.scope():
         message = Message.objects.select_related("ticket").get(pk=stored[0])
         assert message.author_contact_id == on_line.pk and message.ticket.contact_id == on_line.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_ingests_of_one_customer_do_not_wait_for_each_other(tenant_a):
+    """Two workers' batches each hold a message of the same customer (on two threads): the second is stored while
+    the first's transaction is still open. They used to lock the contact FOR UPDATE, so the second waited for the
+    whole first batch. The lock they take still makes a merge wait (the test above). The last seen time moves to
+    the later message, and only forward."""
+    import threading
+
+    from django.db import transaction
+
+    from core.after_batch import after_batch
+
+    x = connection(tenant_a, "x")
+    with tenant_a.scope():
+        message_ingest(
+            organization=tenant_a.organization, connection=x, inbound=inbound("最初", author="x-7", thread="x-0")
+        )
+        contact = Contact.objects.get(identities__external_id="x-7")
+        first_seen = contact.last_seen_at
+    held, release, errors, stored = threading.Event(), threading.Event(), [], []
+
+    def first_batch():
+        try:
+            # As a worker's batch: what it defers runs after its transaction (channels_integrations.services).
+            with tenant_a.scope(), after_batch(), transaction.atomic():
+                message_ingest(
+                    organization=tenant_a.organization,
+                    connection=x,
+                    inbound=inbound("一つ目", author="x-7", thread="x-1"),
+                )
+                held.set()
+                release.wait(30)
+        except Exception as exc:  # asserted below
+            errors.append(exc)
+        finally:
+            db_connection.close()
+
+    holding = threading.Thread(target=first_batch)
+    holding.start()
+    try:
+        assert held.wait(30)
+        with tenant_a.scope(), after_batch(), transaction.atomic():
+            # A lock wait fails this statement at once instead of waiting for the first batch (released below).
+            db_connection.cursor().execute("SET LOCAL lock_timeout = '5s'")
+            message, _ = message_ingest(
+                organization=tenant_a.organization, connection=x, inbound=inbound("二つ目", author="x-7", thread="x-2")
+            )
+            stored.append(message)
+    finally:
+        release.set()
+        holding.join()
+    assert errors == []
+    with tenant_a.scope():
+        contact.refresh_from_db()
+        assert stored[0].author_contact_id == contact.pk
+        assert Message.objects.filter(author_contact=contact).count() == 3
+        assert contact.last_seen_at >= first_seen
