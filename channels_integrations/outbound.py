@@ -74,7 +74,8 @@ class OutboundIntent:
     def failed(self, error: str) -> None:
         raise NotImplementedError
 
-    def requeue(self) -> None:
+    def requeue(self, retry_in: int) -> None:
+        """Back to waiting after a transient failure; the task runs again in `retry_in` seconds."""
         raise NotImplementedError
 
     # An interrupted intent that can be looked up on the platform (connector.finds_published) is reconciled instead
@@ -191,7 +192,7 @@ def deliver_once(*, organization, intent: OutboundIntent) -> Outcome:
         attempt(AttemptOutcome.RETRYING, exc.message or str(exc))
         logger.warning("send of %s failed for now (%s); retry in %ss", claimed.record, exc, wait)
         with transaction.atomic():
-            intent.requeue()
+            intent.requeue(wait)
         return Outcome(QUEUED, retry_in=wait)
     except AuthFailed as exc:
         attempt(AttemptOutcome.FAILED, exc.message or str(exc))

@@ -174,11 +174,10 @@ class PostTargetIntent(OutboundIntent):
             )
         _push(self.organization, target, post)
 
-    def requeue(self) -> None:
-        # Called after a transient failure with the wait the retry policy chose (`retry_in`, set by post_target_publish
-        # once the helper returns): until then the sweep leaves it alone.
+    def requeue(self, retry_in: int) -> None:
+        # Until the retry is due the sweep leaves it alone.
         PostTarget.objects.filter(pk=self.target_id, status=TargetStatus.PUBLISHING).update(
-            status=TargetStatus.SCHEDULED, claimed_at=None, retry_at=timezone.now() + timedelta(hours=6)
+            status=TargetStatus.SCHEDULED, claimed_at=None, retry_at=timezone.now() + timedelta(seconds=retry_in)
         )
 
     def release(self) -> None:

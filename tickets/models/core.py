@@ -341,6 +341,8 @@ class Message(models.Model):
     local_ref = models.UUIDField(null=True, blank=True, unique=True)
     send_attempts = models.PositiveSmallIntegerField(default=0)
     send_claimed_at = models.DateTimeField(null=True, blank=True)  # a worker started sending (crash detection)
+    # After a failed attempt: when the retry is due (its task lost, the stranded-reply sweep sends it after this).
+    send_retry_at = models.DateTimeField(null=True, blank=True)
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)  # the customer deleted it on the platform
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

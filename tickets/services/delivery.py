@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_scopes import scopes_disabled
@@ -157,9 +158,11 @@ class ReplyIntent(OutboundIntent):
             organization=self.organization, message=self._locked(), state=DeliveryState.FAILED, error=error
         )
 
-    def requeue(self) -> None:
+    def requeue(self, retry_in: int) -> None:
         Message.objects.filter(pk=self.message_id, delivery_state=DeliveryState.SENDING).update(
-            delivery_state=DeliveryState.QUEUED, send_claimed_at=None
+            delivery_state=DeliveryState.QUEUED,
+            send_claimed_at=None,
+            send_retry_at=timezone.now() + timedelta(seconds=retry_in),
         )
 
 
@@ -267,21 +270,23 @@ def receipts_held_apply(*, organization: Organization, connection: ChannelConnec
     return applied
 
 
-# A reply still queued and never tried this long after it was written lost its send task: the broker was away when
-# the task was to be queued after the commit, or the task was lost.
+# A reply still queued this long after it was written (never tried) or after its retry was due (a failed attempt)
+# lost its send task: the broker was away when the task was to be queued after the commit, or the task was lost.
 STRANDED_AFTER = timedelta(minutes=2)
 STRANDED_BATCH = 500
 
 
 def replies_stranded(*, now=None) -> list[tuple[int, int]]:
-    """(organization id, message id) of the replies still queued, never tried, STRANDED_AFTER after they were
-    written, every organization's (the beat's safety net, tickets.tasks.send_stranded_replies), read from the small
-    index of queued replies."""
+    """(organization id, message id) of the replies still queued STRANDED_AFTER after they were written (never
+    tried) or after their retry was due, every organization's (the beat's safety net,
+    tickets.tasks.send_stranded_replies), read from the small index of queued replies."""
     now = now or timezone.now()
+    before = now - STRANDED_AFTER
     with scopes_disabled():
         return list(
             Message.objects.filter(
-                delivery_state=DeliveryState.QUEUED, created_at__lt=now - STRANDED_AFTER, send_attempts=0
+                Q(send_attempts=0, created_at__lt=before) | Q(send_attempts__gt=0, send_retry_at__lt=before),
+                delivery_state=DeliveryState.QUEUED,
             )
             .order_by("created_at")
             .values_list("organization_id", "pk")[:STRANDED_BATCH]

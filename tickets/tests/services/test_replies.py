@@ -254,3 +254,50 @@ def test_a_reply_whose_send_task_was_lost_is_sent_once_by_the_sweep(
     reply.refresh_from_db()
     assert reply.delivery_state == DeliveryState.SENT
     assert len(simulator.parts["email"].sent()) == 1
+
+
+def test_a_reply_whose_retry_task_was_lost_is_sent_by_the_sweep_once_the_retry_was_due(tenant_a, simulator):
+    """The first send met a transient Graph error: the reply is queued again with its retry due in 30 s. The sweep
+    leaves it alone until STRANDED_AFTER past that moment (its retry task may be on its way); then it sends it, once."""
+    from channels_integrations.providers.meta.tests.test_connector import page_connection
+    from channels_integrations.simulator.core import Response
+
+    conn = page_connection(tenant_a, simulator, "facebook")
+    meta = simulator.parts["meta"]
+    meta.register_customer(conn.external_account_id, "PSID-1")
+    with tenant_a.scope():
+        message, _ = message_ingest(
+            organization=tenant_a.organization,
+            connection=conn,
+            inbound=inbound("在庫はありますか", author="PSID-1", thread="dm:PSID-1"),
+        )
+        reply = Message.objects.create(
+            organization=tenant_a.organization,
+            ticket=message.ticket,
+            connection=conn,
+            direction="outbound",
+            kind="direct",
+            text="ございます。",
+            delivery_state=DeliveryState.QUEUED,
+        )
+    error = {"message": "Please retry your request later.", "type": "OAuthException", "code": 1200}
+    meta.failures.append(Response(400, {"error": {**error, "is_transient": True, "fbtrace_id": "AbC"}}))
+    before = timezone.now()
+    with tenant_a.scope():  # as the send task runs
+        outcome = message_send(organization=tenant_a.organization, message_id=reply.pk)
+    assert outcome.state == DeliveryState.QUEUED and outcome.retry_in == 30
+    reply.refresh_from_db()
+    assert reply.send_attempts == 1 and reply.send_retry_at >= before + timedelta(seconds=30)
+    old = timezone.now() - timedelta(hours=1)
+    with tenant_a.scope():
+        Message.objects.filter(pk=reply.pk).update(created_at=old)
+    assert send_stranded_replies() == 0  # its retry is not even due
+    with tenant_a.scope():
+        Message.objects.filter(pk=reply.pk).update(send_retry_at=timezone.now() - STRANDED_AFTER / 2)
+    assert send_stranded_replies() == 0  # due, but its task may be on its way
+    with tenant_a.scope():
+        Message.objects.filter(pk=reply.pk).update(send_retry_at=timezone.now() - STRANDED_AFTER - timedelta(seconds=1))
+    assert send_stranded_replies() == 1  # the send task (eager in tests) sent it
+    assert send_stranded_replies() == 0
+    reply.refresh_from_db()
+    assert reply.delivery_state == DeliveryState.SENT and reply.send_attempts == 2
