@@ -58,6 +58,28 @@ def _smoke_problems(results_by_suite: dict[str, list[dict]], failed: list[str]) 
     return problems
 
 
+def _machine() -> str:
+    """What the figures were measured on, and how fast it runs plain Python: sessions run on machines of different
+    speeds (the same code's email intake measured 348 mails/s on one and 185-197 on another), so a figure is
+    compared with an earlier one through this."""
+    import platform
+
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        fields = {}
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+        model = f"{fields.get('model name', model)} at {fields.get('cpu MHz', '?')} MHz"
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    loop = time.perf_counter() - started
+    return f"machine: {model}, {os.cpu_count()} cores; a 10,000,000-addition Python loop took {loop:.2f} s"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=sorted(SUITES), help="run only this benchmark")
@@ -99,6 +121,10 @@ def main(argv: list[str]) -> int:
             results_by_suite[name] = importlib.import_module(f"bench.{name}").run()
         print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     results = [r for suite_results in results_by_suite.values() for r in suite_results]
+    if not args.smoke:
+        machine = _machine()
+        for r in results:
+            r["detail"] = f"{r['detail']} ({machine})" if r["detail"] else machine
 
     if args.smoke:
         SMOKE_RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=2))
