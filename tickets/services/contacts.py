@@ -640,10 +640,14 @@ def contacts_for_authors(
     return found
 
 
+# How precise a contact's last seen time is (the contact list and its export show it).
+LAST_SEEN_STEP = dt.timedelta(minutes=1)
+
+
 def _contacts_touch(organization: Organization, ids: set[int], seen_ids: set[int], seen_at) -> dict[int, Contact]:
     """Lock the contacts against a merge or an erasure (id order, as merges do) and move the last seen time of
-    `seen_ids` forward. A contact merged away since its identity was read (the merge committed while we waited for
-    its lock) maps to its survivor: {merged contact id: survivor}.
+    `seen_ids` forward (at most once a LAST_SEEN_STEP). A contact merged away since its identity was read (the merge
+    committed while we waited for its lock) maps to its survivor: {merged contact id: survivor}.
 
     FOR KEY SHARE, the lock a foreign key takes: it conflicts with the FOR UPDATE of a merge, an erasure or an edit,
     but not with another ingest. Ingests that locked the same customer FOR UPDATE waited for each other's whole
@@ -653,11 +657,15 @@ def _contacts_touch(organization: Organization, ids: set[int], seen_ids: set[int
     table = Contact._meta.db_table
     with db_connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, merged_into_id FROM {table} WHERE id = ANY(%s) AND organization_id = %s "
+            f"SELECT id, merged_into_id, last_seen_at FROM {table} WHERE id = ANY(%s) AND organization_id = %s "
             "ORDER BY id FOR KEY SHARE",
             [sorted(ids), organization.pk],
         )
-        merged = {contact_id: into for contact_id, into in cursor.fetchall() if into}
+        rows = cursor.fetchall()
+    merged = {contact_id: into for contact_id, into, _seen in rows if into}
+    if seen_at:  # a customer writing on moves the time at most once a LAST_SEEN_STEP: one write less per message
+        stale = {contact_id for contact_id, _into, seen in rows if seen is None or seen < seen_at - LAST_SEEN_STEP}
+        seen_ids = {contact_id for contact_id in seen_ids if contact_id in stale or contact_id in merged}
     survivors = {}
     for contact_id, into in merged.items():
         seen_chain = {contact_id}

@@ -296,3 +296,31 @@ def test_two_ingests_of_one_customer_do_not_wait_for_each_other(tenant_a):
         assert stored[0].author_contact_id == contact.pk
         assert Message.objects.filter(author_contact=contact).count() == 3
         assert contact.last_seen_at >= first_seen
+
+
+def test_the_last_seen_time_moves_at_most_once_a_minute(tenant_a):
+    """A customer writing on does not rewrite the contact's row with every message: the time is a minute precise."""
+    from datetime import timedelta
+
+    from tickets.services.contacts import LAST_SEEN_STEP
+
+    x = connection(tenant_a, "x")
+    with tenant_a.scope():
+        message_ingest(
+            organization=tenant_a.organization, connection=x, inbound=inbound("一", author="x-8", thread="a")
+        )
+        contact = Contact.objects.get(identities__external_id="x-8")
+        recent = timezone.now() - LAST_SEEN_STEP / 2
+        Contact.objects.filter(pk=contact.pk).update(last_seen_at=recent)
+        message_ingest(
+            organization=tenant_a.organization, connection=x, inbound=inbound("二", author="x-8", thread="a")
+        )
+        contact.refresh_from_db()
+        assert contact.last_seen_at == recent
+        older = timezone.now() - LAST_SEEN_STEP - timedelta(seconds=1)
+        Contact.objects.filter(pk=contact.pk).update(last_seen_at=older)
+        message_ingest(
+            organization=tenant_a.organization, connection=x, inbound=inbound("三", author="x-8", thread="a")
+        )
+        contact.refresh_from_db()
+        assert contact.last_seen_at > older + LAST_SEEN_STEP
