@@ -13,10 +13,10 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
+from django_scopes import ScopedManager
 
 from accounts.roles import ROLE_DESCRIPTIONS, RoleKey
 from core import notification_kinds
-from core.scoped_manager import ScopedManager
 
 TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
 

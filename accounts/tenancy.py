@@ -1,7 +1,6 @@
 """The one tenant-scoping mechanism: django-scopes, activated from the URL by TenantMiddleware.
 
-Every tenant-owned model uses `ScopedManager(organization="organization")` (django-scopes' manager through
-`core.scoped_manager`, which keeps each organization's filter once built), so a query made while no organization
+Every tenant-owned model uses `ScopedManager(organization="organization")`, so a query made while no organization
 is active raises `ScopeError` instead of returning every tenant's rows. Requests under `/<org-slug>/...` and
 `/api/v1/orgs/<org-slug>/...` get the scope of that organization once membership is checked; Celery tasks get it
 from `organization_id` (see `TenantTask`); management commands and cross-tenant selectors use `scopes_disabled()`

@@ -19,9 +19,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from django_scopes import ScopedManager
 
 from assets.storage import asset_storage
-from core.scoped_manager import ScopedManager
 
 
 def scoped():

@@ -6,10 +6,10 @@ from django.contrib.contenttypes.fields import GenericRelation
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_scopes import ScopedManager
 
 from channels_integrations.registry import platform_choices
 from core import crypto
-from core.scoped_manager import ScopedManager
 
 
 class ConnectionStatus(models.TextChoices):

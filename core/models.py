@@ -10,9 +10,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_scopes import ScopedManager
 
 from core.notification_kinds import notification_text, target_path
-from core.scoped_manager import ScopedManager
 
 
 class RealtimeEvent(models.Model):

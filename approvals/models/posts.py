@@ -17,8 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
-
-from core.scoped_manager import ScopedManager
+from django_scopes import ScopedManager
 
 
 def scoped():

@@ -7,8 +7,7 @@ author first wrote it (the before of the before/after diff on the ticket's histo
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-
-from core.scoped_manager import ScopedManager
+from django_scopes import ScopedManager
 
 
 class ReplyHoldReason(models.TextChoices):

@@ -3,8 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-
-from core.scoped_manager import ScopedManager
+from django_scopes import ScopedManager
 
 
 class ContactSegment(models.Model):

@@ -14,9 +14,9 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from django_scopes import ScopedManager
 
 from channels_integrations.registry import platform_choices
-from core.scoped_manager import ScopedManager
 
 
 def scoped():
