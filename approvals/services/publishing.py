@@ -279,8 +279,9 @@ def post_target_publish(*, organization: Organization, target_id: int, now: date
     to queue it again."""
     outcome = deliver_once(organization=organization, intent=PostTargetIntent(organization, target_id, now=now))
     if outcome.retry_in is not None:
-        # Same wait for the sweep as for the re-queued task: whichever comes first finds it due.
-        # (A target kept `publishing` because the platform could not say whether it has the post waits too.)
+        # Same wait for the sweep as for the re-queued task: whichever comes first finds it due. `requeue` set it
+        # already for a transient failure; a target kept `publishing` (the platform could not say whether it has the
+        # post) or found busy waits too.
         PostTarget.objects.filter(pk=target_id, status__in=[TargetStatus.SCHEDULED, TargetStatus.PUBLISHING]).update(
             retry_at=timezone.now() + timedelta(seconds=outcome.retry_in)
         )

@@ -682,15 +682,14 @@ def _contacts_touch(organization: Organization, ids: set[int], seen_ids: set[int
 
 
 def _contacts_seen(organization_id: int, ids: list[int], seen_at) -> None:
-    """Move the contacts' last seen time forward (never back: batches may commit out of order)."""
+    """Move the contacts' last seen time forward (GREATEST: never back, as batches may commit out of order)."""
     table = Contact._meta.db_table
     with db_connection.cursor() as cursor:
         cursor.execute(
             # Rows locked in id order, so that two batches' statements over the same customers cannot deadlock.
-            f"UPDATE {table} SET last_seen_at = %s WHERE id IN (SELECT id FROM {table} WHERE id = ANY(%s) "
-            "AND organization_id = %s AND (last_seen_at IS NULL OR last_seen_at < %s) ORDER BY id FOR NO KEY UPDATE) "
-            "AND (last_seen_at IS NULL OR last_seen_at < %s)",
-            [seen_at, ids, organization_id, seen_at, seen_at],
+            f"UPDATE {table} SET last_seen_at = GREATEST(last_seen_at, %s) WHERE id IN (SELECT id FROM {table} "
+            "WHERE id = ANY(%s) AND organization_id = %s ORDER BY id FOR NO KEY UPDATE)",
+            [seen_at, ids, organization_id],
         )
 
 

@@ -1,18 +1,22 @@
 """Merging two contacts moves identities, tickets and history to the survivor, records who merged what, and can be
 undone within the organization's period, back to exactly the previous state."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.db import connection as db_connection
+from django.db import transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditEntry
+from core.after_batch import after_batch
 from tests.english import english  # noqa: F401 (fixture: these tests read English sentences)
 from tickets.models import Contact, ContactIdentity, ContactMerge, Message, Ticket
 from tickets.services.contact_merge import MergeRefused, contact_merge, contact_merge_undo
-from tickets.services.contacts import contact_update
+from tickets.services.contacts import LAST_SEEN_STEP, contact_update
 from tickets.services.ingest import message_ingest
 from tickets.tests.factories import connection, inbound
 
@@ -189,11 +193,6 @@ def test_merge_and_undo_cost_the_same_queries_whatever_the_history(tenant_a, ten
 def test_a_message_ingested_while_a_merge_commits_goes_to_the_survivor(tenant_a):
     """The ingest read the X account's identity (still on the merged contact) before the merge committed; it waits
     on the contact's lock, sees the merge and stores the message and its new ticket on the survivor."""
-    import threading
-    import time
-
-    from django.db import transaction
-
     on_line, on_x = _customer_on_two_channels(tenant_a)
     with tenant_a.scope():
         x = Ticket.objects.get(contact=on_x).connection
@@ -245,12 +244,6 @@ def test_two_ingests_of_one_customer_do_not_wait_for_each_other(tenant_a):
     the first's transaction is still open. They used to lock the contact FOR UPDATE, so the second waited for the
     whole first batch. The lock they take still makes a merge wait (the test above). The last seen time moves to
     the later message, and only forward."""
-    import threading
-
-    from django.db import transaction
-
-    from core.after_batch import after_batch
-
     x = connection(tenant_a, "x")
     with tenant_a.scope():
         message_ingest(
@@ -300,10 +293,6 @@ def test_two_ingests_of_one_customer_do_not_wait_for_each_other(tenant_a):
 
 def test_the_last_seen_time_moves_at_most_once_a_minute(tenant_a):
     """A customer writing on does not rewrite the contact's row with every message: the time is a minute precise."""
-    from datetime import timedelta
-
-    from tickets.services.contacts import LAST_SEEN_STEP
-
     x = connection(tenant_a, "x")
     with tenant_a.scope():
         message_ingest(

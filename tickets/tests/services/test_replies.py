@@ -11,6 +11,8 @@ from django.utils import timezone
 from channels_integrations.inbound import DeliveryUpdate
 from channels_integrations.outbound import CLAIM_TIMEOUT
 from channels_integrations.providers.email.tests.test_connector import MAILBOX, mailbox
+from channels_integrations.providers.meta.tests.test_connector import page_connection
+from channels_integrations.simulator.core import Response
 from core.errors import DomainError
 from tickets.models import DeliveryState, Message
 from tickets.services import replies
@@ -259,9 +261,6 @@ def test_a_reply_whose_send_task_was_lost_is_sent_once_by_the_sweep(
 def test_a_reply_whose_retry_task_was_lost_is_sent_by_the_sweep_once_the_retry_was_due(tenant_a, simulator):
     """The first send met a transient Graph error: the reply is queued again with its retry due in 30 s. The sweep
     leaves it alone until STRANDED_AFTER past that moment (its retry task may be on its way); then it sends it, once."""
-    from channels_integrations.providers.meta.tests.test_connector import page_connection
-    from channels_integrations.simulator.core import Response
-
     conn = page_connection(tenant_a, simulator, "facebook")
     meta = simulator.parts["meta"]
     meta.register_customer(conn.external_account_id, "PSID-1")
